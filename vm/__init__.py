@@ -1,0 +1,46 @@
+"""Deterministic WebAssembly execution for wasmchain; knows nothing about blocks.
+
+The public surface: ``Runtime`` (validate, compile, execute), the call
+records (``Message``, ``BlockEnv``, ``Outcome``, ``Event``), the ``Host``
+interface the chain implements, ``VMParams`` from genesis, and the errors.
+"""
+
+from .errors import (
+    Abort,
+    ExecutionHalted,
+    HostError,
+    InvalidModule,
+    InvalidParams,
+    OutOfGas,
+    StackExhausted,
+    Trap,
+    VMError,
+)
+from .host import Host, MemoryHost
+from .messages import BlockEnv, Event, Message, Outcome
+from .params import VM_VERSION, GasSchedule, Limits, VMParams
+from .runtime import CompiledContract, Runtime
+
+__all__ = [
+    "Abort",
+    "BlockEnv",
+    "CompiledContract",
+    "Event",
+    "ExecutionHalted",
+    "GasSchedule",
+    "Host",
+    "HostError",
+    "InvalidModule",
+    "InvalidParams",
+    "Limits",
+    "MemoryHost",
+    "Message",
+    "OutOfGas",
+    "Outcome",
+    "Runtime",
+    "StackExhausted",
+    "Trap",
+    "VMError",
+    "VMParams",
+    "VM_VERSION",
+]

@@ -1,0 +1,56 @@
+"""The host ABI, version 1: the functions a contract may import.
+
+docs/abi.md is the reference; this table is what validation and the
+runtime use, so the two cannot drift apart silently (a test compares them).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .wasm.types import FuncSig
+
+IMPORT_MODULE: Final = "wasmchain"
+
+ADDRESS_SIZE: Final = 20
+AMOUNT_SIZE: Final = 16
+HASH_SIZE: Final = 32
+ENV_SIZE: Final = 112
+MAX_ABORT_MESSAGE: Final = 1024
+
+STACK_GLOBAL_EXPORT: Final = "__wasmchain_stack"
+RESERVED_EXPORT_PREFIX: Final = "__wasmchain"
+
+I32, I64 = "i32", "i64"
+
+
+def _sig(params: str, results: str = "") -> FuncSig:
+    return FuncSig(tuple(params.split()), tuple(results.split()))
+
+
+HOST_FUNCTIONS: Final[dict[str, FuncSig]] = {
+    "input_read": _sig("i32 i32", "i32"),
+    "return_set": _sig("i32 i32"),
+    "abort": _sig("i32 i32"),
+    "storage_read": _sig("i32 i32 i32 i32", "i64"),
+    "storage_write": _sig("i32 i32 i32 i32"),
+    "storage_remove": _sig("i32 i32", "i32"),
+    "storage_has": _sig("i32 i32", "i32"),
+    "event_emit": _sig("i32 i32 i32 i32"),
+    "env_read": _sig("i32"),
+    "sha256": _sig("i32 i32 i32"),
+    "ed25519_verify": _sig("i32 i32 i32 i32", "i32"),
+    "call": _sig("i32 i32 i32 i32 i32 i32 i64", "i32"),
+    "call_result_read": _sig("i32 i32", "i32"),
+    "transfer": _sig("i32 i32", "i32"),
+}
+
+# Status codes returned by the ``call`` host function.
+CALL_OK: Final = 0
+CALL_ABORTED: Final = 1
+CALL_OUT_OF_GAS: Final = 2
+CALL_TRAPPED: Final = 3
+CALL_NOT_FOUND: Final = 4
+CALL_REENTRANCY: Final = 5
+CALL_TOO_DEEP: Final = 6
+CALL_INSUFFICIENT_BALANCE: Final = 7

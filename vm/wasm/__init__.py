@@ -1,0 +1,93 @@
+"""Deploy-time processing of contract modules, in pure Python.
+
+``prepare`` is the only thing between a deployer's bytes and Cranelift,
+whose compilation is not metered: it checks every rule of "What a module
+may contain" (docs/abi.md) in one cheap linear pass, refusing anything else
+with ``InvalidModule(rule, message)``, and then rewrites the module to
+count its call stack in deterministic units (``instrument``).
+
+Layout: ``reader``/``encode`` (the binary format), ``opcodes``/``valtypes``/
+``proposals`` (what exists and what is refused, as data), ``decode``
+(sections and module-level rules), ``body`` (function bodies), ``stack``
+(the cost formula), ``validate``, ``instrument``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from ..params import Limits
+from .decode import decode_module
+from .instrument import STACK_EXHAUSTED, STACK_GLOBAL_EXPORT, instrument
+from .module import ExternKind, Module
+from .policy import RESERVED_EXPORT_PREFIX, RULES, Policy
+from .stack import FRAME_OVERHEAD_UNITS, function_cost
+from .types import FuncSig
+from .validate import ValidModule, validate
+
+__all__ = [
+    "FRAME_OVERHEAD_UNITS",
+    "RESERVED_EXPORT_PREFIX",
+    "RULES",
+    "STACK_EXHAUSTED",
+    "STACK_GLOBAL_EXPORT",
+    "FuncSig",
+    "Module",
+    "Policy",
+    "PreparedModule",
+    "ValidModule",
+    "decode_module",
+    "function_cost",
+    "instrument",
+    "prepare",
+    "validate",
+]
+
+METHOD_SIG = FuncSig((), ())
+"""The type of a method: ``() -> ()``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedModule:
+    """A validated and instrumented module, ready to compile and store."""
+
+    code: bytes
+    """The instrumented module binary, ready for ``wasmtime.Module``."""
+    exports: Mapping[str, FuncSig]
+    """Exported functions and their types, in name order (read-only)."""
+    methods: tuple[str, ...]
+    """Exported functions of type ``() -> ()``, sorted: the contract's methods."""
+    entry_costs: Mapping[str, int]
+    """Stack cost of each exported function, in name order (0 for a re-exported import)."""
+    max_cost: int
+    """The largest stack cost of a defined function (the cost of ``call_indirect``)."""
+
+
+def prepare(
+    code: bytes,
+    *,
+    limits: Limits,
+    allow_floats: bool,
+    allowed_imports: Mapping[str, FuncSig],
+    import_module: str = "wasmchain",
+) -> PreparedModule:
+    """Validate ``code`` and instrument it; raise ``InvalidModule`` if it breaks a rule."""
+    valid = validate(code, Policy(limits, allow_floats, allowed_imports, import_module))
+    module = valid.module
+    functions = sorted(
+        (export.name, export.index) for export in module.exports if export.kind == ExternKind.FUNC
+    )
+    exports = {name: module.func_sig(index) for name, index in functions}
+    return PreparedModule(
+        code=instrument(valid, limits.max_stack_units),
+        exports=MappingProxyType(exports),
+        methods=tuple(
+            name
+            for name, sig in exports.items()
+            if sig == METHOD_SIG and not name.startswith(RESERVED_EXPORT_PREFIX)
+        ),
+        entry_costs=MappingProxyType({name: valid.cost(index) for name, index in functions}),
+        max_cost=valid.max_cost,
+    )
