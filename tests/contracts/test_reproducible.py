@@ -1,0 +1,119 @@
+"""The committed contract .wasm files are exactly what the sources build to.
+
+With the pinned toolchain (contracts/TOOLCHAIN) and its wasm32 target, the
+contracts are rebuilt with contracts/build.sh from a copy of the sources at
+another path, and every .wasm must be byte-identical to the committed one.
+Without that toolchain the test skips, unless WASMCHAIN_REQUIRE_CONTRACT_BUILD=1
+(CI sets it), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = ROOT / "contracts"
+NAMES = ("counter", "token", "vault")
+TARGET = "wasm32-unknown-unknown"
+REQUIRE_ENV = "WASMCHAIN_REQUIRE_CONTRACT_BUILD"
+
+
+def _run(*cmd: str) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _find_toolchain(pinned: str) -> tuple[str, str] | str:
+    """(cargo, rustc) with the wasm32 target and the pinned version, or why not.
+
+    The same search as build.sh: Debian's /usr/bin first, then PATH.
+    """
+    candidates = [("/usr/bin/cargo", "/usr/bin/rustc")]
+    cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
+    if cargo and rustc:
+        candidates.append((cargo, rustc))
+    found = []
+    for cargo, rustc in candidates:
+        if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
+            continue
+        sysroot = _run(rustc, "--print", "sysroot")
+        if not sysroot or not (Path(sysroot) / "lib" / "rustlib" / TARGET).is_dir():
+            found.append(f"{rustc} has no {TARGET} target")
+            continue
+        version = _run(rustc, "--version")
+        if version != pinned:
+            found.append(f"{rustc} is {version!r}, not the pinned {pinned!r}")
+            continue
+        return cargo, rustc
+    why = "; ".join(found) or "no rustc/cargo found"
+    return (
+        f"no pinned Rust toolchain with the {TARGET} target ({why}); on Debian: "
+        f"apt-get install rustc cargo libstd-rust-dev-wasm32 lld"
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
+    pinned = (CONTRACTS / "TOOLCHAIN").read_text().splitlines()[0].strip()
+    toolchain = _find_toolchain(pinned)
+    if isinstance(toolchain, str):
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {toolchain}")
+        pytest.skip(toolchain)
+    cargo, rustc = toolchain
+
+    # Build from a copy at a different path (with a space in it), so that
+    # the checkout path provably does not reach the bytes.
+    src = tmp_path / "another checkout" / "contracts"
+    shutil.copytree(CONTRACTS, src, ignore=shutil.ignore_patterns("target", "*.wasm"))
+    out = tmp_path / "out"
+    env = dict(os.environ, WASMCHAIN_CARGO=cargo, WASMCHAIN_RUSTC=rustc, SOURCE_DATE_EPOCH="1")
+    done = subprocess.run(
+        ["bash", str(src / "build.sh"), str(out)],
+        capture_output=True, text=True, timeout=900, env=env, check=False,
+    )
+    assert done.returncode == 0, f"build.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+
+    mismatches = []
+    for name in NAMES:
+        committed = (CONTRACTS / name / f"{name}.wasm").read_bytes()
+        built = (out / name / f"{name}.wasm").read_bytes()
+        if built != committed:
+            mismatches.append(
+                f"{name}.wasm: committed {_sha256(committed)} ({len(committed)} bytes), "
+                f"rebuilt {_sha256(built)} ({len(built)} bytes)"
+            )
+    assert not mismatches, (
+        "the committed contracts differ from a rebuild with the pinned toolchain "
+        "(run `make contracts` and commit the .wasm files):\n  " + "\n  ".join(mismatches)
+    )
+
+
+def test_build_script_reports_a_missing_toolchain(tmp_path: Path) -> None:
+    """No usable toolchain: exit status 2 and the commands that get one."""
+    env = dict(
+        os.environ,
+        WASMCHAIN_RUSTC=str(tmp_path / "no-rustc"),
+        WASMCHAIN_CARGO=str(tmp_path / "no-cargo"),
+    )
+    done = subprocess.run(
+        ["bash", str(CONTRACTS / "build.sh"), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no-rustc" in done.stderr
+    assert "apt-get install rustc cargo libstd-rust-dev-wasm32 lld" in done.stderr
+    assert f"rustup target add {TARGET}" in done.stderr
+    assert not (tmp_path / "out").exists()
