@@ -1,0 +1,1 @@
+"""The chain: genesis, accounts, transactions, blocks, state and the CLI."""

@@ -1,0 +1,63 @@
+"""Shared test helpers: the devnet parameters and a tiny in-memory chain for WAT contracts."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from vm import BlockEnv, MemoryHost, Message, Outcome, Runtime, VMParams
+
+ROOT = Path(__file__).resolve().parents[2]
+GENESIS = ROOT / "genesis.json"
+CONTRACTS = ROOT / "contracts"
+
+ALICE = bytes.fromhex("a1" * 20)
+BOB = bytes.fromhex("b0" * 20)
+
+
+def devnet_params(allow_floats: bool | None = None, **limits: int) -> VMParams:
+    """The devnet genesis parameters, with some limits or the float policy replaced."""
+    params = VMParams.from_dict(json.loads(GENESIS.read_text())["vm"])
+    if limits:
+        params = dataclasses.replace(params, limits=dataclasses.replace(params.limits, **limits))
+    if allow_floats is not None:
+        params = dataclasses.replace(params, allow_floats=allow_floats)
+    return params
+
+
+def wat(text: str) -> bytes:
+    return wasmtime.wat2wasm(text)
+
+
+def contract_address(n: int) -> bytes:
+    return bytes([0xC0]) + n.to_bytes(19, "big")
+
+
+class Sandbox:
+    """A runtime and an in-memory host with contracts deployed at known addresses."""
+
+    def __init__(self, params: VMParams | None = None) -> None:
+        self.params = params or devnet_params()
+        self.runtime = Runtime(self.params)
+        self.host = MemoryHost()
+        self.env = BlockEnv(height=7, timestamp=1_700_000_000)
+
+    def deploy(self, code: bytes, address: bytes) -> bytes:
+        self.runtime.compile(code)
+        code_hash = hashlib.sha256(code).digest()
+        self.host.codes[code_hash] = code
+        self.host.contracts[address] = code_hash
+        return address
+
+    def call(self, address: bytes, method: str, input: bytes = b"", gas: int = 10**9, **kw: Any) -> Outcome:
+        message = Message(caller=kw.pop("caller", ALICE), contract=address, method=method, input=input,
+                          gas_limit=gas, **kw)
+        return self.runtime.execute(self.host, self.env, message)
+
+    def storage(self, address: bytes) -> dict[bytes, bytes]:
+        return {key: value for (contract, key), value in self.host.storage.items() if contract == address}

@@ -1,0 +1,301 @@
+"""One contract frame: a store, an instance, its gas meter and the host functions.
+
+Each host function of ABI v1 (docs/abi.md) is a ``host_<name>`` method
+here.  They share three rules:
+
+1. charge gas first (``charge``), before reading storage, hashing or
+   copying, so an unaffordable call does no work;
+2. check every guest range against the memory (``_read``/``_write``), so a
+   bad pointer ends the call with ``HostError`` rather than crashing;
+3. keep every result a function of the call's inputs and the state only.
+
+Gas lives in the store's fuel counter, so wasm instructions and host costs
+draw from one budget.  The store holds ``budget + 1`` fuel: wasmtime checks
+fuel only at function entries and loop headers and reports 0, never less,
+when straight-line code overshoots, so the spare unit tells "used exactly
+the budget" (1 left) from "went over it" (0 left).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import wasmtime
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from . import abi
+from .errors import Abort, HostError, OutOfGas
+from .host import Address, Host
+from .messages import BlockEnv, Event, Outcome
+from .params import GasSchedule, Limits
+
+U32 = 0xFFFFFFFF
+U128 = (1 << 128) - 1
+
+
+@dataclass
+class Execution:
+    """What the frames of one top-level call share."""
+
+    host: Host
+    env: BlockEnv
+    origin: Address
+    limits: Limits
+    gas: GasSchedule
+    call_stack: list[Address] = field(default_factory=list)
+    """Contracts with a frame running, outermost first (re-entry check)."""
+    events_emitted: int = 0
+    """Events emitted so far by all frames, failed ones included (``max_events``)."""
+
+
+NestedCall = Callable[["Frame", Address, str, bytes, int, int], tuple[int, Outcome]]
+"""How a frame asks the runtime to run a nested call:
+(caller frame, contract, method, input, value, gas budget) -> (ABI status code, outcome)."""
+
+
+class Frame:
+    """The state of one running contract call."""
+
+    def __init__(
+        self,
+        execution: Execution,
+        store: wasmtime.Store,
+        *,
+        caller: Address,
+        contract: Address,
+        input: bytes,
+        value: int,
+        budget: int,
+        nested_call: NestedCall,
+    ) -> None:
+        self.execution = execution
+        self.host = execution.host
+        self.gas = execution.gas
+        self.limits = execution.limits
+        self.store = store
+        self.caller = caller
+        self.contract = contract
+        self.input = input
+        self.value = value
+        self.budget = budget
+        self.nested_call = nested_call
+        self.memory: wasmtime.Memory | None = None
+        self.stack_global: wasmtime.Global | None = None
+        self.return_data = b""
+        self.events: list[Event] = []
+        self.call_result = b""
+        store.set_fuel(budget + 1)
+
+    # -- gas ------------------------------------------------------------
+
+    def gas_left(self) -> int:
+        return max(self.store.get_fuel() - 1, 0)
+
+    def gas_used(self) -> int:
+        """Gas used so far; more than the budget means out of gas."""
+        return self.budget + 1 - self.store.get_fuel()
+
+    def charge(self, cost: int) -> None:
+        """Take cost from the budget, or end the call with OutOfGas if it cannot pay."""
+        left = self.store.get_fuel() - 1
+        if cost > left:
+            self.store.set_fuel(0)
+            raise OutOfGas(f"out of gas: needed {cost} more, {max(left, 0)} left of {self.budget}")
+        self.store.set_fuel(left - cost + 1)
+
+    # -- guest memory ---------------------------------------------------
+
+    def _span(self, what: str, ptr: int, length: int) -> int:
+        """Bounds-check [ptr, ptr+length) and return its host address."""
+        assert self.memory is not None
+        ptr &= U32
+        length &= U32
+        size = self.memory.data_len(self.store)
+        if ptr + length > size:
+            raise HostError(
+                f"bad pointer: {what} range [{ptr}, {ptr + length}) is outside memory of {size} bytes"
+            )
+        return ctypes.addressof(self.memory.data_ptr(self.store).contents) + ptr
+
+    def _read(self, what: str, ptr: int, length: int) -> bytes:
+        address = self._span(what, ptr, length)
+        return ctypes.string_at(address, length & U32)
+
+    def _write(self, what: str, ptr: int, data: bytes) -> None:
+        address = self._span(what, ptr, len(data))
+        ctypes.memmove(address, data, len(data))
+
+    def _check_size(self, what: str, length: int, limit_name: str) -> int:
+        length &= U32
+        limit = getattr(self.limits, limit_name)
+        if length > limit:
+            raise HostError(f"{what} of {length} bytes is over {limit_name} ({limit})")
+        return length
+
+    def _give(self, what: str, data: bytes, out_ptr: int, out_cap: int) -> int:
+        """Copy data to the guest buffer if it fits; return its length either way."""
+        if len(data) <= out_cap & U32:
+            self.charge(self.gas.copy_byte * len(data))
+            self._write(what, out_ptr, data)
+        return len(data)
+
+    # -- host functions: input and output --------------------------------
+
+    def host_input_read(self, out_ptr: int, out_cap: int) -> int:
+        self.charge(self.gas.host_call)
+        return self._give("input_read buffer", self.input, out_ptr, out_cap)
+
+    def host_return_set(self, ptr: int, length: int) -> None:
+        length = self._check_size("return data", length, "max_return_size")
+        self.charge(self.gas.host_call + self.gas.copy_byte * length)
+        self.return_data = self._read("return_set data", ptr, length)
+
+    def host_abort(self, msg_ptr: int, msg_len: int) -> None:
+        length = min(msg_len & U32, abi.MAX_ABORT_MESSAGE)
+        self.charge(self.gas.host_call + self.gas.copy_byte * length)
+        message = self._read("abort message", msg_ptr, length)
+        raise Abort(message.decode("utf-8", errors="replace"))
+
+    # -- host functions: storage -------------------------------------------
+
+    def host_storage_read(self, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
+        key_len = self._check_size("storage key", key_len, "max_key_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.storage_read_base + gas.storage_read_byte * key_len)
+        key = self._read("storage key", key_ptr, key_len)
+        value = self.host.storage_read(self.contract, key)
+        if value is None:
+            return -1
+        self.charge(gas.storage_read_byte * len(value))
+        return self._give("storage_read buffer", value, out_ptr, out_cap)
+
+    def host_storage_write(self, key_ptr: int, key_len: int, val_ptr: int, val_len: int) -> None:
+        key_len = self._check_size("storage key", key_len, "max_key_size")
+        val_len = self._check_size("storage value", val_len, "max_value_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.storage_write_base + gas.storage_write_byte * (key_len + val_len))
+        key = self._read("storage key", key_ptr, key_len)
+        value = self._read("storage value", val_ptr, val_len)
+        self.host.storage_write(self.contract, key, value)
+
+    def host_storage_remove(self, key_ptr: int, key_len: int) -> int:
+        key_len = self._check_size("storage key", key_len, "max_key_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.storage_write_base + gas.storage_write_byte * key_len)
+        key = self._read("storage key", key_ptr, key_len)
+        return int(self.host.storage_remove(self.contract, key))
+
+    def host_storage_has(self, key_ptr: int, key_len: int) -> int:
+        key_len = self._check_size("storage key", key_len, "max_key_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.storage_read_base + gas.storage_read_byte * key_len)
+        key = self._read("storage key", key_ptr, key_len)
+        return int(self.host.storage_read(self.contract, key) is not None)
+
+    # -- host functions: events, environment, crypto ------------------------
+
+    def host_event_emit(self, name_ptr: int, name_len: int, data_ptr: int, data_len: int) -> None:
+        name_len = self._check_size("event name", name_len, "max_event_name_size")
+        data_len = self._check_size("event data", data_len, "max_event_data_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.event_base + gas.event_byte * (name_len + data_len))
+        if self.execution.events_emitted >= self.limits.max_events:
+            raise HostError(f"more than max_events ({self.limits.max_events}) events in one call")
+        raw_name = self._read("event name", name_ptr, name_len)
+        try:
+            name = raw_name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HostError(f"event name is not UTF-8: {raw_name.hex()}") from None
+        data = self._read("event data", data_ptr, data_len)
+        self.execution.events_emitted += 1
+        self.events.append(Event(self.contract, name, data))
+
+    def host_env_read(self, out_ptr: int) -> None:
+        self.charge(self.gas.host_call + self.gas.copy_byte * abi.ENV_SIZE)
+        env = self.execution.env
+        record = b"".join(
+            (
+                self.caller,
+                self.contract,
+                self.execution.origin,
+                bytes(4),
+                env.height.to_bytes(8, "little"),
+                env.timestamp.to_bytes(8, "little"),
+                self.value.to_bytes(16, "little"),
+                self.host.balance(self.contract).to_bytes(16, "little"),
+            )
+        )
+        self._write("env_read buffer", out_ptr, record)
+
+    def host_sha256(self, ptr: int, length: int, out_ptr: int) -> None:
+        length &= U32
+        gas = self.gas
+        self.charge(gas.host_call + gas.sha256_base + gas.sha256_byte * length)
+        digest = hashlib.sha256(self._read("sha256 input", ptr, length)).digest()
+        self._write("sha256 output", out_ptr, digest)
+
+    def host_ed25519_verify(self, sig_ptr: int, pk_ptr: int, msg_ptr: int, msg_len: int) -> int:
+        msg_len &= U32
+        gas = self.gas
+        self.charge(gas.host_call + gas.ed25519_verify_base + gas.ed25519_verify_byte * msg_len)
+        signature = self._read("ed25519 signature", sig_ptr, 64)
+        public_key = self._read("ed25519 public key", pk_ptr, 32)
+        message = self._read("ed25519 message", msg_ptr, msg_len)
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return 0
+        return 1
+
+    # -- host functions: calls and transfers ---------------------------------
+
+    def host_call(
+        self,
+        addr_ptr: int,
+        method_ptr: int,
+        method_len: int,
+        args_ptr: int,
+        args_len: int,
+        value_ptr: int,
+        gas: int,
+    ) -> int:
+        method_len = self._check_size("call method name", method_len, "max_event_name_size")
+        args_len = self._check_size("call arguments", args_len, "max_input_size")
+        schedule = self.gas
+        self.charge(schedule.host_call + schedule.call_base + schedule.copy_byte * (method_len + args_len))
+        if gas < 0:
+            raise HostError(f"call gas must be non-negative, found {gas}")
+        target = self._read("call address", addr_ptr, abi.ADDRESS_SIZE)
+        raw_method = self._read("call method name", method_ptr, method_len)
+        args = self._read("call arguments", args_ptr, args_len)
+        value = int.from_bytes(self._read("call value", value_ptr, abi.AMOUNT_SIZE), "little")
+        try:
+            method = raw_method.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HostError(f"call method name is not UTF-8: {raw_method.hex()}") from None
+        # As in EIP-150, the caller keeps at least 1/64 of what it has left,
+        # so it can still handle the callee's failure (and abort with a
+        # message of its own) even when the callee burns its whole budget.
+        left = self.gas_left()
+        cap = left - left // 64
+        budget = cap if gas == 0 else min(gas, cap)
+        code, outcome = self.nested_call(self, target, method, args, value, budget)
+        self.charge(outcome.gas_used)
+        self.call_result = outcome.return_data if outcome.ok else (outcome.error or "").encode()
+        if outcome.ok:
+            self.events.extend(outcome.events)
+        return code
+
+    def host_call_result_read(self, out_ptr: int, out_cap: int) -> int:
+        self.charge(self.gas.host_call)
+        return self._give("call_result_read buffer", self.call_result, out_ptr, out_cap)
+
+    def host_transfer(self, to_ptr: int, amount_ptr: int) -> int:
+        self.charge(self.gas.host_call + self.gas.transfer_base)
+        recipient = self._read("transfer address", to_ptr, abi.ADDRESS_SIZE)
+        amount = int.from_bytes(self._read("transfer amount", amount_ptr, abi.AMOUNT_SIZE), "little")
+        return 0 if self.host.transfer(self.contract, recipient, amount) else 1

@@ -1,0 +1,436 @@
+"""The runtime: validates and compiles modules, and runs contract calls.
+
+``Runtime.execute`` is the one place where a call is snapshotted, run, and
+then committed or rolled back (``_run_frame``); nested calls go through
+the same function.  A call never raises for anything a contract does: the
+result is an ``Outcome`` with a status.  Only a fault of the host itself
+(a database error, a bug) escapes as an exception, because turning it into
+a receipt would record something that depends on the node, not the chain.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Final
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime._func import enter_wasm
+
+from . import abi
+from .engine import ENGINE_FINGERPRINT, engine
+from .errors import ExecutionHalted, InvalidModule, OutOfGas, StackExhausted, Trap
+from .frame import Execution, Frame
+from .host import Address, Hash32, Host, MemoryHost
+from .messages import BlockEnv, Message, Outcome
+from .params import VMParams
+from .wasm import PreparedModule, prepare
+from .wasm.types import FuncSig
+
+CROSS_CALL_STACK_UNITS: Final = 1024
+"""Stack units a nested contract call costs on top of its callee's frames.
+
+Stack units are counted across the whole call tree: a callee starts at its
+caller's count plus this.  It stands for the native stack that the Python
+host functions between the two frames use (about 5 KiB measured), so that
+nested calls cannot add up to more native stack than one call may use.
+"""
+
+STACK_SENTINEL: Final = 0xFFFFFFFF
+"""Value the instrumentation leaves in the stack global when the limit is hit."""
+
+_TRAP_DESCRIPTIONS: Final = {
+    wasmtime.TrapCode.STACK_OVERFLOW: "native stack overflow",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "out of bounds memory access",
+    wasmtime.TrapCode.HEAP_MISALIGNED: "misaligned memory access",
+    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "undefined element: out of bounds table access",
+    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "uninitialized element: indirect call to null",
+    wasmtime.TrapCode.BAD_SIGNATURE: "indirect call type mismatch",
+    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
+    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer divide by zero",
+    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid conversion to integer",
+    wasmtime.TrapCode.UNREACHABLE: "unreachable instruction executed",
+    wasmtime.TrapCode.INTERRUPT: "interrupted",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledContract:
+    """A validated, instrumented and compiled module, ready to instantiate."""
+
+    code_hash: Hash32
+    """SHA-256 of the module as deployed (before instrumentation)."""
+    prepared: PreparedModule
+    module: wasmtime.Module
+    instance_pre: wasmtime.InstancePre
+
+
+class Runtime:
+    """Runs contracts under one set of VM parameters.
+
+    One runtime per chain (or per runner invocation).  It owns the linker
+    with the host functions and the compiled-module cache; all runtimes of
+    the process share the one Engine.
+    """
+
+    def __init__(self, params: VMParams, *, cache_dir: Path | None = None) -> None:
+        self.params = params
+        self.limits = params.limits
+        self.gas = params.gas
+        self.cache_dir = cache_dir
+        self._compiled: dict[Hash32, CompiledContract] = {}
+        self._frames: list[Frame] = []
+        self._linker = self._make_linker()
+        # Compiled code depends on the engine and on the parameters (the
+        # stack limit is baked into the instrumented code).
+        self._cache_tag = f"{ENGINE_FINGERPRINT}-{params.fingerprint().hex()[:16]}"
+
+    # -- modules ----------------------------------------------------------
+
+    def validate(self, code: bytes) -> PreparedModule:
+        """Check code against every deploy rule; raise ``InvalidModule`` naming the one broken."""
+        return prepare(
+            code,
+            limits=self.limits,
+            allow_floats=self.params.allow_floats,
+            allowed_imports=abi.HOST_FUNCTIONS,
+            import_module=abi.IMPORT_MODULE,
+        )
+
+    def deploy_gas(self, code: bytes) -> int:
+        """Gas a deploy of code costs before any init call: compilation is not metered by fuel."""
+        return self.gas.compile_byte * len(code)
+
+    def compile(self, code: bytes) -> CompiledContract:
+        """Validate, instrument and compile code, or return it from the cache."""
+        code_hash = hashlib.sha256(code).digest()
+        compiled = self._compiled.get(code_hash)
+        if compiled is None:
+            prepared = self.validate(code)
+            module = self._load_module(code_hash, prepared.code)
+            compiled = CompiledContract(code_hash, prepared, module, self._linker.instantiate_pre(module))
+            self._compiled[code_hash] = compiled
+        return compiled
+
+    def _load_module(self, code_hash: Hash32, instrumented: bytes) -> wasmtime.Module:
+        if self.cache_dir is None:
+            return wasmtime.Module(engine(), instrumented)
+        path = self.cache_dir / f"{code_hash.hex()}-{self._cache_tag}.cwasm"
+        if path.exists():
+            return wasmtime.Module.deserialize_file(engine(), str(path))
+        module = wasmtime.Module(engine(), instrumented)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a crash never leaves a torn artifact behind.
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(module.serialize())
+        os.replace(tmp, path)
+        return module
+
+    # -- calls ----------------------------------------------------------------
+
+    def execute(self, host: Host, env: BlockEnv, message: Message) -> Outcome:
+        """Run one top-level call; its state changes are kept only if it succeeds."""
+        execution = Execution(
+            host=host,
+            env=env,
+            origin=message.origin or message.caller,
+            limits=self.limits,
+            gas=self.gas,
+        )
+        if len(message.input) > self.limits.max_input_size:
+            return _invalid(f"input of {len(message.input)} bytes is over max_input_size ({self.limits.max_input_size})")
+        try:
+            compiled = self._lookup(host, message.contract, message.method)
+        except LookupError as missing:
+            return _invalid(str(missing))
+        except InvalidModule as bad:
+            return _invalid(f"stored code fails validation: {bad}")
+        if message.value and host.balance(message.caller) < message.value:
+            return _invalid(
+                f"caller balance {host.balance(message.caller)} is lower than the attached value {message.value}"
+            )
+        return self._run_frame(
+            execution,
+            compiled,
+            caller=message.caller,
+            contract=message.contract,
+            method=message.method,
+            input=message.input,
+            value=message.value,
+            budget=message.gas_limit,
+            stack_base=0,
+        )
+
+    def _lookup(self, host: Host, contract: Address, method: str) -> CompiledContract:
+        code_hash = host.code_hash(contract)
+        if code_hash is None:
+            raise LookupError(f"no contract at 0x{contract.hex()}")
+        compiled = self._compiled.get(code_hash) or self.compile(host.code(code_hash))
+        if method not in compiled.prepared.methods:
+            raise LookupError(
+                f"contract 0x{contract.hex()} has no method {method!r}"
+                f" (methods: {', '.join(compiled.prepared.methods) or 'none'})"
+            )
+        return compiled
+
+    def _nested_call(
+        self, parent: Frame, contract: Address, method: str, args: bytes, value: int, budget: int
+    ) -> tuple[int, Outcome]:
+        execution = parent.execution
+        host = execution.host
+        if len(execution.call_stack) >= self.limits.max_call_depth:
+            return abi.CALL_TOO_DEEP, _invalid(
+                f"call stack is already max_call_depth ({self.limits.max_call_depth}) frames deep"
+            )
+        if contract in execution.call_stack:
+            return abi.CALL_REENTRANCY, _invalid(
+                f"contract 0x{contract.hex()} is already on the call stack; re-entry is refused"
+            )
+        try:
+            compiled = self._lookup(host, contract, method)
+        except (LookupError, InvalidModule) as missing:
+            return abi.CALL_NOT_FOUND, _invalid(str(missing))
+        if host.balance(parent.contract) < value:
+            return abi.CALL_INSUFFICIENT_BALANCE, _invalid(
+                f"balance {host.balance(parent.contract)} is lower than the attached value {value}"
+            )
+        assert parent.stack_global is not None
+        stack_base = (parent.stack_global.value(parent.store) & STACK_SENTINEL) + CROSS_CALL_STACK_UNITS
+        outcome = self._run_frame(
+            execution,
+            compiled,
+            caller=parent.contract,
+            contract=contract,
+            method=method,
+            input=args,
+            value=value,
+            budget=budget,
+            stack_base=stack_base,
+        )
+        return _STATUS_CODES[outcome.status], outcome
+
+    def _run_frame(
+        self,
+        execution: Execution,
+        compiled: CompiledContract,
+        *,
+        caller: Address,
+        contract: Address,
+        method: str,
+        input: bytes,
+        value: int,
+        budget: int,
+        stack_base: int,
+    ) -> Outcome:
+        """Snapshot, run one contract frame, then commit or roll back: the one place."""
+        host = execution.host
+        store = wasmtime.Store(engine())
+        store.set_limits(
+            memory_size=self.limits.max_memory_pages * 65536,
+            table_elements=self.limits.max_table_size,
+            instances=1,
+            tables=1,
+            memories=1,
+        )
+        frame = Frame(
+            execution,
+            store,
+            caller=caller,
+            contract=contract,
+            input=input,
+            value=value,
+            budget=budget,
+            nested_call=self._nested_call,
+        )
+        host.checkpoint()
+        execution.call_stack.append(contract)
+        self._frames.append(frame)
+        try:
+            if value:
+                moved = host.transfer(caller, contract, value)
+                assert moved, "the balance was checked before the frame started"
+            self._invoke(frame, compiled, method, stack_base)
+            used = frame.gas_used()
+            if used > budget:
+                raise OutOfGas(f"out of gas: used more than the limit of {budget}")
+        except ExecutionHalted as halt:
+            host.revert()
+            used = budget if halt.burns_all_gas else min(frame.gas_used(), budget)
+            return Outcome(status=halt.status, gas_used=used, error=str(halt))  # type: ignore[arg-type]
+        finally:
+            self._frames.pop()
+            execution.call_stack.pop()
+        host.commit()
+        return Outcome(status="ok", gas_used=used, return_data=frame.return_data, events=tuple(frame.events))
+
+    def _invoke(self, frame: Frame, compiled: CompiledContract, method: str, stack_base: int) -> None:
+        store = frame.store
+        frame.charge(self.gas.instantiate)
+        stack_start = stack_base + compiled.prepared.entry_costs[method]
+        if stack_start > self.limits.max_stack_units:
+            raise StackExhausted(
+                f"call stack exhausted: the call needs {stack_start} stack units,"
+                f" over max_stack_units ({self.limits.max_stack_units})"
+            )
+        try:
+            instance = compiled.instance_pre.instantiate(store)
+            exports = instance.exports(store)
+            memory = exports["memory"]
+            stack_global = exports[abi.STACK_GLOBAL_EXPORT]
+            assert isinstance(memory, wasmtime.Memory) and isinstance(stack_global, wasmtime.Global)
+            frame.memory = memory
+            frame.stack_global = stack_global
+            stack_global.set_value(store, wasmtime.Val.i32(stack_start))
+            function = exports[method]
+            assert isinstance(function, wasmtime.Func)
+            function(store)
+        except wasmtime.Trap as trap:
+            raise self._classify_trap(frame, trap) from None
+        except wasmtime.WasmtimeError as error:
+            raise Trap(f"wasm error: {error}") from None
+
+    def _classify_trap(self, frame: Frame, trap: wasmtime.Trap) -> ExecutionHalted:
+        code = trap.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return OutOfGas(f"out of gas: used all {frame.budget}")
+        if frame.stack_global is not None:
+            depth = frame.stack_global.value(frame.store) & STACK_SENTINEL
+            if depth == STACK_SENTINEL:
+                return StackExhausted(
+                    f"call stack exhausted: more than max_stack_units ({self.limits.max_stack_units}) stack units"
+                )
+        description = _TRAP_DESCRIPTIONS.get(code, "trap") if code is not None else trap.message.splitlines()[-1].strip()
+        frames = trap.frames
+        if frames:
+            top = frames[0]
+            where = top.func_name or f"function {top.func_index}"
+            return Trap(f"wasm trap: {description} in {where} at offset 0x{top.module_offset:x}")
+        return Trap(f"wasm trap: {description}")
+
+    # -- plain functions (for the standalone runner) ------------------------------
+
+    def invoke_plain(self, compiled: CompiledContract, name: str, gas_limit: int) -> tuple[Outcome, list[dict[str, str]]]:
+        """Call an exported function that takes no parameters, with no host state.
+
+        Returns the outcome and each result as its type and bit pattern,
+        read straight from wasmtime's value union so that NaN payloads are
+        reported exactly, not through a Python float.
+        """
+        signature = compiled.prepared.exports.get(name)
+        if signature is None or signature.params:
+            return _invalid(f"no exported function {name!r} without parameters"), []
+        store = wasmtime.Store(engine())
+        store.set_limits(memory_size=self.limits.max_memory_pages * 65536, table_elements=self.limits.max_table_size)
+        results: list[dict[str, str]] = []
+
+        def call(frame: Frame) -> None:
+            instance = compiled.instance_pre.instantiate(store)
+            exports = instance.exports(store)
+            frame.memory = exports["memory"]  # type: ignore[assignment]
+            frame.stack_global = exports[abi.STACK_GLOBAL_EXPORT]  # type: ignore[assignment]
+            frame.stack_global.set_value(store, wasmtime.Val.i32(compiled.prepared.entry_costs[name]))
+            function = exports[name]
+            assert isinstance(function, wasmtime.Func)
+            results.extend(_call_raw(store, function, signature))
+
+        outcome = self._run_plain(store, gas_limit, call)
+        return outcome, results if outcome.ok else []
+
+    def _run_plain(self, store: wasmtime.Store, gas_limit: int, body: Callable[[Frame], None]) -> Outcome:
+        execution = Execution(MemoryHost(), BlockEnv(0, 0), bytes(20), self.limits, self.gas)
+        frame = Frame(
+            execution, store, caller=bytes(20), contract=bytes(20), input=b"", value=0,
+            budget=gas_limit, nested_call=self._nested_call,
+        )
+        self._frames.append(frame)
+        try:
+            frame.charge(self.gas.instantiate)
+            try:
+                body(frame)
+            except wasmtime.Trap as trap:
+                raise self._classify_trap(frame, trap) from None
+            except wasmtime.WasmtimeError as error:
+                raise Trap(f"wasm error: {error}") from None
+            used = frame.gas_used()
+            if used > gas_limit:
+                raise OutOfGas(f"out of gas: used more than the limit of {gas_limit}")
+        except ExecutionHalted as halt:
+            used = gas_limit if halt.burns_all_gas else min(frame.gas_used(), gas_limit)
+            return Outcome(status=halt.status, gas_used=used, error=str(halt))  # type: ignore[arg-type]
+        finally:
+            self._frames.pop()
+        return Outcome(status="ok", gas_used=used)
+
+    # -- the linker ----------------------------------------------------------------
+
+    def _make_linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(engine())
+        frames = self._frames
+        for name, signature in abi.HOST_FUNCTIONS.items():
+            linker.define_func(abi.IMPORT_MODULE, name, _functype(signature), _dispatch(frames, f"host_{name}"))
+        return linker
+
+
+_STATUS_CODES: Final = {
+    "ok": abi.CALL_OK,
+    "abort": abi.CALL_ABORTED,
+    "out_of_gas": abi.CALL_OUT_OF_GAS,
+    "trap": abi.CALL_TRAPPED,
+    "invalid": abi.CALL_NOT_FOUND,
+}
+
+
+def _dispatch(frames: list[Frame], attribute: str) -> Callable[..., Any]:
+    """A host function that runs on the innermost frame (the one calling it)."""
+
+    def host_function(*args: int) -> Any:
+        return getattr(frames[-1], attribute)(*args)
+
+    host_function.__name__ = attribute
+    return host_function
+
+
+_VALTYPES: Final = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
+
+
+def _functype(signature: FuncSig) -> wasmtime.FuncType:
+    return wasmtime.FuncType(
+        [_VALTYPES[t]() for t in signature.params], [_VALTYPES[t]() for t in signature.results]
+    )
+
+
+def _invalid(message: str) -> Outcome:
+    return Outcome(status="invalid", gas_used=0, error=message)
+
+
+_RESULT_WIDTHS: Final = {"i32": 4, "f32": 4, "i64": 8, "f64": 8}
+
+
+def _call_raw(store: wasmtime.Store, function: wasmtime.Func, signature: FuncSig) -> list[dict[str, str]]:
+    """Call a () -> (values) function and read its results as raw bits."""
+    for kind in signature.results:
+        if kind not in _RESULT_WIDTHS:
+            raise Trap(f"cannot report a result of type {kind}")
+    count = len(signature.results)
+    raw = (ffi.wasmtime_val_t * max(count, 1))()
+    with enter_wasm(store) as trap:
+        error = ffi.wasmtime_func_call(store._context(), ctypes.byref(function._func), None, 0, raw, count, trap)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+    results = []
+    for index, kind in enumerate(signature.results):
+        width = _RESULT_WIDTHS[kind]
+        bits = int.from_bytes(ctypes.string_at(ctypes.addressof(raw[index].of), width), "little")
+        results.append({"type": kind, "bits": f"0x{bits:0{width * 2}x}"})
+    return results
