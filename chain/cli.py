@@ -35,7 +35,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with code 2 and one line, as every other bad input does."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_INVALID)

@@ -50,7 +50,7 @@ def load_module(path: Path) -> bytes:
     if data.startswith(b"\0asm"):
         return data
     try:
-        return wasmtime.wat2wasm(data.decode("utf-8"))
+        return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
     except (UnicodeDecodeError, wasmtime.WasmtimeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RunnerError(f"{path} is neither a wasm binary nor valid WAT: {first_line}") from None

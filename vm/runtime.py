@@ -227,6 +227,7 @@ class Runtime:
         value: int,
         budget: int,
         stack_base: int,
+        raw_results: list[dict[str, str]] | None = None,
     ) -> Outcome:
         """Snapshot, run one contract frame, then commit or roll back: the one place."""
         host = execution.host
@@ -255,7 +256,7 @@ class Runtime:
             if value:
                 moved = host.transfer(caller, contract, value)
                 assert moved, "the balance was checked before the frame started"
-            self._invoke(frame, compiled, method, stack_base)
+            self._invoke(frame, compiled, method, stack_base, raw_results)
             used = frame.gas_used()
             if used > budget:
                 raise OutOfGas(f"out of gas: used more than the limit of {budget}")
@@ -269,7 +270,15 @@ class Runtime:
         host.commit()
         return Outcome(status="ok", gas_used=used, return_data=frame.return_data, events=tuple(frame.events))
 
-    def _invoke(self, frame: Frame, compiled: CompiledContract, method: str, stack_base: int) -> None:
+    def _invoke(
+        self,
+        frame: Frame,
+        compiled: CompiledContract,
+        method: str,
+        stack_base: int,
+        raw_results: list[dict[str, str]] | None,
+    ) -> None:
+        """Instantiate and call; with raw_results, a plain function whose results are kept as bits."""
         store = frame.store
         frame.charge(self.gas.instantiate)
         stack_start = stack_base + compiled.prepared.entry_costs[method]
@@ -283,13 +292,16 @@ class Runtime:
             exports = instance.exports(store)
             memory = exports["memory"]
             stack_global = exports[abi.STACK_GLOBAL_EXPORT]
+            function = exports[method]
             assert isinstance(memory, wasmtime.Memory) and isinstance(stack_global, wasmtime.Global)
+            assert isinstance(function, wasmtime.Func)
             frame.memory = memory
             frame.stack_global = stack_global
             stack_global.set_value(store, wasmtime.Val.i32(stack_start))
-            function = exports[method]
-            assert isinstance(function, wasmtime.Func)
-            function(store)
+            if raw_results is None:
+                function(store)
+            else:
+                raw_results.extend(_call_raw(store, function, compiled.prepared.exports[method]))
         except wasmtime.Trap as trap:
             raise self._classify_trap(frame, trap) from None
         except wasmtime.WasmtimeError as error:
@@ -316,7 +328,7 @@ class Runtime:
     # -- plain functions (for the standalone runner) ------------------------------
 
     def invoke_plain(self, compiled: CompiledContract, name: str, gas_limit: int) -> tuple[Outcome, list[dict[str, str]]]:
-        """Call an exported function that takes no parameters, with no host state.
+        """Call an exported function that takes no parameters, against an empty host.
 
         Returns the outcome and each result as its type and bit pattern,
         read straight from wasmtime's value union so that NaN payloads are
@@ -325,47 +337,14 @@ class Runtime:
         signature = compiled.prepared.exports.get(name)
         if signature is None or signature.params:
             return _invalid(f"no exported function {name!r} without parameters"), []
-        store = wasmtime.Store(engine())
-        store.set_limits(memory_size=self.limits.max_memory_pages * 65536, table_elements=self.limits.max_table_size)
+        nobody = bytes(abi.ADDRESS_SIZE)
+        execution = Execution(MemoryHost(), BlockEnv(0, 0), nobody, self.limits, self.gas)
         results: list[dict[str, str]] = []
-
-        def call(frame: Frame) -> None:
-            instance = compiled.instance_pre.instantiate(store)
-            exports = instance.exports(store)
-            frame.memory = exports["memory"]  # type: ignore[assignment]
-            frame.stack_global = exports[abi.STACK_GLOBAL_EXPORT]  # type: ignore[assignment]
-            frame.stack_global.set_value(store, wasmtime.Val.i32(compiled.prepared.entry_costs[name]))
-            function = exports[name]
-            assert isinstance(function, wasmtime.Func)
-            results.extend(_call_raw(store, function, signature))
-
-        outcome = self._run_plain(store, gas_limit, call)
-        return outcome, results if outcome.ok else []
-
-    def _run_plain(self, store: wasmtime.Store, gas_limit: int, body: Callable[[Frame], None]) -> Outcome:
-        execution = Execution(MemoryHost(), BlockEnv(0, 0), bytes(20), self.limits, self.gas)
-        frame = Frame(
-            execution, store, caller=bytes(20), contract=bytes(20), input=b"", value=0,
-            budget=gas_limit, nested_call=self._nested_call,
+        outcome = self._run_frame(
+            execution, compiled, caller=nobody, contract=nobody, method=name, input=b"", value=0,
+            budget=gas_limit, stack_base=0, raw_results=results,
         )
-        self._frames.append(frame)
-        try:
-            frame.charge(self.gas.instantiate)
-            try:
-                body(frame)
-            except wasmtime.Trap as trap:
-                raise self._classify_trap(frame, trap) from None
-            except wasmtime.WasmtimeError as error:
-                raise Trap(f"wasm error: {error}") from None
-            used = frame.gas_used()
-            if used > gas_limit:
-                raise OutOfGas(f"out of gas: used more than the limit of {gas_limit}")
-        except ExecutionHalted as halt:
-            used = gas_limit if halt.burns_all_gas else min(frame.gas_used(), gas_limit)
-            return Outcome(status=halt.status, gas_used=used, error=str(halt))  # type: ignore[arg-type]
-        finally:
-            self._frames.pop()
-        return Outcome(status="ok", gas_used=used)
+        return outcome, results if outcome.ok else []
 
     # -- the linker ----------------------------------------------------------------
 
