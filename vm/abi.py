@@ -17,6 +17,7 @@ AMOUNT_SIZE: Final = 16
 HASH_SIZE: Final = 32
 ENV_SIZE: Final = 112
 MAX_ABORT_MESSAGE: Final = 1024
+MAX_METHOD_NAME: Final = 256
 
 STACK_GLOBAL_EXPORT: Final = "__wasmchain_stack"
 RESERVED_EXPORT_PREFIX: Final = "__wasmchain"

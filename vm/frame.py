@@ -263,7 +263,9 @@ class Frame:
         value_ptr: int,
         gas: int,
     ) -> int:
-        method_len = self._check_size("call method name", method_len, "max_event_name_size")
+        method_len &= U32
+        if method_len > abi.MAX_METHOD_NAME:
+            raise HostError(f"call method name of {method_len} bytes is over {abi.MAX_METHOD_NAME}")
         args_len = self._check_size("call arguments", args_len, "max_input_size")
         schedule = self.gas
         self.charge(schedule.host_call + schedule.call_base + schedule.copy_byte * (method_len + args_len))

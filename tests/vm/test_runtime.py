@@ -204,6 +204,15 @@ BAD_POINTERS = module("""
     (call $return_set (i32.const 0) (i32.const 0x7fffffff)))
   (func (export "env_at_end") (call $env_read (i32.const 65500)))
   (func (export "hash_to_nowhere") (call $sha256 (i32.const 0) (i32.const 4) (i32.const 70000)))
+  (func (export "long_method_name")
+    (drop (call $call (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 0) (i32.const 0)
+                      (i32.const 0) (i64.const 0))))
+  (func (export "negative_call_gas")
+    (drop (call $call (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0) (i32.const 0)
+                      (i32.const 0) (i64.const -5))))
+  (func (export "bad_event_name")
+    (i32.store (i32.const 0) (i32.const 0xfffefdfc))
+    (call $event_emit (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0)))
 """)
 
 
@@ -216,6 +225,9 @@ BAD_POINTERS = module("""
         ("return_too_big", "return data of 2147483647 bytes is over max_return_size"),
         ("env_at_end", "bad pointer: env_read buffer"),
         ("hash_to_nowhere", "bad pointer: sha256 output"),
+        ("long_method_name", "call method name of 300 bytes is over 256"),
+        ("negative_call_gas", "call gas must be non-negative, found -5"),
+        ("bad_event_name", "event name is not UTF-8"),
     ],
 )
 def test_bad_pointers_trap_with_a_clear_error(method: str, expected: str) -> None:
