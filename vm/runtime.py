@@ -83,6 +83,7 @@ class Runtime:
         self.limits = params.limits
         self.gas = params.gas
         self.cache_dir = cache_dir
+        self._prepared: dict[Hash32, PreparedModule] = {}
         self._compiled: dict[Hash32, CompiledContract] = {}
         self._frames: list[Frame] = []
         self._linker = self._make_linker()
@@ -93,18 +94,29 @@ class Runtime:
     # -- modules ----------------------------------------------------------
 
     def validate(self, code: bytes) -> PreparedModule:
-        """Check code against every deploy rule; raise ``InvalidModule`` naming the one broken."""
-        return prepare(
-            code,
-            limits=self.limits,
-            allow_floats=self.params.allow_floats,
-            allowed_imports=abi.HOST_FUNCTIONS,
-            import_module=abi.IMPORT_MODULE,
-        )
+        """Check code against every deploy rule and instrument it (cheap: no compiling).
 
-    def deploy_gas(self, code: bytes) -> int:
-        """Gas a deploy of code costs before any init call: compilation is not metered by fuel."""
-        return self.gas.compile_byte * len(code)
+        Raises ``InvalidModule`` naming the rule broken.
+        """
+        code_hash = hashlib.sha256(code).digest()
+        prepared = self._prepared.get(code_hash)
+        if prepared is None:
+            prepared = prepare(
+                code,
+                limits=self.limits,
+                allow_floats=self.params.allow_floats,
+                allowed_imports=abi.HOST_FUNCTIONS,
+                import_module=abi.IMPORT_MODULE,
+            )
+            self._prepared[code_hash] = prepared
+        return prepared
+
+    def deploy_gas(self, prepared: PreparedModule) -> int:
+        """Gas a deploy costs before any init call, since compiling is not metered by fuel.
+
+        Charged on the instrumented module, which is what Cranelift compiles.
+        """
+        return self.gas.compile_byte * len(prepared.code)
 
     def compile(self, code: bytes) -> CompiledContract:
         """Validate, instrument and compile code, or return it from the cache."""

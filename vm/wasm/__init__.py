@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from ..errors import InvalidModule
 from ..params import Limits
 from .decode import decode_module
 from .instrument import STACK_EXHAUSTED, STACK_GLOBAL_EXPORT, instrument
@@ -29,6 +30,7 @@ from .validate import ValidModule, validate
 
 __all__ = [
     "FRAME_OVERHEAD_UNITS",
+    "MAX_INSTRUMENTED_GROWTH",
     "RESERVED_EXPORT_PREFIX",
     "RULES",
     "STACK_EXHAUSTED",
@@ -44,6 +46,9 @@ __all__ = [
     "prepare",
     "validate",
 ]
+
+MAX_INSTRUMENTED_GROWTH = 2
+"""An instrumented module may be at most this many times ``max_code_size``."""
 
 METHOD_SIG = FuncSig((), ())
 """The type of a method: ``() -> ()``."""
@@ -74,14 +79,26 @@ def prepare(
     import_module: str = "wasmchain",
 ) -> PreparedModule:
     """Validate ``code`` and instrument it; raise ``InvalidModule`` if it breaks a rule."""
+    if not isinstance(code, bytes):
+        code = bytes(code)  # a bytearray (as wat2wasm returns) must not change under us
     valid = validate(code, Policy(limits, allow_floats, allowed_imports, import_module))
     module = valid.module
     functions = sorted(
         (export.name, export.index) for export in module.exports if export.kind == ExternKind.FUNC
     )
     exports = {name: module.func_sig(index) for name, index in functions}
+    instrumented = instrument(valid, limits.max_stack_units)
+    if len(instrumented) > MAX_INSTRUMENTED_GROWTH * limits.max_code_size:
+        # Each instrumented call site adds ~30 bytes, so call-dense code can
+        # grow 16-fold, and compiling is not metered by fuel.
+        raise InvalidModule(
+            "max_code_size",
+            f"module grows to {len(instrumented)} bytes when its calls are instrumented; "
+            f"the limit is {MAX_INSTRUMENTED_GROWTH} x max_code_size = "
+            f"{MAX_INSTRUMENTED_GROWTH * limits.max_code_size} (too many call sites)",
+        )
     return PreparedModule(
-        code=instrument(valid, limits.max_stack_units),
+        code=instrumented,
         exports=MappingProxyType(exports),
         methods=tuple(
             name

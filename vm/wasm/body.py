@@ -153,12 +153,13 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
     nfuncs = len(func_arity)
     nglobals = ctx.globals
     calls: list[tuple[int, int, int]] = []
-    # Control frames: (base height, block params, block results, kind, outer unreachable).
-    frames: list[tuple[int, int, int, int, bool]] = []
+    # Open blocks: (the enclosing block's base, params, results, kind).  ``base`` is
+    # the operand stack height below the innermost block's values: pops never go
+    # under it, and after a branch (unreachable code) the height restarts there.
+    frames: list[tuple[int, int, int, int]] = []
     base = 0
     height = 0
     max_height = 0
-    unreachable = False
 
     while True:
         if pos >= end:
@@ -209,7 +210,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
             pops, pushes = func_arity[callee]
             if callee >= imported:
                 calls.append((at, pos, callee - imported))
-        elif imm == _BLOCK or imm == _IF:
+        elif imm in (_BLOCK, _IF):
             block_params, block_results, pos = _block_type(ctx, data, pos, end, index, at)
             if len(frames) >= max_nesting:
                 raise over_limit(
@@ -221,10 +222,9 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
             if height < base:
                 height = base
             kind = _FRAME_IF if imm == _IF else _FRAME_BLOCK
-            frames.append((base, block_params, block_results, kind, unreachable))
+            frames.append((base, block_params, block_results, kind))
             base = height
             height += block_params
-            unreachable = False
             if height > max_height:
                 max_height = height
             continue
@@ -236,7 +236,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
                         f"byte offset {end}"
                     )
                 break
-            outer_base, _, block_results, _, unreachable = frames.pop()
+            outer_base, _, block_results, _ = frames.pop()
             height = base + block_results
             base = outer_base
             if height > max_height:
@@ -245,17 +245,15 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
         elif imm == _ELSE:
             if not frames or frames[-1][3] != _FRAME_IF:
                 raise malformed(f"function {index}: else without a matching if at byte offset {at}")
-            outer_base, block_params, block_results, _, outer_unreachable = frames[-1]
-            frames[-1] = (outer_base, block_params, block_results, _FRAME_ELSE, outer_unreachable)
+            outer_base, block_params, block_results, _ = frames[-1]
+            frames[-1] = (outer_base, block_params, block_results, _FRAME_ELSE)
             height = base + block_params
-            unreachable = False
             continue
-        elif imm == _BR or imm == _BR_IF:
+        elif imm in (_BR, _BR_IF):
             label, pos = read_u32(data, pos, end, "a label")
             _check_label(label, len(frames), index, at)
             if imm == _BR:
                 height = base
-                unreachable = True
                 continue
         elif imm == _BR_TABLE:
             count, pos = read_u32(data, pos, end, "the number of br_table labels")
@@ -265,11 +263,9 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
                 label, pos = read_u32(data, pos, end, "a label")
                 _check_label(label, len(frames), index, at)
             height = base
-            unreachable = True
             continue
         elif imm == _STOP:
             height = base
-            unreachable = True
             continue
         elif imm == _I64:
             _, pos = read_signed(data, pos, end, 64, "an i64 constant")

@@ -16,6 +16,7 @@ from . import policy as rules
 from . import proposals
 from .module import (
     MAGIC,
+    SECTION_NAMES,
     SECTION_RANK,
     VERSION,
     Body,
@@ -102,11 +103,13 @@ def decode_module(code: bytes, policy: Policy) -> Module:
     if len(code) > limit:
         raise over_limit(rules.MAX_CODE_SIZE, f"module is {len(code)} bytes", limit)
     if code[:4] != MAGIC:
-        raise malformed(f"expected the wasm magic bytes 00 61 73 6d, found {code[:4].hex(' ')}")
+        found = code[:4].hex(" ") or "no bytes"
+        raise malformed(f"expected the wasm magic bytes 00 61 73 6d, found {found}")
     if code[4:8] != VERSION:
-        raise malformed(f"expected wasm binary version 01 00 00 00, found {code[4:8].hex(' ')}")
+        found = code[4:8].hex(" ") or "no bytes"
+        raise malformed(f"expected wasm binary version 01 00 00 00, found {found}")
     builder = _Builder(policy)
-    last_rank = 0
+    last: SectionId | None = None
     pos = len(MAGIC) + len(VERSION)
     while pos < len(code):
         start = pos
@@ -115,28 +118,33 @@ def decode_module(code: bytes, policy: Policy) -> Module:
         end = pos + size
         if end > len(code):
             raise malformed(
-                f"section {sid} at byte offset {start} declares {size} bytes, "
+                f"section {_section_name(sid)} at byte offset {start} declares {size} bytes, "
                 f"but only {len(code) - pos} remain"
             )
         reader = Reader(code, pos, end)
         if sid == SectionId.CUSTOM:
             reader.name("a custom section's name")
         else:
-            rank = SECTION_RANK.get(sid)
-            if rank is None:
+            if sid not in SECTION_RANK:
                 raise malformed(f"unknown section id {sid} at byte offset {start}")
-            if rank <= last_rank:
+            current = SectionId(sid)
+            if last is not None and SECTION_RANK[current] <= SECTION_RANK[last]:
                 raise malformed(
-                    f"section {SectionId(sid).name.lower()} at byte offset {start} is duplicated "
-                    "or out of order"
+                    "expected each section at most once and in the standard order; found the "
+                    f"{_section_name(sid)} section (at byte offset {start}) after the "
+                    f"{_section_name(last)} section"
                 )
-            last_rank = rank
-            _DECODERS[SectionId(sid)](builder, reader)
-            reader.expect_end(f"section {SectionId(sid).name.lower()} at byte offset {start}")
+            last = current
+            _DECODERS[current](builder, reader)
+            reader.expect_end(f"the {_section_name(sid)} section at byte offset {start}")
         builder.sections.append(Section(sid, start, pos, end))
         pos = end
     _check_module(builder)
     return builder.build()
+
+
+def _section_name(sid: int) -> str:
+    return SECTION_NAMES.get(sid, str(sid))
 
 
 def _check_module(b: _Builder) -> None:
@@ -152,7 +160,8 @@ def _check_module(b: _Builder) -> None:
         )
     if b.memories == 0:
         raise InvalidModule(
-            rules.MEMORY, "expected exactly one memory, defined and exported as 'memory'; found none"
+            rules.MEMORY,
+            "expected exactly one memory, defined and exported as 'memory'; found none",
         )
     for export in b.exports:
         if export.name == rules.MEMORY_EXPORT:
@@ -428,7 +437,9 @@ def _decode_elements(b: _Builder, r: Reader) -> None:
                     raise InvalidModule(
                         rules.TABLE, f"{where}: expected funcref elements, found 0x{code:02x}"
                     )
-                raise malformed(f"{where}: expected element kind 0x00 (funcref), found 0x{code:02x}")
+                raise malformed(
+                    f"{where}: expected element kind 0x00 (funcref), found 0x{code:02x}"
+                )
         items = r.count(f"elements in {where}")
         for _ in range(items):
             if uses_exprs:

@@ -135,7 +135,7 @@ def _code_section(valid: ValidModule, sequences: _CallSequences) -> bytes:
     max_cost = valid.max_cost
     bodies = valid.module.bodies
     out = [encode_u32(len(bodies))]
-    for body, info in zip(bodies, valid.functions):
+    for body, info in zip(bodies, valid.functions, strict=True):
         if not info.call_sites:
             out.append(code[body.start : body.end])
             continue
@@ -151,7 +151,7 @@ def _rewrite_body(
     max_cost: int,
     sequences: _CallSequences,
 ) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     pos = body.locals_start
     for start, end, callee in sites:
         before, after = sequences.around(max_cost if callee == INDIRECT else costs[callee])

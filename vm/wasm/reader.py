@@ -183,9 +183,7 @@ class Reader:
         start = self.pos
         value = self.u32(f"the number of {what}")
         if limit_rule is not None and value > limit:
-            raise InvalidModule(
-                limit_rule, f"module has {value} {what}; the limit is {limit}"
-            )
+            raise InvalidModule(limit_rule, f"module has {value} {what}; the limit is {limit}")
         if value > self.end - self.pos:
             raise malformed(
                 f"the number of {what} at byte offset {start} is {value}, but only "

@@ -14,6 +14,7 @@ from .body import BodyContext, FunctionInfo, scan_body
 from .decode import decode_module
 from .module import Module
 from .policy import Policy, over_limit
+from .stack import FRAME_OVERHEAD_UNITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,9 @@ def validate(code: bytes, policy: Policy) -> ValidModule:
         if info.cost > limit:
             raise over_limit(
                 rules.MAX_STACK_UNITS,
-                f"function {info.index} needs {info.cost} stack units ({info.locals} locals "
-                f"and parameters, operand stack up to {info.max_height}, frame overhead)",
+                f"function {info.index} needs {info.cost} stack units ({FRAME_OVERHEAD_UNITS} "
+                f"per frame + {info.locals} parameters and locals + operand stack height "
+                f"{info.max_height})",
                 limit,
             )
         functions.append(info)
