@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +24,11 @@ from vm.engine import check_wasmtime_version
 from vm.errors import InvalidParams
 from vm.runner import EXIT_INVALID, RUNNER_CALLER, RunnerError, RunRequest, load_module, run, validate
 
-from .genesis import GenesisError, default_genesis_path, load_vm_params
+from . import commands
+from .commands import DEFAULT_GAS, DataDir, TxOptions
+from .errors import ChainError, InvalidTransaction
+from .genesis import default_genesis_path, load_vm_params
+from .kv import StoreError
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
 
@@ -43,16 +48,16 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wasmchain", description="A deterministic WebAssembly smart-contract chain.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    vm_parser = commands.add_parser("vm", help="the standalone VM runner (no chain)")
-    vm_commands = vm_parser.add_subparsers(dest="vm_command", required=True, parser_class=_Parser)
+    vm_parser = subcommands.add_parser("vm", help="the standalone VM runner (no chain)")
+    vm_subcommands = vm_parser.add_subparsers(dest="vm_command", required=True, parser_class=_Parser)
 
-    validate_parser = vm_commands.add_parser("validate", help="check a module against the deploy rules")
+    validate_parser = vm_subcommands.add_parser("validate", help="check a module against the deploy rules")
     validate_parser.add_argument("file", type=Path, help="a .wasm or .wat file")
     _add_common(validate_parser)
 
-    run_parser = vm_commands.add_parser("run", help="run one method of a contract")
+    run_parser = vm_subcommands.add_parser("run", help="run one method of a contract")
     run_parser.add_argument("file", type=Path, help="a .wasm or .wat file")
     run_parser.add_argument("--method", required=True, help="the exported method (or plain function) to call")
     inputs = run_parser.add_mutually_exclusive_group()
@@ -64,7 +69,81 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--height", type=int, default=1, help="block height the call sees")
     run_parser.add_argument("--timestamp", type=int, default=0, help="block timestamp the call sees")
     _add_common(run_parser)
+
+    _add_chain_commands(subcommands)
     return parser
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_tx_options(parser: argparse.ArgumentParser, *, value: bool) -> None:
+    parser.add_argument("--from", dest="sender", required=True, help="the signing key's name (dev0..dev9 or a stored key)")
+    parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
+    if value:
+        parser.add_argument("--value", type=int, default=0, help="native tokens to attach")
+
+
+def _add_chain_commands(sub: Any) -> None:
+    init = sub.add_parser("init", help="create a data directory from a genesis file")
+    init.add_argument("--genesis", type=Path, help="genesis file (default: ./genesis.json)")
+    _add_data(init)
+
+    keys = sub.add_parser("keys", help="named keys (dev0..dev9 are the funded devnet keys)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    for name, help_text in (("new", "create a key"), ("show", "show a key's address and public key")):
+        keys_parser = keys_sub.add_parser(name, help=help_text)
+        keys_parser.add_argument("name")
+        _add_data(keys_parser)
+    _add_data(keys_sub.add_parser("list", help="list the keys"))
+
+    deploy = sub.add_parser("deploy", help="deploy a contract (one block)")
+    deploy.add_argument("file", type=Path, help="the .wasm module")
+    deploy.add_argument("--init", help="a method to call once deployed")
+    deploy.add_argument("--args", help="JSON arguments for --init")
+    _add_tx_options(deploy, value=True)
+    _add_data(deploy)
+
+    call = sub.add_parser("call", help="call a contract method in a transaction (one block)")
+    call.add_argument("address", help="the contract's address")
+    call.add_argument("method")
+    call.add_argument("--args", help="JSON arguments (\"0x..\" strings are bytes, e.g. addresses)")
+    _add_tx_options(call, value=True)
+    _add_data(call)
+
+    view = sub.add_parser("view", help="run a method read-only: no transaction, no state change")
+    view.add_argument("address")
+    view.add_argument("method")
+    view.add_argument("--args", help="JSON arguments")
+    view.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
+    _add_data(view)
+
+    transfer = sub.add_parser("transfer", help="send native tokens (one block)")
+    transfer.add_argument("to", help="address or key name")
+    transfer.add_argument("amount", type=int)
+    _add_tx_options(transfer, value=False)
+    _add_data(transfer)
+
+    for name, help_text in (("balance", "an account's native balance"), ("account", "balance, nonce and code hash")):
+        reader = sub.add_parser(name, help=help_text)
+        reader.add_argument("address", help="address or key name")
+        _add_data(reader)
+
+    tx = sub.add_parser("tx", help="a transaction and its receipt")
+    tx.add_argument("hash")
+    _add_data(tx)
+
+    block = sub.add_parser("block", help="a block by height, hash or 'latest'")
+    block.add_argument("which", nargs="?", default="latest")
+    _add_data(block)
+
+    proof = sub.add_parser("proof", help="a Merkle proof of an account or a storage key against the state root")
+    proof.add_argument("address", help="address or key name")
+    proof.add_argument("storage_key", nargs="?", help="a contract storage key (0x hex, or text)")
+    _add_data(proof)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +158,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "vm":
             handler = {"validate": cmd_vm_validate, "run": cmd_vm_run}[args.vm_command]
             return handler(args)
-    except (RunnerError, GenesisError, ArgsError, UsageError, InvalidParams) as error:
-        return _fail(args, str(error))
-    raise AssertionError(f"unhandled command {args.command}")
+        code, report = _chain_command(args)
+    except (RunnerError, ArgsError, UsageError, InvalidParams, ChainError, StoreError) as error:
+        prefix = "rejected: " if isinstance(error, InvalidTransaction) else ""
+        return _fail(args, prefix + str(error))
+    _print_report(args, report)
+    return code
+
+
+def _data_dir(args: argparse.Namespace) -> DataDir:
+    if args.data is not None:
+        return DataDir(args.data)
+    return DataDir(Path(os.environ.get("WASMCHAIN_DATA", ".wasmchain")))
+
+
+def _chain_command(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    data = _data_dir(args)
+    command = args.command
+    if command == "init":
+        return commands.cmd_init(data, args.genesis or default_genesis_path())
+    if command == "keys":
+        if args.keys_command == "list":
+            return commands.cmd_keys_list(data)
+        handler = commands.cmd_keys_new if args.keys_command == "new" else commands.cmd_keys_show
+        return handler(data, args.name)
+    if command in ("deploy", "call", "transfer"):
+        options = TxOptions(args.sender, args.gas, getattr(args, "value", 0))
+        if command == "deploy":
+            return commands.cmd_deploy(data, options, args.file, args.init, args.args)
+        if command == "call":
+            return commands.cmd_call(data, options, args.address, args.method, args.args)
+        return commands.cmd_transfer(data, options, args.to, args.amount)
+    if command == "view":
+        return commands.cmd_view(data, args.address, args.method, args.args, args.gas)
+    if command == "balance":
+        return commands.cmd_balance(data, args.address)
+    if command == "account":
+        return commands.cmd_account(data, args.address)
+    if command == "tx":
+        return commands.cmd_tx(data, args.hash)
+    if command == "block":
+        return commands.cmd_block(data, args.which)
+    if command == "proof":
+        return commands.cmd_proof(data, args.address, args.storage_key)
+    raise AssertionError(f"unhandled command {command}")
+
+
+def _print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(report))
+        return
+    for key, value in report.items():
+        shown = value if isinstance(value, (str, int)) and not isinstance(value, bool) else json.dumps(value)
+        print(f"{key}: {shown}")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:

@@ -1,0 +1,248 @@
+"""A chain in a key-value store: genesis, blocks, receipts, indexes, the head.
+
+Database layout (one LevelDB, or a ``MemoryKV`` in tests):
+
+| key | value |
+| --- | --- |
+| ``b"S" + state_key`` | the state (see ``state.py``) |
+| ``b"N" + node_hash`` | a sparse Merkle tree node (see ``smt.py``) |
+| ``b"B" + height`` | the block (8-byte big-endian height) |
+| ``b"R" + height`` | the block's receipts |
+| ``b"H" + block_hash`` | the block's height |
+| ``b"T" + tx_hash`` | ``[height, index]`` of the transaction |
+| ``b"Mgenesis"`` | the genesis document (canonical JSON) |
+| ``b"Mhead"`` | ``[height]`` of the last committed block |
+
+A block is committed in one atomic write holding its state changes, the
+new tree nodes, the block, its receipts, the indexes and the head, so a
+crash at any instant leaves the last whole block and nothing of a partial
+one.  Producing a block is two steps, ``finalize`` (execute, compute the
+roots; nothing written) and ``commit`` (the one write), which is the
+shape ABCI++'s FinalizeBlock and Commit expect (see ``app.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from vm import BlockEnv, Message, Outcome, Runtime
+from vm.host import Address, Hash32
+
+from . import smt
+from .blocks import ZERO_HASH, Block, Header, Receipt, decode_receipts, encode_receipts, merkle_root
+from .codec import decode, encode
+from .errors import GenesisError, InvalidBlock, NotFound
+from .genesis import Genesis, genesis_from_document
+from .journal import Journal
+from .kv import KVStore
+from .state import STATE_PREFIX, Account, State, storage_key
+from .transition import Context, apply_body, check_header, check_results, receipts_root, validate_transaction
+from .transactions import SignedTransaction
+
+NODE_PREFIX = b"N"
+BLOCK_PREFIX = b"B"
+RECEIPTS_PREFIX = b"R"
+HASH_PREFIX = b"H"
+TX_PREFIX = b"T"
+GENESIS_KEY = b"Mgenesis"
+HEAD_KEY = b"Mhead"
+
+
+def _height(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+@dataclass(frozen=True)
+class PendingBlock:
+    """A block executed but not yet written: the result of ``finalize``."""
+
+    block: Block
+    receipts: tuple[Receipt, ...]
+    changes: dict[bytes, bytes | None]
+    """The state changes, as database keys."""
+    nodes: dict[bytes, bytes]
+    """New Merkle tree nodes, by hash."""
+
+
+class Chain:
+    """One chain's blocks and state in a key-value store."""
+
+    def __init__(self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None) -> None:
+        self.kv = kv
+        self.genesis = genesis
+        self.runtime = Runtime(genesis.vm, cache_dir=cache_dir)
+        head = kv.get(HEAD_KEY)
+        if head is None:
+            raise GenesisError("the database has no head block: it was not initialized")
+        self.head = self.header(decode(head, what="head")[0])
+
+    # -- creating and opening ------------------------------------------------
+
+    @classmethod
+    def create(cls, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None) -> "Chain":
+        """Write the genesis state and block 0 to an empty store."""
+        if kv.get(HEAD_KEY) is not None:
+            raise GenesisError("the database already holds a chain")
+        runtime = Runtime(genesis.vm, cache_dir=cache_dir)
+        journal = Journal(kv)
+        state = State(journal)
+        for address, balance in genesis.accounts:
+            state.set_account(address, Account(balance=balance))
+        for contract in genesis.contracts:
+            try:
+                runtime.compile(contract.code)
+            except Exception as error:
+                raise GenesisError(f"genesis contract at 0x{contract.address.hex()}: {error}") from None
+            state.set_account(contract.address, Account(contract.balance, 0, state.put_code(contract.code)))
+            for key, value in contract.storage:
+                state.storage_write(contract.address, key, value)
+        changes = journal.flush()
+        root, nodes = smt.update(_node_reader(kv), smt.EMPTY_ROOT, _state_changes(changes))
+        empty = merkle_root([])
+        header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0)
+        pending = PendingBlock(Block(header, ()), (), changes, nodes)
+        kv.write({**_block_writes(pending), GENESIS_KEY: genesis.document})
+        return cls(kv, genesis, cache_dir=cache_dir)
+
+    @classmethod
+    def load(cls, kv: KVStore, *, cache_dir: Path | None = None) -> "Chain":
+        """Open a store written by ``create``; its genesis comes from the store."""
+        document = kv.get(GENESIS_KEY)
+        if document is None:
+            raise GenesisError("the database holds no chain: run `wasmchain init` first")
+        return cls(kv, genesis_from_document(json.loads(document), "stored genesis"), cache_dir=cache_dir)
+
+    # -- reading -------------------------------------------------------------------
+
+    def header(self, height: int) -> Header:
+        return self.block(height).header
+
+    def block(self, height: int) -> Block:
+        data = self.kv.get(BLOCK_PREFIX + _height(height))
+        if data is None:
+            raise NotFound(f"no block at height {height} (the head is at {self._head_height()})")
+        return Block.decode(data)
+
+    def _head_height(self) -> int:
+        return decode(self.kv.get(HEAD_KEY) or encode([0]), what="head")[0]  # type: ignore[no-any-return]
+
+    def block_by_hash(self, block_hash: Hash32) -> Block:
+        height = self.kv.get(HASH_PREFIX + block_hash)
+        if height is None:
+            raise NotFound(f"no block with hash 0x{block_hash.hex()}")
+        return self.block(int.from_bytes(height, "big"))
+
+    def receipts(self, height: int) -> list[Receipt]:
+        data = self.kv.get(RECEIPTS_PREFIX + _height(height))
+        if data is None:
+            raise NotFound(f"no receipts at height {height}")
+        return decode_receipts(data)
+
+    def transaction(self, tx_hash: Hash32) -> tuple[Block, int, Receipt]:
+        """The block holding a transaction, its index there, and its receipt."""
+        location = self.kv.get(TX_PREFIX + tx_hash)
+        if location is None:
+            raise NotFound(f"no transaction with hash 0x{tx_hash.hex()}")
+        height, index = decode(location, what="transaction index")
+        return self.block(height), index, self.receipts(height)[index]
+
+    def state(self) -> State:
+        """A view of the state at the head; changes to it are never written."""
+        return State(Journal(self.kv))
+
+    def account(self, address: Address) -> Account:
+        return self.state().account(address)
+
+    def prove(self, state_key: bytes) -> tuple[bytes | None, smt.Proof]:
+        """The value of a state key at the head, and its proof against the head's state root."""
+        value = self.state().get(state_key)
+        return value, smt.prove(_node_reader(self.kv), self.head.state_root, state_key)
+
+    # -- executing -------------------------------------------------------------------
+
+    def context(self, height: int, timestamp: int) -> Context:
+        return Context(self.genesis, self.runtime, BlockEnv(height, timestamp))
+
+    def check_tx(self, signed: SignedTransaction) -> int:
+        """Validate a transaction against the head state (nothing written); its intrinsic gas."""
+        context = self.context(self.head.height + 1, self.head.timestamp)
+        return validate_transaction(self.state(), signed, context, self.genesis.chain.block_gas_limit)
+
+    def view(self, contract: Address, method: str, args: bytes, gas_limit: int, caller: Address = bytes(20)) -> Outcome:
+        """Run a method against the head state and throw its changes away."""
+        message = Message(caller=caller, contract=contract, method=method, input=args, gas_limit=gas_limit)
+        return self.runtime.execute(self.state(), BlockEnv(self.head.height, self.head.timestamp), message)
+
+    def finalize(self, transactions: Sequence[SignedTransaction], timestamp: int) -> PendingBlock:
+        """Execute the next block on top of the head; nothing is written."""
+        parent = self.head
+        timestamp = max(timestamp, parent.timestamp)
+        journal = Journal(self.kv)
+        receipts = apply_body(State(journal), transactions, self.context(parent.height + 1, timestamp))
+        changes = journal.flush()
+        root, nodes = smt.update(_node_reader(self.kv), parent.state_root, _state_changes(changes))
+        header = Header(
+            chain_id=self.genesis.chain_id,
+            height=parent.height + 1,
+            parent_hash=parent.hash,
+            timestamp=timestamp,
+            tx_root=merkle_root([tx.hash for tx in transactions]),
+            receipts_root=receipts_root(receipts),
+            state_root=root,
+            gas_used=sum(receipt.gas_used for receipt in receipts),
+        )
+        return PendingBlock(Block(header, tuple(transactions)), tuple(receipts), changes, nodes)
+
+    def commit(self, pending: PendingBlock) -> None:
+        """Write a finalized block, atomically, and make it the head."""
+        if pending.block.header.parent_hash != self.head.hash:
+            raise InvalidBlock("the pending block's parent is no longer the head")
+        self.kv.write(_block_writes(pending))
+        self.head = pending.block.header
+
+    def produce(self, transactions: Sequence[SignedTransaction], timestamp: int) -> tuple[Block, tuple[Receipt, ...]]:
+        """Finalize and commit the next block."""
+        pending = self.finalize(transactions, timestamp)
+        self.commit(pending)
+        return pending.block, pending.receipts
+
+    def apply_block(self, block: Block) -> tuple[Receipt, ...]:
+        """Verify a block built elsewhere by re-executing it, then commit it."""
+        check_header(self.head, block.header, block.transactions)
+        pending = self.finalize(block.transactions, block.header.timestamp)
+        check_results(block.header, pending.receipts, pending.block.header.state_root)
+        self.commit(PendingBlock(block, pending.receipts, pending.changes, pending.nodes))
+        return pending.receipts
+
+    def storage_key(self, contract: Address, key: bytes) -> bytes:
+        return storage_key(contract, key)
+
+
+def _node_reader(kv: KVStore) -> smt.NodeReader:
+    def read(node_hash: bytes) -> bytes | None:
+        return kv.get(NODE_PREFIX + node_hash)
+
+    return read
+
+
+def _state_changes(changes: dict[bytes, bytes | None]) -> Iterable[tuple[bytes, bytes | None]]:
+    for key, value in changes.items():
+        assert key.startswith(STATE_PREFIX), f"a non-state key {key!r} went through the journal"
+        yield key[len(STATE_PREFIX):], value
+
+
+def _block_writes(pending: PendingBlock) -> dict[bytes, bytes | None]:
+    block = pending.block
+    height = block.height
+    writes: dict[bytes, bytes | None] = dict(pending.changes)
+    writes.update({NODE_PREFIX + node_hash: node for node_hash, node in pending.nodes.items()})
+    writes[BLOCK_PREFIX + _height(height)] = block.encode()
+    writes[RECEIPTS_PREFIX + _height(height)] = encode_receipts(pending.receipts)
+    writes[HASH_PREFIX + block.hash] = _height(height)
+    for index, tx in enumerate(block.transactions):
+        writes[TX_PREFIX + tx.hash] = encode([height, index])
+    writes[HEAD_KEY] = encode([height])
+    return writes

@@ -1,0 +1,203 @@
+"""The state transition: what a transaction and a block do to the state.
+
+Plain functions over the state, named after the protocol's steps, in the
+manner of ethereum/execution-specs' ``fork.py``:
+
+- ``validate_transaction``: every check that can refuse a transaction
+  before it runs (``InvalidTransaction``: no fee, no nonce, no change);
+- ``apply_transaction``: charge the maximum fee and advance the nonce,
+  execute in a checkpoint, keep or revert the execution, refund unused gas;
+- ``apply_body``: the transactions of a block in order, an invalid one
+  getting an ``invalid`` receipt and changing nothing (as CometBFT expects
+  of a block it did not build);
+- ``check_header``: a header against its parent and its body.
+
+Fees are burned: the devnet has no block producer to pay, and burning
+keeps "total supply = genesis supply - fees" checkable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
+
+from .blocks import Header, Receipt, merkle_root
+from .errors import InvalidBlock, InvalidTransaction
+from .genesis import Genesis
+from .keys import contract_address, format_address
+from .state import Account, State
+from .transactions import SignedTransaction, TxKind
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the transition needs besides the state: the rules, the VM and the block."""
+
+    genesis: Genesis
+    runtime: Runtime
+    env: BlockEnv
+
+
+def intrinsic_gas(signed: SignedTransaction, context: Context) -> int:
+    """Gas a transaction costs before any execution: its bytes, and compiling its code.
+
+    For a deploy the module must already have passed ``_validate_deploy``.
+    """
+    gas = context.genesis.vm.gas
+    cost = gas.tx_base + gas.tx_byte * len(signed.encoded)
+    if signed.tx.kind is TxKind.DEPLOY:
+        cost += context.runtime.deploy_gas(context.runtime.validate(signed.tx.code))
+    return cost
+
+
+def validate_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> int:
+    """Refuse a transaction that may not run; return its intrinsic gas."""
+    tx = signed.tx
+    genesis = context.genesis
+    size = len(signed.encoded)
+    if size > genesis.chain.max_tx_size:
+        raise InvalidTransaction(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
+    if tx.chain_id != genesis.chain_id:
+        raise InvalidTransaction(f"wrong chain id: transaction is for {tx.chain_id!r}, this chain is {genesis.chain_id!r}")
+    if not signed.signature_valid():
+        raise InvalidTransaction(f"bad signature: not signed by the key of {format_address(tx.sender)}")
+    if tx.gas_price < genesis.chain.min_gas_price:
+        raise InvalidTransaction(f"gas price {tx.gas_price} is below the minimum {genesis.chain.min_gas_price}")
+    if tx.gas_limit > genesis.chain.block_gas_limit:
+        raise InvalidTransaction(
+            f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}")
+    if tx.gas_limit > block_gas_left:
+        raise InvalidTransaction(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
+    if tx.kind is TxKind.DEPLOY:
+        _validate_deploy(signed, context)
+    intrinsic = intrinsic_gas(signed, context)
+    if tx.gas_limit < intrinsic:
+        raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
+    account = state.account(tx.sender)
+    if tx.nonce < account.nonce:
+        raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
+    if tx.nonce > account.nonce:
+        raise InvalidTransaction(f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}")
+    cost = tx.value + tx.gas_limit * tx.gas_price
+    if account.balance < cost:
+        raise InvalidTransaction(
+            f"balance {account.balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+    if tx.kind is TxKind.CALL:
+        _validate_call(state, signed, context)
+    return intrinsic
+
+
+def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
+    tx = signed.tx
+    try:
+        prepared = context.runtime.validate(tx.code)
+    except InvalidModule as error:
+        raise InvalidTransaction(f"invalid module: {error}") from None
+    if tx.method and tx.method not in prepared.methods:
+        raise InvalidTransaction(
+            f"the module has no init method {tx.method!r} (methods: {', '.join(prepared.methods) or 'none'})")
+
+
+def _validate_call(state: State, signed: SignedTransaction, context: Context) -> None:
+    tx = signed.tx
+    code_hash = state.code_hash(tx.to)
+    if code_hash is None:
+        raise InvalidTransaction(f"no contract at {format_address(tx.to)}")
+    methods = context.runtime.compile(state.code(code_hash)).prepared.methods
+    if tx.method not in methods:
+        raise InvalidTransaction(
+            f"contract {format_address(tx.to)} has no method {tx.method!r} (methods: {', '.join(methods) or 'none'})")
+
+
+def apply_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> Receipt:
+    """Run one transaction; a failed execution reverts everything but the nonce and the fee."""
+    intrinsic = validate_transaction(state, signed, context, block_gas_left)
+    tx = signed.tx
+    sender = tx.sender
+    account = state.account(sender)
+    state.set_account(sender, Account(account.balance - tx.gas_limit * tx.gas_price, account.nonce + 1, account.code_hash))
+
+    state.checkpoint()
+    new_contract = b""
+    if tx.kind is TxKind.TRANSFER:
+        moved = state.transfer(sender, tx.to, tx.value)
+        assert moved, "validate_transaction checked the balance"
+        outcome = Outcome(status="ok", gas_used=0)
+    elif tx.kind is TxKind.DEPLOY:
+        new_contract = contract_address(sender, tx.nonce)
+        outcome = _deploy(state, signed, context, new_contract, tx.gas_limit - intrinsic)
+    else:
+        message = Message(caller=sender, contract=tx.to, method=tx.method, input=tx.args,
+                          gas_limit=tx.gas_limit - intrinsic, value=tx.value, origin=sender)
+        outcome = context.runtime.execute(state, context.env, message)
+    if outcome.ok:
+        state.commit()
+    else:
+        state.revert()
+        new_contract = b""
+
+    gas_used = intrinsic + outcome.gas_used
+    refund = (tx.gas_limit - gas_used) * tx.gas_price
+    paid = state.account(sender)
+    state.set_account(sender, Account(paid.balance + refund, paid.nonce, paid.code_hash))
+    return Receipt.from_outcome(signed.hash, outcome, gas_used, new_contract)
+
+
+def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:
+    tx = signed.tx
+    if state.account(address) != Account():
+        return Outcome(status="invalid", gas_used=0, error=f"an account already exists at {format_address(address)}")
+    code_hash = state.put_code(tx.code)
+    state.set_account(address, Account(0, 0, code_hash))
+    if not tx.method:
+        state.transfer(tx.sender, address, tx.value)
+        return Outcome(status="ok", gas_used=0)
+    message = Message(caller=tx.sender, contract=address, method=tx.method, input=tx.args,
+                      gas_limit=gas_limit, value=tx.value, origin=tx.sender)
+    return context.runtime.execute(state, context.env, message)
+
+
+def apply_body(state: State, transactions: Sequence[SignedTransaction], context: Context) -> list[Receipt]:
+    """Apply a block's transactions in order; an invalid one gets an ``invalid`` receipt and no effect."""
+    receipts = []
+    gas_left = context.genesis.chain.block_gas_limit
+    for signed in transactions:
+        try:
+            receipt = apply_transaction(state, signed, context, gas_left)
+        except InvalidTransaction as error:
+            receipt = Receipt(signed.hash, "invalid", 0, error=str(error))
+        gas_left -= receipt.gas_used
+        receipts.append(receipt)
+    return receipts
+
+
+def check_header(parent: Header, header: Header, transactions: Sequence[SignedTransaction]) -> None:
+    """The fields of a header that follow from its parent and its transactions alone."""
+    _same("chain_id", parent.chain_id, header.chain_id)
+    _same("height", parent.height + 1, header.height)
+    _same("parent_hash", parent.hash, header.parent_hash)
+    if header.timestamp < parent.timestamp:
+        raise InvalidBlock(f"timestamp {header.timestamp} is earlier than the parent's {parent.timestamp}")
+    _same("tx_root", merkle_root([tx.hash for tx in transactions]), header.tx_root)
+
+
+def check_results(header: Header, receipts: Sequence[Receipt], state_root: bytes) -> None:
+    """The fields of a header that only executing the block can confirm."""
+    _same("receipts_root", receipts_root(receipts), header.receipts_root)
+    _same("gas_used", sum(receipt.gas_used for receipt in receipts), header.gas_used)
+    _same("state_root", state_root, header.state_root)
+
+
+def receipts_root(receipts: Sequence[Receipt]) -> bytes:
+    return merkle_root([receipt.hash for receipt in receipts])
+
+
+def _same(field: str, expected: object, found: object) -> None:
+    if expected != found:
+        raise InvalidBlock(f"{field} mismatch: computed {_show(expected)}, block has {_show(found)}")
+
+
+def _show(value: object) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else repr(value)

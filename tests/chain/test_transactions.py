@@ -1,0 +1,202 @@
+"""The canonical codec and every way a transaction is refused before it runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chain.blocks import merkle_root
+from chain.chain import Chain
+from chain.codec import decode, decode_amount, encode, encode_amount
+from chain.errors import InvalidEncoding, InvalidTransaction
+from chain.genesis import genesis_from_document, load_genesis
+from chain.keys import KeyPair, dev_key
+from chain.kv import MemoryKV
+from chain.transactions import SignedTransaction, Transaction, TxKind
+from tests.helpers import CONTRACTS, GENESIS
+
+DEV0, DEV1 = dev_key(0), dev_key(1)
+TOKEN_CODE = (CONTRACTS / "token" / "token.wasm").read_bytes()
+
+
+# -- the codec -------------------------------------------------------------------
+
+canonical_values = st.recursive(
+    st.integers(-(1 << 63), (1 << 64) - 1) | st.binary(max_size=40) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(canonical_values)
+def test_decode_inverts_encode(value: object) -> None:
+    assert decode(encode(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xcd\x00\x05", "not in canonical form"),  # 5 as uint16: not the shortest form
+        (b"\xd9\x01a", "not in canonical form"),  # a 1-byte str with an 8-bit length
+        (b"\x81\xa1a\x01", "not a canonical value"),  # a map
+        (b"\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", "not a canonical value"),  # a float
+        (b"\xc0", "not a canonical value"),  # nil
+        (b"\x01\x02", "not valid msgpack"),  # trailing bytes
+        (b"\x92\x01", "not valid msgpack"),  # truncated
+    ],
+)
+def test_non_canonical_input_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidEncoding, match=message):
+        decode(data)
+
+
+@given(st.integers(0, (1 << 128) - 1))
+def test_amounts_round_trip_in_one_form(amount: int) -> None:
+    assert decode_amount(encode_amount(amount)) == amount
+
+
+def test_amounts_refuse_leading_zeros_and_overflow() -> None:
+    with pytest.raises(InvalidEncoding):
+        decode_amount(b"\x00\x01")
+    with pytest.raises(InvalidEncoding):
+        decode_amount(b"\x01" * 17)
+    with pytest.raises(InvalidEncoding):
+        encode_amount(1 << 128)
+
+
+def test_merkle_root_is_rfc6962() -> None:
+    import hashlib
+
+    def h(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    a, b, c = b"a", b"b", b"c"
+    leaf = lambda x: h(b"\x00" + x)  # noqa: E731
+    node = lambda l, r: h(b"\x01" + l + r)  # noqa: E731
+    assert merkle_root([]) == h(b"")
+    assert merkle_root([a]) == leaf(a)
+    assert merkle_root([a, b, c]) == node(node(leaf(a), leaf(b)), leaf(c))
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return Chain.create(MemoryKV(), load_genesis(GENESIS))
+
+
+def transfer(key: KeyPair = DEV0, *, nonce: int = 0, chain_id: str = "wasmchain-devnet", amount: int = 5,
+             gas: int = 100_000, price: int = 1) -> Transaction:
+    return Transaction(chain_id, nonce, gas, price, key.public_key, TxKind.TRANSFER, to=DEV1.address, value=amount)
+
+
+def test_a_transaction_has_exactly_one_encoding_and_hash() -> None:
+    signed = transfer().sign(DEV0)
+    again = SignedTransaction.decode(signed.encoded)
+    assert again == signed and again.hash == signed.hash
+    # The same content with the nonce written as a uint8 instead of a fixint is refused.
+    nonce_at = 3 + 1 + len("wasmchain-devnet")  # array, array, version, str header + chain id
+    assert signed.encoded[nonce_at] == 0
+    padded = signed.encoded[:nonce_at] + b"\xcc\x00" + signed.encoded[nonce_at + 1:]
+    with pytest.raises(InvalidTransaction, match="not in canonical form"):
+        SignedTransaction.decode(padded)
+
+
+def test_valid_transfer_is_accepted(chain: Chain) -> None:
+    assert chain.check_tx(transfer().sign(DEV0)) > 0
+
+
+def reject(chain: Chain, signed: SignedTransaction, message: str) -> None:
+    root = chain.head.state_root
+    with pytest.raises(InvalidTransaction, match=message):
+        chain.check_tx(signed)
+    block, receipts = chain.produce([signed], chain.head.timestamp)
+    assert receipts[0].status == "invalid" and message.split("(")[0].split("\\")[0] in receipts[0].error
+    assert block.header.state_root == root  # nothing changed, not even the nonce or a fee
+
+
+def test_tampered_signature(chain: Chain) -> None:
+    signed = transfer().sign(DEV0)
+    bad = SignedTransaction(signed.tx, bytes([signed.signature[0] ^ 1]) + signed.signature[1:])
+    reject(chain, bad, "bad signature")
+
+
+def test_signed_by_another_key(chain: Chain) -> None:
+    signed = transfer().sign(DEV0)
+    forged = SignedTransaction(transfer(DEV1), signed.signature)
+    reject(chain, forged, "bad signature")
+
+
+def test_wrong_chain_id(chain: Chain) -> None:
+    reject(chain, transfer(chain_id="other-chain").sign(DEV0), "wrong chain id")
+
+
+def test_reused_and_future_nonces(chain: Chain) -> None:
+    chain.produce([transfer().sign(DEV0)], chain.head.timestamp)
+    reject(chain, transfer(nonce=0).sign(DEV0), "nonce 0 was already used")
+    reject(chain, transfer(nonce=5).sign(DEV0), "nonce 5 is ahead")
+
+
+def test_unaffordable_value_plus_fee(chain: Chain) -> None:
+    poor = KeyPair(bytes(range(32)))
+    reject(chain, transfer(poor).sign(poor), "balance 0 is below value plus maximum fee")
+    reject(chain, transfer(amount=10**22).sign(DEV0), "below value plus maximum fee")
+
+
+def test_gas_limits(chain: Chain) -> None:
+    reject(chain, transfer(gas=chain.genesis.chain.block_gas_limit + 1).sign(DEV0), "above the block gas limit")
+    reject(chain, transfer(gas=10).sign(DEV0), "below the intrinsic cost")
+    reject(chain, transfer(price=0).sign(DEV0), "gas price 0 is below the minimum 1")
+
+
+def test_oversized_transaction(tmp_path: Path) -> None:
+    document = json.loads(GENESIS.read_text())
+    document["chain"]["max_tx_size"] = 2000
+    small = Chain.create(MemoryKV(), genesis_from_document(document))
+    deploy = Transaction("wasmchain-devnet", 0, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=TOKEN_CODE)
+    reject(small, deploy.sign(DEV0), "over max_tx_size")
+
+
+def test_unknown_contract_method_and_bad_module(chain: Chain) -> None:
+    nowhere = Transaction("wasmchain-devnet", 0, 10**7, 1, DEV0.public_key, TxKind.CALL, to=bytes(20),
+                          method="get", args=b"\x80")
+    reject(chain, nowhere.sign(DEV0), "no contract at 0x0000")
+    _, receipts = chain.produce(
+        [Transaction("wasmchain-devnet", 0, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=TOKEN_CODE).sign(DEV0)],
+        chain.head.timestamp)
+    token = receipts[0].contract_address
+    no_method = Transaction("wasmchain-devnet", 1, 10**7, 1, DEV0.public_key, TxKind.CALL, to=token,
+                            method="mint", args=b"\x80")
+    reject(chain, no_method.sign(DEV0), "has no method 'mint'")
+    bad_module = Transaction("wasmchain-devnet", 1, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=b"\0asm\x01\0\0\0\x05")
+    reject(chain, bad_module.sign(DEV0), "invalid module: malformed")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"args": b"\xc1"}, "args do not decode as msgpack"),
+        ({"method": ""}, "a call needs a method"),
+        ({"to": b"\x01" * 5}, "20-byte contract address"),
+        ({"code": b"\0asm"}, "a call has no code"),
+    ],
+)
+def test_malformed_transactions_are_refused_at_decoding(fields: dict[str, object], message: str) -> None:
+    base = dict(chain_id="wasmchain-devnet", nonce=0, gas_limit=10**6, gas_price=1, public_key=DEV0.public_key,
+                kind=TxKind.CALL, to=b"\x01" * 20, method="get", args=b"\x80")
+    tx = Transaction(**{**base, **fields})  # type: ignore[arg-type]
+    encoded = encode([tx.fields(), DEV0.sign(tx.signing_bytes())])
+    with pytest.raises(InvalidTransaction, match=message):
+        SignedTransaction.decode(encoded)
+
+
+def test_garbage_bytes_are_refused_with_a_message() -> None:
+    for garbage in (b"", b"\x00", b"\x92\x01\x02", b"\xff" * 10, encode([[1, 2, 3], b"x"])):
+        with pytest.raises(InvalidTransaction):
+            SignedTransaction.decode(garbage)
