@@ -98,7 +98,7 @@ class Journal:
         inner = self._scopes.pop()
         if self._scopes:
             outer = self._scopes[-1]
-            if False:  # merge the smaller into the larger, keeping outer's records
+            if len(inner) > len(outer):  # merge the smaller into the larger, keeping outer's records
                 inner.update(outer)
                 self._scopes[-1] = inner
             else:

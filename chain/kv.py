@@ -168,7 +168,7 @@ class LevelDBKV:
         try:
             self._db = plyvel.DB(str(path), create_if_missing=create)
         except plyvel.IOError as error:
-            if "lock" in _message(error):
+            if _message(error).startswith("IO error: lock "):  # LevelDB could not take the LOCK file
                 raise DatabaseLocked(
                     f"data directory {path} is in use by another process "
                     "(is a node running? use --rpc to talk to it)"
