@@ -200,7 +200,13 @@ class Chain:
         """Write a finalized block, atomically, and make it the head."""
         if pending.block.header.parent_hash != self.head.hash:
             raise InvalidBlock("the pending block's parent is no longer the head")
-        self.kv.write(_block_writes(pending))
+        writes = _block_writes(pending)
+        for signed, receipt in zip(pending.block.transactions, pending.receipts):
+            # A transaction can appear again in a later block (with an invalid
+            # receipt); its hash keeps pointing at the inclusion that executed.
+            if receipt.status == "invalid" and self.kv.get(TX_PREFIX + signed.hash) is not None:
+                del writes[TX_PREFIX + signed.hash]
+        self.kv.write(writes)
         self.head = pending.block.header
 
     def produce(self, transactions: Sequence[SignedTransaction], timestamp: int) -> tuple[Block, tuple[Receipt, ...]]:
@@ -242,7 +248,11 @@ def _block_writes(pending: PendingBlock) -> dict[bytes, bytes | None]:
     writes[BLOCK_PREFIX + _height(height)] = block.encode()
     writes[RECEIPTS_PREFIX + _height(height)] = encode_receipts(pending.receipts)
     writes[HASH_PREFIX + block.hash] = _height(height)
-    for index, tx in enumerate(block.transactions):
-        writes[TX_PREFIX + tx.hash] = encode([height, index])
+    indexed: set[bytes] = set()
+    for index, (tx, receipt) in enumerate(zip(block.transactions, pending.receipts)):
+        # Within a block, the executed inclusion of a repeated transaction wins.
+        if receipt.status != "invalid" or tx.hash not in indexed:
+            writes[TX_PREFIX + tx.hash] = encode([height, index])
+            indexed.add(tx.hash)
     writes[HEAD_KEY] = encode([height])
     return writes

@@ -84,8 +84,13 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     if account.balance < cost:
         raise InvalidTransaction(
             f"balance {account.balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+    max_input = genesis.vm.limits.max_input_size
+    if len(tx.args) > max_input:
+        raise InvalidTransaction(f"args of {len(tx.args)} bytes are over max_input_size ({max_input})")
     if tx.kind is TxKind.CALL:
         _validate_call(state, signed, context)
+    elif tx.kind is TxKind.DEPLOY and state.account(contract_address(tx.sender, tx.nonce)).is_contract:
+        raise InvalidTransaction(f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}")
     return intrinsic
 
 
@@ -132,6 +137,10 @@ def apply_transaction(state: State, signed: SignedTransaction, context: Context,
         message = Message(caller=sender, contract=tx.to, method=tx.method, input=tx.args,
                           gas_limit=tx.gas_limit - intrinsic, value=tx.value, origin=sender)
         outcome = context.runtime.execute(state, context.env, message)
+    # Every refusal the runtime could make ("invalid": no contract, no
+    # method, input too large, value above the balance) was checked above,
+    # so an execution either ran or the validation has a hole.
+    assert outcome.status != "invalid", f"validate_transaction let through: {outcome.error}"
     if outcome.ok:
         state.commit()
     else:
@@ -147,10 +156,10 @@ def apply_transaction(state: State, signed: SignedTransaction, context: Context,
 
 def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:
     tx = signed.tx
-    if state.account(address) != Account():
-        return Outcome(status="invalid", gas_used=0, error=f"an account already exists at {format_address(address)}")
+    # The address is predictable, so it may hold native tokens already: they stay.
+    existing = state.account(address)
     code_hash = state.put_code(tx.code)
-    state.set_account(address, Account(0, 0, code_hash))
+    state.set_account(address, Account(existing.balance, existing.nonce, code_hash))
     if not tx.method:
         state.transfer(tx.sender, address, tx.value)
         return Outcome(status="ok", gas_used=0)
