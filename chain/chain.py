@@ -201,11 +201,13 @@ class Chain:
         if pending.block.header.parent_hash != self.head.hash:
             raise InvalidBlock("the pending block's parent is no longer the head")
         writes = _block_writes(pending)
-        for signed, receipt in zip(pending.block.transactions, pending.receipts):
-            # A transaction can appear again in a later block (with an invalid
-            # receipt); its hash keeps pointing at the inclusion that executed.
-            if receipt.status == "invalid" and self.kv.get(TX_PREFIX + signed.hash) is not None:
-                del writes[TX_PREFIX + signed.hash]
+        # A transaction can appear again in a later block (with an invalid
+        # receipt); its hash keeps pointing at the inclusion that executed.
+        executed = {signed.hash for signed, receipt in zip(pending.block.transactions, pending.receipts)
+                    if receipt.status != "invalid"}
+        for signed in pending.block.transactions:
+            if signed.hash not in executed and self.kv.get(TX_PREFIX + signed.hash) is not None:
+                writes.pop(TX_PREFIX + signed.hash, None)
         self.kv.write(writes)
         self.head = pending.block.header
 
