@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunnerError, ArgsError, UsageError, InvalidParams, ChainError, StoreError) as error:
         prefix = "rejected: " if isinstance(error, InvalidTransaction) else ""
         return _fail(args, prefix + str(error))
+    except UnicodeError as error:
+        return _fail(args, f"an argument is not valid UTF-8: {error}")
     _print_report(args, report)
     return code
 

@@ -117,8 +117,8 @@ class TxOptions:
 
 
 def _submit(data: DataDir, options: TxOptions, kind: TxKind, **fields: Any) -> tuple[int, Report]:
-    if options.gas <= 0:
-        raise ChainError(f"--gas must be positive, found {options.gas}")
+    if not 0 < options.gas < 1 << 64:
+        raise ChainError(f"--gas must be between 1 and 2**64-1, found {options.gas}")
     if options.value < 0:
         raise ChainError(f"--value must not be negative, found {options.value}")
     key = data.keystore.get(options.sender)
@@ -166,6 +166,8 @@ def cmd_transfer(data: DataDir, options: TxOptions, to: str, amount: int) -> tup
 
 
 def cmd_view(data: DataDir, contract: str, method: str, args: str | None, gas: int) -> tuple[int, Report]:
+    if not 0 < gas < 1 << 63:
+        raise ChainError(f"--gas must be between 1 and 2**63-1, found {gas}")
     address = resolve_address(data, contract)
     with open_chain(data) as chain:
         if chain.account(address).code_hash == b"":
@@ -216,8 +218,11 @@ def cmd_block(data: DataDir, which: str) -> tuple[int, Report]:
     with open_chain(data) as chain:
         if which == "latest":
             block = chain.block(chain.head.height)
-        elif which.isdigit():
-            block = chain.block(int(which))
+        elif which.isascii() and which.isdigit():
+            height = int(which)
+            if height >= 1 << 64:
+                raise NotFound(f"no block at height {height}")
+            block = chain.block(height)
         else:
             block = chain.block_by_hash(_hex32(which, "block height or hash"))
     return EXIT_OK, block_report(block)

@@ -168,5 +168,7 @@ def _check_kind(tx: Transaction) -> None:
     if tx.args:
         try:
             msgpack.unpackb(tx.args, raw=False, strict_map_key=False)
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as error:
-            raise InvalidTransaction(f"args do not decode as msgpack: {error}") from None
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            # (TypeError: a map keyed by an array.)  The message names no
+            # library detail, which could change between msgpack versions.
+            raise InvalidTransaction("args do not decode as msgpack") from None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
+from vm.errors import quote
 
 from .blocks import Header, Receipt, merkle_root
 from .errors import InvalidBlock, InvalidTransaction
@@ -60,7 +61,7 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     if size > genesis.chain.max_tx_size:
         raise InvalidTransaction(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
     if tx.chain_id != genesis.chain_id:
-        raise InvalidTransaction(f"wrong chain id: transaction is for {tx.chain_id!r}, this chain is {genesis.chain_id!r}")
+        raise InvalidTransaction(f"wrong chain id: transaction is for {quote(tx.chain_id)}, this chain is {quote(genesis.chain_id)}")
     if not signed.signature_valid():
         raise InvalidTransaction(f"bad signature: not signed by the key of {format_address(tx.sender)}")
     if tx.gas_price < genesis.chain.min_gas_price:
@@ -70,11 +71,6 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
             f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}")
     if tx.gas_limit > block_gas_left:
         raise InvalidTransaction(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
-    if tx.kind is TxKind.DEPLOY:
-        _validate_deploy(signed, context)
-    intrinsic = intrinsic_gas(signed, context)
-    if tx.gas_limit < intrinsic:
-        raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
     account = state.account(tx.sender)
     if tx.nonce < account.nonce:
         raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
@@ -84,6 +80,17 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     if account.balance < cost:
         raise InvalidTransaction(
             f"balance {account.balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+    if tx.kind is TxKind.DEPLOY:
+        # The module pass costs real time: only a sender who could pay for
+        # compiling at least the code as sent gets it.
+        gas = genesis.vm.gas
+        floor = gas.tx_base + gas.tx_byte * size + gas.compile_byte * len(tx.code)
+        if tx.gas_limit < floor:
+            raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {floor}")
+        _validate_deploy(signed, context)
+    intrinsic = intrinsic_gas(signed, context)
+    if tx.gas_limit < intrinsic:
+        raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
     max_input = genesis.vm.limits.max_input_size
     if len(tx.args) > max_input:
         raise InvalidTransaction(f"args of {len(tx.args)} bytes are over max_input_size ({max_input})")
@@ -102,7 +109,7 @@ def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
         raise InvalidTransaction(f"invalid module: {error}") from None
     if tx.method and tx.method not in prepared.methods:
         raise InvalidTransaction(
-            f"the module has no init method {tx.method!r} (methods: {', '.join(prepared.methods) or 'none'})")
+            f"the module has no init method {quote(tx.method)} (methods: {', '.join(prepared.methods) or 'none'})")
 
 
 def _validate_call(state: State, signed: SignedTransaction, context: Context) -> None:
@@ -113,7 +120,7 @@ def _validate_call(state: State, signed: SignedTransaction, context: Context) ->
     methods = context.runtime.compile(state.code(code_hash)).prepared.methods
     if tx.method not in methods:
         raise InvalidTransaction(
-            f"contract {format_address(tx.to)} has no method {tx.method!r} (methods: {', '.join(methods) or 'none'})")
+            f"contract {format_address(tx.to)} has no method {quote(tx.method)} (methods: {', '.join(methods) or 'none'})")
 
 
 def apply_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> Receipt:

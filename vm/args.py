@@ -62,7 +62,7 @@ def decode_value(data: bytes) -> Any:
         return None
     try:
         value = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
         return None
     return _to_json(value)
 

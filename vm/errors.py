@@ -9,6 +9,17 @@ limit of the call lives on the class.
 
 from __future__ import annotations
 
+import json
+
+
+def quote(text: str) -> str:
+    """A name quoted for an error message that may reach a receipt.
+
+    ``repr`` depends on the Unicode tables of the running Python (what is
+    printable changes between versions); JSON with ASCII escapes does not.
+    """
+    return json.dumps(text)
+
 
 class VMError(Exception):
     """Root of every error raised by the ``vm`` package."""

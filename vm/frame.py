@@ -187,6 +187,11 @@ class Frame:
         gas = self.gas
         self.charge(gas.host_call + gas.storage_write_base + gas.storage_write_byte * key_len)
         key = self._read("storage key", key_ptr, key_len)
+        value = self.host.storage_read(self.contract, key)
+        if value is None:
+            return 0
+        # The store reads the value to remove it: that read is charged like any other.
+        self.charge(gas.storage_read_byte * len(value))
         return int(self.host.storage_remove(self.contract, key))
 
     def host_storage_has(self, key_ptr: int, key_len: int) -> int:
@@ -194,7 +199,11 @@ class Frame:
         gas = self.gas
         self.charge(gas.host_call + gas.storage_read_base + gas.storage_read_byte * key_len)
         key = self._read("storage key", key_ptr, key_len)
-        return int(self.host.storage_read(self.contract, key) is not None)
+        value = self.host.storage_read(self.contract, key)
+        if value is None:
+            return 0
+        self.charge(gas.storage_read_byte * len(value))
+        return 1
 
     # -- host functions: events, environment, crypto ------------------------
 

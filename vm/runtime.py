@@ -24,7 +24,7 @@ from wasmtime._func import enter_wasm
 
 from . import abi
 from .engine import ENGINE_FINGERPRINT, engine
-from .errors import ExecutionHalted, InvalidModule, OutOfGas, StackExhausted, Trap
+from .errors import ExecutionHalted, InvalidModule, OutOfGas, StackExhausted, Trap, quote
 from .frame import Execution, Frame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
@@ -40,6 +40,12 @@ caller's count plus this.  It stands for the native stack that the Python
 host functions between the two frames use (about 5 KiB measured), so that
 nested calls cannot add up to more native stack than one call may use.
 """
+
+MAX_GAS_LIMIT: Final = 1 << 63
+"""Gas limits must fit wasmtime's fuel counter (a u64 that must not wrap)."""
+
+CACHE_ENTRIES: Final = 512
+"""Validated and compiled modules kept in memory (oldest dropped first)."""
 
 STACK_SENTINEL: Final = 0xFFFFFFFF
 """Value the instrumentation leaves in the stack global when the limit is hit."""
@@ -108,7 +114,15 @@ class Runtime:
                 allowed_imports=abi.HOST_FUNCTIONS,
                 import_module=abi.IMPORT_MODULE,
             )
-            self._prepared[code_hash] = prepared
+            # The cheap pass checks structure and limits, not operand types:
+            # wasmtime's validator (no compiling) checks the rest, so a module
+            # that would fail to compile is never accepted.
+            try:
+                wasmtime.Module.validate(engine(), prepared.code)
+            except wasmtime.WasmtimeError as error:
+                detail = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
+                raise InvalidModule("wasm_validation", f"the module does not validate: {detail}") from None
+            _remember(self._prepared, code_hash, prepared)
         return prepared
 
     def deploy_gas(self, prepared: PreparedModule) -> int:
@@ -126,7 +140,7 @@ class Runtime:
             prepared = self.validate(code)
             module = self._load_module(code_hash, prepared.code)
             compiled = CompiledContract(code_hash, prepared, module, self._linker.instantiate_pre(module))
-            self._compiled[code_hash] = compiled
+            _remember(self._compiled, code_hash, compiled)
         return compiled
 
     def _load_module(self, code_hash: Hash32, instrumented: bytes) -> wasmtime.Module:
@@ -134,13 +148,19 @@ class Runtime:
             return wasmtime.Module(engine(), instrumented)
         path = self.cache_dir / f"{code_hash.hex()}-{self._cache_tag}.cwasm"
         if path.exists():
-            return wasmtime.Module.deserialize_file(engine(), str(path))
+            try:
+                return wasmtime.Module.deserialize_file(engine(), str(path))
+            except wasmtime.WasmtimeError:
+                # A torn or foreign artifact (another CPU, a crash): compile afresh.
+                path.unlink(missing_ok=True)
         module = wasmtime.Module(engine(), instrumented)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a crash never leaves a torn artifact behind.
+        # Write, sync, then rename, so a crash never leaves a torn artifact behind.
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
             out.write(module.serialize())
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
         return module
 
@@ -155,6 +175,8 @@ class Runtime:
             limits=self.limits,
             gas=self.gas,
         )
+        if not 0 <= message.gas_limit < MAX_GAS_LIMIT:
+            return _invalid(f"gas limit {message.gas_limit} is outside 0..2**63-1")
         if len(message.input) > self.limits.max_input_size:
             return _invalid(f"input of {len(message.input)} bytes is over max_input_size ({self.limits.max_input_size})")
         try:
@@ -183,10 +205,15 @@ class Runtime:
         code_hash = host.code_hash(contract)
         if code_hash is None:
             raise LookupError(f"no contract at 0x{contract.hex()}")
-        compiled = self._compiled.get(code_hash) or self.compile(host.code(code_hash))
+        compiled = self._compiled.get(code_hash)
+        if compiled is None:
+            try:
+                compiled = self.compile(host.code(code_hash))
+            except wasmtime.WasmtimeError as error:
+                raise InvalidModule("compile", f"stored code 0x{code_hash.hex()} does not compile: {error}") from None
         if method not in compiled.prepared.methods:
             raise LookupError(
-                f"contract 0x{contract.hex()} has no method {method!r}"
+                f"contract 0x{contract.hex()} has no method {quote(method)}"
                 f" (methods: {', '.join(compiled.prepared.methods) or 'none'})"
             )
         return compiled
@@ -377,11 +404,22 @@ _STATUS_CODES: Final = {
 }
 
 
+class HostFault(Exception):
+    """A failure of the node itself inside a host function (a database or cache
+    error, a bug).  It is not a VM error: nothing in the runtime catches it, so
+    it can never become a receipt that depends on one node's condition."""
+
+
 def _dispatch(frames: list[Frame], attribute: str) -> Callable[..., Any]:
     """A host function that runs on the innermost frame (the one calling it)."""
 
     def host_function(*args: int) -> Any:
-        return getattr(frames[-1], attribute)(*args)
+        try:
+            return getattr(frames[-1], attribute)(*args)
+        except (ExecutionHalted, HostFault):
+            raise
+        except Exception as fault:
+            raise HostFault(f"host function {attribute} failed: {fault!r}") from fault
 
     host_function.__name__ = attribute
     return host_function
@@ -399,6 +437,14 @@ def _functype(signature: FuncSig) -> wasmtime.FuncType:
     return wasmtime.FuncType(
         [_VALTYPES[t]() for t in signature.params], [_VALTYPES[t]() for t in signature.results]
     )
+
+
+def _remember(cache: dict[Hash32, Any], key: Hash32, value: Any) -> None:
+    """Insert into a bounded cache, dropping the oldest entry when full (a cache only:
+    what it holds never changes a result)."""
+    if len(cache) >= CACHE_ENTRIES:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 def _invalid(message: str) -> Outcome:

@@ -133,7 +133,7 @@ def test_bad_input_exits_2_with_a_clear_error(cli: Cli, argv: tuple[str, ...], m
 def test_bad_contract_input(cli: Cli, tmp_path: Path) -> None:
     token = deploy_token(cli)
     code, report = cli("call", token, "mint", "--from", "dev0")
-    assert code == 2 and "has no method 'mint'" in report["error"]
+    assert code == 2 and "has no method \"mint\"" in report["error"]
     code, report = cli("call", token, "transfer", "--from", "dev0", "--args", "{not json")
     assert code == 2 and "--args is not valid JSON" in report["error"]
     bad = tmp_path / "bad.wasm"
@@ -157,3 +157,14 @@ def test_a_locked_data_directory_says_to_use_rpc(cli: Cli) -> None:
         code, report = cli("balance", "dev0")
     assert code == 2
     assert "in use by another process" in report["error"] and "--rpc" in report["error"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("block", "²"), "block height or hash"),
+    (("block", "99999999999999999999999"), "no block at height"),
+    (("view", "dev0", "get", "--gas", "-5"), "--gas must be between"),
+    (("call", "dev0", "\udcff", "--from", "dev0"), "not valid UTF-8"),
+])
+def test_odd_arguments_exit_2_without_a_traceback(cli: Cli, argv: tuple[str, ...], message: str) -> None:
+    code, report = cli(*argv)
+    assert code == 2 and message in report["error"]

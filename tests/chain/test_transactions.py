@@ -173,7 +173,7 @@ def test_unknown_contract_method_and_bad_module(chain: Chain) -> None:
     token = receipts[0].contract_address
     no_method = Transaction("wasmchain-devnet", 1, 10**7, 1, DEV0.public_key, TxKind.CALL, to=token,
                             method="mint", args=b"\x80")
-    reject(chain, no_method.sign(DEV0), "has no method 'mint'")
+    reject(chain, no_method.sign(DEV0), "has no method \"mint\"")
     bad_module = Transaction("wasmchain-devnet", 1, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=b"\0asm\x01\0\0\0\x05")
     reject(chain, bad_module.sign(DEV0), "invalid module: malformed")
 
@@ -200,3 +200,21 @@ def test_garbage_bytes_are_refused_with_a_message() -> None:
     for garbage in (b"", b"\x00", b"\x92\x01\x02", b"\xff" * 10, encode([[1, 2, 3], b"x"])):
         with pytest.raises(InvalidTransaction):
             SignedTransaction.decode(garbage)
+
+
+def test_args_with_an_unhashable_map_key_are_refused_not_a_crash() -> None:
+    tx = Transaction("wasmchain-devnet", 0, 10**6, 1, DEV0.public_key, TxKind.CALL, to=b"\x01" * 20, method="get",
+                     args=b"\x81\x90\x00")
+    with pytest.raises(InvalidTransaction, match="args do not decode as msgpack"):
+        SignedTransaction.decode(encode([tx.fields(), DEV0.sign(tx.signing_bytes())]))
+
+
+def test_a_deploy_is_checked_for_nonce_and_funds_before_its_module_is_examined(chain: Chain) -> None:
+    poor = KeyPair(bytes(range(32)))
+    junk = Transaction("wasmchain-devnet", 0, 10**8, 1, poor.public_key, TxKind.DEPLOY, code=b"\0asm\x01\0\0\0\x05")
+    with pytest.raises(InvalidTransaction, match="balance 0 is below"):
+        chain.check_tx(junk.sign(poor))
+    cheap = Transaction("wasmchain-devnet", 0, 60_000, 1, DEV0.public_key, TxKind.DEPLOY, code=TOKEN_CODE)
+    with pytest.raises(InvalidTransaction, match="below the intrinsic cost"):
+        chain.check_tx(cheap.sign(DEV0))
+    assert len(chain.runtime._prepared) == 0  # neither module was examined

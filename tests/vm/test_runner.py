@@ -121,7 +121,7 @@ LOOP = '(module (memory (export "memory") 1) (func (export "spin") (loop $l (br 
         (("--method", "increment", "--input-hex", "zz"), "--input-hex is not hex"),
         (("--method", "increment", "--gas", "0"), "--gas must be positive"),
         (("--method", "increment", "--caller", "0x12"), "--caller must be 0x followed by 40 hex digits"),
-        (("--method", "nope"), "no method 'nope'"),
+        (("--method", "nope"), "no method \"nope\""),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_error(

@@ -149,7 +149,7 @@ def test_gas_limit_below_instantiation_cost_is_out_of_gas(kv: Sandbox) -> None:
 def test_unknown_method_and_unknown_contract_are_invalid_and_free(kv: Sandbox) -> None:
     missing = kv.call(KV_ADDRESS, "nope")
     assert (missing.status, missing.gas_used) == ("invalid", 0)
-    assert "no method 'nope'" in (missing.error or "") and "put" in (missing.error or "")
+    assert "no method \"nope\"" in (missing.error or "") and "put" in (missing.error or "")
     nowhere = kv.call(contract_address(99), "get")
     assert nowhere.status == "invalid" and "no contract" in (nowhere.error or "")
 

@@ -388,7 +388,7 @@ def test_at_most_one_funcref_table(fields: str, fragment: str) -> None:
     [
         (
             '(import "env" "input_read" (func (param i32 i32) (result i32)))',
-            "module 'wasmchain' only, found env.input_read",
+            'module "wasmchain" only, found env.input_read',
         ),
         (
             '(import "wasmchain" "clock" (func (result i64)))',
@@ -423,7 +423,7 @@ def test_a_start_function_is_refused() -> None:
 
 
 def test_reserved_export_names_are_refused() -> None:
-    refused(wat('(func (export "__wasmchain_stack"))'), "export", "'__wasmchain_stack'", "reserved")
+    refused(wat('(func (export "__wasmchain_stack"))'), "export", '"__wasmchain_stack"', "reserved")
     refused(wat('(global (export "__wasmchain") i32 (i32.const 0))'), "export", "reserved")
 
 

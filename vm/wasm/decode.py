@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Final
 
-from ..errors import InvalidModule
+from ..errors import InvalidModule, quote
 from . import policy as rules
 from . import proposals
 from .module import (
@@ -227,7 +227,7 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
         if module != policy.import_module:
             raise InvalidModule(
                 rules.IMPORT,
-                f"expected imports from module {policy.import_module!r} only, found {full}",
+                f"expected imports from module {quote(policy.import_module)} only, found {full}",
             )
         expected = policy.allowed_imports.get(name)
         if expected is None:
@@ -381,24 +381,24 @@ def _decode_exports(b: _Builder, r: Reader) -> None:
     names: set[str] = set()
     for _ in range(count):
         name = r.name("an export's name")
-        kind = r.byte(f"the kind of export {name!r}")
-        index = r.u32(f"the index of export {name!r}")
+        kind = r.byte(f"the kind of export {quote(name)}")
+        index = r.u32(f"the index of export {quote(name)}")
         if kind == ExternKind.TAG:
-            raise proposals.disabled(proposals.EXCEPTIONS, f"tag export {name!r}")
+            raise proposals.disabled(proposals.EXCEPTIONS, f"tag export {quote(name)}")
         if kind not in sizes:
-            raise malformed(f"export {name!r}: expected an export kind 0-3, found {kind}")
+            raise malformed(f"export {quote(name)}: expected an export kind 0-3, found {kind}")
         if index >= sizes[ExternKind(kind)]:
             raise malformed(
-                f"export {name!r} refers to {KIND_NAMES[kind]} {index}, but the module has "
+                f"export {quote(name)} refers to {KIND_NAMES[kind]} {index}, but the module has "
                 f"{sizes[ExternKind(kind)]}"
             )
         if name in names:
-            raise malformed(f"export name {name!r} appears more than once")
+            raise malformed(f"export name {quote(name)} appears more than once")
         if name.startswith(rules.RESERVED_EXPORT_PREFIX):
             raise InvalidModule(
                 rules.EXPORT,
-                f"export names starting with {rules.RESERVED_EXPORT_PREFIX!r} are reserved for "
-                f"the engine; found {name!r}",
+                f"export names starting with {quote(rules.RESERVED_EXPORT_PREFIX)} are reserved for "
+                f"the engine; found {quote(name)}",
             )
         names.add(name)
         b.exports.append(Export(name, ExternKind(kind), index))
