@@ -211,6 +211,11 @@ def _print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
         print(json.dumps(report))
         return
     for key, value in report.items():
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            print(f"{key}:")
+            for item in value:  # one record a line: keys, events
+                print("  " + "  ".join(v if isinstance(v, str) else json.dumps(v) for v in item.values()))
+            continue
         shown = value if isinstance(value, (str, int)) and not isinstance(value, bool) else json.dumps(value)
         print(f"{key}: {shown}")
 
