@@ -168,3 +168,11 @@ def test_a_locked_data_directory_says_to_use_rpc(cli: Cli) -> None:
 def test_odd_arguments_exit_2_without_a_traceback(cli: Cli, argv: tuple[str, ...], message: str) -> None:
     code, report = cli(*argv)
     assert code == 2 and message in report["error"]
+
+
+def test_text_output_lists_one_key_a_line(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "list", "--data", str(cli.data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "keys:"
+    assert lines[1].split() == ["dev0", DEV0, "0x" + dev_key(0).public_key.hex()]
+    assert len(lines) == 11
