@@ -28,7 +28,8 @@ MAX_DEPTH = 16
 def encode(value: Any) -> bytes:
     """Encode a canonical value; refuses anything outside the canonical types."""
     _check(value, 0)
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def decode(data: bytes, *, what: str = "value") -> Any:

@@ -25,7 +25,8 @@ class ArgsError(ValueError):
 
 def encode_args(value: Any) -> bytes:
     """Encode a JSON value (already parsed) as msgpack, with ``0x`` strings as bytes."""
-    return msgpack.packb(_to_msgpack(value, "args"), use_bin_type=True)
+    packed: bytes = msgpack.packb(_to_msgpack(value, "args"), use_bin_type=True)
+    return packed
 
 
 def parse_args(text: str) -> bytes:
