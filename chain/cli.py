@@ -28,6 +28,7 @@ from . import commands
 from .commands import DEFAULT_GAS, DataDir, TxOptions
 from .errors import ChainError, InvalidTransaction
 from .genesis import default_genesis_path, load_vm_params
+from .keys import parse_address
 from .kv import StoreError
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
@@ -280,12 +281,9 @@ def cmd_vm_run(args: argparse.Namespace) -> int:
 
 def _address(text: str, option: str) -> bytes:
     try:
-        raw = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raw = b""
-    if len(raw) != 20:
-        raise UsageError(f"{option} must be 0x followed by 40 hex digits, found {text!r}")
-    return raw
+        return parse_address(text)
+    except ChainError:
+        raise UsageError(f"{option} must be 0x followed by 40 hex digits, found {text!r}") from None
 
 
 def _print_run_report(report: dict[str, Any]) -> None:

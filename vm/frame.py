@@ -162,15 +162,21 @@ class Frame:
 
     # -- host functions: storage -------------------------------------------
 
-    def host_storage_read(self, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
+    def _look_up(self, key_ptr: int, key_len: int, base: int, per_key_byte: int) -> tuple[bytes, bytes | None]:
+        """Charge for the key, read it, look its value up, and charge for the value's bytes."""
         key_len = self._check_size("storage key", key_len, "max_key_size")
-        gas = self.gas
-        self.charge(gas.host_call + gas.storage_read_base + gas.storage_read_byte * key_len)
+        self.charge(self.gas.host_call + base + per_key_byte * key_len)
         key = self._read("storage key", key_ptr, key_len)
         value = self.host.storage_read(self.contract, key)
+        if value is not None:
+            self.charge(self.gas.storage_read_byte * len(value))
+        return key, value
+
+    def host_storage_read(self, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
+        gas = self.gas
+        _, value = self._look_up(key_ptr, key_len, gas.storage_read_base, gas.storage_read_byte)
         if value is None:
             return -1
-        self.charge(gas.storage_read_byte * len(value))
         return self._give("storage_read buffer", value, out_ptr, out_cap)
 
     def host_storage_write(self, key_ptr: int, key_len: int, val_ptr: int, val_len: int) -> None:
@@ -183,27 +189,18 @@ class Frame:
         self.host.storage_write(self.contract, key, value)
 
     def host_storage_remove(self, key_ptr: int, key_len: int) -> int:
-        key_len = self._check_size("storage key", key_len, "max_key_size")
+        # The store reads the value to remove it: that read is charged like any other.
         gas = self.gas
-        self.charge(gas.host_call + gas.storage_write_base + gas.storage_write_byte * key_len)
-        key = self._read("storage key", key_ptr, key_len)
-        value = self.host.storage_read(self.contract, key)
+        key, value = self._look_up(key_ptr, key_len, gas.storage_write_base, gas.storage_write_byte)
         if value is None:
             return 0
-        # The store reads the value to remove it: that read is charged like any other.
-        self.charge(gas.storage_read_byte * len(value))
-        return int(self.host.storage_remove(self.contract, key))
+        self.host.storage_remove(self.contract, key)
+        return 1
 
     def host_storage_has(self, key_ptr: int, key_len: int) -> int:
-        key_len = self._check_size("storage key", key_len, "max_key_size")
         gas = self.gas
-        self.charge(gas.host_call + gas.storage_read_base + gas.storage_read_byte * key_len)
-        key = self._read("storage key", key_ptr, key_len)
-        value = self.host.storage_read(self.contract, key)
-        if value is None:
-            return 0
-        self.charge(gas.storage_read_byte * len(value))
-        return 1
+        _, value = self._look_up(key_ptr, key_len, gas.storage_read_base, gas.storage_read_byte)
+        return int(value is not None)
 
     # -- host functions: events, environment, crypto ------------------------
 
