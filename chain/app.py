@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from vm.args import decode_value
-
 from . import smt
 from .blocks import Receipt
 from .chain import Chain, PendingBlock
@@ -146,12 +144,6 @@ class Application:
             proof.to_json() if prove else {},
             height,
         )
-
-
-def describe(receipt: Receipt) -> str:
-    """One line about a receipt, for logs."""
-    result = decode_value(receipt.return_data)
-    return f"{receipt.status} gas={receipt.gas_used} return={result!r} error={receipt.error!r}"
 
 
 def verify_query(root: bytes, state_key: bytes, response: QueryResponse) -> bool:

@@ -38,7 +38,7 @@ from .errors import GenesisError, InvalidBlock, NotFound
 from .genesis import Genesis, genesis_from_document
 from .journal import Journal
 from .kv import KVStore
-from .state import STATE_PREFIX, Account, State, storage_key
+from .state import STATE_PREFIX, Account, State
 from .transition import Context, apply_body, check_header, check_results, receipts_root, validate_transaction
 from .transactions import SignedTransaction
 
@@ -224,9 +224,6 @@ class Chain:
         check_results(block.header, pending.receipts, pending.block.header.state_root)
         self.commit(PendingBlock(block, pending.receipts, pending.changes, pending.nodes))
         return pending.receipts
-
-    def storage_key(self, contract: Address, key: bytes) -> bytes:
-        return storage_key(contract, key)
 
 
 def _node_reader(kv: KVStore) -> smt.NodeReader:

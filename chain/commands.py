@@ -170,7 +170,7 @@ def cmd_view(data: DataDir, contract: str, method: str, args: str | None, gas: i
         raise ChainError(f"--gas must be between 1 and 2**63-1, found {gas}")
     address = resolve_address(data, contract)
     with open_chain(data) as chain:
-        if chain.account(address).code_hash == b"":
+        if not chain.account(address).is_contract:
             raise NotFound(f"no contract at {format_address(address)}")
         outcome = chain.view(address, method, parse_args(args if args is not None else "{}"), gas)
         height = chain.head.height

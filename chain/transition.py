@@ -46,11 +46,16 @@ def intrinsic_gas(signed: SignedTransaction, context: Context) -> int:
 
     For a deploy the module must already have passed ``_validate_deploy``.
     """
-    gas = context.genesis.vm.gas
-    cost = gas.tx_base + gas.tx_byte * len(signed.encoded)
+    compiled_size = 0
     if signed.tx.kind is TxKind.DEPLOY:
-        cost += context.runtime.deploy_gas(context.runtime.validate(signed.tx.code))
-    return cost
+        compiled_size = len(context.runtime.validate(signed.tx.code).code)
+    return _intrinsic(signed, context, compiled_size)
+
+
+def _intrinsic(signed: SignedTransaction, context: Context, compiled_size: int) -> int:
+    """The transaction's bytes, plus compiling ``compiled_size`` bytes of code."""
+    gas = context.genesis.vm.gas
+    return gas.tx_base + gas.tx_byte * len(signed.encoded) + context.runtime.deploy_gas(compiled_size)
 
 
 def validate_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> int:
@@ -83,8 +88,7 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     if tx.kind is TxKind.DEPLOY:
         # The module pass costs real time: only a sender who could pay for
         # compiling at least the code as sent gets it.
-        gas = genesis.vm.gas
-        floor = gas.tx_base + gas.tx_byte * size + gas.compile_byte * len(tx.code)
+        floor = _intrinsic(signed, context, len(tx.code))  # instrumenting only adds bytes
         if tx.gas_limit < floor:
             raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {floor}")
         _validate_deploy(signed, context)

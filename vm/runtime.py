@@ -125,12 +125,12 @@ class Runtime:
             _remember(self._prepared, code_hash, prepared)
         return prepared
 
-    def deploy_gas(self, prepared: PreparedModule) -> int:
+    def deploy_gas(self, compiled_size: int) -> int:
         """Gas a deploy costs before any init call, since compiling is not metered by fuel.
 
-        Charged on the instrumented module, which is what Cranelift compiles.
+        Charged on the size of the instrumented module, which is what Cranelift compiles.
         """
-        return self.gas.compile_byte * len(prepared.code)
+        return self.gas.compile_byte * compiled_size
 
     def compile(self, code: bytes) -> CompiledContract:
         """Validate, instrument and compile code, or return it from the cache."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgpack
@@ -117,7 +118,7 @@ def reject(chain: Chain, signed: SignedTransaction, message: str) -> None:
     with pytest.raises(InvalidTransaction, match=message):
         chain.check_tx(signed)
     block, receipts = chain.produce([signed], chain.head.timestamp)
-    assert receipts[0].status == "invalid" and message.split("(")[0].split("\\")[0] in receipts[0].error
+    assert receipts[0].status == "invalid" and re.search(message, receipts[0].error)
     assert block.header.state_root == root  # nothing changed, not even the nonce or a fee
 
 
