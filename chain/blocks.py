@@ -2,13 +2,16 @@
 
 Encodings (canonical msgpack arrays, see ``codec``):
 
-- header: ``[chain_id, height, parent_hash, timestamp, tx_root, receipts_root, state_root, gas_used]``;
-  a block's hash is the SHA-256 of its header's encoding;
-- block: ``[header, [signed transaction, ...]]``;
+- header: ``[chain_id, height, parent_hash, timestamp, tx_root, receipts_root, state_root, gas_used,
+  overrides_root]``; a block's hash is the SHA-256 of its header's encoding;
+- block: ``[header, [signed transaction, ...]]``, or
+  ``[header, [signed transaction, ...], [[address, balance], ...]]`` when it
+  carries balance overrides (a devnet's ``set_balance``; see ``transition``);
 - receipt: ``[tx_hash, status, gas_used, return_data, [[contract, name, data], ...], error, contract_address]``.
 
 ``tx_root`` and ``receipts_root`` are ``merkle_root`` of the transaction
-hashes and of the receipts' hashes, in block order.
+hashes and of the receipts' hashes, in block order; ``overrides_root`` is
+``merkle_root`` of the encoded overrides (``merkle_root([])`` for none).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from typing import Any, Sequence
 from vm import Event, Outcome
 from vm.host import Address, Hash32
 
-from .codec import decode, encode
+from .codec import decode, decode_amount, encode, encode_amount
 from .errors import InvalidBlock, InvalidEncoding, InvalidTransaction
+from .keys import ADDRESS_SIZE
 from .transactions import SignedTransaction
 
 ZERO_HASH = bytes(32)
@@ -108,10 +112,12 @@ class Header:
     state_root: Hash32
     """The sparse Merkle root of the whole state after this block."""
     gas_used: int
+    overrides_root: Hash32
+    """The Merkle root of the block's balance overrides (``EMPTY_ROOT`` for none)."""
 
     def fields(self) -> list[Any]:
         return [self.chain_id, self.height, self.parent_hash, self.timestamp, self.tx_root,
-                self.receipts_root, self.state_root, self.gas_used]
+                self.receipts_root, self.state_root, self.gas_used, self.overrides_root]
 
     @cached_property
     def hash(self) -> Hash32:
@@ -119,20 +125,36 @@ class Header:
 
     @classmethod
     def from_canonical(cls, value: Any) -> "Header":
-        if not (isinstance(value, list) and len(value) == 8):
-            raise InvalidBlock("a header has 8 fields")
-        chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used = value
+        if not (isinstance(value, list) and len(value) == 9):
+            raise InvalidBlock("a header has 9 fields")
+        chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used, overrides_root = value
+        hashes = (parent, tx_root, receipts_root, state_root, overrides_root)
         ok = (isinstance(chain_id, str) and all(isinstance(n, int) and n >= 0 for n in (height, timestamp, gas_used))
-              and all(isinstance(h, bytes) and len(h) == 32 for h in (parent, tx_root, receipts_root, state_root)))
+              and all(isinstance(h, bytes) and len(h) == 32 for h in hashes))
         if not ok:
             raise InvalidBlock("header fields have the wrong types")
-        return cls(chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used)
+        return cls(chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used, overrides_root)
+
+
+BalanceOverride = tuple[Address, int]
+"""``(address, balance)``: set an account's native balance before the block's transactions."""
+
+
+def override_leaf(override: BalanceOverride) -> bytes:
+    address, balance = override
+    return encode([address, encode_amount(balance)])
+
+
+def overrides_root(overrides: Sequence[BalanceOverride]) -> Hash32:
+    return merkle_root([override_leaf(override) for override in overrides])
 
 
 @dataclass(frozen=True)
 class Block:
     header: Header
     transactions: tuple[SignedTransaction, ...]
+    overrides: tuple[BalanceOverride, ...] = ()
+    """Balance overrides, applied in order before the transactions (devnet chains only)."""
 
     @property
     def hash(self) -> Hash32:
@@ -143,7 +165,10 @@ class Block:
         return self.header.height
 
     def encode(self) -> bytes:
-        return encode([self.header.fields(), [[tx.tx.fields(), tx.signature] for tx in self.transactions]])
+        body: list[Any] = [self.header.fields(), [[tx.tx.fields(), tx.signature] for tx in self.transactions]]
+        if self.overrides:
+            body.append([[address, encode_amount(balance)] for address, balance in self.overrides])
+        return encode(body)
 
     @classmethod
     def decode(cls, data: bytes) -> "Block":
@@ -151,8 +176,10 @@ class Block:
             value = decode(data, what="block")
         except InvalidEncoding as error:
             raise InvalidBlock(str(error)) from None
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], list)):
-            raise InvalidBlock("a block is [header, transactions]")
+        if not (isinstance(value, list) and len(value) in (2, 3) and all(isinstance(part, list) for part in value[1:])):
+            raise InvalidBlock("a block is [header, transactions] or [header, transactions, overrides]")
+        if len(value) == 3 and not value[2]:
+            raise InvalidBlock("a block with no overrides is encoded without the overrides list")
         header = Header.from_canonical(value[0])
         transactions = []
         for index, raw in enumerate(value[1]):
@@ -160,7 +187,15 @@ class Block:
                 transactions.append(SignedTransaction.from_canonical(raw))
             except InvalidTransaction as error:
                 raise InvalidBlock(f"transaction {index}: {error}") from None
-        return cls(header, tuple(transactions))
+        overrides = []
+        for index, raw in enumerate(value[2] if len(value) == 3 else ()):
+            if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], bytes) and len(raw[0]) == ADDRESS_SIZE):
+                raise InvalidBlock(f"override {index} is not [address, balance]")
+            try:
+                overrides.append((raw[0], decode_amount(raw[1], what=f"override {index} balance")))
+            except InvalidEncoding as error:
+                raise InvalidBlock(str(error)) from None
+        return cls(header, tuple(transactions), tuple(overrides))
 
 
 def encode_receipts(receipts: Sequence[Receipt]) -> bytes:

@@ -10,6 +10,7 @@ Database layout (one LevelDB, or a ``MemoryKV`` in tests):
 | ``b"R" + height`` | the block's receipts |
 | ``b"H" + block_hash`` | the block's height |
 | ``b"T" + tx_hash`` | ``[height, index]`` of the transaction |
+| ``b"U" + height`` | the block's undo record: ``[[state key, value before] or [state key], ...]`` (absent before) |
 | ``b"Mgenesis"`` | the genesis document (canonical JSON) |
 | ``b"Mhead"`` | ``[height]`` of the last committed block |
 
@@ -19,6 +20,11 @@ crash at any instant leaves the last whole block and nothing of a partial
 one.  Producing a block is two steps, ``finalize`` (execute, compute the
 roots; nothing written) and ``commit`` (the one write), which is the
 shape ABCI++'s FinalizeBlock and Commit expect (see ``app.py``).
+
+Each block also stores the values its state changes replaced, so that
+``rollback`` can return the chain to an earlier height in one atomic write
+(a devnet's snapshot and revert).  Tree nodes are content-addressed and
+never deleted, so an earlier header's state root stays provable.
 """
 
 from __future__ import annotations
@@ -32,14 +38,16 @@ from vm import BlockEnv, Message, Outcome, Runtime
 from vm.host import Address, Hash32
 
 from . import smt
-from .blocks import ZERO_HASH, Block, Header, Receipt, decode_receipts, encode_receipts, merkle_root
+from .blocks import (ZERO_HASH, BalanceOverride, Block, Header, Receipt, decode_receipts, encode_receipts, merkle_root,
+                     overrides_root)
 from .codec import decode, encode
-from .errors import GenesisError, InvalidBlock, NotFound
+from .errors import ChainError, GenesisError, InvalidBlock, NotFound
 from .genesis import Genesis, genesis_from_document
 from .journal import Journal
 from .kv import KVStore
 from .state import STATE_PREFIX, Account, State
-from .transition import Context, apply_body, check_header, check_results, receipts_root, validate_transaction
+from .transition import (Context, apply_body, apply_overrides, check_header, check_results, receipts_root,
+                         simulate_transaction, validate_transaction)
 from .transactions import SignedTransaction
 
 NODE_PREFIX = b"N"
@@ -47,6 +55,7 @@ BLOCK_PREFIX = b"B"
 RECEIPTS_PREFIX = b"R"
 HASH_PREFIX = b"H"
 TX_PREFIX = b"T"
+UNDO_PREFIX = b"U"
 GENESIS_KEY = b"Mgenesis"
 HEAD_KEY = b"Mhead"
 
@@ -102,7 +111,7 @@ class Chain:
         changes = journal.flush()
         root, nodes = smt.update(_node_reader(kv), smt.EMPTY_ROOT, _state_changes(changes))
         empty = merkle_root([])
-        header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0)
+        header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0, empty)
         pending = PendingBlock(Block(header, ()), (), changes, nodes)
         kv.write({**_block_writes(pending), GENESIS_KEY: genesis.document})
         return cls(kv, genesis, cache_dir=cache_dir)
@@ -176,12 +185,20 @@ class Chain:
         message = Message(caller=caller, contract=contract, method=method, input=args, gas_limit=gas_limit)
         return self.runtime.execute(self.state(), BlockEnv(self.head.height, self.head.timestamp), message)
 
-    def finalize(self, transactions: Sequence[SignedTransaction], timestamp: int) -> PendingBlock:
+    def simulate(self, signed: SignedTransaction, timestamp: int) -> Receipt:
+        """Run a transaction (its signature unchecked) as the next block would; nothing is kept."""
+        context = self.context(self.head.height + 1, max(timestamp, self.head.timestamp))
+        return simulate_transaction(self.state(), signed, context)
+
+    def finalize(self, transactions: Sequence[SignedTransaction], timestamp: int,
+                 overrides: Sequence[BalanceOverride] = ()) -> PendingBlock:
         """Execute the next block on top of the head; nothing is written."""
         parent = self.head
         timestamp = max(timestamp, parent.timestamp)
         journal = Journal(self.kv)
-        receipts = apply_body(State(journal), transactions, self.context(parent.height + 1, timestamp))
+        state = State(journal)
+        apply_overrides(state, overrides)
+        receipts = apply_body(state, transactions, self.context(parent.height + 1, timestamp))
         changes = journal.flush()
         root, nodes = smt.update(_node_reader(self.kv), parent.state_root, _state_changes(changes))
         header = Header(
@@ -193,14 +210,20 @@ class Chain:
             receipts_root=receipts_root(receipts),
             state_root=root,
             gas_used=sum(receipt.gas_used for receipt in receipts),
+            overrides_root=overrides_root(overrides),
         )
-        return PendingBlock(Block(header, tuple(transactions)), tuple(receipts), changes, nodes)
+        return PendingBlock(Block(header, tuple(transactions), tuple(overrides)), tuple(receipts), changes, nodes)
 
     def commit(self, pending: PendingBlock) -> None:
         """Write a finalized block, atomically, and make it the head."""
         if pending.block.header.parent_hash != self.head.hash:
             raise InvalidBlock("the pending block's parent is no longer the head")
         writes = _block_writes(pending)
+        undo = []
+        for key in sorted(pending.changes):
+            before = self.kv.get(key)
+            undo.append([key] if before is None else [key, before])
+        writes[UNDO_PREFIX + _height(pending.block.height)] = encode(undo)
         # A transaction can appear again in a later block (with an invalid
         # receipt); its hash keeps pointing at the inclusion that executed.
         executed = {signed.hash for signed, receipt in zip(pending.block.transactions, pending.receipts)
@@ -211,16 +234,41 @@ class Chain:
         self.kv.write(writes)
         self.head = pending.block.header
 
-    def produce(self, transactions: Sequence[SignedTransaction], timestamp: int) -> tuple[Block, tuple[Receipt, ...]]:
+    def rollback(self, height: int) -> None:
+        """Make the block at ``height`` the head again, in one atomic write: the later
+        blocks, their receipts and indexes go, and the state they changed is restored."""
+        if not 0 <= height <= self.head.height:
+            raise NotFound(f"cannot roll back to height {height}: the head is at {self.head.height}")
+        restored: dict[bytes, bytes | None] = {}
+        deleted: dict[bytes, bytes | None] = {}
+        for undone in range(self.head.height, height, -1):  # newest first, so older values win
+            record = self.kv.get(UNDO_PREFIX + _height(undone))
+            if record is None:
+                raise ChainError(f"block {undone} has no undo record: it cannot be rolled back")
+            for entry in decode(record, what="undo record"):
+                restored[entry[0]] = entry[1] if len(entry) == 2 else None
+            block = self.block(undone)
+            for signed in block.transactions:
+                location = self.kv.get(TX_PREFIX + signed.hash)
+                if location is not None and decode(location, what="transaction index")[0] == undone:
+                    deleted[TX_PREFIX + signed.hash] = None
+            for prefix in (BLOCK_PREFIX, RECEIPTS_PREFIX, UNDO_PREFIX):
+                deleted[prefix + _height(undone)] = None
+            deleted[HASH_PREFIX + block.hash] = None
+        self.kv.write({**restored, **deleted, HEAD_KEY: encode([height])})
+        self.head = self.header(height)
+
+    def produce(self, transactions: Sequence[SignedTransaction], timestamp: int,
+                overrides: Sequence[BalanceOverride] = ()) -> tuple[Block, tuple[Receipt, ...]]:
         """Finalize and commit the next block."""
-        pending = self.finalize(transactions, timestamp)
+        pending = self.finalize(transactions, timestamp, overrides)
         self.commit(pending)
         return pending.block, pending.receipts
 
     def apply_block(self, block: Block) -> tuple[Receipt, ...]:
         """Verify a block built elsewhere by re-executing it, then commit it."""
-        check_header(self.head, block.header, block.transactions)
-        pending = self.finalize(block.transactions, block.header.timestamp)
+        check_header(self.head, block, self.genesis)
+        pending = self.finalize(block.transactions, block.header.timestamp, block.overrides)
         check_results(block.header, pending.receipts, pending.block.header.state_root)
         self.commit(PendingBlock(block, pending.receipts, pending.changes, pending.nodes))
         return pending.receipts

@@ -19,7 +19,6 @@ from vm.args import decode_value, parse_args
 from vm.host import Address
 
 from . import smt
-from .blocks import Block, Receipt
 from .chain import Chain
 from .errors import ChainError, NotFound
 from .genesis import load_genesis
@@ -27,12 +26,11 @@ from .keys import KeyPair, format_address, parse_address
 from .keystore import Keystore
 from .kv import LevelDBKV
 from .state import Account, account_key, storage_key
-from .transactions import SignedTransaction, Transaction, TxKind
+from .reports import Report, account_report, block_report, event_report, receipt_report, transaction_report
+from .transactions import Transaction, TxKind
 
 DEFAULT_GAS = 100_000_000
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-
-Report = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -180,17 +178,12 @@ def cmd_view(data: DataDir, contract: str, method: str, args: str | None, gas: i
         "result": decode_value(outcome.return_data),
         "return_hex": outcome.return_data.hex(),
         "gas_used": outcome.gas_used,
-        "events": [_event_report(event) for event in outcome.events],
+        "events": [event_report(event) for event in outcome.events],
         "error": outcome.error,
     }
     if outcome.ok:
         return EXIT_OK, report
     return (EXIT_INVALID if outcome.status == "invalid" else EXIT_FAILED), report
-
-
-def _account_report(address: Address, account: Account) -> Report:
-    return {"address": format_address(address), "balance": account.balance, "nonce": account.nonce,
-            "code_hash": "0x" + account.code_hash.hex() if account.code_hash else None}
 
 
 def cmd_balance(data: DataDir, who: str) -> tuple[int, Report]:
@@ -202,7 +195,7 @@ def cmd_balance(data: DataDir, who: str) -> tuple[int, Report]:
 def cmd_account(data: DataDir, who: str) -> tuple[int, Report]:
     address = resolve_address(data, who)
     with open_chain(data) as chain:
-        return EXIT_OK, _account_report(address, chain.account(address))
+        return EXIT_OK, account_report(address, chain.account(address))
 
 
 def cmd_tx(data: DataDir, tx_hash: str) -> tuple[int, Report]:
@@ -244,7 +237,7 @@ def cmd_proof(data: DataDir, who: str, key: str | None) -> tuple[int, Report]:
         "verified": smt.verify(root, state_key, value, proof),
     }
     if key is None and value is not None:
-        report["account"] = _account_report(address, Account.decode(value))
+        report["account"] = account_report(address, Account.decode(value))
     return EXIT_OK, report
 
 
@@ -266,49 +259,3 @@ def _hex32(text: str, what: str) -> bytes:
     if len(raw) != 32:
         raise ChainError(f"a {what} is 0x followed by 64 hex digits, found {text!r}")
     return raw
-
-
-# -- reports ----------------------------------------------------------------------------
-
-
-def _event_report(event: Any) -> Report:
-    return {"contract": format_address(event.contract), "name": event.name,
-            "data": decode_value(event.data), "data_hex": event.data.hex()}
-
-
-def receipt_report(block: Block, index: int, receipt: Receipt) -> Report:
-    report: Report = {
-        "tx_hash": "0x" + receipt.tx_hash.hex(),
-        "block_height": block.height,
-        "block_hash": "0x" + block.hash.hex(),
-        "index": index,
-        "status": receipt.status,
-        "gas_used": receipt.gas_used,
-        "return": decode_value(receipt.return_data),
-        "return_hex": receipt.return_data.hex(),
-        "events": [_event_report(event) for event in receipt.events],
-        "error": receipt.error or None,
-    }
-    if receipt.contract_address:
-        report["address"] = format_address(receipt.contract_address)
-    return report
-
-
-def transaction_report(signed: SignedTransaction) -> Report:
-    tx = signed.tx
-    return {
-        "hash": "0x" + signed.hash.hex(), "kind": tx.kind.name.lower(), "from": format_address(tx.sender),
-        "to": format_address(tx.to) if tx.to else None, "nonce": tx.nonce, "value": tx.value,
-        "gas_limit": tx.gas_limit, "gas_price": tx.gas_price, "method": tx.method or None,
-        "args": decode_value(tx.args), "code_size": len(tx.code) if tx.code else None,
-    }
-
-
-def block_report(block: Block) -> Report:
-    header = block.header
-    return {
-        "height": header.height, "hash": "0x" + block.hash.hex(), "parent_hash": "0x" + header.parent_hash.hex(),
-        "timestamp": header.timestamp, "state_root": "0x" + header.state_root.hex(),
-        "tx_root": "0x" + header.tx_root.hex(), "receipts_root": "0x" + header.receipts_root.hex(),
-        "gas_used": header.gas_used, "transactions": ["0x" + tx.hash.hex() for tx in block.transactions],
-    }

@@ -43,6 +43,8 @@ class ChainParams:
     """Bytes of one encoded signed transaction."""
     min_gas_price: int
     """The lowest gas price a transaction may offer."""
+    allow_balance_overrides: bool = False
+    """Whether blocks may carry balance overrides (a devnet's ``set_balance``); off for a real network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +138,14 @@ def genesis_from_document(document: dict[str, Any], where: str = "genesis") -> G
         raise fail(f"chain_id must be a non-empty string, found {chain_id!r}")
     genesis_time = _uint(document["genesis_time"], "genesis_time", fail)
     chain_section = document["chain"]
-    if not isinstance(chain_section, dict) or set(chain_section) != {"block_gas_limit", "max_tx_size", "min_gas_price"}:
-        raise fail("chain must have exactly block_gas_limit, max_tx_size and min_gas_price")
-    chain = ChainParams(**{name: _uint(value, f"chain.{name}", fail) for name, value in chain_section.items()})
+    required = {"block_gas_limit", "max_tx_size", "min_gas_price"}
+    if not isinstance(chain_section, dict) or not required <= set(chain_section) <= required | {"allow_balance_overrides"}:
+        raise fail("chain must have block_gas_limit, max_tx_size and min_gas_price, and may have allow_balance_overrides")
+    allow_overrides = chain_section.get("allow_balance_overrides", False)
+    if not isinstance(allow_overrides, bool):
+        raise fail(f"chain.allow_balance_overrides must be true or false, found {allow_overrides!r}")
+    chain = ChainParams(**{name: _uint(chain_section[name], f"chain.{name}", fail) for name in sorted(required)},
+                        allow_balance_overrides=allow_overrides)
     vm = _vm_params(document["vm"], where)
 
     accounts = []

@@ -7,8 +7,10 @@ tree nodes, the block, its receipts and the head pointer in one write.
 
 - ``MemoryKV`` keeps a dict, for tests and the in-process chain.
 - ``LevelDBKV`` keeps a LevelDB directory through plyvel; every write is
-  one ``WriteBatch`` with ``sync=True``, so a crash leaves each batch either
-  wholly applied or not at all, and a returned ``write`` survives a crash.
+  one ``WriteBatch``, so a crash leaves each batch either wholly applied or
+  not at all.  By default the batch is synced (``sync=True``), so a
+  returned ``write`` survives even a crash of the machine; ``sync=False``
+  trades that last guarantee for speed (see ``LevelDBKV``).
 
 Both behave identically, down to their errors: a batch with a key or value
 that is not ``bytes`` raises ``TypeError`` and applies nothing, and any use
@@ -157,10 +159,21 @@ class LevelDBKV:
     ``create=False`` raises ``DatabaseMissing`` instead.  A directory
     already open elsewhere, in this process or another, raises
     ``DatabaseLocked``.  Usable as a context manager (closes on exit).
+
+    ``sync`` (default ``True``) is whether each ``write`` waits for an
+    fsync of LevelDB's log before returning; it costs about 1 ms a write.
+    Without it a batch is still atomic, and a returned ``write`` is in the
+    operating system's page cache, so it survives the process crashing or
+    being killed; only an operating-system crash or power loss can lose the
+    last writes (whole batches, never part of one).  A devnet, whose every
+    block can be produced again, runs with ``sync=False``; a node whose
+    writes must outlive the machine keeps the default.
     """
 
-    def __init__(self, path: Path, *, create: bool) -> None:
+    def __init__(self, path: Path, *, create: bool, sync: bool = True) -> None:
         self.path = path
+        self.sync = sync
+        """Whether each write is synced to disk before ``write`` returns."""
         if not create and not (path / "CURRENT").is_file():
             raise DatabaseMissing(f"no database at {path}: run `wasmchain init` to create one")
         if create:
@@ -220,7 +233,7 @@ class LevelDBKV:
         if not self._open:
             raise _closed(f"database at {self.path}")
         batch = _sorted_batch(changes)
-        writes = self._db.write_batch(sync=True)
+        writes = self._db.write_batch(sync=self.sync)
         for key, value in batch:
             if value is None:
                 writes.delete(key)

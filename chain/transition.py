@@ -10,6 +10,9 @@ manner of ethereum/execution-specs' ``fork.py``:
 - ``apply_body``: the transactions of a block in order, an invalid one
   getting an ``invalid`` receipt and changing nothing (as CometBFT expects
   of a block it did not build);
+- ``apply_overrides``: the balances a devnet block sets outright, before
+  its transactions (only where genesis allows it);
+- ``simulate_transaction``: a dry run without a signature, for estimates;
 - ``check_header``: a header against its parent and its body.
 
 Fees are burned: the devnet has no block producer to pay, and burning
@@ -24,12 +27,12 @@ from typing import Sequence
 from vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
 from vm.errors import quote
 
-from .blocks import Header, Receipt, merkle_root
+from .blocks import BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
 from .errors import InvalidBlock, InvalidTransaction
 from .genesis import Genesis
 from .keys import contract_address, format_address
 from .state import Account, State
-from .transactions import SignedTransaction, TxKind
+from .transactions import SignedTransaction, Transaction, TxKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,24 @@ def _intrinsic(signed: SignedTransaction, context: Context, compiled_size: int) 
 
 def validate_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> int:
     """Refuse a transaction that may not run; return its intrinsic gas."""
+    check_envelope(signed, context, block_gas_left)
+    tx = signed.tx
+    account = state.account(tx.sender)
+    if tx.nonce < account.nonce:
+        raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
+    if tx.nonce > account.nonce:
+        raise InvalidTransaction(f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}")
+    check_affordable(account.balance, tx)
+    intrinsic = check_payload(signed, context)
+    check_target(state, signed, context)
+    return intrinsic
+
+
+def check_envelope(signed: SignedTransaction, context: Context, block_gas_left: int, *, signed_by_sender: bool = True) -> None:
+    """The checks that need no state: size, chain id, signature, gas price and gas limit.
+
+    ``signed_by_sender=False`` skips the signature, for a simulation only.
+    """
     tx = signed.tx
     genesis = context.genesis
     size = len(signed.encoded)
@@ -67,7 +88,7 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
         raise InvalidTransaction(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
     if tx.chain_id != genesis.chain_id:
         raise InvalidTransaction(f"wrong chain id: transaction is for {quote(tx.chain_id)}, this chain is {quote(genesis.chain_id)}")
-    if not signed.signature_valid():
+    if signed_by_sender and not signed.signature_valid():
         raise InvalidTransaction(f"bad signature: not signed by the key of {format_address(tx.sender)}")
     if tx.gas_price < genesis.chain.min_gas_price:
         raise InvalidTransaction(f"gas price {tx.gas_price} is below the minimum {genesis.chain.min_gas_price}")
@@ -76,15 +97,23 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
             f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}")
     if tx.gas_limit > block_gas_left:
         raise InvalidTransaction(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
-    account = state.account(tx.sender)
-    if tx.nonce < account.nonce:
-        raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
-    if tx.nonce > account.nonce:
-        raise InvalidTransaction(f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}")
-    cost = tx.value + tx.gas_limit * tx.gas_price
-    if account.balance < cost:
+
+
+def max_cost(tx: Transaction) -> int:
+    """What the sender must hold for the transaction to run: its value plus its maximum fee."""
+    return tx.value + tx.gas_limit * tx.gas_price
+
+
+def check_affordable(balance: int, tx: Transaction) -> None:
+    cost = max_cost(tx)
+    if balance < cost:
         raise InvalidTransaction(
-            f"balance {account.balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+            f"balance {balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+
+
+def check_payload(signed: SignedTransaction, context: Context) -> int:
+    """The module of a deploy, the arguments' size, and the gas limit against the intrinsic cost."""
+    tx = signed.tx
     if tx.kind is TxKind.DEPLOY:
         # The module pass costs real time: only a sender who could pay for
         # compiling at least the code as sent gets it.
@@ -95,14 +124,19 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     intrinsic = intrinsic_gas(signed, context)
     if tx.gas_limit < intrinsic:
         raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
-    max_input = genesis.vm.limits.max_input_size
+    max_input = context.genesis.vm.limits.max_input_size
     if len(tx.args) > max_input:
         raise InvalidTransaction(f"args of {len(tx.args)} bytes are over max_input_size ({max_input})")
+    return intrinsic
+
+
+def check_target(state: State, signed: SignedTransaction, context: Context) -> None:
+    """A call's contract and method exist; a deploy's address is free."""
+    tx = signed.tx
     if tx.kind is TxKind.CALL:
         _validate_call(state, signed, context)
     elif tx.kind is TxKind.DEPLOY and state.account(contract_address(tx.sender, tx.nonce)).is_contract:
         raise InvalidTransaction(f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}")
-    return intrinsic
 
 
 def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
@@ -130,6 +164,15 @@ def _validate_call(state: State, signed: SignedTransaction, context: Context) ->
 def apply_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> Receipt:
     """Run one transaction; a failed execution reverts everything but the nonce and the fee."""
     intrinsic = validate_transaction(state, signed, context, block_gas_left)
+    return execute_transaction(state, signed, context, intrinsic)
+
+
+def execute_transaction(state: State, signed: SignedTransaction, context: Context, intrinsic: int) -> Receipt:
+    """Charge the maximum fee, advance the nonce, execute, and refund unused gas.
+
+    The transaction must have passed ``validate_transaction`` (or, for a
+    simulation, everything but its signature and nonce).
+    """
     tx = signed.tx
     sender = tx.sender
     account = state.account(sender)
@@ -165,6 +208,27 @@ def apply_transaction(state: State, signed: SignedTransaction, context: Context,
     return Receipt.from_outcome(signed.hash, outcome, gas_used, new_contract)
 
 
+def simulate_transaction(state: State, signed: SignedTransaction, context: Context) -> Receipt:
+    """Run a transaction without checking its signature: the basis of gas estimation.
+
+    Every other check of ``validate_transaction`` applies, so a simulation
+    says ``invalid`` where the real transaction would be refused.  The
+    caller throws the state away.
+    """
+    try:
+        check_envelope(signed, context, context.genesis.chain.block_gas_limit, signed_by_sender=False)
+        tx = signed.tx
+        account = state.account(tx.sender)
+        if tx.nonce != account.nonce:
+            raise InvalidTransaction(f"nonce {tx.nonce} is not the account's next nonce {account.nonce}")
+        check_affordable(account.balance, tx)
+        intrinsic = check_payload(signed, context)
+        check_target(state, signed, context)
+    except InvalidTransaction as error:
+        return Receipt(signed.hash, "invalid", 0, error=str(error))
+    return execute_transaction(state, signed, context, intrinsic)
+
+
 def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:
     tx = signed.tx
     # The address is predictable, so it may hold native tokens already: they stay.
@@ -177,6 +241,13 @@ def _deploy(state: State, signed: SignedTransaction, context: Context, address: 
     message = Message(caller=tx.sender, contract=address, method=tx.method, input=tx.args,
                       gas_limit=gas_limit, value=tx.value, origin=tx.sender)
     return context.runtime.execute(state, context.env, message)
+
+
+def apply_overrides(state: State, overrides: Sequence[BalanceOverride]) -> None:
+    """Set balances outright, before the transactions (a devnet's ``set_balance``)."""
+    for address, balance in overrides:
+        account = state.account(address)
+        state.set_account(address, Account(balance, account.nonce, account.code_hash))
 
 
 def apply_body(state: State, transactions: Sequence[SignedTransaction], context: Context) -> list[Receipt]:
@@ -193,8 +264,12 @@ def apply_body(state: State, transactions: Sequence[SignedTransaction], context:
     return receipts
 
 
-def check_header(parent: Header, header: Header, transactions: Sequence[SignedTransaction]) -> None:
-    """The fields of a header that follow from its parent and its transactions alone."""
+def check_header(parent: Header, block: Block, genesis: Genesis) -> None:
+    """The fields of a header that follow from its parent and its body alone."""
+    header, transactions = block.header, block.transactions
+    if block.overrides and not genesis.chain.allow_balance_overrides:
+        raise InvalidBlock("the block carries balance overrides, which this chain's genesis does not allow")
+    _same("overrides_root", overrides_root(block.overrides), header.overrides_root)
     _same("chain_id", parent.chain_id, header.chain_id)
     _same("height", parent.height + 1, header.height)
     _same("parent_hash", parent.hash, header.parent_hash)
