@@ -69,11 +69,47 @@ def decode_amount(data: Any, *, what: str = "amount") -> int:
     return int.from_bytes(data, "big")
 
 
+_INT_MIN = -(1 << 63)
+_INT_LIMIT = 1 << 64
+
+
 def _check(value: Any, depth: int) -> None:
+    """Refuse a value outside the canonical types (or nested deeper than ``MAX_DEPTH``).
+
+    This runs on every decode and encode, about twenty times per
+    transaction, so the common case is made cheap: exact ``int``, ``bytes``,
+    ``str``, ``list`` and ``tuple`` (everything msgpack hands back) are
+    recognised by their exact type, and the scalars inside an array are
+    checked in its loop rather than by a call each.  Anything else (a bool,
+    ``None``, a subclass such as an ``IntEnum``, a map, a float) goes to
+    ``_check_other``, which applies the ``isinstance`` rules: what is
+    accepted and refused, and every message, is the same on both paths.
+    """
+    kind = type(value)
+    if kind is bytes or kind is str:
+        return
+    if kind is int:
+        if not _INT_MIN <= value < _INT_LIMIT:
+            raise InvalidEncoding(f"integer {value} does not fit in 64 bits")
+        return
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise InvalidEncoding(f"arrays nested deeper than {MAX_DEPTH}")
+        for item in value:
+            kind = type(item)
+            if kind is bytes or kind is str or (kind is int and _INT_MIN <= item < _INT_LIMIT):
+                continue
+            _check(item, depth + 1)  # an array, or something to refuse or look at closer
+        return
+    _check_other(value, depth)
+
+
+def _check_other(value: Any, depth: int) -> None:
+    """``_check`` for the values that are not of an exact canonical type."""
     if isinstance(value, bool) or value is None:
         raise InvalidEncoding(f"{value!r} is not a canonical value (only integers, bytes, strings and arrays)")
     if isinstance(value, int):
-        if not -(1 << 63) <= value < (1 << 64):
+        if not _INT_MIN <= value < _INT_LIMIT:
             raise InvalidEncoding(f"integer {value} does not fit in 64 bits")
         return
     if isinstance(value, (bytes, str)):

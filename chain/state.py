@@ -16,6 +16,7 @@ state changes that feed the Merkle root.  ``State`` implements
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -69,6 +70,23 @@ class Account:
 
 EMPTY_ACCOUNT = Account()
 
+ACCOUNT_CACHE_ENTRIES = 4096
+"""Decoded accounts kept by their encoding (see ``_decode_account``)."""
+
+
+@functools.lru_cache(maxsize=ACCOUNT_CACHE_ENTRIES)
+def _decode_account(data: bytes) -> Account:
+    """``Account.decode``, remembered by the bytes decoded.
+
+    A transaction reads the same few accounts several times (the sender at
+    admission, at execution and for the refund; the contract for its code
+    hash), each time through the full canonical decode.  Decoding is a pure
+    function of the bytes and an ``Account`` is immutable, so the cache can
+    never answer differently from decoding afresh; bytes that fail to decode
+    raise every time (``lru_cache`` keeps no exceptions).
+    """
+    return Account.decode(data)
+
 
 class State:
     """Typed access to the state through a journal; a ``vm.host.Host``."""
@@ -91,7 +109,7 @@ class State:
 
     def account(self, address: Address) -> Account:
         data = self.get(account_key(address))
-        return EMPTY_ACCOUNT if data is None else Account.decode(data)
+        return EMPTY_ACCOUNT if data is None else _decode_account(data)
 
     def set_account(self, address: Address, account: Account) -> None:
         if account == EMPTY_ACCOUNT:

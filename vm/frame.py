@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import wasmtime
+from wasmtime import _ffi as ffi
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -77,6 +78,12 @@ class Frame:
         self.gas = execution.gas
         self.limits = execution.limits
         self.store = store
+        # The store's C context, and a buffer for reading fuel: gas is read
+        # and set on every host call (two C calls per ``charge``), so these
+        # go to the C API directly rather than through ``Store``'s methods,
+        # which look the context up and allocate a buffer each time.
+        self._context = store._context()
+        self._fuel = ctypes.c_uint64()
         self.caller = caller
         self.contract = contract
         self.input = input
@@ -88,24 +95,38 @@ class Frame:
         self.return_data = b""
         self.events: list[Event] = []
         self.call_result = b""
-        store.set_fuel(budget + 1)
+        self._set_fuel(budget + 1)
 
     # -- gas ------------------------------------------------------------
 
+    def _get_fuel(self) -> int:
+        """``Store.get_fuel``."""
+        error = ffi.wasmtime_context_get_fuel(self._context, ctypes.byref(self._fuel))
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        fuel: int = self._fuel.value
+        return fuel
+
+    def _set_fuel(self, fuel: int) -> None:
+        """``Store.set_fuel``."""
+        error = ffi.wasmtime_context_set_fuel(self._context, fuel)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+
     def gas_left(self) -> int:
-        return max(self.store.get_fuel() - 1, 0)
+        return max(self._get_fuel() - 1, 0)
 
     def gas_used(self) -> int:
         """Gas used so far; more than the budget means out of gas."""
-        return self.budget + 1 - self.store.get_fuel()
+        return self.budget + 1 - self._get_fuel()
 
     def charge(self, cost: int) -> None:
         """Take cost from the budget, or end the call with OutOfGas if it cannot pay."""
-        left = self.store.get_fuel() - 1
+        left = self._get_fuel() - 1
         if cost > left:
-            self.store.set_fuel(0)
+            self._set_fuel(0)
             raise OutOfGas(f"out of gas: needed {cost} more, {max(left, 0)} left of {self.budget}")
-        self.store.set_fuel(left - cost + 1)
+        self._set_fuel(left - cost + 1)
 
     # -- guest memory ---------------------------------------------------
 
@@ -114,12 +135,15 @@ class Frame:
         assert self.memory is not None
         ptr &= U32
         length &= U32
-        size = self.memory.data_len(self.store)
+        # ``Memory.data_len`` and ``data_ptr``, through the C API directly.
+        # Both are read afresh each time: a ``memory.grow`` may move the memory.
+        memory = ctypes.byref(self.memory._memory)
+        size: int = ffi.wasmtime_memory_data_size(self._context, memory)
         if ptr + length > size:
             raise HostError(
                 f"bad pointer: {what} range [{ptr}, {ptr + length}) is outside memory of {size} bytes"
             )
-        return ctypes.addressof(self.memory.data_ptr(self.store).contents) + ptr
+        return ctypes.addressof(ffi.wasmtime_memory_data(self._context, memory).contents) + ptr
 
     def _read(self, what: str, ptr: int, length: int) -> bytes:
         address = self._span(what, ptr, length)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chain.blocks import merkle_root
 from chain.chain import Chain
-from chain.codec import decode, decode_amount, encode, encode_amount
+from chain.codec import MAX_DEPTH, decode, decode_amount, encode, encode_amount
 from chain.errors import InvalidEncoding, InvalidTransaction
 from chain.genesis import genesis_from_document, load_genesis
 from chain.keys import KeyPair, dev_key
@@ -54,6 +54,71 @@ def test_decode_inverts_encode(value: object) -> None:
 def test_non_canonical_input_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(InvalidEncoding, match=message):
         decode(data)
+
+
+def _reference_check(value: object, depth: int) -> None:
+    """The codec's type rules as first written (isinstance all the way down), kept to test the fast one against."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidEncoding(f"{value!r} is not a canonical value (only integers, bytes, strings and arrays)")
+    if isinstance(value, int):
+        if not -(1 << 63) <= value < (1 << 64):
+            raise InvalidEncoding(f"integer {value} does not fit in 64 bits")
+        return
+    if isinstance(value, (bytes, str)):
+        return
+    if isinstance(value, (list, tuple)):
+        if depth >= MAX_DEPTH:
+            raise InvalidEncoding(f"arrays nested deeper than {MAX_DEPTH}")
+        for item in value:
+            _reference_check(item, depth + 1)
+        return
+    raise InvalidEncoding(f"a {type(value).__name__} is not a canonical value (only integers, bytes, strings and arrays)")
+
+
+class _Bytes(bytes):
+    pass
+
+
+class _List(list):  # type: ignore[type-arg]
+    pass
+
+
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(1 << 63) - 2, -(1 << 63) + 1)
+    | st.integers((1 << 64) - 2, (1 << 64) + 1) | st.floats() | st.binary(max_size=4) | st.text(max_size=4)
+    | st.sampled_from([TxKind.CALL, _Bytes(b"x"), bytearray(b"y"), 1j]),
+    lambda children: st.lists(children, max_size=4) | st.lists(children, max_size=4).map(tuple)
+    | st.lists(children, max_size=3).map(_List) | st.dictionaries(st.text(max_size=2), children, max_size=2),
+    max_leaves=12,
+)
+
+
+def _nested(value: object, levels: int) -> object:
+    for _ in range(levels):
+        value = [value, 1]
+    return value
+
+
+@given(any_values, st.integers(0, MAX_DEPTH + 2))
+def test_the_fast_type_check_accepts_and_refuses_exactly_as_the_reference(value: object, levels: int) -> None:
+    value = _nested(value, levels)
+    try:
+        _reference_check(value, 0)
+    except InvalidEncoding as error:
+        with pytest.raises(InvalidEncoding) as found:
+            encode(value)
+        assert str(found.value) == str(error)
+    else:
+        assert decode(encode(value)) == _reference_decoded(value)
+
+
+def _reference_decoded(value: object) -> object:
+    """What a canonical value decodes to: arrays as lists, subclasses as their base type."""
+    if isinstance(value, (list, tuple)):
+        return [_reference_decoded(item) for item in value]
+    if isinstance(value, int):
+        return int(value)
+    return bytes(value) if isinstance(value, bytes) else str(value) if isinstance(value, str) else value
 
 
 @given(st.integers(0, (1 << 128) - 1))
@@ -126,6 +191,26 @@ def test_tampered_signature(chain: Chain) -> None:
     signed = transfer().sign(DEV0)
     bad = SignedTransaction(signed.tx, bytes([signed.signature[0] ^ 1]) + signed.signature[1:])
     reject(chain, bad, "bad signature")
+
+
+def test_a_signature_is_verified_once_per_transaction_object(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chain.transactions as transactions
+
+    calls = []
+
+    def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        calls.append(message)
+        return verify(public_key, signature, message)
+
+    verify = transactions.verify_signature
+    monkeypatch.setattr(transactions, "verify_signature", counting)
+    signed = transfer().sign(DEV0)
+    chain.check_tx(signed)
+    _, receipts = chain.produce([signed], chain.head.timestamp)  # admission, then execution
+    assert receipts[0].ok and len(calls) == 1
+    bad = SignedTransaction(signed.tx, bytes([signed.signature[0] ^ 1]) + signed.signature[1:])
+    assert not bad.signature_valid() and not bad.signature_valid() and len(calls) == 2
+    assert SignedTransaction.decode(signed.encoded).signature_valid() and len(calls) == 3  # a new object checks afresh
 
 
 def test_signed_by_another_key(chain: Chain) -> None:

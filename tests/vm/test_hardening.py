@@ -95,3 +95,26 @@ def test_call_status_for_a_missing_contract_is_not_found() -> None:
     outcome = sandbox.call(CALLER_ADDRESS, "relay", relay_input(contract_address(99), "get"))
     assert status_and_result(outcome.return_data)[0] == abi.CALL_NOT_FOUND
     assert outcome.ok, outcome.error
+
+
+def test_host_functions_are_released_with_the_last_module_that_can_call_them() -> None:
+    # The host functions are C callbacks that find their runtime's frame stack
+    # by a key; wasmtime hands the key back to be forgotten once nothing (the
+    # linker, an InstancePre of a compiled module) can call them any more.
+    import gc
+
+    from vm import runtime
+
+    before = set(runtime._FRAME_STACKS)
+    sandbox = Sandbox()
+    ours = set(runtime._FRAME_STACKS) - before
+    assert len(ours) == len(abi.HOST_FUNCTIONS)
+    sandbox.deploy(KV, KV_ADDRESS)
+    compiled = sandbox.runtime.compile(KV)
+    assert sandbox.call(KV_ADDRESS, "put", b"v").ok
+    del sandbox
+    gc.collect()
+    assert ours & set(runtime._FRAME_STACKS)  # the module can still be instantiated: its imports stay
+    del compiled
+    gc.collect()
+    assert not ours & set(runtime._FRAME_STACKS)
