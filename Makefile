@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job until the devnet exists: the standalone runner on the
-# example counter, with its storage kept in .wasmchain-runner/counter.json.
+# The main job: a local devnet on http://127.0.0.1:8545 with its data in
+# ./.wasmchain (resumed on restart).  Extra flags: make run ARGS="--fresh".
 run: $(STAMP)
-	$(BIN)/wasmchain vm run contracts/counter/counter.wasm --method increment --state .wasmchain-runner/counter.json
-	$(BIN)/wasmchain vm run contracts/counter/counter.wasm --method get --state .wasmchain-runner/counter.json --json
+	$(BIN)/wasmchain devnet $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -16,15 +16,13 @@ node goes on serving.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import traceback
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vm.args import ArgsError, decode_value, encode_args
+from vm.args import ArgsError, encode_args
 from vm.host import Address
 
 from . import smt
@@ -379,14 +377,15 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
 
     def simulate(from_: Address, to: Address | None, method: str | None, args: bytes | None, args_hex: bytes | None,
                  code: bytes | None, value: int, gas: int, gas_price: int | None) -> Report:
+        to_field, code_field, method_field = b"", b"", ""
         if code is not None:
-            kind, fields = TxKind.DEPLOY, {"code": code, "method": method or ""}
             if to is not None:
                 raise ChainError("a deploy (code) has no 'to'")
+            kind, code_field, method_field = TxKind.DEPLOY, code, method or ""
         elif to is not None and method is not None:
-            kind, fields = TxKind.CALL, {"to": to, "method": method}
+            kind, to_field, method_field = TxKind.CALL, to, method
         elif to is not None:
-            kind, fields = TxKind.TRANSFER, {"to": to}
+            kind, to_field = TxKind.TRANSFER, to
         else:
             raise ChainError("say what to simulate: 'to' (a transfer), 'to' and 'method' (a call), or 'code' (a deploy)")
         encoded = _input(args, args_hex) if (args is not None or args_hex is not None or kind is TxKind.CALL) else b""
@@ -395,7 +394,8 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         tx = SimulatedTransaction(
             chain_id=chain.genesis.chain_id, nonce=chain.account(from_).nonce, gas_limit=gas,
             gas_price=chain.genesis.chain.min_gas_price if gas_price is None else gas_price,
-            public_key=bytes(PUBLIC_KEY_SIZE), kind=kind, value=value, args=encoded, from_address=from_, **fields)
+            public_key=bytes(PUBLIC_KEY_SIZE), kind=kind, to=to_field, value=value, code=code_field,
+            method=method_field, args=encoded, from_address=from_)
         try:
             signed = SignedTransaction.from_canonical([tx.fields(), bytes(SIGNATURE_SIZE)])
         except InvalidTransaction as error:
