@@ -116,7 +116,10 @@ def _hex(value: Any, name: str) -> bytes:
 
 def _fixed_hex(size: int) -> Callable[[Any, str], bytes]:
     def convert(value: Any, name: str) -> bytes:
-        raw = _hex(value, name) if isinstance(value, str) and value.startswith("0x") else None
+        try:
+            raw = _hex(value, name)
+        except RPCError:  # say what is expected here: a fixed number of digits
+            raw = None
         if raw is None or len(raw) != size:
             raise _bad(name, f"0x followed by {2 * size} hex digits", value)
         return raw
@@ -141,6 +144,8 @@ def _json_args(value: Any, name: str) -> bytes:
         return encode_args(value)
     except ArgsError as error:
         raise RPCError(INVALID_PARAMS, f"invalid params: {name}: {error}") from None
+    except RecursionError:
+        raise RPCError(INVALID_PARAMS, f"invalid params: {name} is nested too deeply") from None
 
 
 def _block_ref(value: Any, name: str) -> int | bytes | None:
@@ -370,6 +375,8 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
 
     def view(contract: Address, method: str, args: bytes | None, args_hex: bytes | None, gas: int,
              caller: Address) -> Report:
+        if gas > chain.genesis.chain.block_gas_limit:  # the node serves one call at a time: bound it
+            raise ChainError(f"gas {gas} is above the block gas limit {chain.genesis.chain.block_gas_limit}")
         if not chain.account(contract).is_contract:
             raise NotFound(f"no contract at {format_address(contract)}")
         outcome = node.view(contract, method, _input(args, args_hex), gas, caller)

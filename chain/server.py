@@ -127,7 +127,10 @@ class Server:
                 await writer.drain()
                 if not request.keep_alive:
                     return
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # (Cancelled: the server is stopping.  Ending normally keeps
+            # asyncio's stream callback from logging the cancellation as an
+            # error, as Python 3.11 does.)
             return
         finally:
             self._connections.discard(task)
@@ -150,12 +153,15 @@ class Server:
         length_text = request.headers.get("content-length")
         if length_text is None:
             raise _HTTPError(411, "a POST needs a Content-Length header")
-        if not length_text.isdigit():
-            raise _HTTPError(400, f"Content-Length must be a number of bytes, found {length_text!r}")
-        length = int(length_text)
-        if length > MAX_BODY_BYTES:
-            raise _HTTPError(413, f"the body is {length} bytes, over the limit of {MAX_BODY_BYTES}")
-        return request, await reader.readexactly(length)
+        # ASCII digits only ("²".isdigit() is true), and few enough for int()
+        # (over 4300 digits raise ValueError).
+        if not (length_text.isascii() and length_text.isdigit()):
+            raise _HTTPError(400, f"Content-Length must be a number of bytes, found {length_text[:40]!r}")
+        digits = length_text.lstrip("0") or "0"
+        if len(digits) > 18 or int(digits) > MAX_BODY_BYTES:
+            shown = digits if len(digits) <= 20 else digits[:20] + "..."
+            raise _HTTPError(413, f"the body is {shown} bytes, over the limit of {MAX_BODY_BYTES}")
+        return request, await reader.readexactly(int(digits))
 
     def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None]:
         if request.method == "POST":
