@@ -1,0 +1,117 @@
+"""The vault contract (contracts/vault), which calls the token: tested with the wasmchain fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chain.client import Account, CallFailed, Client, Contract, TransactionFailed
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+TOKEN = CONTRACTS / "token" / "token.wasm"
+VAULT = CONTRACTS / "vault" / "vault.wasm"
+
+
+@pytest.fixture
+def alice(wasmchain: Client) -> Account:
+    """Deploys both contracts, so owns the vault."""
+    return wasmchain.dev_account(0)
+
+
+@pytest.fixture
+def bob(wasmchain: Client) -> Account:
+    return wasmchain.dev_account(1)
+
+
+@pytest.fixture
+def token(alice: Account) -> Contract:
+    return alice.deploy(TOKEN, init="init", args={"supply": 1_000})
+
+
+@pytest.fixture
+def vault(alice: Account, token: Contract) -> Contract:
+    vault = alice.deploy(VAULT, init="init", args={"token": token})
+    token.call("transfer", {"to": vault, "amount": 100}, sender=alice)
+    return vault
+
+
+def balance(token: Contract, owner: Account | Contract) -> int:
+    result: int = token.view("balance_of", {"owner": owner})
+    return result
+
+
+def test_the_vault_knows_its_token_and_reads_its_balance_there(vault: Contract, token: Contract) -> None:
+    assert vault.view("token") == token.address
+    assert vault.view("balance") == balance(token, vault) == 100
+
+
+def test_the_owner_withdraws_the_vaults_tokens(wasmchain: Client, vault: Contract, token: Contract,
+                                               alice: Account, bob: Account) -> None:
+    receipt = vault.call("withdraw", {"to": bob, "amount": 30}, sender=alice)
+    # The token saw the vault as its caller; its event is kept, the vault has none of its own.
+    assert [(event.contract, event.name, event.data) for event in receipt.events] == [
+        (token.address, "Transfer", {"from": vault.address, "to": bob.address, "amount": 30})]
+    assert (vault.view("balance"), balance(token, bob), balance(token, alice)) == (70, 30, 900)
+    assert wasmchain.events(vault) == []
+    assert wasmchain.events(token, "Transfer", from_block=receipt.block_height) == list(receipt.events)
+
+
+def test_only_the_owner_can_withdraw(vault: Contract, token: Contract, alice: Account, bob: Account) -> None:
+    message = f"only the owner can withdraw: caller {bob.address} is not {alice.address}"
+    with pytest.raises(TransactionFailed, match=message):
+        vault.call("withdraw", {"to": bob, "amount": 1}, sender=bob)
+    assert (vault.view("balance"), balance(token, bob)) == (100, 0)
+
+
+def test_a_failing_token_call_fails_the_withdrawal_with_the_tokens_message(
+        wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account) -> None:
+    simulated = vault.simulate("withdraw", {"to": bob, "amount": 500}, sender=alice)
+    native = alice.balance()
+    with pytest.raises(TransactionFailed) as failure:
+        vault.call("withdraw", {"to": bob, "amount": 500}, sender=alice)
+    result = failure.value.result
+    assert (result.status, result.error) == ("abort", "token transfer failed: insufficient balance: have 100, need 500")
+    assert result.events == ()
+    assert result.gas_used == simulated.gas_used
+    assert alice.balance() == native - result.gas_used * wasmchain.gas_price
+    assert (vault.view("balance"), balance(token, bob)) == (100, 0)
+
+
+def test_a_vault_on_an_address_with_no_contract_reports_the_failed_call(alice: Account, bob: Account) -> None:
+    vault = alice.deploy(VAULT, init="init", args={"token": bob})
+    with pytest.raises(CallFailed, match=f"token balance_of failed: .*no contract at {bob.address}"):
+        vault.view("balance")
+    with pytest.raises(TransactionFailed, match=f"token transfer failed: .*no contract at {bob.address}"):
+        vault.call("withdraw", {"to": bob, "amount": 1}, sender=alice)
+
+
+def test_init_runs_only_once_and_first(alice: Account, bob: Account, token: Contract, vault: Contract) -> None:
+    with pytest.raises(TransactionFailed, match="already initialized"):
+        vault.call("init", {"token": bob}, sender=bob)
+    assert vault.view("token") == token.address
+
+    blank = alice.deploy(VAULT)
+    for method in ("token", "balance"):
+        with pytest.raises(CallFailed, match="not initialized") as failure:
+            blank.view(method)
+        assert failure.value.status == "abort"
+    with pytest.raises(TransactionFailed, match="not initialized"):
+        blank.call("withdraw", {"to": bob, "amount": 1}, sender=alice)
+
+
+def test_bad_arguments_abort_naming_the_argument(vault: Contract, alice: Account) -> None:
+    with pytest.raises(TransactionFailed, match='missing argument "to"'):
+        vault.call("withdraw", {"amount": 1}, sender=alice)
+    with pytest.raises(TransactionFailed, match='argument "amount" must be an unsigned integer'):
+        vault.call("withdraw", {"to": alice, "amount": "all"}, sender=alice)
+
+
+def test_the_nested_call_is_charged_as_simulated(vault: Contract, alice: Account, bob: Account) -> None:
+    simulated = vault.simulate("withdraw", {"to": bob, "amount": 1}, sender=alice)
+    receipt = vault.call("withdraw", {"to": bob, "amount": 1}, sender=alice)
+    assert [event.data for event in simulated.events] == [event.data for event in receipt.events]
+    assert receipt.gas_used == simulated.gas_used
+    # The call costs more than the token's transfer alone: the vault pays for its callee.
+    direct = vault.client.contract(vault.view("token")).simulate("transfer", {"to": bob, "amount": 1}, sender=alice)
+    assert receipt.gas_used > direct.gas_used
