@@ -10,7 +10,7 @@ Database layout (one LevelDB, or a ``MemoryKV`` in tests):
 | ``b"R" + height`` | the block's receipts |
 | ``b"H" + block_hash`` | the block's height |
 | ``b"T" + tx_hash`` | ``[height, index]`` of the transaction |
-| ``b"U" + height`` | the block's undo record: ``[[state key, value before] or [state key], ...]`` (absent before) |
+| ``b"U" + height`` | the block's undo record: ``[[key, value before] or [key], ...]`` (absent before) for the state and transaction-index keys it wrote |
 | ``b"Mgenesis"`` | the genesis document (canonical JSON) |
 | ``b"Mhead"`` | ``[height]`` of the last committed block |
 
@@ -58,6 +58,10 @@ TX_PREFIX = b"T"
 UNDO_PREFIX = b"U"
 GENESIS_KEY = b"Mgenesis"
 HEAD_KEY = b"Mhead"
+RECENT_BLOCKS = 16
+"""Committed blocks kept decoded, with their receipts: a receipt asked for soon after its block skips decoding it."""
+MAX_CACHED_NODES = 50_000
+"""Merkle tree nodes kept in memory (content-addressed, so never stale); the cache starts over when full."""
 
 
 def _height(height: int) -> bytes:
@@ -83,6 +87,10 @@ class Chain:
         self.kv = kv
         self.genesis = genesis
         self.runtime = Runtime(genesis.vm, cache_dir=cache_dir)
+        self._recent: dict[int, tuple[Block, tuple[Receipt, ...]]] = {}
+        """The last ``RECENT_BLOCKS`` committed blocks and their receipts, by height."""
+        self._nodes: dict[bytes, bytes] = {}
+        """Tree nodes by hash: the ones the last blocks wrote or read."""
         head = kv.get(HEAD_KEY)
         if head is None:
             raise GenesisError("the database has no head block: it was not initialized")
@@ -130,6 +138,9 @@ class Chain:
         return self.block(height).header
 
     def block(self, height: int) -> Block:
+        recent = self._recent.get(height)
+        if recent is not None:
+            return recent[0]
         data = self.kv.get(BLOCK_PREFIX + _height(height))
         if data is None:
             raise NotFound(f"no block at height {height} (the head is at {self._head_height()})")
@@ -145,6 +156,9 @@ class Chain:
         return self.block(int.from_bytes(height, "big"))
 
     def receipts(self, height: int) -> list[Receipt]:
+        recent = self._recent.get(height)
+        if recent is not None:
+            return list(recent[1])
         data = self.kv.get(RECEIPTS_PREFIX + _height(height))
         if data is None:
             raise NotFound(f"no receipts at height {height}")
@@ -200,7 +214,7 @@ class Chain:
         apply_overrides(state, overrides)
         receipts = apply_body(state, transactions, self.context(parent.height + 1, timestamp))
         changes = journal.flush()
-        root, nodes = smt.update(_node_reader(self.kv), parent.state_root, _state_changes(changes))
+        root, nodes = smt.update(self._read_node, parent.state_root, _state_changes(changes))
         header = Header(
             chain_id=self.genesis.chain_id,
             height=parent.height + 1,
@@ -219,11 +233,6 @@ class Chain:
         if pending.block.header.parent_hash != self.head.hash:
             raise InvalidBlock("the pending block's parent is no longer the head")
         writes = _block_writes(pending)
-        undo = []
-        for key in sorted(pending.changes):
-            before = self.kv.get(key)
-            undo.append([key] if before is None else [key, before])
-        writes[UNDO_PREFIX + _height(pending.block.height)] = encode(undo)
         # A transaction can appear again in a later block (with an invalid
         # receipt); its hash keeps pointing at the inclusion that executed.
         executed = {signed.hash for signed, receipt in zip(pending.block.transactions, pending.receipts)
@@ -231,8 +240,30 @@ class Chain:
         for signed in pending.block.transactions:
             if signed.hash not in executed and self.kv.get(TX_PREFIX + signed.hash) is not None:
                 writes.pop(TX_PREFIX + signed.hash, None)
+        undo = []
+        # The index of a transaction that was invalid in an earlier block and
+        # executes in this one moves here: a rollback must move it back.
+        for key in sorted([*pending.changes, *(key for key in writes if key.startswith(TX_PREFIX))]):
+            before = self.kv.get(key)
+            undo.append([key] if before is None else [key, before])
+        writes[UNDO_PREFIX + _height(pending.block.height)] = encode(undo)
         self.kv.write(writes)
         self.head = pending.block.header
+        recent = self._recent
+        recent[pending.block.height] = (pending.block, pending.receipts)
+        if len(recent) > RECENT_BLOCKS:
+            del recent[min(recent)]
+        if len(self._nodes) + len(pending.nodes) > MAX_CACHED_NODES:
+            self._nodes.clear()
+        self._nodes.update(pending.nodes)
+
+    def _read_node(self, node_hash: bytes) -> bytes | None:
+        node = self._nodes.get(node_hash)
+        if node is None:
+            node = self.kv.get(NODE_PREFIX + node_hash)
+            if node is not None and len(self._nodes) < MAX_CACHED_NODES:
+                self._nodes[node_hash] = node
+        return node
 
     def rollback(self, height: int) -> None:
         """Make the block at ``height`` the head again, in one atomic write: the later
@@ -255,7 +286,8 @@ class Chain:
             for prefix in (BLOCK_PREFIX, RECEIPTS_PREFIX, UNDO_PREFIX):
                 deleted[prefix + _height(undone)] = None
             deleted[HASH_PREFIX + block.hash] = None
-        self.kv.write({**restored, **deleted, HEAD_KEY: encode([height])})
+        self.kv.write({**deleted, **restored, HEAD_KEY: encode([height])})  # an index restored wins
+        self._recent.clear()
         self.head = self.header(height)
 
     def produce(self, transactions: Sequence[SignedTransaction], timestamp: int,

@@ -5,8 +5,14 @@ subcommand; each returns the process exit code.  Errors a user can cause
 are reported in one line on stderr (and as JSON with ``--json``), never as
 a traceback.
 
+The chain commands (``commands.py``) run on an embedded node over the
+data directory, or on a running node with ``--rpc URL`` (or
+``$WASMCHAIN_RPC``), and print the same report either way; ``init`` and
+``keys`` are local.
+
 Exit codes: 0 success, 1 an execution that ran and failed, 2 invalid
-input (a module that fails validation, bad arguments, unreadable files).
+input (a module that fails validation, bad arguments, unreadable files),
+a rejected transaction, or a node that cannot be reached.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from vm.errors import InvalidParams
 from vm.runner import EXIT_INVALID, RUNNER_CALLER, RunnerError, RunRequest, load_module, run, validate
 
 from . import commands
-from .commands import DEFAULT_GAS, DataDir, TxOptions
+from .client import RPCClientError
+from .commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, DataDir, Session, TxOptions
 from .devnet import DevnetOptions, run_devnet
 from .errors import ChainError, InvalidTransaction
 from .genesis import default_genesis_path, load_vm_params
 from .keys import parse_address
 from .kv import StoreError
+from .rpc import INVALID_PARAMS
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
 
@@ -76,17 +84,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=None,
-                        help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain)")
+def _add_data(parser: argparse.ArgumentParser, *, rpc: bool = True) -> None:
+    """``--data`` and ``--json``; and ``--rpc`` for the commands that talk to a node."""
+    if rpc:
+        parser.add_argument("--data", type=Path, default=None,
+                            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain); "
+                                 "with --rpc, only its keys are used")
+        parser.add_argument("--rpc", metavar="URL", default=None,
+                            help="a running node's URL, e.g. http://127.0.0.1:8545 (default: $WASMCHAIN_RPC; "
+                                 "if neither, the node is embedded over --data)")
+    else:
+        parser.add_argument("--data", type=Path, default=None,
+                            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_tx_options(parser: argparse.ArgumentParser, *, value: bool) -> None:
-    parser.add_argument("--from", dest="sender", required=True, help="the signing key's name (dev0..dev9 or a stored key)")
+def _add_tx_options(parser: argparse.ArgumentParser, *, value: bool, simulate: bool = False) -> None:
+    if simulate:
+        parser.add_argument("--from", dest="sender", required=True,
+                            help="the sender: an address or a key name (nothing is signed)")
+    else:
+        parser.add_argument("--from", dest="sender", required=True,
+                            help="the signing key's name (dev0..dev9 or a stored key)")
     parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
     if value:
         parser.add_argument("--value", type=int, default=0, help="native tokens to attach")
+    if not simulate:
+        parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                            help="how long to wait for the receipt from a node with --block-time "
+                                 f"(default: {RECEIPT_TIMEOUT:g} s, or 3 block times if longer)")
+
+
+def _add_deploy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="the .wasm module")
+    parser.add_argument("--init", help="a method to call once deployed")
+    parser.add_argument("--args", help="JSON arguments for --init")
+
+
+def _add_call(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", help="the contract's address")
+    parser.add_argument("method")
+    parser.add_argument("--args", help="JSON arguments (\"0x..\" strings are bytes, e.g. addresses)")
+
+
+def _add_transfer(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("to", help="address or key name")
+    parser.add_argument("amount", type=int)
 
 
 def _add_chain_commands(sub: Any) -> None:
@@ -105,27 +148,24 @@ def _add_chain_commands(sub: Any) -> None:
 
     init = sub.add_parser("init", help="create a data directory from a genesis file")
     init.add_argument("--genesis", type=Path, help="genesis file (default: ./genesis.json)")
-    _add_data(init)
+    init.add_argument("--rpc", default=None, help=argparse.SUPPRESS)  # refused, with a reason
+    _add_data(init, rpc=False)
 
     keys = sub.add_parser("keys", help="named keys (dev0..dev9 are the funded devnet keys)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     for name, help_text in (("new", "create a key"), ("show", "show a key's address and public key")):
         keys_parser = keys_sub.add_parser(name, help=help_text)
         keys_parser.add_argument("name")
-        _add_data(keys_parser)
-    _add_data(keys_sub.add_parser("list", help="list the keys"))
+        _add_data(keys_parser, rpc=False)
+    _add_data(keys_sub.add_parser("list", help="list the keys"), rpc=False)
 
     deploy = sub.add_parser("deploy", help="deploy a contract (one block)")
-    deploy.add_argument("file", type=Path, help="the .wasm module")
-    deploy.add_argument("--init", help="a method to call once deployed")
-    deploy.add_argument("--args", help="JSON arguments for --init")
+    _add_deploy(deploy)
     _add_tx_options(deploy, value=True)
     _add_data(deploy)
 
     call = sub.add_parser("call", help="call a contract method in a transaction (one block)")
-    call.add_argument("address", help="the contract's address")
-    call.add_argument("method")
-    call.add_argument("--args", help="JSON arguments (\"0x..\" strings are bytes, e.g. addresses)")
+    _add_call(call)
     _add_tx_options(call, value=True)
     _add_data(call)
 
@@ -137,10 +177,18 @@ def _add_chain_commands(sub: Any) -> None:
     _add_data(view)
 
     transfer = sub.add_parser("transfer", help="send native tokens (one block)")
-    transfer.add_argument("to", help="address or key name")
-    transfer.add_argument("amount", type=int)
+    _add_transfer(transfer)
     _add_tx_options(transfer, value=False)
     _add_data(transfer)
+
+    simulate = sub.add_parser("simulate", help="run a deploy, call or transfer on the head: nothing signed or kept")
+    simulate_sub = simulate.add_subparsers(dest="simulate_command", required=True, parser_class=_Parser)
+    kinds = (("deploy", _add_deploy, True), ("call", _add_call, True), ("transfer", _add_transfer, False))
+    for name, add, value in kinds:
+        simulated = simulate_sub.add_parser(name, help=f"what `wasmchain {name}` would do now")
+        add(simulated)
+        _add_tx_options(simulated, value=value, simulate=True)
+        _add_data(simulated)
 
     for name, help_text in (("balance", "an account's native balance"), ("account", "balance, nonce and code hash")):
         reader = sub.add_parser(name, help=help_text)
@@ -160,6 +208,15 @@ def _add_chain_commands(sub: Any) -> None:
     proof.add_argument("storage_key", nargs="?", help="a contract storage key (0x hex, or text)")
     _add_data(proof)
 
+    events = sub.add_parser("events", help="events of committed blocks, oldest first (one a line)")
+    events.add_argument("--contract", help="only this contract's events")
+    events.add_argument("--name", help="only events with this name")
+    events.add_argument("--from-block", type=int, default=0, metavar="N", help="the first block (default 0)")
+    events.add_argument("--to-block", type=int, default=None, metavar="N", help="the last block (default: the head)")
+    events.add_argument("--limit", type=int, default=DEFAULT_EVENT_LIMIT, metavar="N",
+                        help="at most N events, 1 to 10000 (default %(default)s)")
+    _add_data(events)
+
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genesis", type=Path, help="genesis file for the VM parameters (default: ./genesis.json)")
@@ -176,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "devnet":
             return cmd_devnet(args)
         code, report = _chain_command(args)
+    except RPCClientError as error:
+        # The node's message as it is, but "invalid params: " names JSON-RPC
+        # parameters the user did not write: the rest says what was wrong.
+        message = error.message.removeprefix("invalid params: ") if error.code == INVALID_PARAMS else error.message
+        return _fail(args, message)
     except (RunnerError, ArgsError, UsageError, InvalidParams, ChainError, StoreError) as error:
         prefix = "rejected: " if isinstance(error, InvalidTransaction) else ""
         return _fail(args, prefix + str(error))
@@ -191,35 +253,58 @@ def _data_dir(args: argparse.Namespace) -> DataDir:
     return DataDir(Path(os.environ.get("WASMCHAIN_DATA", ".wasmchain")))
 
 
+def _rpc_url(args: argparse.Namespace) -> str | None:
+    """``--rpc``, else ``$WASMCHAIN_RPC`` if set and not empty, else ``None`` (embedded)."""
+    if args.rpc is not None:
+        return str(args.rpc)
+    return os.environ.get("WASMCHAIN_RPC") or None
+
+
 def _chain_command(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     data = _data_dir(args)
     command = args.command
     if command == "init":
+        if args.rpc is not None:
+            raise UsageError("init creates a local data directory and does not take --rpc "
+                             "(a running node has its chain already; `wasmchain devnet` creates one)")
         return commands.cmd_init(data, args.genesis or default_genesis_path())
     if command == "keys":
         if args.keys_command == "list":
             return commands.cmd_keys_list(data)
         handler = commands.cmd_keys_new if args.keys_command == "new" else commands.cmd_keys_show
         return handler(data, args.name)
-    if command in ("deploy", "call", "transfer"):
-        options = TxOptions(args.sender, args.gas, getattr(args, "value", 0))
-        if command == "deploy":
-            return commands.cmd_deploy(data, options, args.file, args.init, args.args)
-        if command == "call":
-            return commands.cmd_call(data, options, args.address, args.method, args.args)
-        return commands.cmd_transfer(data, options, args.to, args.amount)
+    with Session(data, _rpc_url(args)) as session:
+        return _session_command(session, args)
+
+
+def _session_command(session: Session, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    command = args.command
+    if command in ("deploy", "call", "transfer", "simulate"):
+        options = TxOptions(args.sender, args.gas, getattr(args, "value", 0), getattr(args, "wait", None))
+        kind = args.simulate_command if command == "simulate" else command
+        simulated = command == "simulate"
+        if kind == "deploy":
+            deploy = commands.cmd_simulate_deploy if simulated else commands.cmd_deploy
+            return deploy(session, options, args.file, args.init, args.args)
+        if kind == "call":
+            call = commands.cmd_simulate_call if simulated else commands.cmd_call
+            return call(session, options, args.address, args.method, args.args)
+        transfer = commands.cmd_simulate_transfer if simulated else commands.cmd_transfer
+        return transfer(session, options, args.to, args.amount)
     if command == "view":
-        return commands.cmd_view(data, args.address, args.method, args.args, args.gas)
+        return commands.cmd_view(session, args.address, args.method, args.args, args.gas)
     if command == "balance":
-        return commands.cmd_balance(data, args.address)
+        return commands.cmd_balance(session, args.address)
     if command == "account":
-        return commands.cmd_account(data, args.address)
+        return commands.cmd_account(session, args.address)
     if command == "tx":
-        return commands.cmd_tx(data, args.hash)
+        return commands.cmd_tx(session, args.hash)
     if command == "block":
-        return commands.cmd_block(data, args.which)
+        return commands.cmd_block(session, args.which)
     if command == "proof":
-        return commands.cmd_proof(data, args.address, args.storage_key)
+        return commands.cmd_proof(session, args.address, args.storage_key)
+    if command == "events":
+        return commands.cmd_events(session, args.contract, args.name, args.from_block, args.to_block, args.limit)
     raise AssertionError(f"unhandled command {command}")
 
 
@@ -240,6 +325,9 @@ def _print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(report))
         return
+    if args.command == "events":
+        _print_events(report["events"])
+        return
     for key, value in report.items():
         if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             print(f"{key}:")
@@ -248,6 +336,13 @@ def _print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
             continue
         shown = value if isinstance(value, (str, int)) and not isinstance(value, bool) else json.dumps(value)
         print(f"{key}: {shown}")
+
+
+def _print_events(events: list[dict[str, Any]]) -> None:
+    """One event a line: height, transaction hash, contract, name, data as JSON (or 0x hex if not msgpack)."""
+    for event in events:
+        data = json.dumps(event["data"]) if event["data"] is not None else "0x" + event["data_hex"]
+        print(f"{event['block_height']}  {event['tx_hash']}  {event['contract']}  {event['name']}  {data}")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:

@@ -99,12 +99,17 @@ class HTTPTransport:
     """JSON-RPC over HTTP/1.1 with a kept-alive connection per thread."""
 
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        parsed = urllib.parse.urlsplit(url)
+        expected = f"a node URL is http://HOST:PORT (as `wasmchain devnet` prints it), found {url!r}"
+        try:
+            parsed = urllib.parse.urlsplit(url)
+            port = parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+        except ValueError:
+            raise RPCClientError(None, expected) from None
         if parsed.scheme != "http" or not parsed.hostname:
-            raise RPCClientError(None, f"a node URL is http://HOST:PORT, found {url!r}")
+            raise RPCClientError(None, expected)
         self.url = url
         self.host = parsed.hostname
-        self.port = parsed.port or 80
+        self.port = port or 80
         self.path = parsed.path or "/"
         self.timeout = timeout
         self._local = threading.local()

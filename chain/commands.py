@@ -1,36 +1,57 @@
-"""The embedded CLI's chain commands: each works directly on a data directory.
+"""The CLI's chain commands: each talks to a node through a JSON-RPC ``Client``.
 
-Every state-changing command applies one block holding its one
-transaction (the embedded default, as SQLite is to a database server).
+Two places a command can run, with the same code and the same output:
+
+- *embedded* (the default): the node is in this process, over the data
+  directory's database (``--data``), with instant mining: each
+  state-changing command applies one block holding its one transaction
+  (as SQLite is to a database server);
+- *remote* (``--rpc URL`` or ``$WASMCHAIN_RPC``): a running ``wasmchain
+  devnet``, over HTTP.  The data directory is then only the keystore.
+
+Either way a command makes the same JSON-RPC calls (``LocalTransport`` puts
+the results through JSON as HTTP would) and its report *is* the call's
+result, so the embedded CLI and the CLI through a node print the same
+thing for the same chain.  Keys stay here: a transaction is signed with
+the local keystore (``dev0``..``dev9`` are always there), then submitted;
+key names are resolved to addresses here too.
+
 Each handler returns ``(exit code, report)``; ``cli.py`` prints the report
 as JSON or as text.  Exit codes: 0 success, 1 a transaction was included
-but failed, 2 it was rejected or the arguments were bad.
+(or a call ran) but failed, 2 it was rejected, the arguments were bad, or
+the node could not be used.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from vm.args import decode_value, parse_args
+from vm.args import parse_args
 from vm.host import Address
 
-from . import smt
 from .chain import Chain
-from .errors import ChainError, NotFound
+from .client import Client, HTTPTransport, LocalTransport, RPCClientError
+from .errors import ChainError
 from .genesis import load_genesis
 from .keys import KeyPair, format_address, parse_address
 from .keystore import Keystore
 from .kv import LevelDBKV
-from .state import Account, account_key, storage_key
-from .reports import Report, account_report, block_report, event_report, receipt_report, transaction_report
+from .node import MAX_EVENT_BLOCK_RANGE, Node
+from .reports import Report
+from .rpc import Dispatcher
 from .transactions import Transaction, TxKind
 
 DEFAULT_GAS = 100_000_000
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+RECEIPT_TIMEOUT = 60.0
+"""Seconds to wait for a receipt from a node that mines on an interval (or three block times, if longer)."""
+POLL_INTERVAL = 0.1
+"""Seconds between two ``get_receipt`` calls while waiting."""
+DEFAULT_EVENT_LIMIT = 1_000
+"""Events ``wasmchain events`` prints unless ``--limit`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -52,13 +73,60 @@ class DataDir:
         return Keystore(self.path / "keys")
 
 
-@contextmanager
-def open_chain(data: DataDir) -> Iterator[Chain]:
-    kv = LevelDBKV(data.db, create=False)
-    try:
-        yield Chain.load(kv, cache_dir=data.cache)
-    finally:
-        kv.close()
+class Session:
+    """Where a chain command runs: a client for the node, and the local data directory for keys.
+
+    ``rpc`` is a node's URL (remote); without it the node is embedded over
+    ``data``'s database, which is opened at the first call (so that bad
+    arguments are reported before a missing or locked database) and closed
+    by ``close``.  ``client`` runs the commands over any client instead
+    (tests use a node with interval mining).
+    """
+
+    def __init__(self, data: DataDir, rpc: str | None = None, *, client: Client | None = None) -> None:
+        self.data = data
+        self.rpc = rpc
+        self._kv: LevelDBKV | None = None
+        self._client = client
+        if client is None and rpc is not None:
+            self._client = Client(HTTPTransport(rpc))
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            kv = LevelDBKV(self.data.db, create=False)
+            try:
+                chain = Chain.load(kv, cache_dir=self.data.cache)
+            except BaseException:
+                kv.close()
+                raise
+            self._kv = kv
+            self._client = Client(LocalTransport(Dispatcher(Node(chain, clock=time.time))))
+        return self._client
+
+    def call(self, method: str, /, **params: Any) -> Any:
+        """One JSON-RPC call; errors raise ``RPCClientError`` with the node's message."""
+        return self.client.call(method, **params)
+
+    def report(self, method: str, /, **params: Any) -> Report:
+        """A call whose result is a report (a JSON object)."""
+        result = self.call(method, **params)
+        if not isinstance(result, dict):
+            raise RPCClientError(None, f"{method} answered {str(result)[:80]!r}, not a JSON object")
+        return result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._kv is not None:
+            self._kv.close()
+            self._kv = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def resolve_address(data: DataDir, text: str) -> Address:
@@ -69,7 +137,11 @@ def resolve_address(data: DataDir, text: str) -> Address:
     return parse_address(text)
 
 
-# -- init and keys ---------------------------------------------------------------
+def _address(data: DataDir, text: str) -> str:
+    return format_address(resolve_address(data, text))
+
+
+# -- init and keys (local: no node) ---------------------------------------------------
 
 
 def cmd_init(data: DataDir, genesis_path: Path) -> tuple[int, Report]:
@@ -110,145 +182,203 @@ def cmd_keys_list(data: DataDir) -> tuple[int, Report]:
 @dataclass(frozen=True)
 class TxOptions:
     sender: str
+    """A key name (signing) or, for ``simulate`` only, an address."""
     gas: int = DEFAULT_GAS
     value: int = 0
+    wait: float | None = None
+    """Seconds to wait for a pending transaction's receipt (default: ``RECEIPT_TIMEOUT``, or 3 block times)."""
 
 
-def _submit(data: DataDir, options: TxOptions, kind: TxKind, **fields: Any) -> tuple[int, Report]:
-    if not 0 < options.gas < 1 << 64:
-        raise ChainError(f"--gas must be between 1 and 2**64-1, found {options.gas}")
+def _check_tx_options(options: TxOptions, gas_bits: int = 64) -> None:
+    if not 0 < options.gas < 1 << gas_bits:
+        raise ChainError(f"--gas must be between 1 and 2**{gas_bits}-1, found {options.gas}")
     if options.value < 0:
         raise ChainError(f"--value must not be negative, found {options.value}")
-    key = data.keystore.get(options.sender)
-    with open_chain(data) as chain:
-        tx = Transaction(
-            chain_id=chain.genesis.chain_id,
-            nonce=chain.account(key.address).nonce,
-            gas_limit=options.gas,
-            gas_price=chain.genesis.chain.min_gas_price,
-            public_key=key.public_key,
-            kind=kind,
-            value=options.value,
-            **fields,
-        )
-        signed = tx.sign(key)
-        chain.check_tx(signed)
-        block, receipts = chain.produce([signed], int(time.time()))
-        report = receipt_report(block, 0, receipts[0])
-    return (EXIT_OK if receipts[0].ok else EXIT_FAILED), report
+    if options.wait is not None and not options.wait >= 0:
+        raise ChainError(f"--wait must not be negative, found {options.wait:g}")
 
 
-def cmd_deploy(data: DataDir, options: TxOptions, file: Path, init: str | None, args: str | None) -> tuple[int, Report]:
+def _submit(session: Session, options: TxOptions, kind: TxKind, **fields: Any) -> tuple[int, Report]:
+    """Sign here, submit to the node, and return the receipt (waiting for its block if need be)."""
+    _check_tx_options(options)
+    key = session.data.keystore.get(options.sender)
+    info = session.report("chain_info")
+    nonce = session.report("get_next_nonce", address=format_address(key.address))["nonce"]
+    tx = Transaction(
+        chain_id=info["chain_id"],
+        nonce=nonce,
+        gas_limit=options.gas,
+        gas_price=info["min_gas_price"],
+        public_key=key.public_key,
+        kind=kind,
+        value=options.value,
+        **fields,
+    )
+    submitted = session.report("submit_transaction", tx="0x" + tx.sign(key).encoded.hex())
+    receipt = submitted["receipt"]
+    if receipt is None:  # a node with --block-time: the transaction waits for the next block
+        receipt = _wait_for_receipt(session, submitted["tx_hash"], _receipt_timeout(options, info))
+    return (EXIT_OK if receipt["status"] == "ok" else EXIT_FAILED), receipt
+
+
+def _receipt_timeout(options: TxOptions, info: Report) -> float:
+    if options.wait is not None:
+        return options.wait
+    mining = info.get("mining")
+    block_time = mining.get("block_time") if isinstance(mining, dict) else None
+    return max(RECEIPT_TIMEOUT, 3 * block_time) if isinstance(block_time, (int, float)) else RECEIPT_TIMEOUT
+
+
+def _wait_for_receipt(session: Session, tx_hash: str, timeout: float) -> Report:
+    """Poll ``get_receipt`` until the transaction is in a block; a dropped one raises (rejected)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        receipt = session.call("get_receipt", hash=tx_hash)
+        if isinstance(receipt, dict):
+            return receipt
+        if time.monotonic() >= deadline:
+            raise ChainError(f"transaction {tx_hash} is still pending after {timeout:g} s; "
+                             f"look it up later with `wasmchain tx {tx_hash}`")
+        time.sleep(POLL_INTERVAL)
+
+
+def _read_code(file: Path) -> bytes:
     try:
-        code = file.read_bytes()
+        return file.read_bytes()
     except OSError as error:
         raise ChainError(f"cannot read {file}: {error.strerror}") from None
+
+
+def _init_args(init: str | None, args: str | None) -> bytes:
+    """The encoded arguments of a deploy's init method: none without one, ``{}`` by default."""
     if args is not None and not init:
         raise ChainError("--args needs --init METHOD")
-    encoded = parse_args(args) if args is not None else (parse_args("{}") if init else b"")
-    return _submit(data, options, TxKind.DEPLOY, code=code, method=init or "", args=encoded)
+    return parse_args(args) if args is not None else (parse_args("{}") if init else b"")
 
 
-def cmd_call(data: DataDir, options: TxOptions, contract: str, method: str, args: str | None) -> tuple[int, Report]:
-    return _submit(data, options, TxKind.CALL, to=resolve_address(data, contract), method=method,
-                   args=parse_args(args if args is not None else "{}"))
+def _call_args(args: str | None) -> bytes:
+    return parse_args(args if args is not None else "{}")
 
 
-def cmd_transfer(data: DataDir, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
+def cmd_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
+               args: str | None) -> tuple[int, Report]:
+    code = _read_code(file)
+    encoded = _init_args(init, args)
+    return _submit(session, options, TxKind.DEPLOY, code=code, method=init or "", args=encoded)
+
+
+def cmd_call(session: Session, options: TxOptions, contract: str, method: str, args: str | None) -> tuple[int, Report]:
+    return _submit(session, options, TxKind.CALL, to=resolve_address(session.data, contract), method=method,
+                   args=_call_args(args))
+
+
+def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
     if amount < 0:
         raise ChainError(f"the amount must not be negative, found {amount}")
-    return _submit(data, TxOptions(options.sender, options.gas, amount), TxKind.TRANSFER, to=resolve_address(data, to))
+    return _submit(session, TxOptions(options.sender, options.gas, amount, options.wait), TxKind.TRANSFER,
+                   to=resolve_address(session.data, to))
+
+
+# -- simulate: a transaction run against the head, nothing kept, nothing signed -----------------
+
+
+def _simulate(session: Session, options: TxOptions, **params: Any) -> tuple[int, Report]:
+    _check_tx_options(options, gas_bits=63)  # the node's bound for a simulation, as for a view
+    sender = _address(session.data, options.sender)
+    report = session.report("simulate", **{"from": sender}, gas=options.gas, **params)
+    return _outcome_exit(report), report
+
+
+def cmd_simulate_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
+                        args: str | None) -> tuple[int, Report]:
+    code = _read_code(file)
+    encoded = _init_args(init, args)
+    return _simulate(session, options, code="0x" + code.hex(), method=init, args_hex="0x" + encoded.hex(),
+                     value=options.value)
+
+
+def cmd_simulate_call(session: Session, options: TxOptions, contract: str, method: str,
+                      args: str | None) -> tuple[int, Report]:
+    return _simulate(session, options, to=_address(session.data, contract), method=method,
+                     args_hex="0x" + _call_args(args).hex(), value=options.value)
+
+
+def cmd_simulate_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
+    if amount < 0:
+        raise ChainError(f"the amount must not be negative, found {amount}")
+    return _simulate(session, options, to=_address(session.data, to), value=amount)
+
+
+def _outcome_exit(report: Report) -> int:
+    """A view's or a simulation's exit code: 0 ok, 2 invalid (would be refused), 1 any other failure."""
+    status = report.get("status")
+    if status == "ok":
+        return EXIT_OK
+    return EXIT_INVALID if status == "invalid" else EXIT_FAILED
 
 
 # -- reads ---------------------------------------------------------------------------------
 
 
-def cmd_view(data: DataDir, contract: str, method: str, args: str | None, gas: int) -> tuple[int, Report]:
+def cmd_view(session: Session, contract: str, method: str, args: str | None, gas: int) -> tuple[int, Report]:
     if not 0 < gas < 1 << 63:
         raise ChainError(f"--gas must be between 1 and 2**63-1, found {gas}")
-    address = resolve_address(data, contract)
-    with open_chain(data) as chain:
-        if not chain.account(address).is_contract:
-            raise NotFound(f"no contract at {format_address(address)}")
-        outcome = chain.view(address, method, parse_args(args if args is not None else "{}"), gas)
-        height = chain.head.height
-    report = {
-        "block_height": height,
-        "status": outcome.status,
-        "result": decode_value(outcome.return_data),
-        "return_hex": outcome.return_data.hex(),
-        "gas_used": outcome.gas_used,
-        "events": [event_report(event) for event in outcome.events],
-        "error": outcome.error,
-    }
-    if outcome.ok:
-        return EXIT_OK, report
-    return (EXIT_INVALID if outcome.status == "invalid" else EXIT_FAILED), report
+    address = _address(session.data, contract)
+    report = session.report("view", contract=address, method=method, args_hex="0x" + _call_args(args).hex(), gas=gas)
+    return _outcome_exit(report), report
 
 
-def cmd_balance(data: DataDir, who: str) -> tuple[int, Report]:
-    address = resolve_address(data, who)
-    with open_chain(data) as chain:
-        return EXIT_OK, {"address": format_address(address), "balance": chain.account(address).balance}
+def cmd_balance(session: Session, who: str) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_balance", address=_address(session.data, who))
 
 
-def cmd_account(data: DataDir, who: str) -> tuple[int, Report]:
-    address = resolve_address(data, who)
-    with open_chain(data) as chain:
-        return EXIT_OK, account_report(address, chain.account(address))
+def cmd_account(session: Session, who: str) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_account", address=_address(session.data, who))
 
 
-def cmd_tx(data: DataDir, tx_hash: str) -> tuple[int, Report]:
+def cmd_tx(session: Session, tx_hash: str) -> tuple[int, Report]:
+    """A transaction: its receipt and body once included; else its status (pending or dropped)."""
     raw = _hex32(tx_hash, "transaction hash")
-    with open_chain(data) as chain:
-        block, index, receipt = chain.transaction(raw)
-    report = receipt_report(block, index, receipt)
-    report["transaction"] = transaction_report(block.transactions[index])
-    return EXIT_OK, report
+    return EXIT_OK, session.report("get_transaction", hash="0x" + raw.hex())
 
 
-def cmd_block(data: DataDir, which: str) -> tuple[int, Report]:
-    with open_chain(data) as chain:
-        if which == "latest":
-            block = chain.block(chain.head.height)
-        elif which.isascii() and which.isdigit():
-            height = int(which)
-            if height >= 1 << 64:
-                raise NotFound(f"no block at height {height}")
-            block = chain.block(height)
-        else:
-            block = chain.block_by_hash(_hex32(which, "block height or hash"))
-    return EXIT_OK, block_report(block)
+def cmd_block(session: Session, which: str) -> tuple[int, Report]:
+    block: int | str
+    if which == "latest":
+        block = "latest"
+    elif which.isascii() and which.isdigit():
+        block = int(which)
+    else:
+        block = "0x" + _hex32(which, "block height or hash").hex()
+    return EXIT_OK, session.report("get_block", block=block)
 
 
-def cmd_proof(data: DataDir, who: str, key: str | None) -> tuple[int, Report]:
-    address = resolve_address(data, who)
-    state_key = account_key(address) if key is None else storage_key(address, _storage_key(key))
-    with open_chain(data) as chain:
-        value, proof = chain.prove(state_key)
-        root = chain.head.state_root
-        height = chain.head.height
-    report: Report = {
-        "block_height": height,
-        "state_root": "0x" + root.hex(),
-        "state_key": "0x" + state_key.hex(),
-        "value": None if value is None else "0x" + value.hex(),
-        "proof": proof.to_json(),
-        "verified": smt.verify(root, state_key, value, proof),
-    }
-    if key is None and value is not None:
-        report["account"] = account_report(address, Account.decode(value))
-    return EXIT_OK, report
+def cmd_proof(session: Session, who: str, key: str | None) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_proof", address=_address(session.data, who), key=key)
 
 
-def _storage_key(text: str) -> bytes:
-    """A storage key as ``0x`` hex, or else as its UTF-8 text."""
-    if text.startswith("0x"):
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            raise ChainError(f"storage key {text!r} starts with 0x but is not hex") from None
-    return text.encode()
+def cmd_events(session: Session, contract: str | None, name: str | None, from_block: int, to_block: int | None,
+               limit: int = DEFAULT_EVENT_LIMIT) -> tuple[int, Report]:
+    """Events of blocks ``from_block..to_block`` (default: to the head), oldest first, at most ``limit``.
+
+    A node scans at most ``MAX_EVENT_BLOCK_RANGE`` blocks a call, so a
+    longer range is asked for a window at a time.
+    """
+    filters = {"contract": None if contract is None else _address(session.data, contract), "name": name}
+    last = to_block
+    if last is None:
+        last = session.report("chain_info")["head"]["height"]
+        if from_block > last:
+            return EXIT_OK, {"events": []}
+    found: list[Any] = []
+    start = from_block
+    while True:
+        end = last if last < start else min(last, start + MAX_EVENT_BLOCK_RANGE - 1)
+        page = session.report("get_events", **filters, from_block=start, to_block=end, limit=limit - len(found))
+        found += page["events"]
+        if len(found) >= limit or end >= last:
+            return EXIT_OK, {"events": found}
+        start = end + 1
 
 
 def _hex32(text: str, what: str) -> bytes:

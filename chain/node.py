@@ -17,7 +17,9 @@ Timestamps: a block's timestamp is the one set by
 ``set_next_block_timestamp`` if any, else the clock plus the offset from
 ``increase_time``, never earlier than the parent's.  With ``clock=None``
 (the in-process test fixture) the clock is the parent's timestamp plus
-one, so a test run is the same every time.
+one, so a test run is the same every time; there ``increase_time`` moves
+the next block only (later ones follow it a second apart), as a real
+clock moved forward would.  Timestamps stay at most ``MAX_TIMESTAMP``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ MAX_MINE = 10_000
 """Blocks one ``mine`` call may produce."""
 MAX_DROPPED = 10_000
 """Dropped transactions remembered, to answer "what happened to it"."""
+MAX_TIMESTAMP = (1 << 63) - 1
+"""The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
 
 
 class DevnetError(ChainError):
@@ -82,8 +86,10 @@ class Node:
         self.chain = chain
         self.block_time = block_time
         self.clock = clock
-        self.mempool = mempool or Mempool()
+        self.mempool = mempool if mempool is not None else Mempool()  # an empty one is falsy
         self.time_offset = 0
+        self._unapplied_offset = 0
+        """Seconds ``increase_time`` added since the last block: with ``clock=None`` they move that block only."""
         self.next_timestamp: int | None = None
         self.snapshots: dict[int, int] = {}
         """Snapshot id -> the head height it was taken at."""
@@ -140,7 +146,11 @@ class Node:
         if failed:
             # Something changed between admission and inclusion (an earlier
             # transaction spent the balance, say): leave those out and say why.
+            senders: set[Address] = set()
             for signed, receipt in failed:
+                if signed.tx.sender in senders:
+                    continue  # it failed only for the sender's nonce gap just opened: it waits in the mempool
+                senders.add(signed.tx.sender)
                 self.mempool.remove(signed)
                 self._drop(signed.hash, receipt.error)
             kept = [signed for signed, receipt in zip(candidates, pending.receipts) if receipt.status != "invalid"]
@@ -180,12 +190,13 @@ class Node:
         if self.next_timestamp is not None:
             return self.next_timestamp
         if self.clock is None:
-            return parent + 1 + self.time_offset
+            return parent + 1 + self._unapplied_offset
         return max(parent, int(self.clock()) + self.time_offset)
 
     def _take_timestamp(self) -> int:
         timestamp = self._peek_timestamp()
         self.next_timestamp = None
+        self._unapplied_offset = 0
         return timestamp
 
     # -- devnet controls -------------------------------------------------------------
@@ -194,13 +205,19 @@ class Node:
         parent = self.chain.head.timestamp
         if timestamp < parent:
             raise DevnetError(f"timestamp {timestamp} is earlier than the head block's ({parent})")
+        if timestamp > MAX_TIMESTAMP:
+            raise DevnetError(f"timestamp {timestamp} is after the latest allowed ({MAX_TIMESTAMP}, 2**63-1)")
         self.next_timestamp = timestamp
 
     def increase_time(self, seconds: int) -> int:
         """Move the clock forward for every later block; returns the total offset."""
         if seconds < 0:
             raise DevnetError(f"time only moves forward: seconds must not be negative, found {seconds}")
+        if self._peek_timestamp() + seconds > MAX_TIMESTAMP:
+            raise DevnetError(f"increasing the time by {seconds} seconds would take blocks past the latest "
+                              f"allowed timestamp ({MAX_TIMESTAMP}, 2**63-1)")
         self.time_offset += seconds
+        self._unapplied_offset += seconds
         return self.time_offset
 
     def set_balance(self, address: Address, balance: int) -> Block:

@@ -192,10 +192,9 @@ Handler = Callable[..., Any]
 class Dispatcher:
     """The JSON-RPC methods of one node."""
 
-    def __init__(self, node: Node, *, mining: str = "instant") -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.methods: dict[str, tuple[Handler, tuple[_Param, ...]]] = {}
-        self.mining = mining
         for name, handler, spec in _methods(self):
             self.methods[name] = (handler, spec)
 

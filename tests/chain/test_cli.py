@@ -8,10 +8,17 @@ from typing import Any
 
 import pytest
 
-from chain import smt
+from chain import commands, smt
+from chain.chain import Chain
 from chain.cli import main
-from chain.keys import dev_key, format_address
-from chain.kv import LevelDBKV
+from chain.client import Client, LocalTransport
+from chain.commands import DataDir, Session, TxOptions
+from chain.errors import ChainError
+from chain.genesis import load_genesis
+from chain.keys import contract_address, dev_key, format_address
+from chain.kv import LevelDBKV, MemoryKV
+from chain.node import Node
+from chain.rpc import Dispatcher
 from tests.helpers import CONTRACTS, GENESIS
 
 DEV0 = format_address(dev_key(0).address)
@@ -27,6 +34,12 @@ class Cli:
         code = main([*argv, "--data", str(self.data), "--json"])
         out = self.capsys.readouterr().out
         return code, json.loads(out)
+
+
+@pytest.fixture(autouse=True)
+def embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests use the embedded node, whatever the shell says (tests/chain/test_cli_rpc.py: a real one)."""
+    monkeypatch.delenv("WASMCHAIN_RPC", raising=False)
 
 
 @pytest.fixture
@@ -176,3 +189,115 @@ def test_text_output_lists_one_key_a_line(cli: Cli, capsys: pytest.CaptureFixtur
     assert lines[0] == "keys:"
     assert lines[1].split() == ["dev0", DEV0, "0x" + dev_key(0).public_key.hex()]
     assert len(lines) == 11
+
+
+# -- simulate and events ------------------------------------------------------------------------
+
+
+def test_simulate_runs_what_a_transaction_would_and_keeps_nothing(cli: Cli) -> None:
+    token = deploy_token(cli)
+    transfer = ("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 7}))
+    code, simulated = cli("simulate", *transfer)
+    assert code == 0 and simulated["status"] == "ok" and simulated["error"] is None
+    assert simulated["block_height"] == 1 and cli("block")[1]["height"] == 1  # no block, no state change
+    assert cli("view", token, "balance_of", "--args", json.dumps({"owner": DEV1}))[1]["result"] == 0
+    code, receipt = cli(*transfer)
+    assert code == 0
+    assert (simulated["gas_used"], simulated["events"]) == (receipt["gas_used"], receipt["events"])
+    # A failure exits 1, as the transaction would; one the chain would refuse is status invalid, exit 2.
+    code, failed = cli("simulate", "call", token, "transfer", "--from", "dev1",
+                       "--args", json.dumps({"to": DEV0, "amount": 8}))
+    assert (code, failed["status"], failed["error"]) == (1, "abort", "insufficient balance: have 7, need 8")
+    code, refused = cli("simulate", "transfer", "dev1", "5", "--from", "0x" + "11" * 20)  # any address: nothing signed
+    assert (code, refused["status"]) == (2, "invalid") and refused["error"].startswith("balance 0 is below")
+    code, moved = cli("simulate", "transfer", "dev1", "5", "--from", "dev2")
+    assert code == 0 and moved["gas_used"] > 0 and cli("balance", "dev1")[1]["balance"] == 10**22
+
+
+def test_simulate_deploy_predicts_the_address_and_the_init(cli: Cli) -> None:
+    code, simulated = cli("simulate", "deploy", str(CONTRACTS / "token" / "token.wasm"), "--from", "dev3",
+                          "--init", "init", "--args", json.dumps({"supply": 42}))
+    assert code == 0 and simulated["address"] == format_address(contract_address(dev_key(3).address, 0))
+    assert simulated["events"][0]["data"]["amount"] == 42
+    code, bare = cli("simulate", "deploy", str(CONTRACTS / "counter" / "counter.wasm"), "--from", "dev3")
+    assert code == 0 and bare["address"] == simulated["address"] and bare["events"] == []
+    code, report = cli("simulate", "deploy", str(CONTRACTS / "counter" / "counter.wasm"), "--from", "dev3",
+                       "--args", "{}")
+    assert code == 2 and report["error"] == "--args needs --init METHOD"
+    code, report = cli("simulate", "call", "dev0", "get", "--from", "dev0", "--gas", str(1 << 63))
+    assert code == 2 and "--gas must be between 1 and 2**63-1" in report["error"]
+
+
+def test_events_filter_by_contract_name_and_blocks(cli: Cli) -> None:
+    token = deploy_token(cli, supply=100)
+    other = deploy_token(cli, supply=5)
+    cli("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 3}))
+    cli("transfer", "dev1", "1", "--from", "dev0")
+    code, found = cli("events")
+    assert code == 0
+    assert [(e["block_height"], e["contract"], e["data"]["amount"]) for e in found["events"]] == [
+        (1, token, 100), (2, other, 5), (3, token, 3)]
+    assert set(found["events"][0]) == {"block_height", "tx_hash", "tx_index", "log_index", "contract", "name",
+                                       "data", "data_hex"}
+    assert [e["block_height"] for e in cli("events", "--contract", token)[1]["events"]] == [1, 3]
+    assert cli("events", "--name", "Approval")[1] == {"events": []}
+    assert [e["block_height"] for e in cli("events", "--from-block", "2", "--to-block", "2")[1]["events"]] == [2]
+    assert [e["block_height"] for e in cli("events", "--limit", "2")[1]["events"]] == [1, 2]
+    assert cli("events", "--from-block", "9")[1] == {"events": []}  # past the head: nothing yet
+    code, report = cli("events", "--from-block", "3", "--to-block", "2")
+    assert code == 2 and report["error"] == "from_block 3 is after to_block 2"
+    code, report = cli("events", "--limit", "0")
+    assert code == 2 and "limit must be between 1 and 10000" in report["error"]
+
+
+def test_events_over_more_blocks_than_a_node_scans_at_once(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = deploy_token(cli, supply=100)
+    for amount in (1, 2, 3):
+        cli("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": amount}))
+    everything = cli("events")[1]
+    monkeypatch.setattr(commands, "MAX_EVENT_BLOCK_RANGE", 1)  # a window a block
+    assert cli("events")[1] == everything
+    assert cli("events", "--limit", "3")[1] == {"events": everything["events"][:3]}
+    assert cli("events", "--from-block", "2", "--to-block", "3")[1] == {"events": everything["events"][1:3]}
+
+
+def test_events_text_output_is_one_event_a_line(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    token = deploy_token(cli, supply=100)
+    code, receipt = cli("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 3}))
+    assert main(["events", "--from-block", "2", "--data", str(cli.data)]) == 0
+    line = capsys.readouterr().out
+    assert line == (f"2  {receipt['tx_hash']}  {token}  Transfer  "
+                    f'{{"from": "{DEV0}", "to": "{DEV1}", "amount": 3}}\n')
+
+
+# -- a node that mines on an interval ------------------------------------------------------------
+
+
+class IntervalMining(LocalTransport):
+    """A node with a block time whose next block comes while the CLI waits (at its first look)."""
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "get_receipt":
+            self.dispatcher.node.produce_block()
+        return super().call(method, params)
+
+
+def interval_node() -> Node:
+    return Node(Chain.create(MemoryKV(), load_genesis(GENESIS)), block_time=3600, clock=None)
+
+
+def test_a_pending_transaction_is_waited_for(tmp_path: Path) -> None:
+    node = interval_node()
+    session = Session(DataDir(tmp_path), client=Client(IntervalMining(Dispatcher(node))))
+    code, receipt = commands.cmd_transfer(session, TxOptions("dev0"), "dev1", 5)
+    assert (code, receipt["status"], receipt["block_height"]) == (0, "ok", 1)
+
+
+def test_a_transaction_still_pending_after_wait_is_a_clear_error(tmp_path: Path) -> None:
+    node = interval_node()
+    session = Session(DataDir(tmp_path), client=Client(LocalTransport(Dispatcher(node))))
+    with pytest.raises(ChainError, match=r"still pending after 0 s; look it up later with `wasmchain tx 0x[0-9a-f]+`"):
+        commands.cmd_transfer(session, TxOptions("dev0", wait=0), "dev1", 5)
+    assert len(node.mempool) == 1  # submitted: the next block will hold it
+    with pytest.raises(ChainError, match="--wait must not be negative"):
+        commands.cmd_transfer(session, TxOptions("dev0", wait=-1), "dev1", 5)
