@@ -631,8 +631,10 @@ class Client:
         clients may send for one account).  ``gas=None`` simulates the
         transaction first and takes the gas it used plus a margin
         (``estimate_gas``: about 13%, for the 1/64 that each nested call's
-        caller keeps), at most the block gas limit; the fee is only ever the
-        gas used.  A transaction the node refuses (bad nonce, unaffordable,
+        caller keeps), at most the block gas limit; it simulates again at that
+        limit, and if the outcome changes (a caller also keeps at least the
+        genesis ``call_reserve``, more than 13% of a small call), searches for
+        the lowest limit that keeps it.  The fee is only ever the gas used.  A transaction the node refuses (bad nonce, unaffordable,
         no such method) raises ``RPCClientError`` and costs nothing.
 
         ``check=True`` raises ``TransactionFailed`` (carrying the result) if
@@ -664,7 +666,26 @@ class Client:
         if simulated.status == "invalid":
             # The node will refuse it and say why; a refusal costs nothing.
             return self.block_gas_limit
-        return estimate_gas(simulated.gas_used, simulation_gas)
+
+        def same_outcome(limit: int) -> bool:
+            trial = self._simulate(sender.address, to, method, args if method else None, code or None, value, limit)
+            return (trial.status, trial.return_data) == (simulated.status, simulated.return_data)
+
+        # The margin covers the 1/64 kept at each level; a caller also keeps
+        # at least the genesis call_reserve, which a small call's margin may
+        # not cover: check the estimate, and if it changes the outcome, find
+        # the lowest limit that does not (the outcome only improves with gas).
+        guess = estimate_gas(simulated.gas_used, simulation_gas)
+        if same_outcome(guess):
+            return guess
+        low, high = guess, simulation_gas  # low changes the outcome, high does not
+        while high - low > max(1, high // 1000):
+            middle = (low + high) // 2
+            if same_outcome(middle):
+                high = middle
+            else:
+                low = middle
+        return high
 
     def _simulation_gas(self, sender: AddressLike, value: int) -> int:
         """The block gas limit, or less if the sender cannot pay for that much (a simulation checks it can)."""

@@ -309,11 +309,21 @@ class Frame:
             method = raw_method.decode("utf-8")
         except UnicodeDecodeError:
             raise HostError(f"call method name is not UTF-8: {raw_method.hex()}") from None
-        # As in EIP-150, the caller keeps at least 1/64 of what it has left,
-        # so it can still handle the callee's failure (and abort with a
-        # message of its own) even when the callee burns its whole budget.
+        # The caller keeps max(left // 64, call_reserve) of what it has left:
+        # EIP-150's 64th, with a floor that pays for reading the callee's
+        # failure and aborting with a message of its own even when the callee
+        # burns its whole budget.  With no more than the reserve left, the
+        # callee is not run at all: the call is out of gas at once and costs
+        # nothing beyond what was charged above (docs/gas.md, "Nested calls").
         left = self.gas_left()
-        cap = left - left // 64
+        reserve = max(left // 64, schedule.call_reserve)
+        if left <= reserve:
+            self.call_result = (
+                f"out of gas: not run: the caller has {left} gas left,"
+                f" no more than the call_reserve of {schedule.call_reserve} it keeps"
+            ).encode()
+            return abi.CALL_OUT_OF_GAS
+        cap = left - reserve
         budget = cap if gas == 0 else min(gas, cap)
         code, outcome = self.nested_call(self, target, method, args, value, budget)
         self.charge(outcome.gas_used)

@@ -115,6 +115,10 @@ class GasSchedule:
     """Cost of every contract frame: a fresh store and instance (top-level and nested calls)."""
     call_base: int
     """Extra base cost of a cross-contract ``call`` (before the callee's own costs)."""
+    call_reserve: int
+    """Gas a caller always keeps from a nested call's budget: the callee gets at most
+    ``left - max(left // 64, call_reserve)``, so the caller can still read the callee's
+    failure and abort with a message (see docs/gas.md, "Nested calls")."""
     transfer_base: int
     """Extra base cost of a native ``transfer`` from a contract."""
     compile_byte: int

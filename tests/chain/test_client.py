@@ -392,3 +392,34 @@ def test_an_unreachable_node_is_a_client_error() -> None:
     assert unreachable.value.code is None
     with pytest.raises(RPCClientError, match="http://HOST:PORT"):
         Client.connect("ftp://example.org")
+
+
+NOOP = wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "noop")))')
+
+
+def _calls_noop(target: str) -> bytes:
+    """A contract whose ``go`` calls ``noop`` on ``target`` with all its gas, and aborts if that fails."""
+    address = "".join(f"\\{byte:02x}" for byte in bytes.fromhex(target[2:]))
+    return wasmtime.wat2wasm(f'''(module
+      (import "wasmchain" "call" (func $call (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
+      (import "wasmchain" "abort" (func $abort (param i32 i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "{address}") (data (i32.const 100) "noop") (data (i32.const 200) "callee failed")
+      (func (export "go")
+        (if (call $call (i32.const 0) (i32.const 100) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 64)
+                        (i64.const 0))
+          (then (call $abort (i32.const 200) (i32.const 13))))))''')
+
+
+def test_the_default_gas_covers_the_call_reserve_of_a_small_nested_call(wasmchain: Client, alice: Account) -> None:
+    # The 13% margin of a ~280k call is below the 50k a caller keeps back at
+    # least: sent at the margin alone, the callee would not run.
+    callee = alice.deploy(NOOP)
+    caller = alice.deploy(_calls_noop(callee.address))
+    simulated = caller.simulate("go", sender=alice)
+    assert simulated.ok
+    assert estimate_gas(simulated.gas_used, 10**12) - simulated.gas_used < 50_000
+    at_margin = caller.call("go", sender=alice, gas=estimate_gas(simulated.gas_used, 10**12), check=False)
+    assert (at_margin.status, at_margin.error) == ("abort", "callee failed")
+    by_default = caller.call("go", sender=alice)
+    assert by_default.ok and by_default.gas_used == simulated.gas_used

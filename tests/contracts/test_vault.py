@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from chain.client import Account, CallFailed, Client, Contract, TransactionFaile
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 TOKEN = CONTRACTS / "token" / "token.wasm"
 VAULT = CONTRACTS / "vault" / "vault.wasm"
+GENESIS = CONTRACTS.parent / "genesis.json"
 
 
 @pytest.fixture
@@ -115,3 +117,62 @@ def test_the_nested_call_is_charged_as_simulated(vault: Contract, alice: Account
     # The call costs more than the token's transfer alone: the vault pays for its callee.
     direct = vault.client.contract(vault.view("token")).simulate("transfer", {"to": bob, "amount": 1}, sender=alice)
     assert receipt.gas_used > direct.gas_used
+
+
+def test_a_token_call_that_runs_out_of_gas_fails_the_withdrawal_with_its_message(
+        wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account) -> None:
+    """The vault keeps ``call_reserve`` gas from its token call (docs/gas.md, "Nested calls"), so whatever the
+    limit, a withdrawal whose token call runs out of gas aborts with the token's error, as the README says:
+    from limits where the token almost finishes, through ones where it cannot pay its ``instantiate``, to ones
+    where the vault has only its reserve left and the token is not run at all."""
+    gas = json.loads(GENESIS.read_text())["vm"]["gas"]
+    args = {"to": bob, "amount": 1}
+
+    def withdraw(limit: int) -> tuple[str, str]:
+        result = vault.simulate("withdraw", args, sender=alice, gas=limit)
+        return result.status, result.error or ""
+
+    # The lowest limit that succeeds (success is monotone in the limit): the vault needs what it used with
+    # plenty, plus what it keeps from the call beyond what it spends after a successful one.
+    enough = vault.simulate("withdraw", args, sender=alice).gas_used
+    low, high = 1, enough + gas["call_reserve"]
+    assert withdraw(high)[0] == "ok"
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if withdraw(middle)[0] == "ok" else (middle, high)
+    lowest_ok = high
+    assert withdraw(lowest_ok - 1)[0] == "abort"
+
+    # Down from there, every limit aborts with the token's error, until the vault cannot even pay for that.
+    reported: list[tuple[int, str]] = []
+    limit = lowest_ok - 1
+    while (outcome := withdraw(limit))[0] == "abort":
+        reported.append((limit, outcome[1]))
+        limit -= 499
+    status, error = outcome
+    assert status == "out_of_gas" and error.startswith("out of gas: "), outcome  # the vault's own, not the token's
+    errors = [error for _, error in reported]
+    assert all(error.startswith("token transfer failed: out of gas: out of gas: ") for error in errors), errors
+    # All three ways for the token call to run out were reported: during its work, at its instantiate, not run.
+    not_run = [error for error in errors if ": not run: " in error]
+    no_instance = [error for error in errors if f": needed {gas['instantiate']} more, " in error]
+    assert not_run and no_instance and len(not_run) + len(no_instance) < len(errors)
+    # Not run: the vault had no more than its reserve left, and that sufficed to report it.
+    assert all(f"no more than the call_reserve of {gas['call_reserve']} it keeps" in error for error in not_run)
+    # The range is wide: it spans at least the token's instantiate, and more than that below, where it is not run.
+    assert lowest_ok - reported[-1][0] > gas["instantiate"]
+
+    # Sent for real, as simulated: the fee is paid, nothing moves.
+    native = alice.balance()
+    fees = 0
+    for limit, error in (reported[0], reported[len(reported) // 2], reported[-1]):
+        receipt = vault.call("withdraw", args, sender=alice, gas=limit, check=False)
+        assert (receipt.status, receipt.error, receipt.events) == ("abort", error, ())
+        assert receipt.gas_used <= limit
+        fees += receipt.gas_used * wasmchain.gas_price
+    assert alice.balance() == native - fees
+    assert (vault.view("balance"), balance(token, bob)) == (100, 0)
+    with pytest.raises(TransactionFailed, match=r"^abort: token transfer failed: out of gas: out of gas: "):
+        vault.call("withdraw", args, sender=alice, gas=lowest_ok - 1)
+    vault.call("withdraw", args, sender=alice, gas=lowest_ok)
+    assert balance(token, bob) == 1
