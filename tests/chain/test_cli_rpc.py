@@ -25,11 +25,7 @@ import io
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +36,8 @@ import pytest
 from chain.cli import main
 from chain.keys import contract_address, dev_key, format_address
 from tests.helpers import CONTRACTS, GENESIS
+from tests.helpers.devnet import Devnet, start_devnet
 
-WASMCHAIN = Path(sys.executable).parent / "wasmchain"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 30.0
-_LISTENING = re.compile(r"^Listening on (http://\S+)  \(Ctrl-C to stop\)$")
 
 DEV0 = format_address(dev_key(0).address)
 DEV1 = format_address(dev_key(1).address)
@@ -80,68 +73,6 @@ def wasmchain(*argv: str, env: dict[str, str] | None = None) -> Run:
         with redirect_stdout(out), redirect_stderr(err):
             code = main(list(argv))
     return Run(code, out.getvalue(), err.getvalue())
-
-
-@dataclass
-class Devnet:
-    """A running ``wasmchain devnet`` process."""
-
-    url: str
-    process: subprocess.Popen[str]
-    lines: list[str] = field(repr=False)
-    reader: threading.Thread = field(repr=False)
-
-    def stop(self) -> str:
-        """SIGTERM; it must exit 0, say where it stopped, and log no traceback.  Returns its output."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-            self.reader.join(STOP_TIMEOUT)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-        output = "".join(self.lines)
-        assert code == 0, f"the devnet exited with {code}:\n{output}"
-        assert "Traceback" not in output and re.search(r"^stopped at height \d+$", output, re.M), output
-        return output
-
-
-def start_devnet(data: Path, *options: str) -> Devnet:
-    """``wasmchain devnet --port 0 --data DATA``, once it prints its ``Listening on URL`` line."""
-    command = [str(WASMCHAIN), "devnet", "--port", "0", "--data", str(data), "--genesis", str(GENESIS), *options]
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WASMCHAIN_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               text=True, env=env)
-    lines: list[str] = []
-    urls: list[str] = []
-    listening = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _LISTENING.match(line.rstrip("\n"))
-            if match and not urls:
-                urls.append(match.group(1))
-                listening.set()
-
-    reader = threading.Thread(target=read, name="devnet-output", daemon=True)
-    reader.start()
-    devnet = Devnet("", process, lines, reader)
-    if not listening.wait(START_TIMEOUT):
-        process.kill()
-        process.wait(STOP_TIMEOUT)
-        reader.join(STOP_TIMEOUT)
-        if process.stdout is not None:
-            process.stdout.close()
-        raise AssertionError(f"no Listening line within {START_TIMEOUT} s:\n{''.join(lines)}")
-    devnet.url = urls[0]
-    return devnet
 
 
 class Devnets:

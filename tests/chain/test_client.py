@@ -7,10 +7,6 @@ few start the real ``wasmchain devnet`` as a subprocess and talk HTTP.
 from __future__ import annotations
 
 import json
-import os
-import select
-import subprocess
-import sys
 from fractions import Fraction
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -23,6 +19,7 @@ from chain.client import (Account, CallFailed, Client, ClientError, Contract, Lo
                           RPCClientError, TransactionFailed, estimate_gas)
 from chain.keys import dev_key
 from chain.transactions import Transaction, TxKind
+from tests.helpers.devnet import start_devnet
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS = ROOT / "genesis.json"
@@ -309,44 +306,16 @@ def test_snapshot_revert_mine_and_time(wasmchain: Client, bob: Account) -> None:
 # -- over HTTP, against the real devnet -------------------------------------------------------
 
 
-def devnet_command() -> list[str]:
-    script = Path(sys.executable).with_name("wasmchain")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "chain.cli"]
-
-
 @pytest.fixture
 def devnet(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Client]:
     """``wasmchain devnet --port 0`` in a subprocess; the client is connected to the URL it prints."""
     extra: list[str] = getattr(request, "param", [])
-    process = subprocess.Popen(
-        [*devnet_command(), "devnet", "--port", "0", "--data", str(tmp_path / "data"), "--genesis", str(GENESIS),
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    node = start_devnet(tmp_path / "data", *extra)
     try:
-        url = _listening_url(process)
-        with Client.connect(url) as client:
+        with Client.connect(node.url) as client:
             yield client
     finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output.decode(errors="replace")
-
-
-def _listening_url(process: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
-    """The URL of the devnet's "Listening on URL" line (read unbuffered, so select sees every byte)."""
-    assert process.stdout is not None
-    descriptor = process.stdout.fileno()
-    output = b""
-    while select.select([descriptor], [], [], timeout)[0]:
-        chunk = os.read(descriptor, 65536)
-        if not chunk:
-            break
-        output += chunk
-        for line in output.decode(errors="replace").splitlines(keepends=True):
-            if line.startswith("Listening on ") and line.endswith("\n"):
-                return line.split()[2]
-    raise AssertionError("the devnet did not say where it listens:\n" + output.decode(errors="replace"))
+        node.stop()
 
 
 def test_over_http_the_same_steps_cost_the_same_gas_as_in_process(devnet: Client) -> None:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.tools import Devnet, start_devnet
+from tests.helpers.devnet import Devnet, start_devnet
 
 
 class Devnets:

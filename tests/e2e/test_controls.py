@@ -14,7 +14,8 @@ import pytest
 from chain.client import Client, RPCClientError
 from chain.keys import dev_key, format_address
 from tests.e2e.conftest import Devnets
-from tests.e2e.tools import Devnet, native_balance, native_transfer, next_nonce, submit
+from tests.e2e.tools import native_balance, native_transfer, next_nonce, submit
+from tests.helpers.devnet import Devnet
 
 DEVNET_REFUSED = -32002
 INVALID_PARAMS = -32602

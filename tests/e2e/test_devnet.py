@@ -24,8 +24,9 @@ from chain.keys import dev_key
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
     GAS_PRICE, call, deploy_token, native_balance, native_transfer, next_nonce, parse_response, rpc, submit,
-    token_balance, token_transfer, transfer_event, tx_hex, wait_for,
+    token_balance, token_transfer, transfer_event, tx_hex,
 )
+from tests.helpers.devnet import wait_for
 
 SEED = 20260414
 SENDERS = [dev_key(index) for index in (1, 2, 3, 4)]
