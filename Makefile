@@ -28,8 +28,11 @@ test-fast: $(STAMP)
 contracts:
 	./contracts/build.sh
 
+# Benchmarks; each prints a table and, last, one JSON line.  bench/rpc.py starts
+# devnets of its own (extra flags: make bench RPC_ARGS="--threads 6").
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/rpc.py $(RPC_ARGS)
 
 clean:
 	rm -rf $(VENV) .wasmchain-runner .pytest_cache .hypothesis build *.egg-info

@@ -115,7 +115,8 @@ class Server:
         try:
             while True:
                 try:
-                    request, body = await asyncio.wait_for(self._read(reader), IDLE_TIMEOUT)
+                    async with asyncio.timeout(IDLE_TIMEOUT):  # (wait_for would make a task per request)
+                        request, body = await self._read(reader)
                 except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
                     return  # the client went away, or sat idle
                 except _HTTPError as error:

@@ -155,7 +155,7 @@ def _validate_call(state: State, signed: SignedTransaction, context: Context) ->
     code_hash = state.code_hash(tx.to)
     if code_hash is None:
         raise InvalidTransaction(f"no contract at {format_address(tx.to)}")
-    methods = context.runtime.compile(state.code(code_hash)).prepared.methods
+    methods = context.runtime.compile_stored(code_hash, lambda: state.code(code_hash)).prepared.methods
     if tx.method not in methods:
         raise InvalidTransaction(
             f"contract {format_address(tx.to)} has no method {quote(tx.method)} (methods: {', '.join(methods) or 'none'})")
