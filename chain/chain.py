@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from vm import BlockEnv, Message, Outcome, Runtime
 from vm.host import Address, Hash32
@@ -125,6 +125,31 @@ class Chain:
         return cls(kv, genesis, cache_dir=cache_dir)
 
     @classmethod
+    def from_state(cls, kv: KVStore, genesis: Genesis, head: Block, state: Mapping[bytes, bytes], *,
+                   cache_dir: Path | None = None) -> "Chain":
+        """A chain in an empty store whose head is ``head``, holding ``state`` (state key -> value).
+
+        The state's sparse Merkle root is computed from scratch and must be
+        the head's state root, or ``InvalidBlock`` names both.  This is where
+        a replay from a verified height starts; the store holds no earlier
+        blocks, receipts or undo records.
+        """
+        if kv.get(HEAD_KEY) is not None:
+            raise GenesisError("the database already holds a chain")
+        root, nodes = smt.update(_node_reader(kv), smt.EMPTY_ROOT, state.items())
+        if root != head.header.state_root:
+            raise InvalidBlock(f"state_root mismatch: computed 0x{root.hex()}, "
+                               f"block has 0x{head.header.state_root.hex()}")
+        writes: dict[bytes, bytes | None] = {STATE_PREFIX + key: value for key, value in state.items()}
+        writes.update({NODE_PREFIX + node_hash: node for node_hash, node in nodes.items()})
+        writes[BLOCK_PREFIX + _height(head.height)] = head.encode()
+        writes[HASH_PREFIX + head.hash] = _height(head.height)
+        writes[HEAD_KEY] = encode([head.height])
+        writes[GENESIS_KEY] = genesis.document
+        kv.write(writes)
+        return cls(kv, genesis, cache_dir=cache_dir)
+
+    @classmethod
     def load(cls, kv: KVStore, *, cache_dir: Path | None = None) -> "Chain":
         """Open a store written by ``create``; its genesis comes from the store."""
         document = kv.get(GENESIS_KEY)
@@ -171,6 +196,57 @@ class Chain:
             raise NotFound(f"no transaction with hash 0x{tx_hash.hex()}")
         height, index = decode(location, what="transaction index")
         return self.block(height), index, self.receipts(height)[index]
+
+    def stored_block(self, height: int) -> tuple[bytes, bytes]:
+        """The block at ``height`` and its receipts, encoded, exactly as stored (an export copies them)."""
+        block = self.kv.get(BLOCK_PREFIX + _height(height))
+        receipts = self.kv.get(RECEIPTS_PREFIX + _height(height))
+        if block is None or receipts is None:
+            raise NotFound(f"no block at height {height} (the head is at {self.head.height})")
+        return block, receipts
+
+    def state_changes(self, first: int, last: int) -> dict[int, dict[bytes, bytes | None]]:
+        """What blocks ``first..last`` did to the state: per height, state key (without ``b"S"``) ->
+        the value right after that block (``None``: deleted).
+
+        The keys are the state keys of the block's undo record; a key's value
+        after block N is the "before" value in the undo record of the next
+        later block that touched it, else the current value.  One walk over
+        the undo records, from the head down to ``first``.
+        """
+        if not 1 <= first <= last + 1 or last > self.head.height:
+            raise NotFound(f"no blocks {first}..{last} to read state changes from: the head is at {self.head.height}")
+        later: dict[bytes, bytes | None] = {}
+        """Database key -> its value right after the block being walked (for keys later blocks touched)."""
+        changes: dict[int, dict[bytes, bytes | None]] = {}
+        for height in range(self.head.height, first - 1, -1):
+            undo = self._state_undo(height)
+            if height <= last:
+                changes[height] = {key[1:]: later[key] if key in later else self.kv.get(key) for key in undo}
+            later.update(undo)
+        return dict(sorted(changes.items()))
+
+    def state_at(self, height: int) -> dict[bytes, bytes]:
+        """The whole state right after block ``height`` (state key -> value): the stored state with
+        the undo records of the later blocks applied, newest first."""
+        if not 0 <= height <= self.head.height:
+            raise NotFound(f"no state at height {height}: the head is at {self.head.height}")
+        state = {key[1:]: value for key, value in self.kv.iterate(STATE_PREFIX)}
+        for undone in range(self.head.height, height, -1):
+            for key, before in self._state_undo(undone).items():
+                if before is None:
+                    state.pop(key[1:], None)
+                else:
+                    state[key[1:]] = before
+        return state
+
+    def _state_undo(self, height: int) -> dict[bytes, bytes | None]:
+        """The state entries of a block's undo record: database key -> value before the block."""
+        record = self.kv.get(UNDO_PREFIX + _height(height))
+        if record is None:
+            raise ChainError(f"block {height} has no undo record: its state changes are not recorded")
+        return {entry[0]: entry[1] if len(entry) == 2 else None
+                for entry in decode(record, what="undo record") if entry[0].startswith(STATE_PREFIX)}
 
     def state(self) -> State:
         """A view of the state at the head; changes to it are never written."""

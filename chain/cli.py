@@ -10,7 +10,8 @@ data directory, or on a running node with ``--rpc URL`` (or
 ``$WASMCHAIN_RPC``), and print the same report either way; ``init`` and
 ``keys`` are local.
 
-Exit codes: 0 success, 1 an execution that ran and failed, 2 invalid
+Exit codes: 0 success, 1 an execution that ran and failed (or a follower
+that refused a block or lost its chain: ``follow.py``), 2 invalid
 input (a module that fails validation, bad arguments, unreadable files),
 a rejected transaction, or a node that cannot be reached.
 """
@@ -34,10 +35,13 @@ from . import commands
 from .client import RPCClientError
 from .commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, DataDir, Session, TxOptions
 from .devnet import DevnetOptions, run_devnet
+from .follow import DEFAULT_POLL, FollowOptions, run_follow
+from .follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
 from .errors import ChainError, InvalidTransaction
 from .genesis import default_genesis_path, load_vm_params
 from .keys import parse_address
 from .kv import StoreError
+from .replay import MEMORY_STORE_BLOCKS, describe_divergence, describe_report
 from .rpc import INVALID_PARAMS
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
@@ -146,6 +150,19 @@ def _add_chain_commands(sub: Any) -> None:
     devnet.add_argument("--durable", action="store_true",
                         help="fsync every block (survives an OS crash too; about 1 ms a block)")
 
+    follow = sub.add_parser("follow", help="follow a running node: take its blocks, re-execute each, serve read-only RPC")
+    follow.add_argument("--rpc", metavar="URL", required=True, help="the node to follow, e.g. http://127.0.0.1:8545")
+    follow.add_argument("--data", type=Path, required=True,
+                        help="the follower's data directory; created from the followed node's genesis if absent")
+    follow.add_argument("--genesis", type=Path, default=None,
+                        help="a genesis file the followed node's must equal (default: take the node's, checked "
+                             "against its genesis hash)")
+    follow.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
+    follow.add_argument("--port", type=int, default=DEFAULT_FOLLOW_PORT,
+                        help="port (default %(default)s; 0 picks a free one)")
+    follow.add_argument("--poll", type=float, default=DEFAULT_POLL, metavar="SECONDS",
+                        help="seconds between two polls of the followed node's head (default %(default)s)")
+
     init = sub.add_parser("init", help="create a data directory from a genesis file")
     init.add_argument("--genesis", type=Path, help="genesis file (default: ./genesis.json)")
     init.add_argument("--rpc", default=None, help=argparse.SUPPRESS)  # refused, with a reason
@@ -208,6 +225,32 @@ def _add_chain_commands(sub: Any) -> None:
     proof.add_argument("storage_key", nargs="?", help="a contract storage key (0x hex, or text)")
     _add_data(proof)
 
+    export = sub.add_parser("export", help="write blocks, with their receipts and state changes, to a file")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+    export.add_argument("--from", dest="from_block", type=int, default=None, metavar="N",
+                        help="the first block (default 1)")
+    export.add_argument("--to", dest="to_block", type=int, default=None, metavar="M",
+                        help="the last block (default: the head)")
+    _add_data(export, rpc=False)
+
+    imported = sub.add_parser("import", help="apply an exported file's blocks to a data directory, checking each")
+    imported.add_argument("file", type=Path, help="a file written by `wasmchain export`")
+    _add_data(imported, rpc=False)
+
+    replay = sub.add_parser("replay", help="re-execute blocks into a fresh state and compare every receipt and root")
+    replay.add_argument("file", type=Path, nargs="?", default=None,
+                        help="a file written by `wasmchain export` (default: the chain in --data)")
+    replay.add_argument("--from", dest="from_block", type=int, default=None, metavar="N",
+                        help="with --data: start from the state at block N, verified against its state root")
+    replay.add_argument("--to", dest="to_block", type=int, default=None, metavar="M",
+                        help="the last block to replay (default: the last one)")
+    replay.add_argument("--allow-version-mismatch", action="store_true",
+                        help="replay a chain made by another VM version or gas schedule, and report where it differs")
+    replay.add_argument("--store", choices=("auto", "memory", "leveldb"), default="auto",
+                        help="where the replayed state lives: memory (faster) or a temporary LevelDB (for a chain "
+                             f"too big for memory); auto (default): memory up to {MEMORY_STORE_BLOCKS:,} blocks")
+    _add_data(replay, rpc=False)
+
     events = sub.add_parser("events", help="events of committed blocks, oldest first (one a line)")
     events.add_argument("--contract", help="only this contract's events")
     events.add_argument("--name", help="only events with this name")
@@ -232,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         if args.command == "devnet":
             return cmd_devnet(args)
+        if args.command == "follow":
+            return cmd_follow(args)
         code, report = _chain_command(args)
     except RPCClientError as error:
         # The node's message as it is, but "invalid params: " names JSON-RPC
@@ -273,6 +318,16 @@ def _chain_command(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             return commands.cmd_keys_list(data)
         handler = commands.cmd_keys_new if args.keys_command == "new" else commands.cmd_keys_show
         return handler(data, args.name)
+    if command == "export":
+        return commands.cmd_export(data, args.out, args.from_block, args.to_block, sys.stderr)
+    if command == "import":
+        return commands.cmd_import(data, args.file, sys.stderr)
+    if command == "replay":
+        if args.file is not None and args.data is not None:
+            raise UsageError("replay takes a FILE or --data DIR, not both")
+        return commands.cmd_replay(args.file, None if args.file is not None else data, args.from_block, args.to_block,
+                                   allow_version_mismatch=args.allow_version_mismatch, progress=sys.stderr,
+                                   store=args.store)
     with Session(data, _rpc_url(args)) as session:
         return _session_command(session, args)
 
@@ -321,12 +376,30 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
 
 
+def cmd_follow(args: argparse.Namespace) -> int:
+    if not 0 < args.poll <= 3_600:
+        raise UsageError(f"--poll must be between 0 and 3600 seconds, found {args.poll:g}")
+    if not 0 <= args.port <= 65_535:
+        raise UsageError(f"--port must be between 0 and 65535, found {args.port}")
+    options = FollowOptions(args.rpc, DataDir(args.data), args.genesis, args.host, args.port, args.poll)
+    try:
+        return run_follow(options, sys.stdout, sys.stderr)
+    except OSError as error:  # the port is taken, say
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+
+
 def _print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(report))
         return
     if args.command == "events":
         _print_events(report["events"])
+        return
+    if args.command == "replay":
+        print(describe_report(report))
+        return
+    if args.command == "import":
+        _print_import(report)
         return
     for key, value in report.items():
         if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
@@ -345,9 +418,20 @@ def _print_events(events: list[dict[str, Any]]) -> None:
         print(f"{event['block_height']}  {event['tx_hash']}  {event['contract']}  {event['name']}  {data}")
 
 
+def _print_import(report: dict[str, Any]) -> None:
+    head = report["head"]
+    print(f"imported {report['imported']} block(s), {report['transactions']} transaction(s) from {report['file']} "
+          f"into {report['data']} in {report['seconds']:.2f} s; the head is block {head['height']} {head['hash']}")
+    if report["error"] is not None:
+        print(f"error: {report['error']}")
+    if report["divergence"] is not None:
+        print("\n".join(describe_divergence(report["divergence"])))
+
+
 def _fail(args: argparse.Namespace, message: str) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"status": "invalid", "error": message}))
+        # A replay's report says match, diverged or refused; every other command's failure is "invalid".
+        print(json.dumps({"status": "refused" if args.command == "replay" else "invalid", "error": message}))
     else:
         print(f"error: {message}", file=sys.stderr)
     return EXIT_INVALID

@@ -27,19 +27,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from vm.args import parse_args
 from vm.host import Address
 
-from .chain import Chain
+from .archive import ArchiveReader, write_archive
+from .chain import HEAD_KEY, Chain
 from .client import Client, HTTPTransport, LocalTransport, RPCClientError
 from .errors import ChainError
-from .genesis import load_genesis
+from .genesis import Genesis, load_genesis
 from .keys import KeyPair, format_address, parse_address
 from .keystore import Keystore
-from .kv import LevelDBKV
+from .kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
 from .node import MAX_EVENT_BLOCK_RANGE, Node
+from .replay import (Progress, Refused, ReplayResult, StoreKind, archive_problems, import_records,
+                     load_genesis_document, replay_archive, replay_database)
 from .reports import Report
 from .rpc import Dispatcher
 from .transactions import Transaction, TxKind
@@ -389,3 +392,129 @@ def _hex32(text: str, what: str) -> bytes:
     if len(raw) != 32:
         raise ChainError(f"a {what} is 0x followed by 64 hex digits, found {text!r}")
     return raw
+
+
+# -- export, import and replay (local: the data directory or a file, no node) ---------------------
+
+
+def _open_db(data: DataDir, *, create: bool = False, sync: bool = True) -> LevelDBKV:
+    """The data directory's database, for a command that reads it directly (a running node holds it)."""
+    try:
+        return LevelDBKV(data.db, create=create, sync=sync)
+    except DatabaseLocked:
+        raise DatabaseLocked(f"data directory {data.path} is in use by another process (is a node running?): "
+                             "export, import and replay read the database itself, so stop the node first") from None
+
+
+def cmd_export(data: DataDir, out: Path, first: int | None, last: int | None,
+               progress: TextIO | None = None) -> tuple[int, Report]:
+    """Write blocks ``first..last`` (default 1..head) of the data directory's chain to an archive."""
+    started = time.monotonic()
+    with _open_db(data) as kv:
+        chain = Chain.load(kv)
+        head = chain.head.height
+        first = 1 if first is None else first
+        last = head if last is None else last
+        if first < 1:
+            raise ChainError(f"--from must be at least 1 (block 0 follows from the genesis the file carries), "
+                             f"found {first}")
+        if last > head:
+            raise ChainError(f"--to {last} is after the head, block {head}")
+        if first > last and (first, last) != (1, 0):
+            raise ChainError(f"--from {first} is after --to {last}")
+        shown = Progress(progress, last - first + 1)
+        try:
+            header, transactions, size = write_archive(out, chain, first, last, shown.update)
+        finally:
+            shown.close()
+    return EXIT_OK, {"file": str(out), "chain_id": header.chain_id, "genesis_hash": "0x" + header.genesis_hash.hex(),
+                     "vm_version": header.vm_version, "gas_schedule_hash": "0x" + header.gas_schedule_hash.hex(),
+                     "from": first, "to": last, "blocks": header.count, "transactions": transactions, "bytes": size,
+                     "seconds": round(time.monotonic() - started, 3)}
+
+
+def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tuple[int, Report]:
+    """Apply an archive's blocks to a fresh data directory (created from the file's genesis) or to one
+    whose head is the block before the file's first; each block is checked fully and written atomically."""
+    started = time.monotonic()
+    with ArchiveReader(file) as reader:
+        header = reader.header
+        problems = archive_problems(header)
+        if problems:
+            raise Refused("; ".join(problems))
+        genesis: Genesis | None = None
+        created = not data.db.exists()
+        if created:
+            if header.first != 1:
+                raise Refused(f"the file starts at block {header.first}: a fresh data directory needs the blocks "
+                              f"from 1 (or init {data.path} and import the earlier blocks first)")
+            genesis = load_genesis_document(header.genesis_document, any_vm_version=False, where=f"{file}: genesis")
+            genesis_hash = Chain.create(MemoryKV(), genesis).head.hash
+            if genesis_hash != header.genesis_hash:
+                raise Refused(f"the file's genesis document gives block 0 hash 0x{genesis_hash.hex()}, its header "
+                              f"records 0x{header.genesis_hash.hex()}")
+            data.path.mkdir(parents=True, exist_ok=True)
+        kv = _open_db(data, create=created, sync=False)
+        try:
+            if genesis is not None:
+                chain = Chain.create(kv, genesis, cache_dir=data.cache)
+            else:
+                chain = Chain.load(kv, cache_dir=data.cache)
+            result = import_records(chain, reader, progress)
+            head = chain.head
+        finally:
+            _sync(kv)
+            kv.close()
+    report: Report = {"data": str(data.path), "file": str(file), "created": created, "imported": result.imported,
+                      "transactions": result.transactions, "from": header.first, "to": header.last,
+                      "head": {"height": head.height, "hash": "0x" + head.hash.hex(),
+                               "state_root": "0x" + head.state_root.hex()},
+                      "seconds": round(time.monotonic() - started, 3), "error": result.error,
+                      "divergence": None if result.divergence is None else result.divergence.to_json()}
+    if result.divergence is not None:
+        divergence = result.divergence
+        report["error"] = (f"block {divergence.height} is invalid ({divergence.check}): {divergence.message}; "
+                           f"{result.imported} block(s) before it were imported")
+        return EXIT_FAILED, report
+    if result.error is not None:
+        report["error"] = f"{result.error}; {result.imported} block(s) before it were imported"
+        return EXIT_INVALID, report
+    return EXIT_OK, report
+
+
+def _sync(kv: LevelDBKV) -> None:
+    """Make every write so far durable: one synced write flushes LevelDB's log, earlier batches included.
+
+    An import writes each block in its own batch without waiting for the
+    disk (a killed process loses nothing; an OS crash could lose the last
+    blocks, never part of one), then syncs once at the end.
+    """
+    kv.sync = True
+    head = kv.get(HEAD_KEY)
+    if head is not None:
+        kv.write({HEAD_KEY: head})
+
+
+def cmd_replay(file: Path | None, data: DataDir | None, start: int | None, to: int | None, *,
+               allow_version_mismatch: bool = False, progress: TextIO | None = None,
+               store: StoreKind = "auto") -> tuple[int, Report]:
+    """Replay an archive (``file``) or a data directory's chain into a fresh state; the report of
+    ``ReplayResult.to_json``: 0 match, 1 diverged, 2 refused."""
+    if file is not None:
+        if start is not None:
+            result = ReplayResult("refused", str(file), error="--from needs --data: a file carries no state to "
+                                                              "start from (replay it whole, or stop early with --to)")
+        else:
+            result = replay_archive(file, to=to, allow_version_mismatch=allow_version_mismatch, progress=progress,
+                                    store=store)
+        return result.exit_code, result.to_json()
+    assert data is not None
+    try:
+        kv = _open_db(data)
+    except StoreError as error:
+        result = ReplayResult("refused", str(data.path), error=str(error))
+        return result.exit_code, result.to_json()
+    with kv:
+        result = replay_database(kv, start=start or 0, to=to, allow_version_mismatch=allow_version_mismatch,
+                                 progress=progress, store=store, source=str(data.path))
+    return result.exit_code, result.to_json()

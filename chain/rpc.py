@@ -26,6 +26,7 @@ from vm.args import ArgsError, encode_args
 from vm.host import Address
 
 from . import smt
+from .blocks import encode_receipts
 from .errors import ChainError, InvalidTransaction, NotFound
 from .keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
 from .kv import StoreError
@@ -37,6 +38,8 @@ from .transactions import SignedTransaction, Transaction, TxKind
 
 JSONRPC = "2.0"
 MAX_BATCH = 1_000
+MAX_RAW_BLOCKS = 100
+"""Blocks one ``get_raw_blocks`` call returns at most."""
 DEFAULT_GAS = 100_000_000
 
 # The JSON-RPC 2.0 codes, and ours (-32000 to -32099 are for the server).
@@ -50,6 +53,12 @@ NOT_FOUND = -32001
 DEVNET_REFUSED = -32002
 MEMPOOL_FULL = -32003
 STORE_ERROR = -32004
+FOLLOWER_REFUSED = -32005
+
+
+def changes_chain(method: str) -> bool:
+    """Whether a method adds transactions or blocks, or controls the devnet: what a follower refuses."""
+    return method == "submit_transaction" or method.startswith("devnet_")
 
 
 class RPCError(Exception):
@@ -190,10 +199,17 @@ Handler = Callable[..., Any]
 
 
 class Dispatcher:
-    """The JSON-RPC methods of one node."""
+    """The JSON-RPC methods of one node.
 
-    def __init__(self, node: Node) -> None:
+    ``follows`` is the URL of the node this one follows (``wasmchain
+    follow``): its chain changes only by the blocks it takes from there, so
+    ``submit_transaction`` and the devnet controls are refused
+    (``FOLLOWER_REFUSED``), and ``chain_info`` says what it follows.
+    """
+
+    def __init__(self, node: Node, *, follows: str | None = None) -> None:
         self.node = node
+        self.follows = follows
         self.methods: dict[str, tuple[Handler, tuple[_Param, ...]]] = {}
         for name, handler, spec in _methods(self):
             self.methods[name] = (handler, spec)
@@ -203,6 +219,9 @@ class Dispatcher:
         if entry is None:
             raise RPCError(METHOD_NOT_FOUND, f"method not found: {method!r} (see docs/rpc.md for the methods)")
         handler, spec = entry
+        if self.follows is not None and changes_chain(method):
+            raise RPCError(FOLLOWER_REFUSED, f"this node is a follower of {self.follows} and does not take {method}: "
+                                             "send it to the node it follows")
         arguments = _bind(params, spec, method)
         try:
             return handler(**arguments)
@@ -303,7 +322,8 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
             "min_gas_price": genesis.chain.min_gas_price,
             "block_gas_limit": genesis.chain.block_gas_limit,
             "max_tx_size": genesis.chain.max_tx_size,
-            "mining": "instant" if node.instant else {"block_time": node.block_time},
+            "mining": ({"follows": rpc.follows} if rpc.follows is not None
+                       else "instant" if node.instant else {"block_time": node.block_time}),
             "pending": len(node.mempool),
         }
 
@@ -354,6 +374,20 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         else:
             found = chain.block_by_hash(block)
         return block_report(found)
+
+    def get_raw_blocks(from_height: int, count: int) -> Report:
+        """Blocks with their receipts in their canonical encodings, for a follower or an archive."""
+        if not 1 <= count <= MAX_RAW_BLOCKS:
+            raise ChainError(f"count must be between 1 and {MAX_RAW_BLOCKS}, found {count}")
+        last = min(chain.head.height, from_height + count - 1)
+        blocks = [{"height": height, "block": "0x" + chain.block(height).encode().hex(),
+                   "receipts": "0x" + encode_receipts(chain.receipts(height)).hex()}
+                  for height in range(from_height, last + 1)]
+        return {"head": chain.head.height, "blocks": blocks}
+
+    def get_genesis() -> Report:
+        """The genesis document the chain was created from, as stored (contract code inlined as hex)."""
+        return {"genesis_hash": "0x" + chain.header(0).hash.hex(), "document": json.loads(chain.genesis.document)}
 
     def get_account(address: Address) -> Report:
         return account_report(address, chain.account(address))
@@ -465,6 +499,8 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         ("get_transaction", get_transaction, (_Param("hash", _hash32),)),
         ("get_receipt", get_receipt, (_Param("hash", _hash32),)),
         ("get_block", get_block, (_Param("block", _block_ref, None),)),
+        ("get_raw_blocks", get_raw_blocks, (_Param("from_height", _uint), _Param("count", _uint, 100))),
+        ("get_genesis", get_genesis, ()),
         ("get_account", get_account, (_Param("address", _address),)),
         ("get_balance", get_balance, (_Param("address", _address),)),
         ("get_next_nonce", get_next_nonce, (_Param("address", _address),)),

@@ -2,7 +2,9 @@
 
 Everything (parsing requests, executing transactions, producing blocks on
 an interval) runs on the event loop's one thread, because the VM must run
-on one thread and a node applies transactions one at a time anyway.
+on one thread and a node applies transactions one at a time anyway.  A
+follower (``follow.py``) runs its loop on the same thread, beside the
+server (``run(beside=...)``).
 Connections are kept alive (HTTP/1.1), so a client thread pays for one
 TCP handshake, not one per call.
 
@@ -20,7 +22,7 @@ import json
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Coroutine
 
 from .node import Node
 from .rpc import INVALID_REQUEST, JSONRPC, Dispatcher
@@ -30,6 +32,9 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 """A batch of many transactions, each up to max_tx_size and sent as hex."""
 IDLE_TIMEOUT = 120.0
 """Seconds a kept-alive connection may sit idle, or take to send a request."""
+
+Companion = Callable[[], Coroutine[Any, Any, None]]
+"""A coroutine function run beside the server, on its loop: a follower's loop."""
 
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed", 408: "Request Timeout",
             411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
@@ -53,9 +58,10 @@ class _HTTPError(Exception):
 
 
 class Server:
-    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 8545) -> None:
+    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 8545, *,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.node = node
-        self.dispatcher = Dispatcher(node)
+        self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(node)
         self.host = host
         self.port = port
         self._stop: asyncio.Event | None = None
@@ -63,11 +69,17 @@ class Server:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, on_listening: Callable[[str], None] = lambda url: None) -> None:
-        """Serve until SIGINT or SIGTERM; the node's database is closed by the caller."""
-        asyncio.run(self._serve(on_listening))
+    def run(self, on_listening: Callable[[str], None] = lambda url: None,
+            beside: Companion | None = None) -> None:
+        """Serve until SIGINT or SIGTERM; the node's database is closed by the caller.
 
-    async def _serve(self, on_listening: Callable[[str], None]) -> None:
+        ``beside`` (a follower's loop) runs on the same loop and thread once
+        the server listens; when it ends the server stops, and its exception,
+        if any, is raised here.  A signal cancels it.
+        """
+        asyncio.run(self._serve(on_listening, beside))
+
+    async def _serve(self, on_listening: Callable[[str], None], beside: Companion | None) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -77,16 +89,24 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         on_listening(f"http://{host}:{port}")
         producer = asyncio.create_task(self._produce_blocks()) if self.node.block_time else None
+        companion = asyncio.create_task(beside()) if beside is not None else None
+        if companion is not None:
+            companion.add_done_callback(lambda _: self.stop())
         try:
             await self._stop.wait()
         finally:
             server.close()
             if producer is not None:
                 producer.cancel()
+            if companion is not None:
+                companion.cancel()
+                await asyncio.gather(companion, return_exceptions=True)
             for task in list(self._connections):
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await server.wait_closed()
+        if companion is not None and not companion.cancelled():
+            companion.result()  # its exception, if it raised one
 
     def stop(self) -> None:
         if self._stop is not None:
