@@ -27,10 +27,11 @@ also runs, after the named ones, so a replay is never weaker than an
 import; a failure only they catch is reported as check ``header`` or
 ``results``.
 
-Signatures are verified as blocks execute (``apply_body``); a background
-thread verifies the next blocks' signatures ahead of the executing thread
-(``cryptography`` releases the GIL while it verifies), caching each answer
-on its transaction.  The VM itself runs on the calling thread only.
+Signatures are verified as blocks execute (``apply_body``); for blocks of
+many transactions, a background thread verifies the next blocks'
+signatures ahead of the executing thread (``cryptography`` releases the
+GIL while it verifies), caching each answer on its transaction.  The VM
+itself runs on the calling thread only.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ MAX_STATE_DIFFS = 100
 """State keys a divergence lists at most (the count of the others is reported)."""
 PREFETCH_BLOCKS = 64
 """Blocks read ahead of the executing one, their signatures verified on a background thread."""
+VERIFY_AHEAD_TRANSACTIONS = 16
+"""Only blocks with this many transactions or more have their signatures verified ahead.
+
+Measured (10,000 token transfers, a shared 2-core machine, best of 4-6
+alternating runs): in blocks of 100, the executing thread's CPU time fell
+by ~35% and the wall time by 4-10%; in blocks of one, the wall time grew
+(~15%), the two threads passing the GIL back and forth around every
+verification (``cryptography`` releases it while it verifies, but needs
+it back to return)."""
 PROGRESS_INTERVAL = 0.2
 """Seconds between two progress updates on a terminal (at most five a second)."""
 MEMORY_STORE_BLOCKS = 50_000
@@ -429,18 +439,23 @@ def _verify_signatures(transactions: tuple[SignedTransaction, ...]) -> None:
         signed.signature_valid()  # cached on the transaction: the executing thread finds the answer
 
 
-def prefetch_signatures(records: Iterator[Record], depth: int = PREFETCH_BLOCKS) -> Generator[Record, None, None]:
-    """The records, read ``depth`` ahead, their signatures verified on a background thread meanwhile.
+def prefetch_signatures(records: Iterator[Record], depth: int = PREFETCH_BLOCKS,
+                        min_transactions: int = VERIFY_AHEAD_TRANSACTIONS) -> Generator[Record, None, None]:
+    """The records, read ``depth`` ahead; the signatures of the blocks with at least
+    ``min_transactions`` transactions are verified on a background thread meanwhile.
 
     A pure speed-up: a transaction's ``signature_valid`` is computed once,
     by whichever thread gets there first, and is the same either way.
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wasmchain-signatures")
+    pool: ThreadPoolExecutor | None = None
     window: deque[Record] = deque()
     try:
         try:
             for record in records:
-                pool.submit(_verify_signatures, record.block.transactions)
+                if len(record.block.transactions) >= min_transactions:
+                    if pool is None:
+                        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wasmchain-signatures")
+                    pool.submit(_verify_signatures, record.block.transactions)
                 window.append(record)
                 if len(window) > depth:
                     yield window.popleft()
@@ -453,7 +468,8 @@ def prefetch_signatures(records: Iterator[Record], depth: int = PREFETCH_BLOCKS)
         while window:
             yield window.popleft()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass

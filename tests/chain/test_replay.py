@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chain import replay, transactions
 from chain.archive import MAGIC, ArchiveReader, Record, encode_changes
 from chain.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
 from chain.chain import GENESIS_KEY, Chain
@@ -387,12 +389,38 @@ def test_check_block_is_apply_block_with_names(genesis: Genesis) -> None:
     assert chain.head == recorded.head
 
 
-def test_signatures_are_verified_ahead_and_records_keep_their_order(exported: Path) -> None:
-    seen = []
-    with ArchiveReader(exported) as reader:
-        for record in prefetch_signatures(reader.records(), depth=2):
-            seen.append(record.block.height)
-    assert seen == list(range(1, HEAD + 1))
+def test_signatures_are_verified_ahead_and_records_keep_their_order(exported: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    verified_by = []
+    real = transactions.verify_signature
+
+    def verify(*args: bytes) -> bool:
+        verified_by.append(threading.current_thread().name)
+        return real(*args)
+
+    pools = []
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            pools.append(self)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(transactions, "verify_signature", verify)
+    monkeypatch.setattr(replay, "ThreadPoolExecutor", Pool)
+    for min_transactions, submitted in ((1, HEAD - 1), (8, 1), (9, 0)):  # block 2 holds 8 transactions, block 3 none
+        verified_by.clear()
+        pools.clear()
+        with ArchiveReader(exported) as reader:
+            seen = []
+            for record in prefetch_signatures(reader.records(), depth=2, min_transactions=min_transactions):
+                seen.append(record.block.height)
+                for signed in record.block.transactions:
+                    assert signed.signature_valid()
+        assert seen == list(range(1, HEAD + 1))
+        assert len(pools) == submitted and len(set(pools)) == min(submitted, 1)
+        assert len(verified_by) == 17  # once each, by whichever thread came first
+        if not submitted:
+            assert set(verified_by) == {threading.current_thread().name}
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("wasmchain-signatures")]
 
 
