@@ -141,15 +141,17 @@ class State:
         return self.account(address).balance
 
     def transfer(self, sender: Address, recipient: Address, amount: int) -> bool:
+        """Move ``amount``; ``False`` and no change if the sender is short or the
+        recipient's balance would pass 2**128 - 1 (reachable after a balance override)."""
         source = self.account(sender)
         if source.balance < amount:
             return False
         if amount == 0 or sender == recipient:
             return True
-        self.set_account(sender, Account(source.balance - amount, source.nonce, source.code_hash))
         target = self.account(recipient)
         if target.balance + amount >= 1 << 128:
-            raise ChainError("balance overflow: more than 2**128 - 1")
+            return False
+        self.set_account(sender, Account(source.balance - amount, source.nonce, source.code_hash))
         self.set_account(recipient, Account(target.balance + amount, target.nonce, target.code_hash))
         return True
 

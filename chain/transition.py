@@ -181,9 +181,11 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
     state.checkpoint()
     new_contract = b""
     if tx.kind is TxKind.TRANSFER:
+        # validate_transaction checked the balance; a refusal here is the
+        # recipient's balance passing 2**128 - 1 (possible after an override).
         moved = state.transfer(sender, tx.to, tx.value)
-        assert moved, "validate_transaction checked the balance"
-        outcome = Outcome(status="ok", gas_used=0)
+        outcome = Outcome(status="ok", gas_used=0) if moved else Outcome(
+            status="abort", gas_used=0, error="the recipient's balance would pass 2**128 - 1")
     elif tx.kind is TxKind.DEPLOY:
         new_contract = contract_address(sender, tx.nonce)
         outcome = _deploy(state, signed, context, new_contract, tx.gas_limit - intrinsic)
@@ -236,7 +238,8 @@ def _deploy(state: State, signed: SignedTransaction, context: Context, address: 
     code_hash = state.put_code(tx.code)
     state.set_account(address, Account(existing.balance, existing.nonce, code_hash))
     if not tx.method:
-        state.transfer(tx.sender, address, tx.value)
+        if not state.transfer(tx.sender, address, tx.value):
+            return Outcome(status="abort", gas_used=0, error="the new contract's balance would pass 2**128 - 1")
         return Outcome(status="ok", gas_used=0)
     message = Message(caller=tx.sender, contract=address, method=tx.method, input=tx.args,
                       gas_limit=gas_limit, value=tx.value, origin=tx.sender)

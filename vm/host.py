@@ -41,7 +41,8 @@ class Host(Protocol):
         ...
 
     def transfer(self, sender: Address, recipient: Address, amount: int) -> bool:
-        """Move amount from sender to recipient; False (and no change) if sender is short."""
+        """Move amount from sender to recipient; False (and no change) if sender is short,
+        or if the recipient's balance would pass 2**128 - 1."""
         ...
 
     def code_hash(self, address: Address) -> Hash32 | None:
@@ -113,7 +114,7 @@ class MemoryHost:
         return True
 
     def transfer(self, sender: Address, recipient: Address, amount: int) -> bool:
-        if self.balance(sender) < amount:
+        if self.balance(sender) < amount or (sender != recipient and self.balance(recipient) + amount >= 1 << 128):
             return False
         self._set_balance(sender, self.balance(sender) - amount)
         self._set_balance(recipient, self.balance(recipient) + amount)

@@ -26,7 +26,7 @@ from wasmtime._func import enter_wasm
 
 from . import abi
 from .engine import ENGINE_FINGERPRINT, engine
-from .errors import ExecutionHalted, InvalidModule, OutOfGas, StackExhausted, Trap, quote
+from .errors import ExecutionHalted, HostError, InvalidModule, OutOfGas, StackExhausted, Trap, quote
 from .frame import Execution, Frame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
@@ -300,8 +300,8 @@ class Runtime:
         self._frames.append(frame)
         try:
             if value:
-                moved = host.transfer(caller, contract, value)
-                assert moved, "the balance was checked before the frame started"
+                if not host.transfer(caller, contract, value):  # the caller's balance was checked before
+                    raise HostError("the attached value would take the contract's balance past 2**128 - 1")
             self._invoke(frame, compiled, method, stack_base, raw_results)
             used = frame.gas_used()
             if used > budget:

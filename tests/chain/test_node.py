@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import chain.node as node_module
 from chain.blocks import Block, merkle_root
+from chain.client import Client
 from chain.chain import NODE_PREFIX, Chain
 from chain.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
 from chain.genesis import Genesis, genesis_from_document
@@ -558,3 +559,28 @@ def test_the_mempool_of_a_node_can_be_bounded() -> None:
     node.submit(tx(DEV[0], 0))
     with pytest.raises(InvalidTransaction, match="the mempool is full"):
         node.submit(tx(DEV[1], 0))
+
+
+def test_a_transfer_past_the_largest_balance_fails_in_its_receipt_and_the_node_goes_on() -> None:
+    # Only a balance override can bring an account near 2**128 - 1; a transfer
+    # to it must then fail as a transaction (fee paid, nothing moved), never
+    # raise out of block production.
+    client = Client.in_process()
+    rich, sender = client.dev_account(1), client.dev_account(0)
+    client.set_balance(rich, 2**128 - 1)
+    before = client.balance(rich)
+    failed = sender.transfer(rich, 1, check=False)
+    assert (failed.status, failed.error) == ("abort", "the recipient's balance would pass 2**128 - 1")
+    assert client.balance(rich) == before
+    assert sender.transfer(client.dev_account(2), 1).ok  # the chain goes on
+
+
+def test_a_call_whose_value_would_pass_the_largest_balance_fails_and_changes_nothing() -> None:
+    client = Client.in_process()
+    sender = client.dev_account(0)
+    counter = sender.deploy(CONTRACTS / "counter" / "counter.wasm")
+    client.set_balance(counter, 2**128 - 1)
+    failed = counter.call("increment", sender=sender, value=1, gas=10**8, check=False)
+    assert failed.status == "trap" and "past 2**128 - 1" in (failed.error or "")
+    assert client.balance(counter) == 2**128 - 1
+    assert counter.view("get") == 0
