@@ -68,9 +68,9 @@ class Run:
 def run_wasmchain(*args: str | Path, hash_seed: int, cwd: Path) -> Run:
     """Run ``wasmchain ARGS`` in a fresh process with ``PYTHONHASHSEED=hash_seed`` (or the next seed, should
     that be this process's own)."""
-    assert 0 < hash_seed < 2**32 - 1, "0 would turn hash randomization off"
+    assert 1 <= hash_seed <= 2**32 - 1, f"PYTHONHASHSEED {hash_seed}: randomized seeds are 1 to 2**32 - 1"
     if str(hash_seed) == PARENT_HASH_SEED:
-        hash_seed += 1
+        hash_seed = hash_seed - 1 if hash_seed > 1 else 2
     env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
     for name in ("WASMCHAIN_DATA", "WASMCHAIN_RPC", "WASMCHAIN_GENESIS"):
         env.pop(name, None)

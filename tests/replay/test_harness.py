@@ -100,7 +100,7 @@ def check_replays(production: Production, work: Path, seeds: tuple[int, int, int
     assert_same_chain(production, imported_dir)
 
 
-@settings(HARNESS, max_examples=6)
+@settings(HARNESS, max_examples=4)
 @given(plan=plans(min_blocks=5, max_blocks=30), seeds=st.tuples(hash_seeds(), hash_seeds(), hash_seeds(), hash_seeds()))
 def test_a_random_chain_replays_and_imports_identically_in_other_processes(
         plan: tuple[BlockPlan, ...], seeds: tuple[int, int, int, int], genesis: Genesis, module_cache: Path,
