@@ -203,4 +203,7 @@ def encode_receipts(receipts: Sequence[Receipt]) -> bytes:
 
 
 def decode_receipts(data: bytes) -> list[Receipt]:
-    return [Receipt.from_canonical(value) for value in decode(data, what="receipts")]
+    values = decode(data, what="receipts")
+    if not isinstance(values, list):
+        raise InvalidEncoding("receipts are an array of receipts")
+    return [Receipt.from_canonical(value) for value in values]

@@ -281,7 +281,7 @@ class Follower:
             raise BlockRefused(raw.height, f"it does not decode: {error}") from None
         try:
             remote_receipts = decode_receipts(raw.receipts)
-        except (InvalidEncoding, TypeError) as error:  # (TypeError: not a list at all)
+        except InvalidEncoding as error:
             raise BlockRefused(raw.height, f"its receipts from the remote do not decode: {error}") from None
         try:
             # The remote's receipts must be the block's (its header commits to
