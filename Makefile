@@ -29,10 +29,13 @@ contracts:
 	./contracts/build.sh
 
 # Benchmarks; each prints a table and, last, one JSON line.  bench/rpc.py starts
-# devnets of its own (extra flags: make bench RPC_ARGS="--threads 6").
+# devnets of its own (extra flags: make bench RPC_ARGS="--threads 6"); bench/replay.py
+# produces, exports and replays chains in a temporary directory
+# (make bench REPLAY_ARGS="--transactions 50000").
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/rpc.py $(RPC_ARGS)
+	$(BIN)/python bench/replay.py $(REPLAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .wasmchain-runner .pytest_cache .hypothesis build *.egg-info
