@@ -11,11 +11,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +23,7 @@ from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
     deploy_token, native_balance, native_transfer, next_nonce, submit, token_balance, token_transfer, tx_hex,
 )
-from tests.helpers.devnet import START_TIMEOUT, STOP_TIMEOUT, WASMCHAIN, Devnet, wait_for
+from tests.helpers.devnet import STOP_TIMEOUT, Devnet, start_listening, wait_for
 
 POLL = "0.05"
 """The followers' --poll: seconds between two looks at the devnet's head."""
@@ -38,46 +33,10 @@ EXIT_TIMEOUT = 30.0
 """Seconds a follower may take to stop by itself once the devnet is reverted under it."""
 ACCOUNTS = [dev_key(index) for index in range(4)]
 
-_LISTENING = re.compile(r"^Listening on (http://\S+)  \(Ctrl-C to stop\)$")
-
-
 def start_follower(data: Path, rpc: str) -> Devnet:
     """``wasmchain follow --rpc RPC --data DATA --port 0 --poll POLL``, once it listens (a ``Devnet``: the same
     process handle, whose ``stop`` checks for exit 0 and ``stopped at height N``)."""
-    command = [str(WASMCHAIN), "follow", "--rpc", rpc, "--data", str(data), "--port", "0", "--poll", POLL]
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WASMCHAIN_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               text=True, cwd=data.parent, env=env)
-    lines: list[str] = []
-    found: list[str] = []
-    listening = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _LISTENING.match(line.rstrip("\n"))
-            if match and not found:
-                found.append(match.group(1))
-                listening.set()
-
-    reader = threading.Thread(target=read, name="follower-output", daemon=True)
-    reader.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not listening.wait(0.02):
-        if process.poll() is not None:
-            reader.join(STOP_TIMEOUT)  # the line may be in the pipe still
-            if found:
-                break
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:
-                process.kill()
-            process.wait(STOP_TIMEOUT)
-            reader.join(STOP_TIMEOUT)
-            raise AssertionError(f"{' '.join(command)} did not print a Listening line within {START_TIMEOUT} s "
-                                 f"(exit {process.returncode}):\n{''.join(lines)}")
-    return Devnet(found[0], process, data, (), lines, reader)
+    return start_listening(["follow", "--rpc", rpc, "--data", str(data), "--port", "0", "--poll", POLL], data)
 
 
 class Followers:

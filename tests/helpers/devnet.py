@@ -110,7 +110,16 @@ class Devnet:
 
 def start_devnet(data: Path, *options: str) -> Devnet:
     """``wasmchain devnet --port 0 --data DATA --genesis GENESIS OPTIONS``, once it listens."""
-    command = [str(WASMCHAIN), "devnet", "--port", "0", "--data", str(data), "--genesis", str(GENESIS), *options]
+    command = ["devnet", "--port", "0", "--data", str(data), "--genesis", str(GENESIS), *options]
+    return start_listening(command, data, options)
+
+
+def start_listening(arguments: list[str], data: Path, options: tuple[str, ...] = ()) -> Devnet:
+    """``wasmchain ARGUMENTS`` (a devnet or a follower), once it prints its ``Listening on URL`` line.
+
+    ``data`` and ``options`` are kept on the handle for ``Devnet.restart``.
+    """
+    command = [str(WASMCHAIN), *arguments]
     env = {name: value for name, value in os.environ.items() if not name.startswith("WASMCHAIN_")}
     env["PYTHONUNBUFFERED"] = "1"  # every line as it is printed, for the failure messages
     data.parent.mkdir(parents=True, exist_ok=True)
@@ -129,10 +138,14 @@ def start_devnet(data: Path, *options: str) -> Devnet:
                 found.append(match.group(1))
                 listening.set()
 
-    reader = threading.Thread(target=read, name="devnet-output", daemon=True)
+    reader = threading.Thread(target=read, name="wasmchain-output", daemon=True)
     reader.start()
     deadline = time.monotonic() + START_TIMEOUT
     while not listening.wait(0.02):
+        if process.poll() is not None:
+            reader.join(STOP_TIMEOUT)  # a process that listened and exited at once: the line may still be in the pipe
+            if found:
+                break
         if process.poll() is not None or time.monotonic() > deadline:
             if process.poll() is None:
                 process.kill()
