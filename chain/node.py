@@ -32,7 +32,7 @@ from vm import Event, Outcome
 from vm.host import Address, Hash32
 
 from .blocks import Block, Receipt
-from .chain import Chain
+from .chain import TX_PREFIX, Chain
 from .errors import ChainError, InvalidTransaction, NotFound
 from .mempool import Mempool
 from .genesis import MAX_AMOUNT
@@ -106,7 +106,7 @@ class Node:
     def submit(self, signed: SignedTransaction) -> Submitted:
         """Admit a transaction to the mempool; with instant mining, mine what became ready."""
         chain = self.chain
-        if chain.kv.get(b"T" + signed.hash) is not None:
+        if chain.kv.get(TX_PREFIX + signed.hash) is not None:
             raise InvalidTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
         context = chain.context(chain.head.height + 1, self._peek_timestamp())
         check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
