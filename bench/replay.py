@@ -57,8 +57,7 @@ from typing import Any
 
 import msgpack
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, say, set_quiet
 
 from chain.archive import write_archive  # noqa: E402
 from chain.chain import Chain  # noqa: E402
@@ -71,38 +70,8 @@ from chain.node import Node  # noqa: E402
 from chain.replay import ReplayResult, StoreKind, replay_archive, replay_database  # noqa: E402
 from chain.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
 
-TOKEN = ROOT / "contracts" / "token" / "token.wasm"
-GENESIS = ROOT / "genesis.json"
-SUPPLY = 10**15
-PER_SENDER = 10**12
-"""Tokens dev0 gives each sender before the run."""
-RECIPIENTS = 8
-"""Distinct recipient addresses, shared by the senders."""
-DEPLOY_GAS = 10**8
 SETUP_TRANSACTIONS_NOTE = "block 1: the token deploy; block 2: one grant per sender; both timed"
 
-_quiet = False
-
-
-def say(line: str) -> None:
-    """A human-readable line (none with ``--json-only``)."""
-    if not _quiet:
-        print(line, flush=True)
-
-
-def busy_share(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs busy (with anything) over ``seconds``; ``None`` without ``/proc``."""
-    def sample() -> tuple[int, int]:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
-
-    try:
-        idle_before, total_before = sample()
-        time.sleep(seconds)
-        idle_after, total_after = sample()
-    except OSError:
-        return None
-    return 1 - (idle_after - idle_before) / max(1, total_after - total_before)
 
 
 class OtherLoad:
@@ -448,8 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(options: argparse.Namespace) -> int:
-    global _quiet
-    _quiet = options.json_only
+    set_quiet(options.json_only)
     busy = busy_share()
     shown = "unknown" if busy is None else f"{busy:.0%}"
     say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; "

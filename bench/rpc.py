@@ -61,21 +61,13 @@ from typing import Any, Iterator
 
 import msgpack
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import (DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share,
+                    say, set_quiet)
 
 from chain.client import Client, RPCClientError  # noqa: E402
 from chain.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address  # noqa: E402
 from chain.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
 
-TOKEN = ROOT / "contracts" / "token" / "token.wasm"
-GENESIS = ROOT / "genesis.json"
-SUPPLY = 10**15
-PER_SENDER = 10**12
-"""Tokens dev0 gives each sender before the run."""
-RECIPIENTS = 8
-"""Distinct recipient addresses, shared by the senders."""
-DEPLOY_GAS = 10**8
 STARTUP_TIMEOUT = 60.0
 WINDOW = 64
 """With interval mining, a sender's transactions in flight: the mempool holds nonces at most 64 (its
@@ -85,13 +77,6 @@ STALL_TIMEOUT = 60.0
 TARGET_P50_MS = 5.0
 TARGET_TX_PER_S = 1_000.0
 
-_quiet = False
-
-
-def say(line: str) -> None:
-    """A human-readable line (none with ``--json-only``)."""
-    if not _quiet:
-        print(line, flush=True)
 
 
 # -- a devnet of our own ------------------------------------------------------------------
@@ -136,21 +121,6 @@ class Devnet:
         if self._stderr:
             say("devnet stderr: " + "".join(self._stderr).strip()[-2000:])
         self._dir.cleanup()
-
-
-def busy_share(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs busy (with anything) over ``seconds``; ``None`` without ``/proc``."""
-    def sample() -> tuple[int, int]:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
-
-    try:
-        idle_before, total_before = sample()
-        time.sleep(seconds)
-        idle_after, total_after = sample()
-    except OSError:
-        return None
-    return 1 - (idle_after - idle_before) / max(1, total_after - total_before)
 
 
 def node_cpu(pid: int) -> tuple[float, float] | None:
@@ -579,8 +549,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(options: argparse.Namespace) -> int:
-    global _quiet
-    _quiet = options.json_only
+    set_quiet(options.json_only)
     busy = busy_share()
     shown = "unknown" if busy is None else f"{busy:.0%}"
     say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; every "
