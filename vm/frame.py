@@ -37,6 +37,14 @@ from .params import GasSchedule, Limits
 U32 = 0xFFFFFFFF
 U128 = (1 << 128) - 1
 
+# wasmtime's C functions that host calls use most, called without the Python
+# wrappers of wasmtime-py's ``_ffi`` (one Python frame each), and the memory's
+# address returned as an integer rather than a ctypes pointer object.
+_get_fuel = ffi.dll.wasmtime_context_get_fuel
+_set_fuel = ffi.dll.wasmtime_context_set_fuel
+_memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(("wasmtime_memory_data", ffi.dll))
+_memory_data_size = ffi.dll.wasmtime_memory_data_size
+
 
 @dataclass
 class Execution:
@@ -59,7 +67,17 @@ NestedCall = Callable[["Frame", Address, str, bytes, int, int], tuple[int, Outco
 
 
 class Frame:
-    """The state of one running contract call."""
+    """The state of one running contract call (the fast path: see ``PlainFrame`` for the plain one).
+
+    During a host call the frame keeps the fuel and the memory's place in
+    Python (``begin_host_call`` .. ``end_host_call``): nothing else can
+    burn this store's fuel or grow its memory while its host function runs
+    (a nested call runs in a store of its own), so a host function's
+    several charges and memory accesses cost two C calls for the fuel and
+    two for the memory instead of two for each.  The fuel is written back
+    before the host function returns or raises, so wasm, and
+    ``gas_used``, always see every charge.
+    """
 
     def __init__(
         self,
@@ -78,12 +96,12 @@ class Frame:
         self.gas = execution.gas
         self.limits = execution.limits
         self.store = store
-        # The store's C context, and a buffer for reading fuel: gas is read
-        # and set on every host call (two C calls per ``charge``), so these
-        # go to the C API directly rather than through ``Store``'s methods,
-        # which look the context up and allocate a buffer each time.
         self._context = store._context()
         self._fuel = ctypes.c_uint64()
+        self._left: int | None = None
+        """Gas left, kept here during a host call (``None`` outside one): fuel - 1."""
+        self._view: tuple[int, int] | None = None
+        """The memory's host address and size, kept during a host call."""
         self.caller = caller
         self.contract = contract
         self.input = input
@@ -100,50 +118,72 @@ class Frame:
     # -- gas ------------------------------------------------------------
 
     def _get_fuel(self) -> int:
-        """``Store.get_fuel``."""
-        error = ffi.wasmtime_context_get_fuel(self._context, ctypes.byref(self._fuel))
+        """``Store.get_fuel``, through the C API directly."""
+        error = _get_fuel(self._context, ctypes.byref(self._fuel))
         if error:
             raise wasmtime.WasmtimeError._from_ptr(error)
         fuel: int = self._fuel.value
         return fuel
 
     def _set_fuel(self, fuel: int) -> None:
-        """``Store.set_fuel``."""
-        error = ffi.wasmtime_context_set_fuel(self._context, fuel)
+        """``Store.set_fuel``, through the C API directly."""
+        error = _set_fuel(self._context, fuel)
         if error:
             raise wasmtime.WasmtimeError._from_ptr(error)
 
+    def begin_host_call(self) -> None:
+        """Read the fuel once for the host call about to run."""
+        self._left = self._get_fuel() - 1
+
+    def end_host_call(self) -> None:
+        """Write the fuel back (unless a charge already ended the call with 0) and forget the memory."""
+        left, self._left, self._view = self._left, None, None
+        if left is not None:
+            self._set_fuel(left + 1)
+
     def gas_left(self) -> int:
-        return max(self._get_fuel() - 1, 0)
+        left = self._get_fuel() - 1 if self._left is None else self._left
+        return max(left, 0)
 
     def gas_used(self) -> int:
         """Gas used so far; more than the budget means out of gas."""
-        return self.budget + 1 - self._get_fuel()
+        return self.budget - (self._get_fuel() - 1 if self._left is None else self._left)
 
     def charge(self, cost: int) -> None:
         """Take cost from the budget, or end the call with OutOfGas if it cannot pay."""
-        left = self._get_fuel() - 1
+        left = self._get_fuel() - 1 if self._left is None else self._left
         if cost > left:
+            self._left = None
             self._set_fuel(0)
             raise OutOfGas(f"out of gas: needed {cost} more, {max(left, 0)} left of {self.budget}")
-        self._set_fuel(left - cost + 1)
+        if self._left is None:
+            self._set_fuel(left - cost + 1)
+        else:
+            self._left = left - cost
 
     # -- guest memory ---------------------------------------------------
 
+    def _memory_view(self) -> tuple[int, int]:
+        """The memory's host address and size in bytes (``Memory.data_ptr``/``data_len``)."""
+        assert self.memory is not None
+        memory = ctypes.byref(self.memory._memory)
+        return _memory_data(self._context, memory) or 0, _memory_data_size(self._context, memory)
+
     def _span(self, what: str, ptr: int, length: int) -> int:
         """Bounds-check [ptr, ptr+length) and return its host address."""
-        assert self.memory is not None
         ptr &= U32
         length &= U32
-        # ``Memory.data_len`` and ``data_ptr``, through the C API directly.
-        # Both are read afresh each time: a ``memory.grow`` may move the memory.
-        memory = ctypes.byref(self.memory._memory)
-        size: int = ffi.wasmtime_memory_data_size(self._context, memory)
+        view = self._view
+        if view is None:
+            view = self._memory_view()
+            if self._left is not None:  # in a host call: the memory cannot move or grow until it returns
+                self._view = view
+        base, size = view
         if ptr + length > size:
             raise HostError(
                 f"bad pointer: {what} range [{ptr}, {ptr + length}) is outside memory of {size} bytes"
             )
-        return ctypes.addressof(ffi.wasmtime_memory_data(self._context, memory).contents) + ptr
+        return base + ptr
 
     def _read(self, what: str, ptr: int, length: int) -> bytes:
         address = self._span(what, ptr, length)
@@ -341,3 +381,22 @@ class Frame:
         recipient = self._read("transfer address", to_ptr, abi.ADDRESS_SIZE)
         amount = int.from_bytes(self._read("transfer amount", amount_ptr, abi.AMOUNT_SIZE), "little")
         return 0 if self.host.transfer(self.contract, recipient, amount) else 1
+
+
+class PlainFrame(Frame):
+    """A frame on wasmtime-py's public API only: fuel through ``Store.get_fuel``/``set_fuel``
+    on every charge, the memory through ``Memory.data_ptr``/``data_len`` on every access.
+
+    The straightforward path that ``Runtime(fast_paths=False)`` runs, to measure what the fast
+    one gains and to check that it changes nothing (``chain.tuning``).
+    """
+
+    def _get_fuel(self) -> int:
+        return self.store.get_fuel()
+
+    def _set_fuel(self, fuel: int) -> None:
+        self.store.set_fuel(fuel)
+
+    def _memory_view(self) -> tuple[int, int]:
+        assert self.memory is not None
+        return ctypes.addressof(self.memory.data_ptr(self.store).contents), self.memory.data_len(self.store)

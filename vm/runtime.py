@@ -27,7 +27,7 @@ from wasmtime._func import enter_wasm
 from . import abi
 from .engine import ENGINE_FINGERPRINT, engine
 from .errors import ExecutionHalted, HostError, InvalidModule, OutOfGas, StackExhausted, Trap, quote
-from .frame import Execution, Frame
+from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
 from .params import VMParams
@@ -84,10 +84,17 @@ class Runtime:
     One runtime per chain (or per runner invocation).  It owns the linker
     with the host functions and the compiled-module cache; all runtimes of
     the process share the one Engine.
+
+    ``fast_paths=False`` runs every call through wasmtime-py's public API
+    instead of its C functions (host functions through ``Linker.define_func``,
+    exports through ``Instance.exports``, ``PlainFrame``): slower, and the
+    same in every result, which tests check.
     """
 
-    def __init__(self, params: VMParams, *, cache_dir: Path | None = None) -> None:
+    def __init__(self, params: VMParams, *, cache_dir: Path | None = None, fast_paths: bool = True) -> None:
         self.params = params
+        self.fast_paths = fast_paths
+        self._frame_class = Frame if fast_paths else PlainFrame
         self.limits = params.limits
         self.gas = params.gas
         self.cache_dir = cache_dir
@@ -285,7 +292,7 @@ class Runtime:
             tables=1,
             memories=1,
         )
-        frame = Frame(
+        frame = self._frame_class(
             execution,
             store,
             caller=caller,
@@ -325,7 +332,6 @@ class Runtime:
         raw_results: list[dict[str, str]] | None,
     ) -> None:
         """Instantiate and call; with raw_results, a plain function whose results are kept as bits."""
-        store = frame.store
         frame.charge(self.gas.instantiate)
         stack_start = stack_base + compiled.prepared.entry_costs[method]
         if stack_start > self.limits.max_stack_units:
@@ -333,39 +339,67 @@ class Runtime:
                 f"call stack exhausted: the call needs {stack_start} stack units,"
                 f" over max_stack_units ({self.limits.max_stack_units})"
             )
-        # The three exports are looked up by name, and the global set and the
-        # method called through the C API directly: ``Instance.exports`` would
-        # wrap all of the instance's exports, and ``Global.set_value`` and
-        # ``Func.__call__`` fetch their types from wasmtime on every use to
-        # convert values, where the types here are fixed (validation
-        # guarantees the memory, the i32 stack global and the ``() -> ()``
-        # method).  Errors and traps surface exactly as through the wrappers.
         try:
-            instance = compiled.instance_pre.instantiate(store)
-            context = store._context()
-            memory = wasmtime.Memory._from_raw(_export(context, instance, b"memory", ffi.WASMTIME_EXTERN_MEMORY).memory)
-            stack_global = wasmtime.Global._from_raw(
-                _export(context, instance, _STACK_GLOBAL_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_)
-            function = wasmtime.Func._from_raw(
-                _export(context, instance, method.encode(), ffi.WASMTIME_EXTERN_FUNC).func)
-            frame.memory = memory
-            frame.stack_global = stack_global
-            start = ffi.wasmtime_val_t(kind=ffi.WASMTIME_I32.value)
-            start.of.i32 = stack_start
-            error = ffi.wasmtime_global_set(context, ctypes.byref(stack_global._global), ctypes.byref(start))
-            if error:
-                raise wasmtime.WasmtimeError._from_ptr(error)
-            if raw_results is None:
-                with enter_wasm(store) as trap:
-                    error = ffi.wasmtime_func_call(context, ctypes.byref(function._func), None, 0, None, 0, trap)
-                    if error:
-                        raise wasmtime.WasmtimeError._from_ptr(error)
+            if self.fast_paths:
+                self._call_fast(frame, compiled, method, stack_start, raw_results)
             else:
-                raw_results.extend(_call_raw(store, function, compiled.prepared.exports[method]))
+                self._call_plain(frame, compiled, method, stack_start, raw_results)
         except wasmtime.Trap as trap:
             raise self._classify_trap(frame, trap) from None
         except wasmtime.WasmtimeError as error:
             raise Trap(f"wasm error: {error}") from None
+
+    @staticmethod
+    def _call_fast(frame: Frame, compiled: CompiledContract, method: str, stack_start: int,
+                   raw_results: list[dict[str, str]] | None) -> None:
+        """Instantiate, set the stack counter and call, through wasmtime's C API.
+
+        The three exports are looked up by name, and the global set and the
+        method called through the C API directly: ``Instance.exports`` would
+        wrap all of the instance's exports, and ``Global.set_value`` and
+        ``Func.__call__`` fetch their types from wasmtime on every use to
+        convert values, where the types here are fixed (validation
+        guarantees the memory, the i32 stack global and the ``() -> ()``
+        method).  Errors and traps surface exactly as through the wrappers.
+        """
+        store = frame.store
+        instance = compiled.instance_pre.instantiate(store)
+        context = store._context()
+        memory = wasmtime.Memory._from_raw(_export(context, instance, b"memory", ffi.WASMTIME_EXTERN_MEMORY).memory)
+        stack_global = wasmtime.Global._from_raw(
+            _export(context, instance, _STACK_GLOBAL_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_)
+        function = wasmtime.Func._from_raw(_export(context, instance, method.encode(), ffi.WASMTIME_EXTERN_FUNC).func)
+        frame.memory = memory
+        frame.stack_global = stack_global
+        start = ffi.wasmtime_val_t(kind=ffi.WASMTIME_I32.value)
+        start.of.i32 = stack_start
+        error = ffi.wasmtime_global_set(context, ctypes.byref(stack_global._global), ctypes.byref(start))
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if raw_results is None:
+            with enter_wasm(store) as trap:
+                error = ffi.wasmtime_func_call(context, ctypes.byref(function._func), None, 0, None, 0, trap)
+                if error:
+                    raise wasmtime.WasmtimeError._from_ptr(error)
+        else:
+            raw_results.extend(_call_raw(store, function, compiled.prepared.exports[method]))
+
+    @staticmethod
+    def _call_plain(frame: Frame, compiled: CompiledContract, method: str, stack_start: int,
+                    raw_results: list[dict[str, str]] | None) -> None:
+        """``_call_fast`` through wasmtime-py's public API."""
+        store = frame.store
+        exports = compiled.instance_pre.instantiate(store).exports(store)
+        memory, stack_global, function = exports["memory"], exports[abi.STACK_GLOBAL_EXPORT], exports[method]
+        assert isinstance(memory, wasmtime.Memory) and isinstance(stack_global, wasmtime.Global)
+        assert isinstance(function, wasmtime.Func)
+        frame.memory = memory
+        frame.stack_global = stack_global
+        stack_global.set_value(store, wasmtime.Val.i32(stack_start))
+        if raw_results is None:
+            function(store)
+        else:
+            raw_results.extend(_call_raw(store, function, compiled.prepared.exports[method]))
 
     def _classify_trap(self, frame: Frame, trap: wasmtime.Trap) -> ExecutionHalted:
         code = trap.trap_code
@@ -411,6 +445,10 @@ class Runtime:
     def _make_linker(self) -> wasmtime.Linker:
         """The host functions of ABI v1, each running on the top of this runtime's frame stack."""
         linker = wasmtime.Linker(engine())
+        if not self.fast_paths:
+            for name, signature in abi.HOST_FUNCTIONS.items():
+                linker.define_func(abi.IMPORT_MODULE, name, _functype(signature), _plain_host_function(self._frames, name))
+            return linker
         module = abi.IMPORT_MODULE.encode()
         for name, signature in abi.HOST_FUNCTIONS.items():
             # Each definition gets its own key; wasmtime calls the finalizer
@@ -479,12 +517,16 @@ def _host_callback(name: str, signature: FuncSig) -> Any:
     def callback(key: int, caller: Any, raw: Any, count: int) -> int:
         try:
             args = [getattr(raw[index], kind) for index, kind in params]
+            frame = _FRAME_STACKS[key][-1]
+            frame.begin_host_call()
             try:
-                value = getattr(_FRAME_STACKS[key][-1], attribute)(*args)
+                value = getattr(frame, attribute)(*args)
             except (ExecutionHalted, HostFault):
                 raise
             except Exception as fault:
                 raise HostFault(f"host function {attribute} failed: {fault!r}") from fault
+            finally:
+                frame.end_host_call()
             if result is not None:
                 setattr(raw[0], result, value)  # results overwrite the parameters
             return 0
@@ -498,6 +540,21 @@ def _host_callback(name: str, signature: FuncSig) -> Any:
 
 
 _HOST_CALLBACKS: Final = {name: _host_callback(name, signature) for name, signature in abi.HOST_FUNCTIONS.items()}
+
+
+def _plain_host_function(frames: list[Frame], name: str) -> Callable[..., Any]:
+    """For ``Linker.define_func``: ``Frame.host_<name>`` on the innermost frame (the plain path)."""
+    attribute = f"host_{name}"
+
+    def call(*args: int) -> Any:
+        try:
+            return getattr(frames[-1], attribute)(*args)
+        except (ExecutionHalted, HostFault):
+            raise
+        except Exception as fault:
+            raise HostFault(f"host function {attribute} failed: {fault!r}") from fault
+
+    return call
 
 
 def _forget(key: int | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -39,11 +40,18 @@ def contract_address(n: int) -> bytes:
 
 
 class Sandbox:
-    """A runtime and an in-memory host with contracts deployed at known addresses."""
+    """A runtime and an in-memory host with contracts deployed at known addresses.
+
+    Every ``call`` also runs on a copy of the host through the plain path
+    (``Runtime(fast_paths=False)``: wasmtime-py's public API), and must give
+    the same outcome and leave the same host state: so every vm test that
+    calls a contract checks the fast path against the straightforward one.
+    """
 
     def __init__(self, params: VMParams | None = None) -> None:
         self.params = params or devnet_params()
         self.runtime = Runtime(self.params)
+        self.plain = Runtime(self.params, fast_paths=False)
         self.host = MemoryHost()
         self.env = BlockEnv(height=7, timestamp=1_700_000_000)
 
@@ -57,7 +65,12 @@ class Sandbox:
     def call(self, address: bytes, method: str, input: bytes = b"", gas: int = 10**9, **kw: Any) -> Outcome:
         message = Message(caller=kw.pop("caller", ALICE), contract=address, method=method, input=input,
                           gas_limit=gas, **kw)
-        return self.runtime.execute(self.host, self.env, message)
+        twin = copy.deepcopy(self.host)
+        outcome = self.runtime.execute(self.host, self.env, message)
+        plain = self.plain.execute(twin, self.env, message)
+        assert plain == outcome, f"the plain path differs: {plain} against {outcome}"
+        assert (twin.storage, twin.balances) == (self.host.storage, self.host.balances), "the plain path's state differs"
+        return outcome
 
     def storage(self, address: bytes) -> dict[bytes, bytes]:
         return {key: value for (contract, key), value in self.host.storage.items() if contract == address}
