@@ -30,6 +30,7 @@ never deleted, so an earlier header's state root stays provable.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -45,10 +46,12 @@ from .errors import ChainError, GenesisError, InvalidBlock, NotFound
 from .genesis import Genesis, genesis_from_document
 from .journal import Journal
 from .kv import KVStore
+from .signatures import SignatureWorkers, shared_workers
 from .state import STATE_PREFIX, Account, State
 from .transition import (Context, apply_body, apply_overrides, check_header, check_results, receipts_root,
                          simulate_transaction, validate_transaction)
 from .transactions import SignedTransaction
+from .tuning import OPTIMIZED, Tuning
 
 NODE_PREFIX = b"N"
 BLOCK_PREFIX = b"B"
@@ -80,13 +83,36 @@ class PendingBlock:
     """New Merkle tree nodes, by hash."""
 
 
+@dataclass
+class BlockTimings:
+    """Seconds spent in each step of making blocks, added up over blocks (``Chain.timings``).
+
+    Read by the benchmarks; never by anything that decides a result.
+    """
+
+    verify: float = 0.0
+    """Handing signatures to the worker processes (waiting for their verdicts, and verifying
+    inline, happen in ``execute``: ``SignatureWorkers.take_wait_seconds`` tells the waits)."""
+    execute: float = 0.0
+    """``apply_overrides`` and ``apply_body``: validation, execution, receipts."""
+    root: float = 0.0
+    """The sparse Merkle tree update, the transaction and receipt roots, the header."""
+    commit: float = 0.0
+    """The undo record and the one atomic write (``commit``)."""
+
+
 class Chain:
     """One chain's blocks and state in a key-value store."""
 
-    def __init__(self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None) -> None:
+    def __init__(self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None,
+                 tuning: Tuning = OPTIMIZED) -> None:
         self.kv = kv
         self.genesis = genesis
-        self.runtime = Runtime(genesis.vm, cache_dir=cache_dir)
+        self.tuning = tuning
+        self.runtime = Runtime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
+        self.signatures: SignatureWorkers | None = shared_workers() if tuning.signature_workers else None
+        self.timings: BlockTimings | None = None
+        """Set to a ``BlockTimings`` to have ``finalize`` and ``commit`` add their time to it."""
         self._recent: dict[int, tuple[Block, tuple[Receipt, ...]]] = {}
         """The last ``RECENT_BLOCKS`` committed blocks and their receipts, by height."""
         self._nodes: dict[bytes, bytes] = {}
@@ -99,7 +125,8 @@ class Chain:
     # -- creating and opening ------------------------------------------------
 
     @classmethod
-    def create(cls, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None) -> "Chain":
+    def create(cls, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None,
+               tuning: Tuning = OPTIMIZED) -> "Chain":
         """Write the genesis state and block 0 to an empty store."""
         if kv.get(HEAD_KEY) is not None:
             raise GenesisError("the database already holds a chain")
@@ -122,7 +149,7 @@ class Chain:
         header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0, empty)
         pending = PendingBlock(Block(header, ()), (), changes, nodes)
         kv.write({**_block_writes(pending), GENESIS_KEY: genesis.document})
-        return cls(kv, genesis, cache_dir=cache_dir)
+        return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning)
 
     @classmethod
     def from_state(cls, kv: KVStore, genesis: Genesis, head: Block, state: Mapping[bytes, bytes], *,
@@ -150,12 +177,13 @@ class Chain:
         return cls(kv, genesis, cache_dir=cache_dir)
 
     @classmethod
-    def load(cls, kv: KVStore, *, cache_dir: Path | None = None) -> "Chain":
+    def load(cls, kv: KVStore, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> "Chain":
         """Open a store written by ``create``; its genesis comes from the store."""
         document = kv.get(GENESIS_KEY)
         if document is None:
             raise GenesisError("the database holds no chain: run `wasmchain init` first")
-        return cls(kv, genesis_from_document(json.loads(document), "stored genesis"), cache_dir=cache_dir)
+        return cls(kv, genesis_from_document(json.loads(document), "stored genesis"), cache_dir=cache_dir,
+                   tuning=tuning)
 
     # -- reading -------------------------------------------------------------------
 
@@ -250,7 +278,7 @@ class Chain:
 
     def state(self) -> State:
         """A view of the state at the head; changes to it are never written."""
-        return State(Journal(self.kv))
+        return State(Journal(self.kv), decode_cache=self.tuning.caches)
 
     def account(self, address: Address) -> Account:
         return self.state().account(address)
@@ -285,11 +313,16 @@ class Chain:
         """Execute the next block on top of the head; nothing is written."""
         parent = self.head
         timestamp = max(timestamp, parent.timestamp)
+        started = time.perf_counter()
+        if self.signatures is not None:
+            self.signatures.check_ahead(transactions)
+        handed_over = time.perf_counter()
         journal = Journal(self.kv)
-        state = State(journal)
+        state = State(journal, decode_cache=self.tuning.caches)
         apply_overrides(state, overrides)
         receipts = apply_body(state, transactions, self.context(parent.height + 1, timestamp))
         changes = journal.flush()
+        executed = time.perf_counter()
         root, nodes = smt.update(self._read_node, parent.state_root, _state_changes(changes))
         header = Header(
             chain_id=self.genesis.chain_id,
@@ -302,12 +335,19 @@ class Chain:
             gas_used=sum(receipt.gas_used for receipt in receipts),
             overrides_root=overrides_root(overrides),
         )
-        return PendingBlock(Block(header, tuple(transactions), tuple(overrides)), tuple(receipts), changes, nodes)
+        block = Block(header, tuple(transactions), tuple(overrides))
+        block.hash  # noqa: B018 (computed here, so that its time counts as the root's)
+        if self.timings is not None:
+            self.timings.verify += handed_over - started
+            self.timings.execute += executed - handed_over
+            self.timings.root += time.perf_counter() - executed
+        return PendingBlock(block, tuple(receipts), changes, nodes)
 
     def commit(self, pending: PendingBlock) -> None:
         """Write a finalized block, atomically, and make it the head."""
         if pending.block.header.parent_hash != self.head.hash:
             raise InvalidBlock("the pending block's parent is no longer the head")
+        started = time.perf_counter()
         writes = _block_writes(pending)
         # A transaction can appear again in a later block (with an invalid
         # receipt); its hash keeps pointing at the inclusion that executed.
@@ -329,15 +369,18 @@ class Chain:
         recent[pending.block.height] = (pending.block, pending.receipts)
         if len(recent) > RECENT_BLOCKS:
             del recent[min(recent)]
-        if len(self._nodes) + len(pending.nodes) > MAX_CACHED_NODES:
-            self._nodes.clear()
-        self._nodes.update(pending.nodes)
+        if self.tuning.caches:
+            if len(self._nodes) + len(pending.nodes) > MAX_CACHED_NODES:
+                self._nodes.clear()
+            self._nodes.update(pending.nodes)
+        if self.timings is not None:
+            self.timings.commit += time.perf_counter() - started
 
     def _read_node(self, node_hash: bytes) -> bytes | None:
         node = self._nodes.get(node_hash)
         if node is None:
             node = self.kv.get(NODE_PREFIX + node_hash)
-            if node is not None and len(self._nodes) < MAX_CACHED_NODES:
+            if node is not None and self.tuning.caches and len(self._nodes) < MAX_CACHED_NODES:
                 self._nodes[node_hash] = node
         return node
 

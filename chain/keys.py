@@ -9,12 +9,15 @@ as ``0x`` and 40 lowercase hex digits, and that form pastes into ``--args``.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from vm.host import Address
-
 from .errors import ChainError
+
+if TYPE_CHECKING:  # not imported at run time: signature workers (signatures.py) import this module alone
+    from vm.host import Address
 
 ADDRESS_SIZE = 20
 PUBLIC_KEY_SIZE = 32

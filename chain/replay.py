@@ -27,11 +27,11 @@ also runs, after the named ones, so a replay is never weaker than an
 import; a failure only they catch is reported as check ``header`` or
 ``results``.
 
-Signatures are verified as blocks execute (``apply_body``); for blocks of
-many transactions, a background thread verifies the next blocks'
-signatures ahead of the executing thread (``cryptography`` releases the
-GIL while it verifies), caching each answer on its transaction.  The VM
-itself runs on the calling thread only.
+Signatures are verified as blocks execute (``apply_body``); the blocks
+read ahead of the executing one have theirs sent to worker processes
+(``chain/signatures.py``) meanwhile, so that on a machine with a core to
+spare the executing thread finds the verdicts ready.  The VM itself runs
+on the calling thread only.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from .chain import GENESIS_KEY, NODE_PREFIX, Chain, PendingBlock
 from .errors import ChainError, GenesisError, InvalidBlock
 from .genesis import Genesis, genesis_from_document
 from .kv import KVStore, LevelDBKV, MemoryKV
+from .signatures import MIN_TRANSACTIONS, SignatureWorkers
 from .state import ACCOUNT, CODE, STATE_PREFIX, STORAGE, Account
 from .transactions import SignedTransaction
 from .transition import check_header, check_results, receipts_root
@@ -65,16 +65,7 @@ from .transition import check_header, check_results, receipts_root
 MAX_STATE_DIFFS = 100
 """State keys a divergence lists at most (the count of the others is reported)."""
 PREFETCH_BLOCKS = 64
-"""Blocks read ahead of the executing one, their signatures verified on a background thread."""
-VERIFY_AHEAD_TRANSACTIONS = 16
-"""Only blocks with this many transactions or more have their signatures verified ahead.
-
-Measured (10,000 token transfers, a shared 2-core machine, best of 4-6
-alternating runs): in blocks of 100, the executing thread's CPU time fell
-by ~35% and the wall time by 4-10%; in blocks of one, the wall time grew
-(~15%), the two threads passing the GIL back and forth around every
-verification (``cryptography`` releases it while it verifies, but needs
-it back to return)."""
+"""Blocks read ahead of the executing one, their signatures verified meanwhile by worker processes."""
 PROGRESS_INTERVAL = 0.2
 """Seconds between two progress updates on a terminal (at most five a second)."""
 MEMORY_STORE_BLOCKS = 50_000
@@ -434,42 +425,44 @@ class Progress:
 # --- the replay loop ------------------------------------------------------------------------
 
 
-def _verify_signatures(transactions: tuple[SignedTransaction, ...]) -> None:
-    for signed in transactions:
-        signed.signature_valid()  # cached on the transaction: the executing thread finds the answer
+def prefetch_signatures(records: Iterator[Record], workers: SignatureWorkers | None,
+                        depth: int = PREFETCH_BLOCKS) -> Generator[Record, None, None]:
+    """The records, read ``depth`` ahead; the signatures of the blocks read ahead go to ``workers``
+    (``chain/signatures.py``) meanwhile, small blocks gathered until there are enough to send.
 
-
-def prefetch_signatures(records: Iterator[Record], depth: int = PREFETCH_BLOCKS,
-                        min_transactions: int = VERIFY_AHEAD_TRANSACTIONS) -> Generator[Record, None, None]:
-    """The records, read ``depth`` ahead; the signatures of the blocks with at least
-    ``min_transactions`` transactions are verified on a background thread meanwhile.
-
-    A pure speed-up: a transaction's ``signature_valid`` is computed once,
-    by whichever thread gets there first, and is the same either way.
+    A pure speed-up: a transaction's verdict is the same from a worker as from the executing thread.
     """
-    pool: ThreadPoolExecutor | None = None
     window: deque[Record] = deque()
+    gathered: list[SignedTransaction] = []
+
+    def hand_over(force: bool) -> None:
+        if workers is not None and gathered and (force or len(gathered) >= MIN_TRANSACTIONS):
+            workers.check_ahead(gathered)
+            gathered.clear()
+
     try:
-        try:
-            for record in records:
-                if len(record.block.transactions) >= min_transactions:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wasmchain-signatures")
-                    pool.submit(_verify_signatures, record.block.transactions)
-                window.append(record)
-                if len(window) > depth:
-                    yield window.popleft()
-        except ChainError:
-            # A record that cannot be read: the ones before it come first, as without the read-ahead
-            # (one of them may diverge, which is the finding to report).
-            while window:
-                yield window.popleft()
-            raise
+        for record in records:
+            gathered.extend(record.block.transactions)
+            hand_over(force=False)
+            window.append(record)
+            if len(window) > depth:
+                yield _handed_over(window.popleft(), hand_over)
+    except ChainError:
+        # A record that cannot be read: the ones before it come first, as without the read-ahead
+        # (one of them may diverge, which is the finding to report).
         while window:
             yield window.popleft()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    hand_over(force=True)
+    while window:
+        yield window.popleft()
+
+
+def _handed_over(record: Record, hand_over: Callable[[bool], None]) -> Record:
+    """A record about to leave the read-ahead window, its transactions handed over if they wait in a batch."""
+    if record.block.transactions and not record.block.transactions[0].signature_known():
+        hand_over(True)
+    return record
 
 
 @dataclass
@@ -487,7 +480,7 @@ def replay_records(chain: Chain, records: Iterator[Record], run: _Run, *,
 
     An error reading the records propagates, with ``run`` counting the blocks committed before it.
     """
-    with closing(prefetch_signatures(records)) as ahead:
+    with closing(prefetch_signatures(records, chain.signatures)) as ahead:
         for record in ahead:
             result = check_block(chain, record, recorded_changes)
             if isinstance(result, Divergence):

@@ -91,8 +91,9 @@ def _decode_account(data: bytes) -> Account:
 class State:
     """Typed access to the state through a journal; a ``vm.host.Host``."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, *, decode_cache: bool = True) -> None:
         self.journal = journal
+        self._decode_account = _decode_account if decode_cache else Account.decode
 
     # -- raw keys ---------------------------------------------------------
 
@@ -109,7 +110,7 @@ class State:
 
     def account(self, address: Address) -> Account:
         data = self.get(account_key(address))
-        return EMPTY_ACCOUNT if data is None else _decode_account(data)
+        return EMPTY_ACCOUNT if data is None else self._decode_account(data)
 
     def set_account(self, address: Address, account: Account) -> None:
         if account == EMPTY_ACCOUNT:

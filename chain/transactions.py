@@ -26,7 +26,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 
@@ -118,7 +118,20 @@ class SignedTransaction:
 
     @cached_property
     def _signature_valid(self) -> bool:
+        pending = self.__dict__.pop("_pending_verdict", None)
+        if pending is not None:
+            return bool(pending())
         return verify_signature(self.tx.public_key, self.signature, self.tx.signing_bytes())
+
+    def signature_known(self) -> bool:
+        """Whether the verdict on the signature is computed, or being computed elsewhere."""
+        return "_signature_valid" in self.__dict__ or "_pending_verdict" in self.__dict__
+
+    def expect_signature_verdict(self, verdict: Callable[[], bool]) -> None:
+        """Let ``signature_valid`` take its answer from ``verdict`` (a worker's, see ``signatures.py``),
+        called at most once, when it is first needed.  ``verdict`` must give exactly what verifying
+        here would."""
+        self.__dict__["_pending_verdict"] = verdict
 
     @classmethod
     def decode(cls, data: bytes) -> "SignedTransaction":
@@ -127,7 +140,10 @@ class SignedTransaction:
             value = decode(data, what="transaction")
         except InvalidEncoding as error:
             raise InvalidTransaction(str(error)) from None
-        return cls.from_canonical(value)
+        signed = cls.from_canonical(value)
+        # ``decode`` accepts canonical bytes only, so they are exactly what encoding would give.
+        signed.__dict__["encoded"] = bytes(data)
+        return signed
 
     @classmethod
     def from_canonical(cls, value: Any) -> "SignedTransaction":

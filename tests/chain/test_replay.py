@@ -6,8 +6,6 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain import replay, transactions
+from chain import replay, signatures
 from chain.archive import MAGIC, ArchiveReader, Record, encode_changes
 from chain.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
 from chain.chain import GENESIS_KEY, Chain
@@ -26,6 +24,7 @@ from chain.genesis import Genesis
 from chain.kv import LevelDBKV, MemoryKV
 from chain.replay import (MEMORY_STORE_BLOCKS, Divergence, ReplayResult, check_block, describe_key, describe_report,
                           fresh_store, prefetch_signatures, receipt_diff, replay_archive, replay_database)
+from chain.signatures import MIN_TRANSACTIONS, SignatureWorkers
 from chain.state import account_key, code_key, storage_key
 from chain.transactions import SignedTransaction
 from tests.chain.test_archive import HEAD, Produced, assemble, items, produce
@@ -389,39 +388,49 @@ def test_check_block_is_apply_block_with_names(genesis: Genesis) -> None:
     assert chain.head == recorded.head
 
 
-def test_signatures_are_verified_ahead_and_records_keep_their_order(exported: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    verified_by = []
-    real = transactions.verify_signature
+class RecordingWorkers:
+    """Stands in for ``SignatureWorkers``: records what it is handed, and marks it as being verified."""
 
-    def verify(*args: bytes) -> bool:
-        verified_by.append(threading.current_thread().name)
-        return real(*args)
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
 
-    pools = []
+    def check_ahead(self, batch: list[SignedTransaction]) -> int:
+        self.batches.append([signed.hash for signed in batch])
+        for signed in batch:
+            signed.expect_signature_verdict(lambda: True)
+        return len(batch)
 
-    class Pool(ThreadPoolExecutor):
-        def submit(self, *args: Any, **kwargs: Any) -> Any:
-            pools.append(self)
-            return super().submit(*args, **kwargs)
 
-    monkeypatch.setattr(transactions, "verify_signature", verify)
-    monkeypatch.setattr(replay, "ThreadPoolExecutor", Pool)
-    for min_transactions, submitted in ((1, HEAD - 1), (8, 1), (9, 0)):  # block 2 holds 8 transactions, block 3 none
-        verified_by.clear()
-        pools.clear()
+def test_read_ahead_blocks_go_to_the_workers_in_batches_and_records_keep_their_order(exported: Path) -> None:
+    workers = RecordingWorkers()
+    seen = []
+    with ArchiveReader(exported) as reader:
+        for record in prefetch_signatures(reader.records(), workers, depth=2):  # type: ignore[arg-type]
+            # Every transaction of a record is handed over before the record comes out.
+            handed = {tx_hash for batch in workers.batches for tx_hash in batch}
+            assert all(signed.hash in handed for signed in record.block.transactions)
+            seen.append(record.block)
+    assert [block.height for block in seen] == list(range(1, HEAD + 1))
+    everything = [signed.hash for block in seen for signed in block.transactions]
+    assert [tx_hash for batch in workers.batches for tx_hash in batch] == everything  # each once, in order
+    with_transactions = sum(1 for block in seen if block.transactions)
+    assert len(workers.batches) < with_transactions  # small blocks are gathered into larger batches
+
+
+def test_read_ahead_signatures_are_verified_by_worker_processes(exported: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signatures, "MIN_TRANSACTIONS", 1)
+    monkeypatch.setattr(replay, "MIN_TRANSACTIONS", 1)
+    workers = SignatureWorkers(1)
+    try:
         with ArchiveReader(exported) as reader:
-            seen = []
-            for record in prefetch_signatures(reader.records(), depth=2, min_transactions=min_transactions):
-                seen.append(record.block.height)
+            for record in prefetch_signatures(reader.records(), workers, depth=2):
                 for signed in record.block.transactions:
+                    assert signed.signature_known()  # handed to the worker before the record came out
                     assert signed.signature_valid()
-        assert seen == list(range(1, HEAD + 1))
-        assert len(pools) == submitted and len(set(pools)) == min(submitted, 1)
-        assert len(verified_by) == 17  # once each, by whichever thread came first
-        if not submitted:
-            assert set(verified_by) == {threading.current_thread().name}
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("wasmchain-signatures")]
+        assert all(worker.alive for worker in workers._pool) and workers._pool
+    finally:
+        workers.close()
 
 
 def test_keys_read_for_humans() -> None:
