@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast contracts bench clean
+.PHONY: install run test test-fast contracts bench bench-full clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,20 @@ test-fast: $(STAMP)
 contracts:
 	./contracts/build.sh
 
-# Benchmarks; each prints a table and, last, one JSON line.  bench/rpc.py starts
-# devnets of its own (extra flags: make bench RPC_ARGS="--threads 6"); bench/replay.py
-# produces, exports and replays chains in a temporary directory
-# (make bench REPLAY_ARGS="--transactions 50000").
+# Benchmarks (bench/README.md); each prints a table and, last, one JSON line.
+# `make bench` runs the quick version of each (about 3 minutes in all);
+# `make bench-full` the full ones (about 10 minutes; state_scale writes a
+# million-account genesis).  Extra flags for one: make bench TPS_ARGS="--repeat 5".
+BENCH_QUICK ?= --quick
 bench: $(STAMP)
-	$(BIN)/python bench/cold_start.py
-	$(BIN)/python bench/rpc.py $(RPC_ARGS)
-	$(BIN)/python bench/replay.py $(REPLAY_ARGS)
+	$(BIN)/python bench/transfer_tps.py $(BENCH_QUICK) $(TPS_ARGS)
+	$(BIN)/python bench/state_scale.py $(BENCH_QUICK) $(SCALE_ARGS)
+	$(BIN)/python bench/cold_start.py $(BENCH_QUICK) $(COLD_ARGS)
+	$(BIN)/python bench/replay.py $(BENCH_QUICK) $(REPLAY_ARGS)
+	$(BIN)/python bench/rpc.py $(BENCH_QUICK) $(RPC_ARGS)
+
+bench-full: $(STAMP)
+	$(MAKE) bench BENCH_QUICK=
 
 clean:
 	rm -rf $(VENV) .wasmchain-runner .pytest_cache .hypothesis build *.egg-info

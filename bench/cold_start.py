@@ -140,7 +140,10 @@ def p99(samples: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="1,000 iterations (make bench)")
     options = parser.parse_args()
+    if options.quick:
+        options.iterations = min(options.iterations, 1000)
 
     engine_once, _ = engine_path()
     raw_once, crossings = raw_path()

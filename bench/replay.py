@@ -401,8 +401,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="produce and replay each chain this many times, report the best (default %(default)s)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="produce into DIR (which must not exist) and keep the data directories and archives")
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 transfers and a one-per-block chain of 500 (make bench)")
     parser.add_argument("--json-only", action="store_true", help="print the JSON line only")
     options = parser.parse_args(argv)
+    if options.quick:
+        options.transactions = min(options.transactions, 5_000)
+        options.small_transactions = min(options.small_transactions, 500)
     if not 1 <= options.senders < DEV_ACCOUNTS:
         parser.error(f"--senders must be 1 to {DEV_ACCOUNTS - 1}")
     if min(options.transactions, options.per_block, options.repeat) < 1 or options.small_transactions < 0:

@@ -535,8 +535,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="submits per JSON-RPC batch request; 1 skips that run (default %(default)s)")
     parser.add_argument("--block-time", type=float, default=0.1,
                         help="block time of the second devnet; 0 skips it (default %(default)s s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="200 latency samples and 250 transfers per thread (make bench)")
     parser.add_argument("--json-only", action="store_true", help="print the JSON line only")
     options = parser.parse_args(argv)
+    if options.quick:
+        options.latency_count = min(options.latency_count, 200)
+        options.transactions = min(options.transactions, 250)
     if not 1 <= options.threads < DEV_ACCOUNTS:
         parser.error(f"--threads must be 1 to {DEV_ACCOUNTS - 1}: each thread sends from its own dev account")
     if min(options.latency_count, options.transactions, options.batch) < 1 or options.block_time < 0:
