@@ -23,6 +23,23 @@ ABI_VERSION = 1
 WASMTIME_VERSION = "50.0.1"
 VM_VERSION = f"wasmtime-{WASMTIME_VERSION}/abi-{ABI_VERSION}"
 
+# Ceilings the engine's instance pool imposes (vm/engine.py): a genesis may set
+# its limits up to these, never above, so that a limit in genesis is always
+# the limit a contract meets (a memory.grow past the pool's slot would return
+# -1 below a larger max_memory_pages).
+ENGINE_MAX_MEMORY_PAGES = 512
+"""Pages (64 KiB) in each of the pool's memory slots: 32 MiB, CosmWasm's cap."""
+ENGINE_MAX_TABLE_SIZE = 65536
+"""Elements in each of the pool's table slots."""
+ENGINE_MAX_CALL_DEPTH = 64
+"""Frames of one call tree: each holds one instance of the pool while it runs."""
+_CEILINGS = {
+    "max_memory_pages": ENGINE_MAX_MEMORY_PAGES,
+    "max_initial_memory_pages": ENGINE_MAX_MEMORY_PAGES,
+    "max_table_size": ENGINE_MAX_TABLE_SIZE,
+    "max_call_depth": ENGINE_MAX_CALL_DEPTH,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -154,10 +171,15 @@ class VMParams:
         allow_floats = data["allow_floats"]
         if not isinstance(allow_floats, bool):
             raise InvalidParams(f"vm.allow_floats: expected true or false, found {allow_floats!r}")
+        limits = _int_record(Limits, "vm.limits", data["limits"])
+        for name, ceiling in _CEILINGS.items():
+            if getattr(limits, name) > ceiling:
+                raise InvalidParams(
+                    f"vm.limits.{name}: at most {ceiling} (the engine's instance pool), found {getattr(limits, name)}")
         return cls(
             version=version,
             allow_floats=allow_floats,
-            limits=_int_record(Limits, "vm.limits", data["limits"]),
+            limits=limits,
             gas=_int_record(GasSchedule, "vm.gas", data["gas"]),
         )
 

@@ -25,7 +25,7 @@ from wasmtime import _ffi as ffi
 from wasmtime._func import enter_wasm
 
 from . import abi
-from .engine import ENGINE_FINGERPRINT, engine
+from .engine import ENGINE_FINGERPRINT, POOL_EXHAUSTED, engine
 from .errors import ExecutionHalted, HostError, InvalidModule, OutOfGas, StackExhausted, Trap, quote
 from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
@@ -320,6 +320,8 @@ class Runtime:
         finally:
             self._frames.pop()
             execution.call_stack.pop()
+            # Give the instance's slot back to the engine's pool now, not whenever the store is collected.
+            store.close()
         host.commit()
         return Outcome(status="ok", gas_used=used, return_data=frame.return_data, events=tuple(frame.events))
 
@@ -347,6 +349,8 @@ class Runtime:
         except wasmtime.Trap as trap:
             raise self._classify_trap(frame, trap) from None
         except wasmtime.WasmtimeError as error:
+            if str(error).startswith(POOL_EXHAUSTED):  # the node's resources, not the contract: no receipt
+                raise HostFault(f"the engine's instance pool is exhausted: {error}") from None
             raise Trap(f"wasm error: {error}") from None
 
     @staticmethod
