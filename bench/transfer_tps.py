@@ -30,13 +30,16 @@ process, and requires the same state root both ways.
 Prints a table, then as its last line one JSON object; its
 ``token_transfer_tx_per_s`` is the median over ``--repeat`` runs.
 ``--quick`` (``make bench``) runs each workload once, in under a minute.
+``--levers`` also runs the token workload with each speed-up of
+``chain.tuning.Tuning`` switched off alone (the others on): what each gives.
 Usage: ``python bench/transfer_tps.py [--quick] [--transfers N] [--per-block K] [--senders S]
-[--recipients R] [--workloads token,native,counter] [--repeat N] [--no-compare] [--sync] [--json-only]``
+[--recipients R] [--workloads token,native,counter] [--repeat N] [--no-compare] [--levers] [--sync] [--json-only]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -167,6 +170,8 @@ def main() -> int:
     parser.add_argument("--workloads", default=",".join(KINDS))
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload; the median is reported")
     parser.add_argument("--no-compare", action="store_true", help="skip the run with every optimization off")
+    parser.add_argument("--levers", action="store_true",
+                        help="also run the token workload with each speed-up of chain.tuning off alone")
     parser.add_argument("--sync", action="store_true", help="fsync every block's write")
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args()
@@ -203,6 +208,15 @@ def main() -> int:
         figures["signing_seconds_untimed"] = round(signing, 3)
         results[kind] = figures
         rows.append((f"{kind}" + (", optimized" if kind == "token" and not args.no_compare else ""), figures))
+        if kind == "token" and args.levers:
+            results["token_without"] = {}
+            for lever in (field.name for field in dataclasses.fields(Tuning)):
+                tuning = dataclasses.replace(OPTIMIZED, **{lever: False})
+                alone = summarize([run(kind, genesis_, blocks, plan, tuning, args.sync) for _ in range(repeat)])
+                if alone["state_root"] != figures["state_root"]:
+                    raise RuntimeError(f"without {lever}, the state root is {alone['state_root']}")
+                results["token_without"][lever] = alone
+                rows.append((f"token, without {lever}", alone))
     say("")
     table(rows)
     if "token_straightforward" in results:

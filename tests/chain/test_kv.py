@@ -295,3 +295,16 @@ def test_a_database_held_here_is_locked_for_a_child_process(tmp_path: Path) -> N
         )
         out, err = cli.communicate()
     assert (cli.returncode, out, err) == (0, locked_message(path) + "\n", "")
+
+
+def test_compacting_keeps_every_entry_and_a_closed_store_refuses(tmp_path: Path) -> None:
+    kv = LevelDBKV(tmp_path / "db", create=True, sync=False)
+    entries = {os.urandom(16): os.urandom(100) for _ in range(5000)}
+    kv.write(entries)
+    kv.write({key: None for key in list(entries)[:1000]})
+    kv.compact()
+    remaining = dict(list(entries.items())[1000:])
+    assert dict(kv.iterate()) == dict(sorted(remaining.items()))
+    kv.close()
+    with pytest.raises(StoreError, match="closed"):
+        kv.compact()

@@ -1,0 +1,52 @@
+"""The benchmarks run: each, with tiny parameters, prints its table and a last JSON line with its figures.
+
+Not timed tests: nothing here looks at a figure's size, only that the run checked its own results
+(every receipt ok, the final state as planned, the same root with and without the speed-ups).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) > 2, "a human-readable table comes before the JSON line"
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def test_transfer_tps_runs_every_workload_and_compares_the_paths() -> None:
+    result = bench("transfer_tps.py", "--transfers", "120", "--senders", "10", "--recipients", "30",
+                   "--per-block", "40", "--repeat", "1", "--levers")
+    workloads = result["workloads"]
+    assert set(workloads) == {"token", "native", "counter", "token_straightforward", "token_without", "token_speedup"}
+    assert result["token_transfer_tx_per_s"] == workloads["token"]["tx_per_s"] > 0
+    assert workloads["token_straightforward"]["state_root"] == workloads["token"]["state_root"]
+    assert {figures["state_root"] for figures in workloads["token_without"].values()} == {workloads["token"]["state_root"]}
+    assert set(workloads["token"]["us_per_tx"]) == {"decode_verify", "execute", "root", "commit"}
+    assert len({workloads[kind]["state_root"] for kind in ("token", "native", "counter")}) == 3
+
+
+def test_the_workload_is_fixed_by_its_seeds() -> None:
+    first = bench("transfer_tps.py", "--transfers", "60", "--per-block", "30", "--repeat", "1", "--no-compare",
+                  "--workloads", "token")
+    second = bench("transfer_tps.py", "--transfers", "60", "--per-block", "30", "--repeat", "1", "--no-compare",
+                   "--workloads", "token")
+    assert first["workloads"]["token"]["state_root"] == second["workloads"]["token"]["state_root"]
+
+
+def test_state_scale_reports_each_size() -> None:
+    result = bench("state_scale.py", "--sizes", "50,200", "--transfers", "40", "--per-block", "20")
+    assert set(result["sizes"]) == {"50", "200"}
+    assert result["sizes"]["200"]["state_entries"] > result["sizes"]["50"]["state_entries"]
+    assert result["sizes"]["200"]["db_mb_after"] > 0
