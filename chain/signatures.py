@@ -31,6 +31,7 @@ frame holding an array of booleans.  The worker imports ``chain.keys``
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import struct
@@ -270,6 +271,7 @@ def shared_workers() -> SignatureWorkers:
     with _shared_lock:
         if _shared is None:
             _shared = SignatureWorkers()
+            atexit.register(_shared.close)  # end the workers with the process, their pipes closed
         return _shared
 
 
