@@ -153,7 +153,7 @@ class Chain:
 
     @classmethod
     def from_state(cls, kv: KVStore, genesis: Genesis, head: Block, state: Mapping[bytes, bytes], *,
-                   cache_dir: Path | None = None) -> "Chain":
+                   cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> "Chain":
         """A chain in an empty store whose head is ``head``, holding ``state`` (state key -> value).
 
         The state's sparse Merkle root is computed from scratch and must be
@@ -174,7 +174,7 @@ class Chain:
         writes[HEAD_KEY] = encode([head.height])
         writes[GENESIS_KEY] = genesis.document
         kv.write(writes)
-        return cls(kv, genesis, cache_dir=cache_dir)
+        return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning)
 
     @classmethod
     def load(cls, kv: KVStore, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> "Chain":

@@ -442,8 +442,9 @@ def prefetch_signatures(records: Iterator[Record], workers: SignatureWorkers | N
 
     try:
         for record in records:
-            gathered.extend(record.block.transactions)
-            hand_over(force=False)
+            if workers is not None:
+                gathered.extend(record.block.transactions)
+                hand_over(force=False)
             window.append(record)
             if len(window) > depth:
                 yield _handed_over(window.popleft(), hand_over)

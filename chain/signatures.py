@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import os
 import queue
+import select
 import struct
 import subprocess
 import sys
@@ -109,9 +110,12 @@ class _Worker:
     def __init__(self) -> None:
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE_ROOT, environment.get("PYTHONPATH")]))
+        # The source root is the working directory too: ``-m`` puts the working directory first on the
+        # path, and a worker must import this ``chain``, not one that happens to sit where the node runs.
+        # Unbuffered, so that ``select`` on the pipe sees every answer not yet read.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chain.signatures"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=environment, close_fds=True)
+            stderr=subprocess.DEVNULL, env=environment, cwd=_SOURCE_ROOT, close_fds=True, bufsize=0)
         self.sent: deque[_Chunk] = deque()
         self.alive = True
         self.waited = 0.0
@@ -125,9 +129,9 @@ class _Worker:
 
     def send(self, chunk: _Chunk) -> None:
         payload = msgpack.packb(chunk.items, use_bin_type=True)
-        with self._lock:
+        with self._lock:  # frames go out in the order of ``sent``, whichever thread sends
             self.sent.append(chunk)
-        self._outgoing.put(_FRAME.pack(len(payload)) + payload)
+            self._outgoing.put(_FRAME.pack(len(payload)) + payload)
 
     def _write_frames(self) -> None:
         stdin = self.process.stdin
@@ -154,7 +158,7 @@ class _Worker:
                 verdicts = self._read_frame()
                 head = self.sent.popleft()
                 if verdicts is None or len(verdicts) != len(head.items):
-                    self.alive = False
+                    self.alive = False  # dead, hung or garbled: this chunk and the rest are verified here
                     head.verdicts = _verify_inline(head.items)
                 else:
                     head.verdicts = verdicts
@@ -163,10 +167,10 @@ class _Worker:
         stdout = self.process.stdout
         assert stdout is not None
         try:
-            header = _read_exactly(stdout, _FRAME.size)
+            header = _read_exactly(stdout, _FRAME.size, ANSWER_TIMEOUT)
             if header is None:
                 return None
-            body = _read_exactly(stdout, _FRAME.unpack(header)[0])
+            body = _read_exactly(stdout, _FRAME.unpack(header)[0], ANSWER_TIMEOUT)
             verdicts = None if body is None else msgpack.unpackb(body)
         except (OSError, ValueError):
             return None
@@ -175,8 +179,11 @@ class _Worker:
         return verdicts
 
     def stop(self) -> None:
-        """End the process (its input closes; killed if it does not exit) and close the pipes."""
+        """End the process and close the pipes: its answers are closed first (a worker blocked writing
+        answers nobody reads then fails at once), then its input; killed if it does not exit."""
         self.alive = False
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         self._outgoing.put(None)
         self._writer.join(timeout=2)
         try:
@@ -184,13 +191,24 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
-    data = stream.read(size)
-    return data if len(data) == size else None
+ANSWER_TIMEOUT = 30.0
+"""Seconds a worker may take to answer (a chunk takes ~5 ms): a worker silent for longer is taken for hung,
+stopped, and its transactions verified by the waiting thread."""
+
+
+def _read_exactly(stream: IO[bytes], size: int, timeout: float | None = None) -> bytes | None:
+    """``size`` bytes, or ``None`` at the end of the stream or after ``timeout`` seconds without data."""
+    data = b""
+    while len(data) < size:
+        if timeout is not None and not select.select([stream], [], [], timeout)[0]:
+            return None
+        more = stream.read(size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
 
 
 class SignatureWorkers:
@@ -212,7 +230,8 @@ class SignatureWorkers:
         if self.workers <= 0 or len(todo) < MIN_TRANSACTIONS:
             return 0
         with self._lock:
-            self._start_workers()
+            if not self._start_workers():
+                return 0
             for start in range(0, len(todo), CHUNK):
                 batch = todo[start:start + CHUNK]
                 worker = self._pool[self._next % len(self._pool)]
@@ -230,7 +249,10 @@ class SignatureWorkers:
                 worker.stop()
         self._pool = [worker for worker in self._pool if worker.alive]
         while len(self._pool) < self.workers:
-            self._pool.append(_Worker())
+            try:
+                self._pool.append(_Worker())
+            except (OSError, RuntimeError):  # no process or thread to be had now: verify inline meanwhile
+                break
         return list(self._pool)
 
     def warm_up(self) -> None:

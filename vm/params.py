@@ -29,14 +29,27 @@ VM_VERSION = f"wasmtime-{WASMTIME_VERSION}/abi-{ABI_VERSION}"
 # -1 below a larger max_memory_pages).
 ENGINE_MAX_MEMORY_PAGES = 512
 """Pages (64 KiB) in each of the pool's memory slots: 32 MiB, CosmWasm's cap."""
+ENGINE_MAX_INITIAL_MEMORY_PAGES = 128
+"""Initial pages (8 MiB).  Data segments lie within the initial memory, and wasmtime lays them out from a
+copy-on-write image (no fuel) unless the image is large and sparse, when it copies them and burns 1 fuel a
+byte; "sparse" is judged in units of the host's page size, which differs between CPUs.  Images under
+16 MiB are always mapped, so this cap keeps a module's gas the same on every machine."""
 ENGINE_MAX_TABLE_SIZE = 65536
 """Elements in each of the pool's table slots."""
+ENGINE_MAX_FUNCTIONS = 16384
+ENGINE_MAX_GLOBALS = 16384
+"""Functions and globals of a module: an instance's bookkeeping must fit the pool's 1 MiB per instance
+(measured: 16,384 of each, every function in the table, fit; 32,768 functions did not)."""
+ENGINE_MAX_IMPORTS = 1024
 ENGINE_MAX_CALL_DEPTH = 64
 """Frames of one call tree: each holds one instance of the pool while it runs."""
 _CEILINGS = {
     "max_memory_pages": ENGINE_MAX_MEMORY_PAGES,
-    "max_initial_memory_pages": ENGINE_MAX_MEMORY_PAGES,
+    "max_initial_memory_pages": ENGINE_MAX_INITIAL_MEMORY_PAGES,
     "max_table_size": ENGINE_MAX_TABLE_SIZE,
+    "max_functions": ENGINE_MAX_FUNCTIONS,
+    "max_globals": ENGINE_MAX_GLOBALS,
+    "max_imports": ENGINE_MAX_IMPORTS,
     "max_call_depth": ENGINE_MAX_CALL_DEPTH,
 }
 

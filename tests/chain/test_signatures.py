@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +140,49 @@ def test_a_worker_loads_no_wasmtime() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_workers_import_this_chain_whatever_the_working_directory(workers: SignatureWorkers, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    impostor = tmp_path / "chain"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    (impostor / "signatures.py").write_text(  # says yes to everything, if it were ever run
+        "import sys, struct, msgpack\n"
+        "while (h := sys.stdin.buffer.read(4)):\n"
+        "    n = len(msgpack.unpackb(sys.stdin.buffer.read(struct.unpack('>I', h)[0])))\n"
+        "    a = msgpack.packb([True] * n); sys.stdout.buffer.write(struct.pack('>I', len(a)) + a)\n"
+        "    sys.stdout.buffer.flush()\n")
+    monkeypatch.chdir(tmp_path)
+    batch = transactions()
+    assert workers.check_ahead(batch) == COUNT
+    assert [signed.signature_valid() for signed in batch] == [index not in BAD for index in range(COUNT)]
+
+
+def test_a_hung_worker_is_stopped_and_its_transactions_verified_here(workers: SignatureWorkers,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signatures, "ANSWER_TIMEOUT", 0.5)
+    workers.warm_up()
+    hung = list(workers._pool)
+    for worker in hung:
+        os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        batch = transactions()
+        assert workers.check_ahead(batch) == COUNT
+        assert [signed.signature_valid() for signed in batch] == [index not in BAD for index in range(COUNT)]
+        assert not any(worker.alive for worker in hung)
+    finally:
+        for worker in hung:
+            os.kill(worker.process.pid, signal.SIGCONT)
+
+
+def test_with_no_process_to_be_had_the_executing_thread_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(signatures, "_Worker", refuse)
+    workers = SignatureWorkers(1)
+    batch = transactions()
+    assert workers.check_ahead(batch) == 0
+    assert not any(signed.signature_known() for signed in batch)
+    assert [signed.signature_valid() for signed in batch] == [index not in BAD for index in range(COUNT)]

@@ -13,7 +13,8 @@ from tests.helpers import ALICE, GENESIS, Sandbox, contract_address, devnet_para
 from tests.vm.test_runtime import CHAIN_LINK, KV
 from vm import InvalidParams, Message, VMParams, abi
 from vm.engine import POOL_INSTANCES, engine
-from vm.params import ENGINE_MAX_CALL_DEPTH, ENGINE_MAX_MEMORY_PAGES, ENGINE_MAX_TABLE_SIZE
+from vm.params import (ENGINE_MAX_CALL_DEPTH, ENGINE_MAX_FUNCTIONS, ENGINE_MAX_GLOBALS, ENGINE_MAX_IMPORTS,
+                       ENGINE_MAX_INITIAL_MEMORY_PAGES, ENGINE_MAX_MEMORY_PAGES, ENGINE_MAX_TABLE_SIZE)
 from vm.runtime import HostFault
 
 SMALL = wasmtime.wat2wasm('(module (memory 1) (func (export "f")))')
@@ -64,8 +65,11 @@ def test_a_call_tree_as_deep_as_the_ceiling_fits_in_the_pool() -> None:
 
 @pytest.mark.parametrize("name, ceiling", [
     ("max_memory_pages", ENGINE_MAX_MEMORY_PAGES),
-    ("max_initial_memory_pages", ENGINE_MAX_MEMORY_PAGES),
+    ("max_initial_memory_pages", ENGINE_MAX_INITIAL_MEMORY_PAGES),
     ("max_table_size", ENGINE_MAX_TABLE_SIZE),
+    ("max_functions", ENGINE_MAX_FUNCTIONS),
+    ("max_globals", ENGINE_MAX_GLOBALS),
+    ("max_imports", ENGINE_MAX_IMPORTS),
     ("max_call_depth", ENGINE_MAX_CALL_DEPTH),
 ])
 def test_genesis_limits_above_the_pool_slots_are_refused(name: str, ceiling: int) -> None:
@@ -91,3 +95,20 @@ def test_a_memory_grows_to_the_genesis_cap_inside_its_slot() -> None:
     outcome = sandbox.call(address, "grow")
     assert outcome.ok, outcome.error
     assert outcome.return_data == (1).to_bytes(4, "little") + (-1).to_bytes(4, "little", signed=True)
+
+
+def test_a_module_at_the_function_and_global_ceilings_fits_an_instance_slot() -> None:
+    count = ENGINE_MAX_FUNCTIONS - 2  # and the one method and the stack instrumentation's own
+    functions = "".join(f"(func $f{index})" for index in range(count))
+    names = " ".join(f"$f{index}" for index in range(count))
+    globals_ = "".join(f"(global i64 (i64.const {index}))" for index in range(ENGINE_MAX_GLOBALS - 1))
+    code = wasmtime.wat2wasm(f"""(module
+      (memory (export "memory") 1)
+      (table {count} funcref) (elem (i32.const 0) {names})
+      {globals_} {functions}
+      (func (export "run")))""")
+    sandbox = Sandbox(devnet_params(max_functions=ENGINE_MAX_FUNCTIONS, max_globals=ENGINE_MAX_GLOBALS,
+                                    max_table_size=count, max_code_size=4 << 20))
+    address = sandbox.deploy(code, contract_address(3))
+    outcome = sandbox.call(address, "run")
+    assert outcome.ok, outcome.error
