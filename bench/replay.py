@@ -29,8 +29,8 @@
 Replay tx/s is the replay's transactions over its own seconds, as
 ``wasmchain replay --json`` reports them (they include opening the source
 and creating the fresh genesis state).  The target: replay tx/s at least
-production tx/s (replay verifies signatures on a background thread, ahead
-of the executing one).
+production tx/s (replay hands the signatures of the blocks it reads ahead to
+worker processes, ``chain/signatures.py``).
 
 Prints human-readable lines, then as the last line one JSON object with
 every figure, the parameters, the CPU count and the Python version.
@@ -382,8 +382,8 @@ def scenario(work: Path, name: str, count: int, per_block: int, senders: int, la
         f"target replay >= production "
         f"{'met' if all(met.values()) else 'NOT met by ' + ', '.join(k for k, v in met.items() if not v)}; "
         f"per CPU-second of the executing thread, replay FILE does {file['main_thread_cpu_ratio_to_production']}x "
-        "production's transactions (an upper bound for a machine with a CPU free for the signature thread: "
-        "waiting for the GIL is not CPU time)")
+        "production's transactions (an upper bound for a machine with a CPU free for the signature worker: "
+        "waiting for its verdicts is not CPU time)")
     return figures
 
 
@@ -429,7 +429,7 @@ def run(options: argparse.Namespace) -> int:
         "every transaction is signed before timing (signing is not counted in production)")
     if busy is not None and busy > 0.1:
         say("warning: other work is running: production and replay share the CPUs with it (replay's signature "
-            "thread most of all), so the figures will be low and noisy")
+            "worker most of all), so the figures will be low and noisy")
 
     if options.keep is not None:
         options.keep.mkdir(parents=True)
