@@ -447,7 +447,10 @@ def prefetch_signatures(records: Iterator[Record], workers: SignatureWorkers | N
                 hand_over(force=False)
             window.append(record)
             if len(window) > depth:
-                yield _handed_over(window.popleft(), hand_over)
+                oldest = window.popleft()
+                if oldest.block.transactions and not oldest.block.transactions[0].signature_known():
+                    hand_over(force=True)  # its transactions still wait in a batch too small to send
+                yield oldest
     except ChainError:
         # A record that cannot be read: the ones before it come first, as without the read-ahead
         # (one of them may diverge, which is the finding to report).
@@ -457,13 +460,6 @@ def prefetch_signatures(records: Iterator[Record], workers: SignatureWorkers | N
     hand_over(force=True)
     while window:
         yield window.popleft()
-
-
-def _handed_over(record: Record, hand_over: Callable[[bool], None]) -> Record:
-    """A record about to leave the read-ahead window, its transactions handed over if they wait in a batch."""
-    if record.block.transactions and not record.block.transactions[0].signature_known():
-        hand_over(True)
-    return record
 
 
 @dataclass
