@@ -17,7 +17,6 @@ genesis contracts, so no set-up transaction runs before the measured ones.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -76,7 +75,7 @@ def genesis(senders: list[KeyPair], holders: Iterable[bytes] = ()) -> Genesis:
         {"address": _hex(TOKEN_ADDRESS), "code": _hex(TOKEN_CODE.read_bytes()), "storage": storage},
         {"address": _hex(COUNTER_ADDRESS), "code": _hex(COUNTER.read_bytes())},
     ]
-    return genesis_from_document(json.loads(json.dumps(document)), "bench genesis")
+    return genesis_from_document(document, "bench genesis")
 
 
 @dataclass(frozen=True)
