@@ -39,6 +39,11 @@ def say(line: str) -> None:
         print(line, flush=True)
 
 
+def shown_share(share: float | None) -> str:
+    """A ``busy_share`` for people: a percentage, or "unknown"."""
+    return "unknown" if share is None else f"{share:.0%}"
+
+
 def busy_share(seconds: float = 1.0) -> float | None:
     """The share of all CPUs busy (with anything) over ``seconds``; ``None`` without ``/proc``."""
     def sample() -> tuple[int, int]:

@@ -57,7 +57,7 @@ from typing import Any
 
 import msgpack
 
-from common import DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, say, set_quiet
+from common import DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, say, set_quiet, shown_share
 
 from chain.archive import write_archive  # noqa: E402
 from chain.chain import Chain  # noqa: E402
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(options: argparse.Namespace) -> int:
     set_quiet(options.json_only)
     busy = busy_share()
-    shown = "unknown" if busy is None else f"{busy:.0%}"
+    shown = shown_share(busy)
     say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; "
         "every transaction is signed before timing (signing is not counted in production)")
     if busy is not None and busy > 0.1:

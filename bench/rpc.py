@@ -61,7 +61,7 @@ from typing import Any, Iterator
 
 import msgpack
 
-from common import (DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share,
+from common import (DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, shown_share,
                     say, set_quiet)
 
 from chain.client import Client, RPCClientError  # noqa: E402
@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(options: argparse.Namespace) -> int:
     set_quiet(options.json_only)
     busy = busy_share()
-    shown = "unknown" if busy is None else f"{busy:.0%}"
+    shown = shown_share(busy)
     say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; every "
         "transaction is signed and every request encoded before timing (client signing is not counted)")
     if busy is not None and busy > 0.1:

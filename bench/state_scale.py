@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import busy_share, say, set_quiet
+from common import busy_share, say, set_quiet, shown_share
 from transfer_tps import PHASES, apply_blocks
 from workload import genesis, sender_keys, sign, transfers
 
@@ -111,7 +111,7 @@ def main() -> int:
         parser.error("--sizes, --transfers and --per-block must be at least 1")
     idle = busy_share()
     say(f"{count} token transfers from {SENDERS} senders to holders drawn from the N in state, blocks of "
-        f"{args.per_block} (other load before the run: {'unknown' if idle is None else f'{idle:.0%} of the CPUs'})")
+        f"{args.per_block} (other load before the run: {shown_share(idle)} of the CPUs)")
     results = {str(size): measure(size, count, args.per_block) for size in sizes}
 
     say("")

@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import busy_share, say, set_quiet
+from common import busy_share, say, set_quiet, shown_share
 from workload import (COUNTER_ADDRESS, KINDS, TOKEN_ADDRESS, TOKEN_FUNDS, NATIVE_FUNDS, Transfer, genesis, recipient_pool,
                       sender_keys, sign, transfers)
 
@@ -191,7 +191,7 @@ def main() -> int:
     say(f"{args.transfers} transfers from {args.senders} senders to a pool of {args.recipients} addresses, "
         f"blocks of {args.per_block}; {default_workers()} signature worker(s); "
         f"{repeat} run(s) per workload, the median shown (other load before the run: "
-        f"{'unknown' if idle is None else f'{idle:.0%} of the CPUs'})")
+        f"{shown_share(idle)} of the CPUs)")
 
     results: dict[str, Any] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
