@@ -30,6 +30,7 @@ from chain.genesis import Genesis, load_genesis
 from chain.keys import KeyPair, dev_key
 from chain.kv import KVStore, MemoryKV
 from chain.transactions import SignedTransaction, Transaction, TxKind
+from tests.helpers import reference_merkle_root
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"
@@ -50,22 +51,6 @@ def contract_address_of(deployer: bytes, nonce: int) -> bytes:
 
 
 # --- slow, obviously-right references -------------------------------------------------
-
-
-def reference_merkle_root(items: list[bytes]) -> bytes:
-    """RFC 6962: leaves sha256(0x00 || item), nodes sha256(0x01 || left || right), split at a power of two."""
-    if not items:
-        return sha256(b"")
-
-    def tree(leaves: list[bytes]) -> bytes:
-        if len(leaves) == 1:
-            return sha256(b"\x00" + leaves[0])
-        split = 1
-        while split * 2 < len(leaves):
-            split *= 2
-        return sha256(b"\x01" + tree(leaves[:split]) + tree(leaves[split:]))
-
-    return tree(items)
 
 
 def reference_state_root(entries: dict[bytes, bytes]) -> bytes:

@@ -1,7 +1,8 @@
 """The export file, read and rewritten byte by byte, independently of ``chain.archive``.
 
 Written from the format's description (docs/replay.md, the docstring of
-``chain/archive.py``), with msgpack and ``struct`` only, so that the fault
+``chain/archive.py``), with msgpack, ``struct`` and the tests' own Merkle
+reference (``tests.helpers.reference_merkle_root``) only, so that the fault
 tests tamper with the file the way an outsider would, and a mistake in the
 code under test cannot hide in a shared helper::
 
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+
+from tests.helpers import reference_merkle_root
 
 MAGIC = b"wasmchain-blocks\n"
 LENGTH = struct.Struct(">I")
@@ -125,18 +128,5 @@ class ArchiveFile:
         self.header = pack(fields)
 
 
-def merkle_root(items: list[bytes]) -> bytes:
-    """RFC 6962: leaves sha256(0x00 || item), nodes sha256(0x01 || left || right), split at the largest power
-    of two below the length; sha256(b"") for none (the definition in chain/blocks.py, written out again)."""
-    if not items:
-        return sha256(b"")
-
-    def tree(leaves: list[bytes]) -> bytes:
-        if len(leaves) == 1:
-            return sha256(b"\x00" + leaves[0])
-        split = 1
-        while split * 2 < len(leaves):
-            split *= 2
-        return sha256(b"\x01" + tree(leaves[:split]) + tree(leaves[split:]))
-
-    return tree(items)
+merkle_root = reference_merkle_root
+"""The RFC 6962 root (``tests.helpers``), as the header's tx and receipts roots use it."""
