@@ -28,10 +28,10 @@ import wasmtime
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chain.genesis import load_vm_params  # noqa: E402
-from vm import BlockEnv, MemoryHost, Message, Runtime  # noqa: E402
-from vm.abi import HOST_FUNCTIONS, IMPORT_MODULE  # noqa: E402
-from vm.engine import engine  # noqa: E402
+from wasmchain.store.genesis_file import load_vm_params  # noqa: E402
+from wasmchain.vm import BlockEnv, MemoryHost, Message, Runtime  # noqa: E402
+from wasmchain.vm.abi import HOST_FUNCTIONS, IMPORT_MODULE  # noqa: E402
+from wasmchain.vm.engine import engine  # noqa: E402
 
 COUNTER = ROOT / "contracts" / "counter" / "counter.wasm"
 CONTRACT = bytes.fromhex("c0" * 20)

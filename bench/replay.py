@@ -59,16 +59,17 @@ import msgpack
 
 from common import DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, say, set_quiet, shown_share
 
-from chain.archive import write_archive  # noqa: E402
-from chain.chain import Chain  # noqa: E402
-from chain.errors import ChainError  # noqa: E402
-from chain.genesis import Genesis, load_genesis  # noqa: E402
-from chain.keys import DEV_ACCOUNTS, KeyPair, contract_address, dev_key  # noqa: E402
-from chain.kv import LevelDBKV, MemoryKV  # noqa: E402
-from chain.mempool import DEFAULT_CAPACITY, DEFAULT_MAX_NONCE_GAP, Mempool  # noqa: E402
-from chain.node import Node  # noqa: E402
-from chain.replay import ReplayResult, StoreKind, replay_archive, replay_database  # noqa: E402
-from chain.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
+from wasmchain.history.archive import write_archive  # noqa: E402
+from wasmchain.store.chain import Chain  # noqa: E402
+from wasmchain.protocol.errors import ChainError  # noqa: E402
+from wasmchain.protocol.genesis import Genesis  # noqa: E402
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, contract_address, dev_key  # noqa: E402
+from wasmchain.store.kv import LevelDBKV, MemoryKV  # noqa: E402
+from wasmchain.node.mempool import DEFAULT_CAPACITY, DEFAULT_MAX_NONCE_GAP, Mempool  # noqa: E402
+from wasmchain.node.node import Node  # noqa: E402
+from wasmchain.history.replay import ReplayResult, StoreKind, replay_archive, replay_database  # noqa: E402
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
 
 SETUP_TRANSACTIONS_NOTE = "block 1: the token deploy; block 2: one grant per sender; both timed"
 
@@ -292,7 +293,7 @@ def replay_in_process(what: str, data: Path, archive: Path, expected_blocks: int
 
 
 def replay_cli(what: str, data: Path, archive: Path, expected_blocks: int) -> dict[str, Any]:
-    command = [sys.executable, "-m", "chain.cli", "replay", "--json"]
+    command = [sys.executable, "-m", "wasmchain.cli.main", "replay", "--json"]
     command += [str(archive)] if what == "file" else ["--data", str(data)]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -64,9 +64,9 @@ import msgpack
 from common import (DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, shown_share,
                     say, set_quiet)
 
-from chain.client import Client, RPCClientError  # noqa: E402
-from chain.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address  # noqa: E402
-from chain.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
+from wasmchain.client.client import Client, RPCClientError  # noqa: E402
+from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address  # noqa: E402
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
 
 STARTUP_TIMEOUT = 60.0
 WINDOW = 64
@@ -88,7 +88,7 @@ class Devnet:
     def __init__(self, block_time: float | None) -> None:
         self.block_time = block_time
         self._dir = tempfile.TemporaryDirectory(prefix="wasmchain-bench-")
-        command = [sys.executable, "-m", "chain.cli", "devnet", "--data", self._dir.name, "--fresh",
+        command = [sys.executable, "-m", "wasmchain.cli.main", "devnet", "--data", self._dir.name, "--fresh",
                    "--port", "0", "--genesis", str(GENESIS)]
         if block_time is not None:
             command += ["--block-time", f"{block_time:g}"]

@@ -45,8 +45,8 @@ from common import busy_share, say, set_quiet, shown_share
 from transfer_tps import PHASES, apply_blocks
 from workload import genesis, sender_keys, sign, transfers
 
-from chain.chain import Chain  # noqa: E402
-from chain.kv import LevelDBKV  # noqa: E402
+from wasmchain.store.chain import Chain  # noqa: E402
+from wasmchain.store.kv import LevelDBKV  # noqa: E402
 
 SENDERS = 100
 

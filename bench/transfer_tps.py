@@ -54,13 +54,13 @@ from common import busy_share, say, set_quiet, shown_share
 from workload import (COUNTER_ADDRESS, KINDS, TOKEN_ADDRESS, TOKEN_FUNDS, NATIVE_FUNDS, Transfer, genesis, recipient_pool,
                       sender_keys, sign, transfers)
 
-from chain.chain import BlockTimings, Chain  # noqa: E402
-from chain.genesis import Genesis  # noqa: E402
-from chain.kv import LevelDBKV  # noqa: E402
-from chain.signatures import default_workers  # noqa: E402
-from chain.state import Account  # noqa: E402
-from chain.transactions import SignedTransaction  # noqa: E402
-from chain.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning  # noqa: E402
+from wasmchain.store.chain import BlockTimings, Chain  # noqa: E402
+from wasmchain.protocol.genesis import Genesis  # noqa: E402
+from wasmchain.store.kv import LevelDBKV  # noqa: E402
+from wasmchain.store.signatures import default_workers  # noqa: E402
+from wasmchain.protocol.state import Account  # noqa: E402
+from wasmchain.protocol.transactions import SignedTransaction  # noqa: E402
+from wasmchain.store.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning  # noqa: E402
 
 PHASES = ("decode_verify", "execute", "root", "commit")
 

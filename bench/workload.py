@@ -24,9 +24,10 @@ import msgpack
 
 from common import GENESIS, ROOT
 
-from chain.genesis import Genesis, genesis_from_document, load_genesis_document  # noqa: E402
-from chain.keys import KeyPair  # noqa: E402
-from chain.transactions import Transaction, TxKind  # noqa: E402
+from wasmchain.protocol.genesis import Genesis, genesis_from_document  # noqa: E402
+from wasmchain.store.genesis_file import load_genesis_document
+from wasmchain.protocol.keys import KeyPair  # noqa: E402
+from wasmchain.protocol.transactions import Transaction, TxKind  # noqa: E402
 
 COUNTER = ROOT / "contracts" / "counter" / "counter.wasm"
 TOKEN_CODE = ROOT / "contracts" / "token" / "token.wasm"

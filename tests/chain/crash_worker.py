@@ -24,12 +24,13 @@ from typing import Any
 
 import msgpack
 
-from chain.chain import Chain
-from chain.errors import GenesisError
-from chain.genesis import Genesis, load_genesis
-from chain.keys import KeyPair, contract_address, dev_key
-from chain.kv import LevelDBKV
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.errors import GenesisError
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
+from wasmchain.store.kv import LevelDBKV
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"

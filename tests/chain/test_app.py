@@ -8,14 +8,15 @@ from typing import Any
 import msgpack
 import pytest
 
-from chain.app import CODE_EXECUTION_FAILED, CODE_INVALID_TX, CODE_OK, Application, verify_query
-from chain.chain import Chain
-from chain.errors import GenesisError, InvalidBlock
-from chain.genesis import genesis_from_document, load_genesis
-from chain.keys import contract_address, dev_key
-from chain.kv import MemoryKV
-from chain.state import account_key, storage_key
-from chain.transactions import Transaction, TxKind
+from wasmchain.node.app import CODE_EXECUTION_FAILED, CODE_INVALID_TX, CODE_OK, Application, verify_query
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.errors import GenesisError, InvalidBlock
+from wasmchain.protocol.genesis import genesis_from_document
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import contract_address, dev_key
+from wasmchain.store.kv import MemoryKV
+from wasmchain.protocol.state import account_key, storage_key
+from wasmchain.protocol.transactions import Transaction, TxKind
 from tests.helpers import CONTRACTS, GENESIS
 
 DEV0, DEV1 = dev_key(0), dev_key(1)

@@ -19,16 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.archive import MAGIC, ArchiveError, ArchiveReader, header_for, recorded_params, write_archive
-from chain.chain import Chain
-from chain.commands import DataDir, cmd_export, cmd_import
-from chain.errors import ChainError
-from chain.genesis import Genesis, load_genesis
-from chain.keys import KeyPair, contract_address, dev_key
-from chain.kv import KVStore, LevelDBKV, MemoryKV
-from chain.replay import Refused
-from chain.transactions import SignedTransaction, Transaction, TxKind
-from vm import VM_VERSION
+from wasmchain.history.archive import MAGIC, ArchiveError, ArchiveReader, header_for, recorded_params, write_archive
+from wasmchain.store.chain import Chain
+from wasmchain.node.datadir import DataDir
+from wasmchain.cli.commands import cmd_export, cmd_import
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
+from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
+from wasmchain.history.replay import Refused
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.vm import VM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"

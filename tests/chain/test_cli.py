@@ -8,17 +8,20 @@ from typing import Any
 
 import pytest
 
-from chain import commands, smt
-from chain.chain import Chain
-from chain.cli import main
-from chain.client import Client, LocalTransport
-from chain.commands import DataDir, Session, TxOptions
-from chain.errors import ChainError
-from chain.genesis import load_genesis
-from chain.keys import contract_address, dev_key, format_address
-from chain.kv import LevelDBKV, MemoryKV
-from chain.node import Node
-from chain.rpc import Dispatcher
+from wasmchain.cli import commands
+from wasmchain.protocol import smt
+from wasmchain.store.chain import Chain
+from wasmchain.cli.main import main
+from wasmchain.client.client import Client
+from wasmchain.client.local import LocalTransport
+from wasmchain.node.datadir import DataDir
+from wasmchain.cli.commands import Session, TxOptions
+from wasmchain.protocol.errors import ChainError
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
+from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.node.node import Node
+from wasmchain.node.rpc import Dispatcher
 from tests.helpers import CONTRACTS, GENESIS
 
 DEV0 = format_address(dev_key(0).address)

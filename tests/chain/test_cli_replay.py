@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from chain import replay
-from chain.cli import main
-from chain.commands import DataDir
-from chain.kv import LevelDBKV
-from chain.replay import Progress
+from wasmchain.history import replay
+from wasmchain.cli.main import main
+from wasmchain.node.datadir import DataDir
+from wasmchain.store.kv import LevelDBKV
+from wasmchain.history.replay import Progress
 from tests.chain.test_archive import HEAD, Produced
 from tests.chain.test_archive import exported, genesis, produced_dir  # noqa: F401  (fixtures)
 from tests.chain.test_replay import Tamper

@@ -33,8 +33,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from chain.cli import main
-from chain.keys import contract_address, dev_key, format_address
+from wasmchain.cli.main import main
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
 from tests.helpers import CONTRACTS, GENESIS
 from tests.helpers.devnet import Devnet, start_devnet
 

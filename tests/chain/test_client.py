@@ -15,10 +15,10 @@ from typing import Iterator
 import pytest
 import wasmtime
 
-from chain.client import (Account, CallFailed, Client, ClientError, Contract, LocalTransport, ReceiptTimeout,
-                          RPCClientError, TransactionFailed, estimate_gas)
-from chain.keys import dev_key
-from chain.transactions import Transaction, TxKind
+from wasmchain.client.client import Account, CallFailed, Client, ClientError, Contract, ReceiptTimeout, RPCClientError, TransactionFailed, estimate_gas
+from wasmchain.client.local import LocalTransport, local_client
+from wasmchain.protocol.keys import dev_key
+from wasmchain.protocol.transactions import Transaction, TxKind
 from tests.helpers.devnet import start_devnet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def gas_limit(client: Client, tx_hash: str) -> int:
 
 def test_the_plugin_is_registered_with_pytest() -> None:
     plugins = {entry.name: entry.value for entry in entry_points(group="pytest11")}
-    assert plugins.get("wasmchain") == "chain.testing"
+    assert plugins.get("wasmchain") == "wasmchain.client.testing"
 
 
 def test_each_test_gets_a_fresh_chain_at_genesis(wasmchain: Client, dev_accounts: list[Account]) -> None:
@@ -69,7 +69,7 @@ def test_each_test_gets_a_fresh_chain_at_genesis(wasmchain: Client, dev_accounts
 def test_in_process_chains_are_deterministic() -> None:
     heads = []
     for _ in range(2):
-        client = Client.in_process(GENESIS)
+        client = local_client(GENESIS)
         alice = client.dev_account(0)
         token = alice.deploy(TOKEN, init="init", args={"supply": 10})
         token.call("transfer", {"to": client.dev_account(1), "amount": 3}, sender=alice)
@@ -319,7 +319,7 @@ def devnet(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Client]:
 
 
 def test_over_http_the_same_steps_cost_the_same_gas_as_in_process(devnet: Client) -> None:
-    local = Client.in_process(GENESIS)
+    local = local_client(GENESIS)
     results = []
     for client in (devnet, local):
         alice, bob = client.dev_account(0), client.dev_account(1)

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import pytest
 
-from chain.blocks import Block
-from chain.chain import Chain
-from chain.errors import GenesisError
-from chain.genesis import load_genesis
-from chain.kv import DatabaseLocked, DatabaseMissing, LevelDBKV, MemoryKV
+from wasmchain.protocol.blocks import Block
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.errors import GenesisError
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import DatabaseLocked, DatabaseMissing, LevelDBKV, MemoryKV
 from tests.chain.crash_worker import GENESIS_PATH, ROOT, next_block
 
 KILLS = 15

@@ -23,13 +23,14 @@ from typing import Any, Callable
 import msgpack
 import pytest
 
-from chain.blocks import Block, Header, Receipt
-from chain.chain import Chain
-from chain.errors import InvalidBlock
-from chain.genesis import Genesis, load_genesis
-from chain.keys import KeyPair, dev_key
-from chain.kv import KVStore, MemoryKV
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.blocks import Block, Header, Receipt
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.errors import InvalidBlock
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, dev_key
+from wasmchain.store.kv import KVStore, MemoryKV
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from tests.helpers import reference_merkle_root
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,10 +176,10 @@ def test_the_same_blocks_applied_ten_times_give_one_state(recording: Recording, 
 REPLAY_SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
-from chain.blocks import Block, encode_receipts
-from chain.chain import Chain
-from chain.genesis import load_genesis
-from chain.kv import KVStore, MemoryKV
+from wasmchain.protocol.blocks import Block, encode_receipts
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import KVStore, MemoryKV
 
 genesis_path, blocks_path = sys.argv[1:]
 chain = Chain.create(MemoryKV(), load_genesis(Path(genesis_path)))

@@ -18,23 +18,25 @@ from typing import Any, Callable
 
 import pytest
 
-from chain.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
-from chain.chain import Chain
-from chain.cli import main
-from chain.client import Client, LocalTransport, RPCClientError, Transport
-from chain.codec import encode
-from chain.commands import DataDir
-from chain.errors import GenesisError
-from chain.follow import (BlockRefused, Diverged, Follower, FollowError, FollowOptions, fetch_genesis, fetch_page,
+from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
+from wasmchain.store.chain import Chain
+from wasmchain.cli.main import main
+from wasmchain.client.client import Client, RPCClientError, Transport
+from wasmchain.client.local import LocalTransport
+from wasmchain.protocol.codec import encode
+from wasmchain.node.datadir import DataDir
+from wasmchain.protocol.errors import GenesisError
+from wasmchain.history.follow import (BlockRefused, Diverged, Follower, FollowError, FollowOptions, fetch_genesis, fetch_page,
                           genesis_from_remote, open_follower_chain, receipt_difference)
-from chain.genesis import genesis_from_document
-from chain.keys import dev_key, format_address
-from chain.kv import MemoryKV
-from chain.node import Node
-from chain.rpc import FOLLOWER_REFUSED, MAX_RAW_BLOCKS, Dispatcher, RPCError
-from chain.server import Server
-from chain.transition import receipts_root
-from vm import Event
+from wasmchain.protocol.genesis import genesis_from_document
+from wasmchain.protocol.keys import dev_key, format_address
+from wasmchain.store.kv import MemoryKV
+from wasmchain.node.node import Node
+from wasmchain.node.rpc import Dispatcher
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, MAX_RAW_BLOCKS, RPCError
+from wasmchain.node.server import Server
+from wasmchain.protocol.transition import receipts_root
+from wasmchain.vm import Event
 from tests.helpers import CONTRACTS, GENESIS
 
 URL = "http://source.test:8545"

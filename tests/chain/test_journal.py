@@ -12,9 +12,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from chain.errors import ChainError
-from chain.journal import Journal, JournalError
-from chain.kv import KVStore, LevelDBKV, MemoryKV
+from wasmchain.protocol.errors import ChainError
+from wasmchain.store.journal import Journal, JournalError
+from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
 
 ALPHABET = (b"a", b"b", b"\xff")
 UNIVERSE = [b"".join(letters) for size in (1, 2, 3) for letters in itertools.product(ALPHABET, repeat=size)]

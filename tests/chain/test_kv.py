@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.errors import ChainError
-from chain.kv import DatabaseLocked, DatabaseMissing, KVStore, LevelDBKV, MemoryKV, StoreError, prefix_upper_bound
+from wasmchain.protocol.errors import ChainError
+from wasmchain.store.kv import DatabaseLocked, DatabaseMissing, KVStore, LevelDBKV, MemoryKV, StoreError, prefix_upper_bound
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("memory", "leveldb")
@@ -185,7 +185,7 @@ BATCH_KEYS = 200
 WRITER = """
 import sys
 from pathlib import Path
-from chain.kv import LevelDBKV
+from wasmchain.store.kv import LevelDBKV
 
 kv = LevelDBKV(Path(sys.argv[1]), create=True, sync={sync})
 for number in range(1, 1_000_000):
@@ -268,7 +268,7 @@ def test_a_database_held_by_another_process_is_locked_with_the_exact_message(tmp
     path = tmp_path / "db"
     LevelDBKV(path, create=True).close()
     node = python(
-        "import sys; from pathlib import Path; from chain.kv import LevelDBKV\n"
+        "import sys; from pathlib import Path; from wasmchain.store.kv import LevelDBKV\n"
         f"kv = LevelDBKV(Path({str(path)!r}), create=False)\n"
         "print('open', flush=True); sys.stdin.readline(); kv.close()"
     )
@@ -289,7 +289,7 @@ def test_a_database_held_here_is_locked_for_a_child_process(tmp_path: Path) -> N
     path = tmp_path / "db"
     with LevelDBKV(path, create=True):
         cli = python(
-            "from pathlib import Path; from chain.kv import DatabaseLocked, LevelDBKV\n"
+            "from pathlib import Path; from wasmchain.store.kv import DatabaseLocked, LevelDBKV\n"
             f"try:\n    LevelDBKV(Path({str(path)!r}), create=False)\n"
             "except DatabaseLocked as error:\n    print(error)\n"
         )

@@ -9,10 +9,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from chain.errors import InvalidTransaction
-from chain.keys import dev_key
-from chain.mempool import Mempool, MempoolFull
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.errors import InvalidTransaction
+from wasmchain.protocol.keys import dev_key
+from wasmchain.node.mempool import Mempool, MempoolFull
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
 CHAIN_ID = "wasmchain-devnet"
 KEYS = [dev_key(i) for i in range(3)]

@@ -11,17 +11,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import chain.node as node_module
-from chain.blocks import Block, merkle_root
-from chain.client import Client
-from chain.chain import NODE_PREFIX, Chain
-from chain.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
-from chain.genesis import Genesis, genesis_from_document
-from chain.keys import KeyPair, contract_address, dev_key
-from chain.kv import MemoryKV
-from chain.mempool import Mempool
-from chain.node import MAX_MINE, MAX_TIMESTAMP, DevnetError, Node
-from chain.transactions import SignedTransaction, Transaction, TxKind
+import wasmchain.node.node as node_module
+from wasmchain.node.jsonrpc import MAX_EVENTS
+from wasmchain.protocol.blocks import Block, merkle_root
+from wasmchain.client.client import Client
+from wasmchain.client.local import local_client
+from wasmchain.store.chain import NODE_PREFIX, Chain
+from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
+from wasmchain.protocol.genesis import Genesis, genesis_from_document
+from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
+from wasmchain.store.kv import MemoryKV
+from wasmchain.node.mempool import Mempool
+from wasmchain.node.node import MAX_MINE, MAX_TIMESTAMP, DevnetError, Node
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from tests.helpers import CONTRACTS, GENESIS
 
 DOCUMENT = json.loads(GENESIS.read_text())
@@ -544,8 +546,8 @@ def test_events_query_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     node.mine(5)
     with pytest.raises(ChainError, match="from_block 3 is after to_block 2"):
         node.events(from_block=3, to_block=2)
-    for limit in (0, node_module.MAX_EVENTS + 1):
-        with pytest.raises(ChainError, match=f"limit must be between 1 and {node_module.MAX_EVENTS}"):
+    for limit in (0, MAX_EVENTS + 1):
+        with pytest.raises(ChainError, match=f"limit must be between 1 and {MAX_EVENTS}"):
             node.events(limit=limit)
     monkeypatch.setattr(node_module, "MAX_EVENT_BLOCK_RANGE", 3)
     with pytest.raises(ChainError, match="the block range 0..5 is more than 3 blocks; narrow it"):
@@ -565,7 +567,7 @@ def test_a_transfer_past_the_largest_balance_fails_in_its_receipt_and_the_node_g
     # Only a balance override can bring an account near 2**128 - 1; a transfer
     # to it must then fail as a transaction (fee paid, nothing moved), never
     # raise out of block production.
-    client = Client.in_process()
+    client = local_client()
     rich, sender = client.dev_account(1), client.dev_account(0)
     client.set_balance(rich, 2**128 - 1)
     before = client.balance(rich)
@@ -576,7 +578,7 @@ def test_a_transfer_past_the_largest_balance_fails_in_its_receipt_and_the_node_g
 
 
 def test_a_call_whose_value_would_pass_the_largest_balance_fails_and_changes_nothing() -> None:
-    client = Client.in_process()
+    client = local_client()
     sender = client.dev_account(0)
     counter = sender.deploy(CONTRACTS / "counter" / "counter.wasm")
     client.set_balance(counter, 2**128 - 1)

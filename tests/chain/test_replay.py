@@ -15,18 +15,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain import replay, signatures
-from chain.archive import MAGIC, ArchiveReader, Record, encode_changes
-from chain.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
-from chain.chain import GENESIS_KEY, Chain
-from chain.commands import DataDir, cmd_export
-from chain.genesis import Genesis
-from chain.kv import LevelDBKV, MemoryKV
-from chain.replay import (MEMORY_STORE_BLOCKS, Divergence, ReplayResult, check_block, describe_key, describe_report,
+from wasmchain.history import replay
+from wasmchain.store import signatures
+from wasmchain.history.archive import MAGIC, ArchiveReader, Record, encode_changes
+from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
+from wasmchain.store.chain import GENESIS_KEY, Chain
+from wasmchain.node.datadir import DataDir
+from wasmchain.cli.commands import cmd_export
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.history.replay import (MEMORY_STORE_BLOCKS, Divergence, ReplayResult, check_block, describe_key, describe_report,
                           fresh_store, prefetch_signatures, receipt_diff, replay_archive, replay_database)
-from chain.signatures import MIN_TRANSACTIONS, SignatureWorkers
-from chain.state import account_key, code_key, storage_key
-from chain.transactions import SignedTransaction
+from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
+from wasmchain.protocol.state import account_key, code_key, storage_key
+from wasmchain.protocol.transactions import SignedTransaction
 from tests.chain.test_archive import HEAD, Produced, assemble, items, produce
 from tests.chain.test_archive import exported, genesis, produced_dir  # noqa: F401  (fixtures)
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from chain.chain import Chain
-from chain.genesis import load_genesis
-from chain.keys import KeyPair, contract_address, dev_key, format_address
-from chain.kv import MemoryKV
-from chain.mempool import Mempool
-from chain.node import Node
-from chain.rpc import (DEVNET_REFUSED, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_BATCH, MEMPOOL_FULL,
-                       METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR, STORE_ERROR, TX_REJECTED, Dispatcher, RPCError)
-from chain.transactions import SignedTransaction, Transaction, TxKind
-from vm.args import encode_args
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, contract_address, dev_key, format_address
+from wasmchain.store.kv import MemoryKV
+from wasmchain.node.mempool import Mempool
+from wasmchain.node.node import Node
+from wasmchain.node.rpc import Dispatcher
+from wasmchain.node.jsonrpc import DEVNET_REFUSED, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_BATCH, MEMPOOL_FULL, METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR, STORE_ERROR, TX_REJECTED, RPCError
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.args import encode_args
 from tests.helpers import CONTRACTS, GENESIS
 
 G = load_genesis(GENESIS)

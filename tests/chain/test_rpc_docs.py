@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from chain.chain import Chain
-from chain.genesis import load_genesis
-from chain.keys import contract_address, dev_key, format_address
-from chain.kv import MemoryKV
-from chain.node import Node
-from chain.rpc import _MISSING, Dispatcher
-from chain.transactions import SignedTransaction, Transaction, TxKind
-from vm.args import encode_args
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
+from wasmchain.store.kv import MemoryKV
+from wasmchain.node.node import Node
+from wasmchain.node.rpc import _MISSING, Dispatcher
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.args import encode_args
 from tests.helpers import CONTRACTS, GENESIS, ROOT
 
 DOC = ROOT / "docs" / "rpc.md"

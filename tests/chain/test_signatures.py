@@ -12,14 +12,14 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from chain import signatures
-from chain.chain import Chain
-from chain.genesis import load_genesis
-from chain.keys import dev_key, verify_signature
-from chain.kv import MemoryKV
-from chain.signatures import MIN_TRANSACTIONS, SignatureWorkers
-from chain.transactions import SignedTransaction, Transaction, TxKind
-from chain.tuning import Tuning
+from wasmchain.store import signatures
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import dev_key, verify_signature
+from wasmchain.store.kv import MemoryKV
+from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.tuning import Tuning
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS = load_genesis(ROOT / "genesis.json")
@@ -136,16 +136,17 @@ def test_the_worker_loop_answers_each_frame_in_order() -> None:
 
 
 def test_a_worker_loads_no_wasmtime() -> None:
-    code = "import sys, chain.signatures; print('wasmtime' in sys.modules)"
+    code = "import sys, wasmchain.store.signatures; print('wasmtime' in sys.modules or 'plyvel' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
 
-def test_workers_import_this_chain_whatever_the_working_directory(workers: SignatureWorkers, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    impostor = tmp_path / "chain"
-    impostor.mkdir()
+def test_workers_import_this_wasmchain_whatever_the_working_directory(workers: SignatureWorkers, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    impostor = tmp_path / "wasmchain" / "store"
+    impostor.mkdir(parents=True)
+    (impostor.parent / "__init__.py").write_text("")
     (impostor / "__init__.py").write_text("")
     (impostor / "signatures.py").write_text(  # says yes to everything, if it were ever run
         "import sys, struct, msgpack\n"
@@ -154,6 +155,7 @@ def test_workers_import_this_chain_whatever_the_working_directory(workers: Signa
         "    a = msgpack.packb([True] * n); sys.stdout.buffer.write(struct.pack('>I', len(a)) + a)\n"
         "    sys.stdout.buffer.flush()\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     batch = transactions()
     assert workers.check_ahead(batch) == COUNT
     assert [signed.signature_valid() for signed in batch] == [index not in BAD for index in range(COUNT)]

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from chain.errors import InvalidEncoding
-from chain.smt import (
+from wasmchain.protocol.errors import InvalidEncoding
+from wasmchain.protocol.smt import (
     EMPTY_ROOT,
     MissingNode,
     Proof,

@@ -27,13 +27,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chain.blocks import Receipt
-from chain.chain import Chain
-from chain.genesis import genesis_from_document
-from chain.keys import KeyPair, dev_key
-from chain.kv import MemoryKV
-from chain.state import STATE_PREFIX, Account
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.blocks import Receipt
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.genesis import genesis_from_document
+from wasmchain.protocol.keys import KeyPair, dev_key
+from wasmchain.store.kv import MemoryKV
+from wasmchain.protocol.state import STATE_PREFIX, Account
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_CODE = (ROOT / "contracts" / "token" / "token.wasm").read_bytes()

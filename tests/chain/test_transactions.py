@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chain.blocks import merkle_root
-from chain.chain import Chain
-from chain.codec import MAX_DEPTH, decode, decode_amount, encode, encode_amount
-from chain.errors import InvalidEncoding, InvalidTransaction
-from chain.genesis import genesis_from_document, load_genesis
-from chain.keys import KeyPair, dev_key
-from chain.kv import MemoryKV
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.blocks import merkle_root
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.codec import MAX_DEPTH, decode, decode_amount, encode, encode_amount
+from wasmchain.protocol.errors import InvalidEncoding, InvalidTransaction
+from wasmchain.protocol.genesis import genesis_from_document
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, dev_key
+from wasmchain.store.kv import MemoryKV
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from tests.helpers import CONTRACTS, GENESIS
 
 DEV0, DEV1 = dev_key(0), dev_key(1)
@@ -194,8 +195,7 @@ def test_tampered_signature(chain: Chain) -> None:
 
 
 def test_a_signature_is_verified_once_per_transaction_object(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chain.transactions as transactions
-
+    import wasmchain.protocol.transactions as transactions
     calls = []
 
     def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chain.client import Account, Client, Contract, TransactionFailed
-from chain.genesis import Genesis
-from chain.testing import ChainFactory
+from wasmchain.client.client import Account, Client, Contract, TransactionFailed
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.client.testing import ChainFactory
 
 COUNTER = Path(__file__).resolve().parents[2] / "contracts" / "counter" / "counter.wasm"
 U64_MAX = 2**64 - 1

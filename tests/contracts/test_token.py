@@ -12,8 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from chain.client import Account, CallResult, Contract, TransactionFailed, TxResult
-from chain.testing import ChainFactory
+from wasmchain.client.client import Account, CallResult, Contract, TransactionFailed, TxResult
+from wasmchain.client.testing import ChainFactory
 
 TOKEN = Path(__file__).resolve().parents[2] / "contracts" / "token" / "token.wasm"
 SUPPLY = 1_000_000

@@ -19,10 +19,10 @@ from typing import Any, Iterator
 import msgpack
 import pytest
 
-from chain.client import Client, RPCClientError
-from chain.codec import encode
-from chain.keys import KeyPair, dev_key, format_address
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.client.client import Client, RPCClientError
+from wasmchain.protocol.codec import encode
+from wasmchain.protocol.keys import KeyPair, dev_key, format_address
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from tests.e2e.tools import (
     CHAIN_ID, GAS_PRICE, Devnet, call, deploy_token, exchange, native_transfer, next_nonce, parse_response, post, rpc,
     sign, submit, tx_hex,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chain.client import Client, RPCClientError
-from chain.keys import dev_key, format_address
+from wasmchain.client.client import Client, RPCClientError
+from wasmchain.protocol.keys import dev_key, format_address
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import native_balance, native_transfer, next_nonce, submit
 from tests.helpers.devnet import Devnet

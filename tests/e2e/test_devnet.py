@@ -19,8 +19,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chain.client import RPCClientError
-from chain.keys import dev_key
+from wasmchain.client.client import RPCClientError
+from wasmchain.protocol.keys import dev_key
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
     GAS_PRICE, call, deploy_token, native_balance, native_transfer, next_nonce, parse_response, rpc, submit,

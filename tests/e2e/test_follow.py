@@ -16,9 +16,9 @@ from typing import Iterator
 
 import pytest
 
-from chain.client import Client, RPCClientError
-from chain.keys import dev_key
-from chain.rpc import FOLLOWER_REFUSED
+from wasmchain.client.client import Client, RPCClientError
+from wasmchain.protocol.keys import dev_key
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
     deploy_token, native_balance, native_transfer, next_nonce, submit, token_balance, token_transfer, tx_hex,

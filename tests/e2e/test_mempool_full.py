@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chain.chain import Chain
-from chain.genesis import load_genesis
-from chain.kv import MemoryKV
-from chain.keys import dev_key
-from chain.mempool import Mempool
-from chain.node import Node
-from chain.rpc import Dispatcher
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
+from wasmchain.protocol.keys import dev_key
+from wasmchain.node.mempool import Mempool
+from wasmchain.node.node import Node
+from wasmchain.node.rpc import Dispatcher
 from tests.e2e.tools import GENESIS, call, native_transfer, tx_hex
 
 MEMPOOL_FULL = -32003

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgpack
 
-from chain.client import Client
-from chain.keys import KeyPair, format_address
-from chain.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.client.client import Client
+from wasmchain.protocol.keys import KeyPair, format_address
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from tests.helpers.devnet import GENESIS, Devnet
 
 ROOT = Path(__file__).resolve().parents[2]

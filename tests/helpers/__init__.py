@@ -11,7 +11,7 @@ from typing import Any
 
 import wasmtime
 
-from vm import BlockEnv, MemoryHost, Message, Outcome, Runtime, VMParams
+from wasmchain.vm import BlockEnv, MemoryHost, Message, Outcome, Runtime, VMParams
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS = ROOT / "genesis.json"

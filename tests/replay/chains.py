@@ -50,15 +50,15 @@ from typing import Any, Union
 import msgpack
 from hypothesis import strategies as st
 
-from chain.blocks import Block, Receipt
-from chain.chain import Chain
-from chain.errors import InvalidTransaction
-from chain.genesis import Genesis
-from chain.keys import KeyPair, dev_key
-from chain.kv import LevelDBKV
-from chain.node import Node
-from chain.transactions import SignedTransaction, Transaction, TxKind
-from chain.transition import intrinsic_gas
+from wasmchain.protocol.blocks import Block, Receipt
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.errors import InvalidTransaction
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.keys import KeyPair, dev_key
+from wasmchain.store.kv import LevelDBKV
+from wasmchain.node.node import Node
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.transition import intrinsic_gas
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ("counter", "token", "vault")

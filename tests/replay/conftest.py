@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from chain.genesis import Genesis, load_genesis
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.genesis_file import load_genesis
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"
@@ -41,7 +42,7 @@ def wasmchain_command() -> list[str]:
     script = Path(sys.executable).parent / "wasmchain"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from chain.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from wasmchain.cli.main import main; sys.exit(main())"]
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chain.genesis import Genesis
-from chain.keys import dev_key
-from chain.kv import LevelDBKV
-from chain.transactions import SignedTransaction, TxKind
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.keys import dev_key
+from wasmchain.store.kv import LevelDBKV
+from wasmchain.protocol.transactions import SignedTransaction, TxKind
 
 from .archive_file import (B_HEADER, B_TRANSACTIONS, H_GENESIS_DOCUMENT, H_GENESIS_DOCUMENT_HASH, H_LAST_HASH, H_VM_VERSION,
                            HEADER_FIELDS, LENGTH, TX_FIELDS, TX_SIGNATURE, ArchiveFile, merkle_root, pack, sha256, unpack)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from chain.genesis import Genesis
+from wasmchain.protocol.genesis import Genesis
 
 from .chains import COVERAGE, SETUP, BlockPlan, Production, TxBlockPlan, plans, produce
 

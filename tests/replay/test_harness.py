@@ -28,9 +28,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.chain import Chain
-from chain.genesis import Genesis
-from chain.kv import LevelDBKV
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.kv import LevelDBKV
 
 from .chains import COVERAGE, SETUP, BlockPlan, Production, TxBlockPlan, plans, produce
 from .conftest import hash_seeds, run_wasmchain

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from chain.blocks import Block
-from chain.chain import Chain
-from chain.genesis import Genesis
-from chain.kv import LevelDBKV
-from chain.signatures import MIN_TRANSACTIONS
-from chain.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning
+from wasmchain.protocol.blocks import Block
+from wasmchain.store.chain import Chain
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.kv import LevelDBKV
+from wasmchain.store.signatures import MIN_TRANSACTIONS
+from wasmchain.store.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning
 
 from .chains import COVERAGE, SETUP, SENDERS, BlockPlan, CallPlan, Gas, Target, TransferPlan, TxBlockPlan, plans, produce
 from .test_harness import HARNESS, stored

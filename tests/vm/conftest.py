@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from vm.params import Limits, VMParams
+from wasmchain.vm.params import Limits, VMParams
 
 GENESIS = Path(__file__).resolve().parents[2] / "genesis.json"
 

@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from tests.helpers import Sandbox, contract_address, devnet_params, wat
-from vm import Outcome, abi
+from wasmchain.vm import Outcome, abi
 
 GAS = devnet_params().gas
 RESERVE = GAS.call_reserve

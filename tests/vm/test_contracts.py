@@ -6,7 +6,7 @@ import msgpack
 import pytest
 
 from tests.helpers import ALICE, BOB, CONTRACTS, Sandbox, contract_address
-from vm.args import decode_value
+from wasmchain.protocol.args import decode_value
 
 TOKEN = contract_address(1)
 VAULT = contract_address(2)

@@ -11,11 +11,11 @@ import wasmtime
 
 from tests.helpers import ALICE, GENESIS, Sandbox, contract_address, devnet_params
 from tests.vm.test_runtime import CHAIN_LINK, KV
-from vm import InvalidParams, Message, VMParams, abi
-from vm.engine import POOL_INSTANCES, engine
-from vm.params import (ENGINE_MAX_CALL_DEPTH, ENGINE_MAX_FUNCTIONS, ENGINE_MAX_GLOBALS, ENGINE_MAX_IMPORTS,
+from wasmchain.vm import InvalidParams, Message, VMParams, abi
+from wasmchain.vm.engine import POOL_INSTANCES, engine
+from wasmchain.vm.params import (ENGINE_MAX_CALL_DEPTH, ENGINE_MAX_FUNCTIONS, ENGINE_MAX_GLOBALS, ENGINE_MAX_IMPORTS,
                        ENGINE_MAX_INITIAL_MEMORY_PAGES, ENGINE_MAX_MEMORY_PAGES, ENGINE_MAX_TABLE_SIZE)
-from vm.runtime import HostFault
+from wasmchain.vm.runtime import HostFault
 
 SMALL = wasmtime.wat2wasm('(module (memory 1) (func (export "f")))')
 

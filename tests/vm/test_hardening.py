@@ -8,9 +8,9 @@ import pytest
 
 from tests.helpers import CONTRACTS, Sandbox, contract_address, wat
 from tests.vm.test_runtime import CALLER, CALLER_ADDRESS, KV, KV_ADDRESS, module, relay_input, status_and_result
-from vm import MemoryHost, Message, Runtime, abi
-from vm.errors import InvalidModule, quote
-from vm.runtime import HostFault
+from wasmchain.vm import MemoryHost, Message, Runtime, abi
+from wasmchain.vm.errors import InvalidModule, quote
+from wasmchain.vm.runtime import HostFault
 
 
 def test_a_module_with_a_type_error_is_refused_at_validation() -> None:
@@ -103,7 +103,7 @@ def test_host_functions_are_released_with_the_last_module_that_can_call_them() -
     # linker, an InstancePre of a compiled module) can call them any more.
     import gc
 
-    from vm import runtime
+    from wasmchain.vm import runtime
 
     before = set(runtime._FRAME_STACKS)
     sandbox = Sandbox()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.cli import main
+from wasmchain.cli.main import main
 from tests.helpers import CONTRACTS, GENESIS
 
 COUNTER = CONTRACTS / "counter" / "counter.wasm"
@@ -162,7 +162,7 @@ def test_a_runaway_contract_exits_1_out_of_gas(capsys: pytest.CaptureFixture[str
 
 def test_the_console_script_runs_in_a_fresh_process(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "wasmchain"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "chain.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "wasmchain.cli.main"]
     shutil.copy(COUNTER, tmp_path / "counter.wasm")
     result = subprocess.run(
         [*command, "vm", "run", "counter.wasm", "--method", "increment", "--state", "s.json", "--json",

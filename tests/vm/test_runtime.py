@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.helpers import ALICE, BOB, Sandbox, contract_address, devnet_params, wat
-from vm import abi
-from vm import engine as engine_module
+from wasmchain.vm import abi
+from wasmchain.vm import engine as engine_module
 
 IMPORTS = """
   (import "wasmchain" "input_read" (func $input_read (param i32 i32) (result i32)))

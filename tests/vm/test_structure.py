@@ -10,9 +10,9 @@ import tomllib
 from pathlib import Path
 
 from tests.helpers import CONTRACTS, ROOT, Sandbox, contract_address
-from vm import GasSchedule, Runtime
-from vm.abi import HOST_FUNCTIONS
-from vm.params import VM_VERSION, WASMTIME_VERSION
+from wasmchain.vm import GasSchedule, Runtime
+from wasmchain.vm.abi import HOST_FUNCTIONS
+from wasmchain.vm.params import VM_VERSION, WASMTIME_VERSION
 
 
 def _section(text: str, heading: str) -> str:

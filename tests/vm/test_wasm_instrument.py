@@ -10,9 +10,9 @@ import pytest
 import wasmtime
 
 from tests.helpers import devnet_params
-from vm.abi import HOST_FUNCTIONS, STACK_GLOBAL_EXPORT
-from vm.errors import InvalidModule
-from vm.wasm import FRAME_OVERHEAD_UNITS, MAX_INSTRUMENTED_GROWTH, FuncSig, PreparedModule, prepare
+from wasmchain.vm.abi import HOST_FUNCTIONS, STACK_GLOBAL_EXPORT
+from wasmchain.vm.errors import InvalidModule
+from wasmchain.vm.wasm import FRAME_OVERHEAD_UNITS, MAX_INSTRUMENTED_GROWTH, FuncSig, PreparedModule, prepare
 
 from .conftest import MAGIC_VERSION, MEMORY_SECTION, genesis_limits, leb, name, section, vec
 

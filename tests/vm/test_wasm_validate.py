@@ -11,9 +11,9 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vm import abi
-from vm.errors import InvalidModule
-from vm.wasm import (
+from wasmchain.vm import abi
+from wasmchain.vm.errors import InvalidModule
+from wasmchain.vm.wasm import (
     RESERVED_EXPORT_PREFIX,
     RULES,
     STACK_GLOBAL_EXPORT,
@@ -21,7 +21,7 @@ from vm.wasm import (
     PreparedModule,
     prepare,
 )
-from vm.wasm.opcodes import PREFIX_FC, SINGLE, Imm
+from wasmchain.vm.wasm.opcodes import PREFIX_FC, SINGLE, Imm
 
 from .conftest import (
     MAGIC_VERSION,

@@ -1,0 +1,505 @@
+"""The CLI's chain commands: each talks to a node through a JSON-RPC ``Client``.
+
+Two places a command can run, with the same code and the same output:
+
+- *embedded* (the default): the node is in this process, over the data
+  directory's database (``--data``), with instant mining: each
+  state-changing command applies one block holding its one transaction
+  (as SQLite is to a database server);
+- *remote* (``--rpc URL`` or ``$WASMCHAIN_RPC``): a running ``wasmchain
+  devnet``, over HTTP.  The data directory is then only the keystore.
+
+Either way a command makes the same JSON-RPC calls (``LocalTransport`` puts
+the results through JSON as HTTP would) and its report *is* the call's
+result, so the embedded CLI and the CLI through a node print the same
+thing for the same chain.  Keys stay here: a transaction is signed with
+the local keystore (``dev0``..``dev9`` are always there), then submitted;
+key names are resolved to addresses here too.
+
+Each handler returns ``(exit code, report)``; ``cli.py`` prints the report
+as JSON or as text.  Exit codes: 0 success, 1 a transaction was included
+(or a call ran) but failed, 2 it was rejected, the arguments were bad, or
+the node could not be used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from wasmchain.protocol.args import parse_args
+from wasmchain.vm.host import Address
+
+from wasmchain.history.archive import ArchiveReader, write_archive
+from wasmchain.store.chain import HEAD_KEY, Chain
+from wasmchain.client.client import Client, HTTPTransport, RPCClientError
+from wasmchain.client.local import LocalTransport
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.protocol.keys import KeyPair, format_address, parse_address
+from wasmchain.store.keystore import Keystore
+from wasmchain.node.datadir import DataDir
+from wasmchain.store.kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
+from wasmchain.node.node import Node
+from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE
+from wasmchain.history.replay import (Progress, Refused, ReplayResult, StoreKind, archive_problems, import_records,
+                     load_genesis_document, replay_archive, replay_database)
+from wasmchain.node.reports import Report
+from wasmchain.node.rpc import Dispatcher
+from wasmchain.protocol.transactions import Transaction, TxKind
+
+DEFAULT_GAS = 100_000_000
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+RECEIPT_TIMEOUT = 60.0
+"""Seconds to wait for a receipt from a node that mines on an interval (or three block times, if longer)."""
+POLL_INTERVAL = 0.1
+"""Seconds between two ``get_receipt`` calls while waiting."""
+DEFAULT_EVENT_LIMIT = 1_000
+"""Events ``wasmchain events`` prints unless ``--limit`` says otherwise."""
+
+
+class Session:
+    """Where a chain command runs: a client for the node, and the local data directory for keys.
+
+    ``rpc`` is a node's URL (remote); without it the node is embedded over
+    ``data``'s database, which is opened at the first call (so that bad
+    arguments are reported before a missing or locked database) and closed
+    by ``close``.  ``client`` runs the commands over any client instead
+    (tests use a node with interval mining).
+    """
+
+    def __init__(self, data: DataDir, rpc: str | None = None, *, client: Client | None = None) -> None:
+        self.data = data
+        self.rpc = rpc
+        self._kv: LevelDBKV | None = None
+        self._client = client
+        if client is None and rpc is not None:
+            self._client = Client(HTTPTransport(rpc))
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            kv = LevelDBKV(self.data.db, create=False)
+            try:
+                chain = Chain.load(kv, cache_dir=self.data.cache)
+            except BaseException:
+                kv.close()
+                raise
+            self._kv = kv
+            self._client = Client(LocalTransport(Dispatcher(Node(chain, clock=time.time))))
+        return self._client
+
+    def call(self, method: str, /, **params: Any) -> Any:
+        """One JSON-RPC call; errors raise ``RPCClientError`` with the node's message."""
+        return self.client.call(method, **params)
+
+    def report(self, method: str, /, **params: Any) -> Report:
+        """A call whose result is a report (a JSON object)."""
+        result = self.call(method, **params)
+        if not isinstance(result, dict):
+            raise RPCClientError(None, f"{method} answered {str(result)[:80]!r}, not a JSON object")
+        return result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._kv is not None:
+            self._kv.close()
+            self._kv = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def resolve_address(data: DataDir, text: str) -> Address:
+    """An address as ``0x`` + 40 hex digits, or the name of a key."""
+    named = data.keystore.address_of(text)
+    if named is not None:
+        return named
+    return parse_address(text)
+
+
+def _address(data: DataDir, text: str) -> str:
+    return format_address(resolve_address(data, text))
+
+
+# -- init and keys (local: no node) ---------------------------------------------------
+
+
+def cmd_init(data: DataDir, genesis_path: Path) -> tuple[int, Report]:
+    genesis = load_genesis(genesis_path)
+    if data.db.exists():
+        raise ChainError(f"{data.path} is already initialized; remove it or choose another --data")
+    data.path.mkdir(parents=True, exist_ok=True)
+    kv = LevelDBKV(data.db, create=True)
+    try:
+        chain = Chain.create(kv, genesis, cache_dir=data.cache)
+        head = chain.head
+    finally:
+        kv.close()
+    return EXIT_OK, {"data": str(data.path), "chain_id": genesis.chain_id, "genesis_hash": "0x" + head.hash.hex(),
+                     "state_root": "0x" + head.state_root.hex(), "accounts": len(genesis.accounts)}
+
+
+def _key_report(name: str, key: KeyPair) -> Report:
+    return {"name": name, "address": format_address(key.address), "public_key": "0x" + key.public_key.hex()}
+
+
+def cmd_keys_new(data: DataDir, name: str) -> tuple[int, Report]:
+    return EXIT_OK, _key_report(name, data.keystore.new(name))
+
+
+def cmd_keys_show(data: DataDir, name: str) -> tuple[int, Report]:
+    return EXIT_OK, _key_report(name, data.keystore.get(name))
+
+
+def cmd_keys_list(data: DataDir) -> tuple[int, Report]:
+    store = data.keystore
+    return EXIT_OK, {"keys": [_key_report(name, store.get(name)) for name in store.names()]}
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TxOptions:
+    sender: str
+    """A key name (signing) or, for ``simulate`` only, an address."""
+    gas: int = DEFAULT_GAS
+    value: int = 0
+    wait: float | None = None
+    """Seconds to wait for a pending transaction's receipt (default: ``RECEIPT_TIMEOUT``, or 3 block times)."""
+
+
+def _check_tx_options(options: TxOptions, gas_bits: int = 64) -> None:
+    if not 0 < options.gas < 1 << gas_bits:
+        raise ChainError(f"--gas must be between 1 and 2**{gas_bits}-1, found {options.gas}")
+    if options.value < 0:
+        raise ChainError(f"--value must not be negative, found {options.value}")
+    if options.wait is not None and not options.wait >= 0:
+        raise ChainError(f"--wait must not be negative, found {options.wait:g}")
+
+
+def _submit(session: Session, options: TxOptions, kind: TxKind, **fields: Any) -> tuple[int, Report]:
+    """Sign here, submit to the node, and return the receipt (waiting for its block if need be)."""
+    _check_tx_options(options)
+    key = session.data.keystore.get(options.sender)
+    info = session.report("chain_info")
+    nonce = session.report("get_next_nonce", address=format_address(key.address))["nonce"]
+    tx = Transaction(
+        chain_id=info["chain_id"],
+        nonce=nonce,
+        gas_limit=options.gas,
+        gas_price=info["min_gas_price"],
+        public_key=key.public_key,
+        kind=kind,
+        value=options.value,
+        **fields,
+    )
+    submitted = session.report("submit_transaction", tx="0x" + tx.sign(key).encoded.hex())
+    receipt = submitted["receipt"]
+    if receipt is None:  # a node with --block-time: the transaction waits for the next block
+        receipt = _wait_for_receipt(session, submitted["tx_hash"], _receipt_timeout(options, info))
+    return (EXIT_OK if receipt["status"] == "ok" else EXIT_FAILED), receipt
+
+
+def _receipt_timeout(options: TxOptions, info: Report) -> float:
+    if options.wait is not None:
+        return options.wait
+    mining = info.get("mining")
+    block_time = mining.get("block_time") if isinstance(mining, dict) else None
+    return max(RECEIPT_TIMEOUT, 3 * block_time) if isinstance(block_time, (int, float)) else RECEIPT_TIMEOUT
+
+
+def _wait_for_receipt(session: Session, tx_hash: str, timeout: float) -> Report:
+    """Poll ``get_receipt`` until the transaction is in a block; a dropped one raises (rejected)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        receipt = session.call("get_receipt", hash=tx_hash)
+        if isinstance(receipt, dict):
+            return receipt
+        if time.monotonic() >= deadline:
+            raise ChainError(f"transaction {tx_hash} is still pending after {timeout:g} s; "
+                             f"look it up later with `wasmchain tx {tx_hash}`")
+        time.sleep(POLL_INTERVAL)
+
+
+def _read_code(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as error:
+        raise ChainError(f"cannot read {file}: {error.strerror}") from None
+
+
+def _init_args(init: str | None, args: str | None) -> bytes:
+    """The encoded arguments of a deploy's init method: none without one, ``{}`` by default."""
+    if args is not None and not init:
+        raise ChainError("--args needs --init METHOD")
+    return parse_args(args) if args is not None else (parse_args("{}") if init else b"")
+
+
+def _call_args(args: str | None) -> bytes:
+    return parse_args(args if args is not None else "{}")
+
+
+def cmd_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
+               args: str | None) -> tuple[int, Report]:
+    code = _read_code(file)
+    encoded = _init_args(init, args)
+    return _submit(session, options, TxKind.DEPLOY, code=code, method=init or "", args=encoded)
+
+
+def cmd_call(session: Session, options: TxOptions, contract: str, method: str, args: str | None) -> tuple[int, Report]:
+    return _submit(session, options, TxKind.CALL, to=resolve_address(session.data, contract), method=method,
+                   args=_call_args(args))
+
+
+def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
+    if amount < 0:
+        raise ChainError(f"the amount must not be negative, found {amount}")
+    return _submit(session, TxOptions(options.sender, options.gas, amount, options.wait), TxKind.TRANSFER,
+                   to=resolve_address(session.data, to))
+
+
+# -- simulate: a transaction run against the head, nothing kept, nothing signed -----------------
+
+
+def _simulate(session: Session, options: TxOptions, **params: Any) -> tuple[int, Report]:
+    _check_tx_options(options, gas_bits=63)  # the node's bound for a simulation, as for a view
+    sender = _address(session.data, options.sender)
+    report = session.report("simulate", **{"from": sender}, gas=options.gas, **params)
+    return _outcome_exit(report), report
+
+
+def cmd_simulate_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
+                        args: str | None) -> tuple[int, Report]:
+    code = _read_code(file)
+    encoded = _init_args(init, args)
+    return _simulate(session, options, code="0x" + code.hex(), method=init, args_hex="0x" + encoded.hex(),
+                     value=options.value)
+
+
+def cmd_simulate_call(session: Session, options: TxOptions, contract: str, method: str,
+                      args: str | None) -> tuple[int, Report]:
+    return _simulate(session, options, to=_address(session.data, contract), method=method,
+                     args_hex="0x" + _call_args(args).hex(), value=options.value)
+
+
+def cmd_simulate_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
+    if amount < 0:
+        raise ChainError(f"the amount must not be negative, found {amount}")
+    return _simulate(session, options, to=_address(session.data, to), value=amount)
+
+
+def _outcome_exit(report: Report) -> int:
+    """A view's or a simulation's exit code: 0 ok, 2 invalid (would be refused), 1 any other failure."""
+    status = report.get("status")
+    if status == "ok":
+        return EXIT_OK
+    return EXIT_INVALID if status == "invalid" else EXIT_FAILED
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def cmd_view(session: Session, contract: str, method: str, args: str | None, gas: int) -> tuple[int, Report]:
+    if not 0 < gas < 1 << 63:
+        raise ChainError(f"--gas must be between 1 and 2**63-1, found {gas}")
+    address = _address(session.data, contract)
+    report = session.report("view", contract=address, method=method, args_hex="0x" + _call_args(args).hex(), gas=gas)
+    return _outcome_exit(report), report
+
+
+def cmd_balance(session: Session, who: str) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_balance", address=_address(session.data, who))
+
+
+def cmd_account(session: Session, who: str) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_account", address=_address(session.data, who))
+
+
+def cmd_tx(session: Session, tx_hash: str) -> tuple[int, Report]:
+    """A transaction: its receipt and body once included; else its status (pending or dropped)."""
+    raw = _hex32(tx_hash, "transaction hash")
+    return EXIT_OK, session.report("get_transaction", hash="0x" + raw.hex())
+
+
+def cmd_block(session: Session, which: str) -> tuple[int, Report]:
+    block: int | str
+    if which == "latest":
+        block = "latest"
+    elif which.isascii() and which.isdigit():
+        block = int(which)
+    else:
+        block = "0x" + _hex32(which, "block height or hash").hex()
+    return EXIT_OK, session.report("get_block", block=block)
+
+
+def cmd_proof(session: Session, who: str, key: str | None) -> tuple[int, Report]:
+    return EXIT_OK, session.report("get_proof", address=_address(session.data, who), key=key)
+
+
+def cmd_events(session: Session, contract: str | None, name: str | None, from_block: int, to_block: int | None,
+               limit: int = DEFAULT_EVENT_LIMIT) -> tuple[int, Report]:
+    """Events of blocks ``from_block..to_block`` (default: to the head), oldest first, at most ``limit``.
+
+    A node scans at most ``MAX_EVENT_BLOCK_RANGE`` blocks a call, so a
+    longer range is asked for a window at a time.
+    """
+    filters = {"contract": None if contract is None else _address(session.data, contract), "name": name}
+    last = to_block
+    if last is None:
+        last = session.report("chain_info")["head"]["height"]
+        if from_block > last:
+            return EXIT_OK, {"events": []}
+    found: list[Any] = []
+    start = from_block
+    while True:
+        end = last if last < start else min(last, start + MAX_EVENT_BLOCK_RANGE - 1)
+        page = session.report("get_events", **filters, from_block=start, to_block=end, limit=limit - len(found))
+        found += page["events"]
+        if len(found) >= limit or end >= last:
+            return EXIT_OK, {"events": found}
+        start = end + 1
+
+
+def _hex32(text: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ChainError(f"a {what} is 0x followed by 64 hex digits, found {text!r}")
+    return raw
+
+
+# -- export, import and replay (local: the data directory or a file, no node) ---------------------
+
+
+def _open_db(data: DataDir, *, create: bool = False, sync: bool = True) -> LevelDBKV:
+    """The data directory's database, for a command that reads it directly (a running node holds it)."""
+    try:
+        return LevelDBKV(data.db, create=create, sync=sync)
+    except DatabaseLocked:
+        raise DatabaseLocked(f"data directory {data.path} is in use by another process (is a node running?): "
+                             "export, import and replay read the database itself, so stop the node first") from None
+
+
+def cmd_export(data: DataDir, out: Path, first: int | None, last: int | None,
+               progress: TextIO | None = None) -> tuple[int, Report]:
+    """Write blocks ``first..last`` (default 1..head) of the data directory's chain to an archive."""
+    started = time.monotonic()
+    with _open_db(data) as kv:
+        chain = Chain.load(kv)
+        head = chain.head.height
+        first = 1 if first is None else first
+        last = head if last is None else last
+        if first < 1:
+            raise ChainError(f"--from must be at least 1 (block 0 follows from the genesis the file carries), "
+                             f"found {first}")
+        if last > head:
+            raise ChainError(f"--to {last} is after the head, block {head}")
+        if first > last and (first, last) != (1, 0):
+            raise ChainError(f"--from {first} is after --to {last}")
+        shown = Progress(progress, last - first + 1)
+        try:
+            header, transactions, size = write_archive(out, chain, first, last, shown.update)
+        finally:
+            shown.close()
+    return EXIT_OK, {"file": str(out), "chain_id": header.chain_id, "genesis_hash": "0x" + header.genesis_hash.hex(),
+                     "vm_version": header.vm_version, "gas_schedule_hash": "0x" + header.gas_schedule_hash.hex(),
+                     "from": first, "to": last, "blocks": header.count, "transactions": transactions, "bytes": size,
+                     "seconds": round(time.monotonic() - started, 3)}
+
+
+def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tuple[int, Report]:
+    """Apply an archive's blocks to a fresh data directory (created from the file's genesis) or to one
+    whose head is the block before the file's first; each block is checked fully and written atomically."""
+    started = time.monotonic()
+    with ArchiveReader(file) as reader:
+        header = reader.header
+        problems = archive_problems(header)
+        if problems:
+            raise Refused("; ".join(problems))
+        genesis: Genesis | None = None
+        created = not data.db.exists()
+        if created:
+            if header.first != 1:
+                raise Refused(f"the file starts at block {header.first}: a fresh data directory needs the blocks "
+                              f"from 1 (or init {data.path} and import the earlier blocks first)")
+            genesis = load_genesis_document(header.genesis_document, any_vm_version=False, where=f"{file}: genesis")
+            genesis_hash = Chain.create(MemoryKV(), genesis).head.hash
+            if genesis_hash != header.genesis_hash:
+                raise Refused(f"the file's genesis document gives block 0 hash 0x{genesis_hash.hex()}, its header "
+                              f"records 0x{header.genesis_hash.hex()}")
+            data.path.mkdir(parents=True, exist_ok=True)
+        kv = _open_db(data, create=created, sync=False)
+        try:
+            if genesis is not None:
+                chain = Chain.create(kv, genesis, cache_dir=data.cache)
+            else:
+                chain = Chain.load(kv, cache_dir=data.cache)
+            result = import_records(chain, reader, progress)
+            head = chain.head
+        finally:
+            _sync(kv)
+            kv.close()
+    report: Report = {"data": str(data.path), "file": str(file), "created": created, "imported": result.imported,
+                      "transactions": result.transactions, "from": header.first, "to": header.last,
+                      "head": {"height": head.height, "hash": "0x" + head.hash.hex(),
+                               "state_root": "0x" + head.state_root.hex()},
+                      "seconds": round(time.monotonic() - started, 3), "error": result.error,
+                      "divergence": None if result.divergence is None else result.divergence.to_json()}
+    if result.divergence is not None:
+        divergence = result.divergence
+        report["error"] = (f"block {divergence.height} is invalid ({divergence.check}): {divergence.message}; "
+                           f"{result.imported} block(s) before it were imported")
+        return EXIT_FAILED, report
+    if result.error is not None:
+        report["error"] = f"{result.error}; {result.imported} block(s) before it were imported"
+        return EXIT_INVALID, report
+    return EXIT_OK, report
+
+
+def _sync(kv: LevelDBKV) -> None:
+    """Make every write so far durable: one synced write flushes LevelDB's log, earlier batches included.
+
+    An import writes each block in its own batch without waiting for the
+    disk (a killed process loses nothing; an OS crash could lose the last
+    blocks, never part of one), then syncs once at the end.
+    """
+    kv.sync = True
+    head = kv.get(HEAD_KEY)
+    if head is not None:
+        kv.write({HEAD_KEY: head})
+
+
+def cmd_replay(file: Path | None, data: DataDir | None, start: int | None, to: int | None, *,
+               allow_version_mismatch: bool = False, progress: TextIO | None = None,
+               store: StoreKind = "auto") -> tuple[int, Report]:
+    """Replay an archive (``file``) or a data directory's chain into a fresh state; the report of
+    ``ReplayResult.to_json``: 0 match, 1 diverged, 2 refused."""
+    if file is not None:
+        if start is not None:
+            result = ReplayResult("refused", str(file), error="--from needs --data: a file carries no state to "
+                                                              "start from (replay it whole, or stop early with --to)")
+        else:
+            result = replay_archive(file, to=to, allow_version_mismatch=allow_version_mismatch, progress=progress,
+                                    store=store)
+        return result.exit_code, result.to_json()
+    assert data is not None
+    try:
+        kv = _open_db(data)
+    except StoreError as error:
+        result = ReplayResult("refused", str(data.path), error=str(error))
+        return result.exit_code, result.to_json()
+    with kv:
+        result = replay_database(kv, start=start or 0, to=to, allow_version_mismatch=allow_version_mismatch,
+                                 progress=progress, store=store, source=str(data.path))
+    return result.exit_code, result.to_json()

@@ -1,0 +1,816 @@
+"""A Python client for a wasmchain node: JSON-RPC over HTTP, or in-process.
+
+Two layers.  The high-level one is for contract developers (as
+near-workspaces and cw-multi-test are for theirs)::
+
+    client = local_client()                 # or Client.connect("http://127.0.0.1:8545")
+    alice, bob = client.dev_account(0), client.dev_account(1)
+    token = alice.deploy("contracts/token/token.wasm", init="init", args={"supply": 1000})
+    receipt = token.call("transfer", {"to": bob, "amount": 5}, sender=alice)
+    assert receipt.events[0].data == {"from": alice.address, "to": bob.address, "amount": 5}
+    assert token.view("balance_of", {"owner": bob}) == 5
+
+A transaction that is included but fails raises ``TransactionFailed``
+(``check=False`` returns its ``TxResult`` instead); one the node refuses
+raises ``RPCClientError``.  Every error here is a ``ClientError``.
+
+The low level: ``Client.call(method, **params)`` is one JSON-RPC call; it returns the
+result or raises ``RPCClientError`` with the node's code and message.  Two
+transports carry it:
+
+- ``HTTPTransport(url)``: a running ``wasmchain devnet``; one kept-alive
+  connection per thread;
+- ``LocalTransport(dispatcher)``: a ``Dispatcher`` in this process (the
+  pytest fixture, the embedded CLI): no server, no port, same answers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol, Union
+
+from wasmchain.protocol.args import ArgsError, encode_args
+
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.keys import ADDRESS_SIZE, DEV_ACCOUNTS, KeyPair, dev_key, format_address, parse_address
+from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class ClientError(ChainError):
+    """A client-side error: a bad argument to the client, or an answer it cannot use."""
+
+
+class RPCClientError(ClientError):
+    """The node answered with an error, or could not be reached (code ``None``)."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Transport(Protocol):
+    """How a ``Client`` reaches its node: ``HTTPTransport`` here, ``client.local.LocalTransport`` in process."""
+
+    mines_while_waiting: bool
+    """Whether blocks can appear while a caller waits (a running node); an in-process chain mines only when told."""
+
+    def call(self, method: str, params: dict[str, Any]) -> Any: ...
+
+    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]: ...
+
+
+class HTTPTransport:
+    """JSON-RPC over HTTP/1.1 with a kept-alive connection per thread."""
+
+    mines_while_waiting = True
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        expected = f"a node URL is http://HOST:PORT (as `wasmchain devnet` prints it), found {url!r}"
+        try:
+            parsed = urllib.parse.urlsplit(url)
+            port = parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+        except ValueError:
+            raise RPCClientError(None, expected) from None
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise RPCClientError(None, expected)
+        self.url = url
+        self.host = parsed.hostname
+        self.port = port or 80
+        self.path = parsed.path or "/"
+        self.timeout = timeout
+        self._local = threading.local()
+        self._ids = 0
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._local.connection = connection
+        return connection
+
+    def _post(self, payload: Any) -> Any:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
+            connection = self._connection()
+            try:
+                connection.request("POST", self.path, body, headers)
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as error:
+                connection.close()
+                self._local.connection = None
+                if attempt == 2 or isinstance(error, TimeoutError):
+                    raise RPCClientError(None, f"cannot reach the node at {self.url}: {error}") from None
+        if response.status == 204:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise RPCClientError(None, f"the node at {self.url} answered HTTP {response.status} with no JSON") from None
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        reply = self._post({"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params})
+        return _result(reply)
+
+    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]:
+        first = self._next_id()
+        self._ids += len(calls)
+        payload = [{"jsonrpc": "2.0", "id": first + index, "method": method, "params": params}
+                   for index, (method, params) in enumerate(calls)]
+        replies = self._post(payload)
+        if not isinstance(replies, list):
+            raise RPCClientError(None, f"the node answered a batch with {_describe(replies)}")
+        by_id = {reply.get("id"): reply for reply in replies if isinstance(reply, dict)}
+        results: list[Any | RPCClientError] = []
+        for index in range(len(calls)):
+            try:
+                results.append(_result(by_id.get(first + index)))
+            except RPCClientError as error:
+                results.append(error)
+        return results
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+def _describe(reply: Any) -> str:
+    text = json.dumps(reply)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _result(reply: Any) -> Any:
+    if not isinstance(reply, dict):
+        raise RPCClientError(None, f"not a JSON-RPC response: {_describe(reply)}")
+    if "error" in reply:
+        error = reply["error"]
+        raise RPCClientError(error.get("code"), error.get("message", "unknown error"))
+    return reply.get("result")
+
+
+# -- the high-level API: accounts, contracts, results ----------------------------------------
+
+AddressLike = Union[str, bytes, "Account", "Contract"]
+"""An address as ``0x`` + 40 hex digits, as its 20 bytes, or an ``Account`` or ``Contract`` handle."""
+
+GAS_MARGIN_LEVELS = 8
+"""Nesting levels the default gas limit covers (the devnet's ``max_call_depth``); see ``estimate_gas``."""
+DEFAULT_RECEIPT_TIMEOUT = 60.0
+"""Seconds ``wait_for_receipt`` waits by default (with ``--block-time``, a few blocks)."""
+POLL_INTERVAL = 0.1
+"""Seconds between two ``get_receipt`` polls."""
+
+
+class ReceiptTimeout(ClientError):
+    """A transaction still pending when ``wait_for_receipt`` gave up; ``tx_hash`` says which."""
+
+    def __init__(self, tx_hash: str, message: str) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+
+
+class CallFailed(ClientError):
+    """An execution that ran and did not end ``ok``: a view, or (``TransactionFailed``) a transaction.
+
+    ``result`` holds what the chain said: the status, the gas charged and
+    the contract's abort message (``error``).  ``str(error)`` is
+    ``"<status>: <message>"``, so ``pytest.raises(..., match="insufficient balance")``
+    matches the contract's own words.
+    """
+
+    def __init__(self, result: "CallResult | TxResult") -> None:
+        super().__init__(f"{result.status}: {result.error}")
+        self.result = result
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def error(self) -> str:
+        return self.result.error or ""
+
+
+class TransactionFailed(CallFailed):
+    """A transaction that was included in a block and failed; its fee was paid, its changes reverted."""
+
+    result: "TxResult"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event a contract emitted."""
+
+    contract: str
+    """The emitting contract's address (``0x`` hex)."""
+    name: str
+    """The event's name, e.g. ``Transfer``."""
+    data: Any
+    """The payload decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if it is not msgpack."""
+    raw: bytes = field(repr=False)
+    """The payload as emitted."""
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any]) -> "Event":
+        return cls(report["contract"], report["name"], report["data"], bytes.fromhex(report["data_hex"]))
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent(Event):
+    """An event of a committed transaction, with where it is in the chain."""
+
+    block_height: int
+    tx_hash: str
+    tx_index: int
+    """The transaction's position in its block."""
+    log_index: int
+    """The event's position among its transaction's events."""
+
+    @classmethod
+    def from_found(cls, report: Mapping[str, Any]) -> "LoggedEvent":
+        """From a ``get_events`` entry."""
+        return cls(report["contract"], report["name"], report["data"], bytes.fromhex(report["data_hex"]),
+                   report["block_height"], report["tx_hash"], report["tx_index"], report["log_index"])
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What a ``view`` or a ``simulate`` did; nothing of it was kept."""
+
+    status: str
+    """``ok``, or how it failed: ``abort``, ``trap``, ``out_of_gas``, ``invalid`` (would be refused)."""
+    gas_used: int
+    """Gas it was charged, as the same transaction in the next block would be (for ``simulate``)."""
+    result: Any
+    """The return value decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if none."""
+    return_data: bytes
+    events: tuple[Event, ...]
+    error: str | None
+    """What went wrong (a contract's abort message, say); ``None`` when ``ok``."""
+    block_height: int
+    """The head it ran against."""
+    address: str | None = None
+    """The address a simulated deploy would create."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def raise_for_status(self) -> "CallResult":
+        """Raise ``CallFailed`` unless ``ok``; returns the result, so calls chain."""
+        if not self.ok:
+            raise CallFailed(self)
+        return self
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any]) -> "CallResult":
+        return cls(report["status"], report["gas_used"], report["result"], bytes.fromhex(report["return_hex"]),
+                   tuple(Event.from_report(event) for event in report["events"]), report["error"],
+                   report["block_height"], report.get("address"))
+
+
+@dataclass(frozen=True, slots=True)
+class TxResult:
+    """A transaction's receipt: what it did, in which block."""
+
+    tx_hash: str
+    status: str
+    """``ok``, or how it failed: ``abort``, ``trap``, ``out_of_gas``."""
+    gas_used: int
+    """All gas charged (intrinsic, deploy and execution); the fee is this times the gas price."""
+    result: Any
+    """The return value decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if none."""
+    return_data: bytes
+    events: tuple[LoggedEvent, ...]
+    error: str | None
+    """What went wrong (a contract's abort message, say); ``None`` when ``ok``."""
+    address: str | None
+    """The new contract's address, for a deploy that succeeded."""
+    block_height: int
+    block_hash: str
+    tx_index: int
+    """The transaction's position in its block."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def raise_for_status(self) -> "TxResult":
+        """Raise ``TransactionFailed`` unless ``ok``; returns the result, so calls chain."""
+        if not self.ok:
+            raise TransactionFailed(self)
+        return self
+
+    @classmethod
+    def from_receipt(cls, report: Mapping[str, Any]) -> "TxResult":
+        """From a ``get_receipt`` (or ``submit_transaction``) receipt report."""
+        height, tx_hash, index = report["block_height"], report["tx_hash"], report["index"]
+        events = tuple(
+            LoggedEvent(event["contract"], event["name"], event["data"], bytes.fromhex(event["data_hex"]),
+                        height, tx_hash, index, log_index)
+            for log_index, event in enumerate(report["events"]))
+        return cls(tx_hash, report["status"], report["gas_used"], report["return"], bytes.fromhex(report["return_hex"]),
+                   events, report["error"], report.get("address"), height, report["block_hash"], index)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The newest block."""
+
+    height: int
+    hash: str
+    timestamp: int
+    """Seconds since the Unix epoch."""
+    state_root: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A key on a node: sends transactions signed with it.  Get one from ``Client.dev_account``."""
+
+    client: "Client" = field(compare=False, repr=False)
+    key: KeyPair = field(compare=False, repr=False)
+    address: str = field(init=False)
+    """``0x`` + 40 hex digits; accounts compare and hash by it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", format_address(self.key.address))
+
+    def balance(self) -> int:
+        """The native token balance at the head."""
+        return self.client.balance(self)
+
+    def nonce(self) -> int:
+        """The nonce of this account's next transaction (counting its pending ones)."""
+        return self.client.nonce(self)
+
+    def transfer(self, to: AddressLike, amount: int, *, gas: int | None = None, check: bool = True) -> TxResult:
+        """Send ``amount`` native tokens to ``to``; see ``Client.transact`` for ``gas`` and ``check``."""
+        return self.client.transact(self, TxKind.TRANSFER, to=to, value=amount, gas=gas, check=check)
+
+    def deploy(self, code: bytes | bytearray | str | os.PathLike[str], init: str | None = None, args: Any = None, *,
+               gas: int | None = None, value: int = 0) -> "Contract":
+        """Deploy a module (its bytes, or the path of a ``.wasm`` file), calling ``init`` with ``args`` if given.
+
+        Returns the new contract, whose ``deployment`` is the receipt.
+        Raises ``TransactionFailed`` if the init call failed (no contract is
+        created then, and the fee is paid).
+        """
+        if args is not None and init is None:
+            raise ClientError("deploy args are the init method's: name it with init=")
+        module = bytes(code) if isinstance(code, (bytes, bytearray)) else _read_module(code)
+        result = self.client.transact(self, TxKind.DEPLOY, code=module, method=init, args=args, value=value, gas=gas)
+        if result.address is None:
+            raise ClientError(f"deploy {result.tx_hash} succeeded but its receipt names no address")
+        return Contract(self.client, result.address, result)
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A deployed contract on a node.  From ``Account.deploy`` or ``Client.contract``."""
+
+    client: "Client" = field(compare=False, repr=False)
+    address: str
+    """``0x`` + 40 hex digits; contracts compare and hash by it."""
+    deployment: TxResult | None = field(default=None, compare=False, repr=False)
+    """The deploy's receipt, when this handle came from ``Account.deploy``."""
+
+    def call(self, method: str, args: Any = None, *, sender: "Account", gas: int | None = None, value: int = 0,
+             check: bool = True) -> TxResult:
+        """Call ``method`` in a transaction signed by ``sender``; see ``Client.transact`` for ``gas`` and ``check``.
+
+        ``args`` is a JSON-like value (a dict, usually): bytes, and ``0x``
+        hex strings, reach the contract as msgpack bin, and an ``Account``
+        or ``Contract`` as its 20-byte address.
+        """
+        return self.client.transact(sender, TxKind.CALL, to=self, method=method, args=args, value=value, gas=gas,
+                                    check=check)
+
+    def view(self, method: str, args: Any = None, *, caller: AddressLike | None = None, gas: int | None = None) -> Any:
+        """Run ``method`` read-only against the head and return its decoded result.
+
+        Raises ``CallFailed`` if it did not end ``ok`` (its ``result`` has the
+        status, gas and message).  Any changes the method makes are discarded.
+        """
+        return self.client.view(self, method, args, caller=caller, gas=gas).raise_for_status().result
+
+    def simulate(self, method: str, args: Any = None, *, sender: AddressLike, gas: int | None = None,
+                 value: int = 0) -> CallResult:
+        """What ``call`` would do in the next block (status, gas, result, events), without sending it.
+
+        A failure is a result, not an exception: the point is to look.
+        """
+        return self.client.simulate(sender, to=self, method=method, args=args, value=value, gas=gas)
+
+    def balance(self) -> int:
+        """The contract's native token balance at the head."""
+        return self.client.balance(self)
+
+
+def address_of(value: AddressLike) -> str:
+    """An address in any accepted form, as ``0x`` + 40 lowercase hex digits."""
+    if isinstance(value, (Account, Contract)):
+        return value.address
+    if isinstance(value, bytes):
+        if len(value) != ADDRESS_SIZE:
+            raise ClientError(f"an address is {ADDRESS_SIZE} bytes, found {len(value)}")
+        return format_address(value)
+    if isinstance(value, str):
+        try:
+            return format_address(parse_address(value))
+        except ChainError as error:
+            raise ClientError(str(error)) from None
+    raise ClientError(f"an address is a 0x string, 20 bytes, an Account or a Contract, found {type(value).__name__}")
+
+
+def estimate_gas(used: int, cap: int) -> int:
+    """The default gas limit for a transaction that used ``used`` gas in simulation: a margin, at most ``cap``.
+
+    A caller hands a nested call at most 63/64 of the gas it has left (it
+    keeps a 64th to handle the callee's failure, as in EIP-150).  So a call
+    tree that used ``used`` gas when it had plenty may run out when its limit
+    is exactly ``used``: each level of nesting needs 64/63 of what it used.
+    The margin covers ``GAS_MARGIN_LEVELS`` levels: ``used`` x (64/63)^8,
+    about 13.4% more.  Only the gas used is paid for, never the margin.
+    """
+    limit = used
+    for _ in range(GAS_MARGIN_LEVELS):
+        limit += -(-limit // 63)  # the budget B with B - B // 64 >= the need
+    return min(limit, cap)
+
+
+def encode_call_args(args: Any) -> bytes:
+    """Contract arguments (a JSON-like value) as msgpack; ``None`` is the empty map, as the node has it.
+
+    Bytes and ``0x`` hex strings become msgpack bin; an ``Account`` or
+    ``Contract`` becomes its 20-byte address; tuples are arrays.
+    """
+    try:
+        return encode_args(_jsonable({} if args is None else args))
+    except ArgsError as error:
+        raise ClientError(str(error)) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (Account, Contract)):
+        return value.address
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    return value
+
+
+def _read_module(path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ClientError(f"cannot read the module {path}: {error.strerror}") from None
+
+
+class Client:
+    """One node: raw JSON-RPC calls (``call``) and the high-level API for contract developers.
+
+    Get one with ``Client.connect(url)`` (a running ``wasmchain devnet``) or
+    ``local_client()`` (a fresh chain in memory, as the pytest fixture
+    does).  Addresses are ``0x`` strings in results; anywhere an address is
+    taken, a ``0x`` string, 20 bytes, an ``Account`` or a ``Contract`` does.
+    """
+
+    EVENT_WINDOW = MAX_EVENT_BLOCK_RANGE
+    """Blocks one ``get_events`` call covers (the node's most)."""
+    EVENT_PAGE = MAX_EVENTS
+    """Events one ``get_events`` call returns (the node's most)."""
+
+    def __init__(self, transport: Transport, *, receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT) -> None:
+        self.transport = transport
+        self.receipt_timeout = receipt_timeout
+        """Seconds ``wait_for_receipt`` (and so a transaction) waits for a pending transaction by default."""
+
+    @classmethod
+    def connect(cls, url: str, timeout: float = DEFAULT_TIMEOUT) -> "Client":
+        """A node over HTTP, e.g. ``http://127.0.0.1:8545``; ``timeout`` is per request."""
+        return cls(HTTPTransport(url, timeout))
+
+    def call(self, method: str, /, **params: Any) -> Any:
+        """One call; parameters by name (``from`` is a keyword: pass ``**{"from": ...}``)."""
+        return self.transport.call(method, params)
+
+    def close(self) -> None:
+        """Close the HTTP connection, if any (a later call reconnects)."""
+        if isinstance(self.transport, HTTPTransport):
+            self.transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the chain's parameters (fixed by its genesis, so asked once) ----------------------------
+
+    @cached_property
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.call("chain_info")
+        return info
+
+    @property
+    def chain_id(self) -> str:
+        return str(self._info["chain_id"])
+
+    @property
+    def block_gas_limit(self) -> int:
+        """The most gas one block (and so one transaction) may use."""
+        return int(self._info["block_gas_limit"])
+
+    @property
+    def gas_price(self) -> int:
+        """The gas price the client offers: the chain's minimum."""
+        return int(self._info["min_gas_price"])
+
+    # -- accounts and contracts ------------------------------------------------------------------
+
+    def dev_account(self, index: int) -> Account:
+        """The funded devnet account ``dev<index>`` (0 to 9), whose key is published: devnets only."""
+        if not 0 <= index < DEV_ACCOUNTS:
+            raise ClientError(f"the dev accounts are 0 to {DEV_ACCOUNTS - 1}, found {index}")
+        return Account(self, dev_key(index))
+
+    @property
+    def accounts(self) -> list[Account]:
+        """The dev accounts dev0..dev9, in order."""
+        return [self.dev_account(index) for index in range(DEV_ACCOUNTS)]
+
+    def account(self, key: KeyPair) -> Account:
+        """An account for any key (fund it with ``set_balance`` or a transfer)."""
+        return Account(self, key)
+
+    def contract(self, address: AddressLike) -> Contract:
+        """A handle on a contract already deployed at ``address``; raises ``ClientError`` if there is none."""
+        text = address_of(address)
+        if self.call("get_account", address=text)["code_hash"] is None:
+            raise ClientError(f"no contract at {text}")
+        return Contract(self, text)
+
+    def balance(self, address: AddressLike) -> int:
+        """The native token balance at the head."""
+        return int(self.call("get_balance", address=address_of(address))["balance"])
+
+    def nonce(self, address: AddressLike) -> int:
+        """The nonce of the account's next transaction, counting its pending ones."""
+        return int(self.call("get_next_nonce", address=address_of(address))["nonce"])
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    def transact(self, sender: Account, kind: TxKind, *, to: AddressLike | None = None, value: int = 0,
+                 code: bytes = b"", method: str | None = None, args: Any = None, gas: int | None = None,
+                 check: bool = True) -> TxResult:
+        """Sign a transaction of any kind with ``sender``'s key, send it and wait for its receipt.
+
+        The nonce is the sender's next one as the node counts it (so several
+        clients may send for one account).  ``gas=None`` simulates the
+        transaction first and takes the gas it used plus a margin
+        (``estimate_gas``: about 13%, for the 1/64 that each nested call's
+        caller keeps), at most the block gas limit; it simulates again at that
+        limit, and if the outcome changes (a caller also keeps at least the
+        genesis ``call_reserve``, more than 13% of a small call), searches for
+        the lowest limit that keeps it.  The fee is only ever the gas used.  A transaction the node refuses (bad nonce, unaffordable,
+        no such method) raises ``RPCClientError`` and costs nothing.
+
+        ``check=True`` raises ``TransactionFailed`` (carrying the result) if
+        the transaction was included but did not end ``ok`` (it paid its fee
+        and its changes were reverted); ``check=False`` returns that result.
+        """
+        target = address_of(to) if to is not None else None
+        encoded = b""
+        if kind is TxKind.CALL or (kind is TxKind.DEPLOY and method):
+            encoded = encode_call_args(args)
+        elif args is not None:
+            raise ClientError("arguments go with a method: a call, or a deploy with an init method")
+        if gas is None:
+            gas = self._default_gas(sender, target, method, encoded, code, value)
+        tx = Transaction(
+            chain_id=self.chain_id, nonce=self.nonce(sender), gas_limit=gas, gas_price=self.gas_price,
+            public_key=sender.key.public_key, kind=kind, to=bytes.fromhex(target[2:]) if target else b"",
+            value=value, code=code, method=method or "", args=encoded)
+        report = self.call("submit_transaction", tx="0x" + tx.sign(sender.key).encoded.hex())
+        receipt = report["receipt"]
+        result = TxResult.from_receipt(receipt) if receipt is not None else self.wait_for_receipt(report["tx_hash"])
+        return result.raise_for_status() if check else result
+
+    def _default_gas(self, sender: Account, to: str | None, method: str | None, args: bytes, code: bytes,
+                     value: int) -> int:
+        simulation_gas = self._simulation_gas(sender, value)
+        simulated = self._simulate(sender.address, to, method, args if method else None, code or None, value,
+                                   simulation_gas)
+        if simulated.status == "invalid":
+            # The node will refuse it and say why; a refusal costs nothing.
+            return self.block_gas_limit
+
+        def same_outcome(limit: int) -> bool:
+            trial = self._simulate(sender.address, to, method, args if method else None, code or None, value, limit)
+            return (trial.status, trial.return_data) == (simulated.status, simulated.return_data)
+
+        # The margin covers the 1/64 kept at each level; a caller also keeps
+        # at least the genesis call_reserve, which a small call's margin may
+        # not cover: check the estimate, and if it changes the outcome, find
+        # the lowest limit that does not (the outcome only improves with gas).
+        guess = estimate_gas(simulated.gas_used, simulation_gas)
+        if same_outcome(guess):
+            return guess
+        low, high = guess, simulation_gas  # low changes the outcome, high does not
+        while high - low > max(1, high // 1000):
+            middle = (low + high) // 2
+            if same_outcome(middle):
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def _simulation_gas(self, sender: AddressLike, value: int) -> int:
+        """The block gas limit, or less if the sender cannot pay for that much (a simulation checks it can)."""
+        affordable = (self.balance(sender) - value) // self.gas_price
+        return max(1, min(self.block_gas_limit, affordable))
+
+    def submit(self, signed: SignedTransaction) -> str:
+        """Send a signed transaction as it is; returns its hash (``wait_for_receipt`` waits for it)."""
+        report = self.call("submit_transaction", tx="0x" + signed.encoded.hex())
+        return str(report["tx_hash"])
+
+    def wait_for_receipt(self, tx_hash: str | bytes, timeout: float | None = None) -> TxResult:
+        """The receipt of a transaction, polling the node until it is in a block (or ``timeout`` seconds pass).
+
+        Raises ``ReceiptTimeout`` if it is still pending then; an in-process
+        chain raises it at once, since nothing mines while this waits (mine
+        with ``mine()``, or fill the nonce gap it waits behind).  A transaction
+        the node dropped raises ``RPCClientError`` saying why.
+        """
+        text = tx_hash if isinstance(tx_hash, str) else "0x" + tx_hash.hex()
+        patience = self.receipt_timeout if timeout is None else timeout
+        deadline = time.monotonic() + patience
+        while True:
+            receipt = self.call("get_receipt", hash=text)
+            if receipt is not None:
+                return TxResult.from_receipt(receipt)
+            if not self.transport.mines_while_waiting:
+                raise ReceiptTimeout(text, f"transaction {text} is pending and nothing mines an in-process chain "
+                                           "while it waits: mine() or send the nonce it waits for")
+            if time.monotonic() >= deadline:
+                raise ReceiptTimeout(text, f"transaction {text} is still pending after {patience:g} s")
+            time.sleep(POLL_INTERVAL)
+
+    # -- reading without a transaction -----------------------------------------------------------
+
+    def view(self, contract: AddressLike, method: str, args: Any = None, *, caller: AddressLike | None = None,
+             gas: int | None = None) -> CallResult:
+        """Run a method read-only against the head; its changes are discarded.  Failures are results.
+
+        ``caller`` is who the contract sees as its caller (default: the zero
+        address); ``gas`` defaults to the node's view limit.
+        """
+        params: dict[str, Any] = {"contract": address_of(contract), "method": method,
+                                  "args_hex": "0x" + encode_call_args(args).hex()}
+        if caller is not None:
+            params["caller"] = address_of(caller)
+        if gas is not None:
+            params["gas"] = gas
+        return CallResult.from_report(self.call("view", **params))
+
+    def simulate(self, sender: AddressLike, *, to: AddressLike | None = None, method: str | None = None,
+                 args: Any = None, code: bytes | None = None, value: int = 0, gas: int | None = None) -> CallResult:
+        """Run a transaction as the next block would, keeping nothing: a transfer (``to``), a call (``to`` and
+        ``method``) or a deploy (``code``, with ``method`` as its init).  Failures are results.
+
+        ``gas`` defaults to the block gas limit (or what the sender can pay
+        for, if less).  A transaction simulated with gas G uses the same gas
+        as the same transaction sent with gas limit G in the next block.  With
+        another limit the figure can differ by the gas of the limit's own
+        bytes (``tx_byte`` per byte of the transaction): a limit below 65,536
+        encodes in 2 fewer bytes than the block gas limit does.
+        """
+        target = address_of(to) if to is not None else None
+        if args is not None and not method:
+            raise ClientError("arguments go with a method: a call, or a deploy with an init method")
+        encoded = encode_call_args(args) if method else None
+        if gas is None:
+            gas = self._simulation_gas(sender, value)
+        return self._simulate(address_of(sender), target, method, encoded, code, value, gas)
+
+    def _simulate(self, sender: str, to: str | None, method: str | None, args: bytes | None, code: bytes | None,
+                  value: int, gas: int) -> CallResult:
+        params: dict[str, Any] = {"from": sender, "value": value, "gas": gas}
+        if to is not None:
+            params["to"] = to
+        if method:
+            params["method"] = method
+        if args is not None:
+            params["args_hex"] = "0x" + args.hex()
+        if code is not None:
+            params["code"] = "0x" + code.hex()
+        return CallResult.from_report(self.call("simulate", **params))
+
+    def events(self, contract: AddressLike | None = None, name: str | None = None, from_block: int = 0,
+               to_block: int | None = None) -> list[LoggedEvent]:
+        """Events of committed transactions, oldest first, in blocks ``from_block`` to ``to_block`` (the head).
+
+        Any number of blocks and events: the client pages through the
+        node's windows (``EVENT_WINDOW`` blocks, ``EVENT_PAGE`` events a call).
+        """
+        head = self.head().height
+        last = head if to_block is None else min(to_block, head)
+        params: dict[str, Any] = {"limit": self.EVENT_PAGE}
+        if contract is not None:
+            params["contract"] = address_of(contract)
+        if name is not None:
+            params["name"] = name
+        found: list[LoggedEvent] = []
+        start = from_block
+        while start <= last:
+            end = min(last, start + self.EVENT_WINDOW - 1)
+            page = [LoggedEvent.from_found(event)
+                    for event in self.call("get_events", from_block=start, to_block=end, **params)["events"]]
+            if len(page) < self.EVENT_PAGE:
+                found.extend(page)
+                start = end + 1
+                continue
+            # A full page may end part-way through its last block: keep the
+            # blocks before it, and go on from that block.
+            final = page[-1].block_height
+            complete = [event for event in page if event.block_height < final]
+            if not complete:
+                raise ClientError(f"block {final} holds {self.EVENT_PAGE} or more matching events, more than one "
+                                  "get_events call returns: narrow the query by contract or name")
+            found.extend(complete)
+            start = final
+        return found
+
+    # -- blocks and the devnet controls ----------------------------------------------------------
+
+    def head(self) -> Head:
+        """The newest block."""
+        head = self.call("chain_info")["head"]
+        return Head(head["height"], head["hash"], head["timestamp"], head["state_root"])
+
+    def mine(self, blocks: int = 1, *, timestamp: int | None = None) -> int:
+        """Mine ``blocks`` blocks now (with any ready transactions), the first at ``timestamp`` if given.
+
+        Returns the new head height.
+        """
+        params: dict[str, Any] = {"blocks": blocks}
+        if timestamp is not None:
+            params["timestamp"] = timestamp
+        return int(self.call("devnet_mine", **params)["head"])
+
+    def increase_time(self, seconds: int) -> int:
+        """Move every later block's timestamp forward by ``seconds``; returns the total offset so far."""
+        return int(self.call("devnet_increase_time", seconds=seconds)["offset"])
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """The next block's timestamp (seconds since the epoch; not before the head's)."""
+        self.call("devnet_set_next_block_timestamp", timestamp=timestamp)
+
+    def set_balance(self, address: AddressLike, balance: int) -> None:
+        """Set an account's native balance outright (mines a block recording it)."""
+        self.call("devnet_set_balance", address=address_of(address), balance=balance)
+
+    def snapshot(self) -> int:
+        """Remember the chain as it is now; ``revert(id)`` returns to it.  Returns the snapshot's id."""
+        return int(self.call("devnet_snapshot")["id"])
+
+    def revert(self, snapshot_id: int) -> None:
+        """Return to a snapshot: later blocks, pending transactions and later snapshots are dropped."""
+        self.call("devnet_revert", id=snapshot_id)
+
+    @contextmanager
+    def isolated(self) -> Iterator[None]:
+        """Undo everything done inside the ``with`` block (a snapshot, then a revert), even if it raises."""
+        snapshot_id = self.snapshot()
+        try:
+            yield
+        finally:
+            self.revert(snapshot_id)
+

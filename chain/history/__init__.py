@@ -1,0 +1,1 @@
+"""History: export and import archives, replay, the divergence model, the follower."""

@@ -1,0 +1,289 @@
+"""A single-node devnet: a chain, a mempool, a block producer and the devnet controls.
+
+The node is one driver of the chain (``app.py`` is the ABCI++-shaped
+other); the JSON-RPC layer (``rpc.py``) and the embedded CLI both call it.
+It is not thread-safe and need not be: the VM runs on one thread, so the
+server calls the node from its one event-loop thread.
+
+Mining:
+
+- *instant* (``block_time=None``, the default): every transaction that
+  becomes ready gets its own block at once, so its receipt exists when the
+  submit call returns;
+- *interval*: ``produce_block`` is called every ``block_time`` seconds and
+  packs every ready transaction (up to the block gas limit).
+
+Timestamps: a block's timestamp is the one set by
+``set_next_block_timestamp`` if any, else the clock plus the offset from
+``increase_time``, never earlier than the parent's.  With ``clock=None``
+(the in-process test fixture) the clock is the parent's timestamp plus
+one, so a test run is the same every time; there ``increase_time`` moves
+the next block only (later ones follow it a second apart), as a real
+clock moved forward would.  Timestamps stay at most ``MAX_TIMESTAMP``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from wasmchain.vm import Event, Outcome
+from wasmchain.vm.host import Address, Hash32
+
+from wasmchain.protocol.blocks import Block, Receipt
+from wasmchain.store.chain import TX_PREFIX, Chain
+from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
+from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
+from wasmchain.node.mempool import Mempool
+from wasmchain.protocol.genesis import MAX_AMOUNT
+from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.protocol.transition import check_envelope, check_payload
+
+MAX_MINE = 10_000
+"""Blocks one ``mine`` call may produce."""
+MAX_DROPPED = 10_000
+"""Dropped transactions remembered, to answer "what happened to it"."""
+MAX_TIMESTAMP = (1 << 63) - 1
+"""The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
+
+
+class DevnetError(ChainError):
+    """A devnet control refused: an unknown snapshot, a timestamp in the past, controls not allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    tx_hash: Hash32
+    included: bool
+    """Whether the transaction is in a block already (instant mining with no nonce gap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FoundEvent:
+    height: int
+    tx_hash: Hash32
+    tx_index: int
+    log_index: int
+    """The event's position among its transaction's events."""
+    event: Event
+
+
+class Node:
+    def __init__(
+        self,
+        chain: Chain,
+        *,
+        block_time: float | None = None,
+        clock: Callable[[], float] | None = time.time,
+        mempool: Mempool | None = None,
+    ) -> None:
+        if block_time is not None and not block_time > 0:
+            raise ChainError(f"the block time must be a positive number of seconds, found {block_time}")
+        self.chain = chain
+        self.block_time = block_time
+        self.clock = clock
+        self.mempool = mempool if mempool is not None else Mempool()  # an empty one is falsy
+        self.time_offset = 0
+        self._unapplied_offset = 0
+        """Seconds ``increase_time`` added since the last block: with ``clock=None`` they move that block only."""
+        self.next_timestamp: int | None = None
+        self.snapshots: dict[int, int] = {}
+        """Snapshot id -> the head height it was taken at."""
+        self._next_snapshot = 1
+        self.dropped: dict[Hash32, str] = {}
+        """Transactions admitted but left out of a block, and why (they failed at inclusion)."""
+
+    @property
+    def instant(self) -> bool:
+        return self.block_time is None
+
+    # -- transactions ---------------------------------------------------------------
+
+    def submit(self, signed: SignedTransaction) -> Submitted:
+        """Admit a transaction to the mempool; with instant mining, mine what became ready."""
+        chain = self.chain
+        if chain.kv.get(TX_PREFIX + signed.hash) is not None:
+            raise InvalidTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
+        context = chain.context(chain.head.height + 1, self._peek_timestamp())
+        check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
+        check_payload(signed, context)
+        account = chain.account(signed.tx.sender)
+        if signed.tx.nonce == account.nonce:
+            chain.check_tx(signed)  # the ready one is checked in full: its call target too
+        self.mempool.add(signed, account.nonce, account.balance)
+        self.dropped.pop(signed.hash, None)
+        if self.instant:
+            while self.mempool.ready(self._next_nonce, limit=1):
+                self.produce_block(limit=1)
+        return Submitted(signed.hash, not self.mempool.get(signed.hash) and signed.hash not in self.dropped)
+
+    def _next_nonce(self, sender: Address) -> int:
+        return self.chain.account(sender).nonce
+
+    def next_nonce(self, sender: Address) -> int:
+        """The sender's next nonce counting its pending transactions with no gap before them."""
+        return self.mempool.next_nonce(sender, self._next_nonce(sender))
+
+    def simulate(self, signed: SignedTransaction) -> Receipt:
+        return self.chain.simulate(signed, self._peek_timestamp())
+
+    def view(self, contract: Address, method: str, args: bytes, gas_limit: int, caller: Address) -> Outcome:
+        return self.chain.view(contract, method, args, gas_limit, caller)
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def produce_block(self, *, limit: int | None = None) -> tuple[Block, tuple[Receipt, ...]]:
+        """Mine the next block with the ready transactions (at most ``limit``), possibly none."""
+        chain = self.chain
+        candidates = self._packable(self.mempool.ready(self._next_nonce, limit))
+        timestamp = self._take_timestamp()
+        pending = chain.finalize(candidates, timestamp)
+        failed = [(signed, receipt) for signed, receipt in zip(candidates, pending.receipts) if receipt.status == "invalid"]
+        if failed:
+            # Something changed between admission and inclusion (an earlier
+            # transaction spent the balance, say): leave those out and say why.
+            senders: set[Address] = set()
+            for signed, receipt in failed:
+                if signed.tx.sender in senders:
+                    continue  # it failed only for the sender's nonce gap just opened: it waits in the mempool
+                senders.add(signed.tx.sender)
+                self.mempool.remove(signed)
+                self._drop(signed.hash, receipt.error)
+            kept = [signed for signed, receipt in zip(candidates, pending.receipts) if receipt.status != "invalid"]
+            pending = chain.finalize(kept, timestamp)
+        chain.commit(pending)
+        for signed in pending.block.transactions:
+            self.mempool.remove(signed)
+        self.mempool.prune(self._next_nonce)
+        return pending.block, pending.receipts
+
+    def _packable(self, ready: list[SignedTransaction]) -> list[SignedTransaction]:
+        """The ready transactions whose gas limits fit in one block together, in order."""
+        room = self.chain.genesis.chain.block_gas_limit
+        packed = []
+        for signed in ready:
+            if signed.tx.gas_limit > room:
+                break  # keep each sender's nonce order: nothing after a skipped transaction
+            room -= signed.tx.gas_limit
+            packed.append(signed)
+        return packed
+
+    def _drop(self, tx_hash: Hash32, why: str) -> None:
+        self.dropped[tx_hash] = why
+        while len(self.dropped) > MAX_DROPPED:  # remember the newest only
+            del self.dropped[next(iter(self.dropped))]
+
+    def mine(self, blocks: int = 1, timestamp: int | None = None) -> list[Block]:
+        """Mine ``blocks`` blocks now, packing ready transactions; the first at ``timestamp`` if given."""
+        if not 1 <= blocks <= MAX_MINE:
+            raise DevnetError(f"blocks must be between 1 and {MAX_MINE}, found {blocks}")
+        if timestamp is not None:
+            self.set_next_block_timestamp(timestamp)
+        return [self.produce_block()[0] for _ in range(blocks)]
+
+    def _peek_timestamp(self) -> int:
+        parent = self.chain.head.timestamp
+        if self.next_timestamp is not None:
+            return self.next_timestamp
+        if self.clock is None:
+            return parent + 1 + self._unapplied_offset
+        return max(parent, int(self.clock()) + self.time_offset)
+
+    def _take_timestamp(self) -> int:
+        timestamp = self._peek_timestamp()
+        self.next_timestamp = None
+        self._unapplied_offset = 0
+        return timestamp
+
+    # -- devnet controls -------------------------------------------------------------
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        parent = self.chain.head.timestamp
+        if timestamp < parent:
+            raise DevnetError(f"timestamp {timestamp} is earlier than the head block's ({parent})")
+        if timestamp > MAX_TIMESTAMP:
+            raise DevnetError(f"timestamp {timestamp} is after the latest allowed ({MAX_TIMESTAMP}, 2**63-1)")
+        self.next_timestamp = timestamp
+
+    def increase_time(self, seconds: int) -> int:
+        """Move the clock forward for every later block; returns the total offset."""
+        if seconds < 0:
+            raise DevnetError(f"time only moves forward: seconds must not be negative, found {seconds}")
+        if self._peek_timestamp() + seconds > MAX_TIMESTAMP:
+            raise DevnetError(f"increasing the time by {seconds} seconds would take blocks past the latest "
+                              f"allowed timestamp ({MAX_TIMESTAMP}, 2**63-1)")
+        self.time_offset += seconds
+        self._unapplied_offset += seconds
+        return self.time_offset
+
+    def set_balance(self, address: Address, balance: int) -> Block:
+        """Mine a block that sets an account's balance outright (recorded in the block, so it replays)."""
+        if not self.chain.genesis.chain.allow_balance_overrides:
+            raise DevnetError("this chain's genesis does not allow balance overrides (chain.allow_balance_overrides)")
+        if not 0 <= balance <= MAX_AMOUNT:
+            raise DevnetError(f"a balance is between 0 and 2**128 - 1, found {balance}")
+        block, _ = self.chain.produce([], self._take_timestamp(), [(address, balance)])
+        return block
+
+    def snapshot(self) -> int:
+        """Remember the head; ``revert`` returns to it.  Returns the snapshot's id."""
+        snapshot_id = self._next_snapshot
+        self._next_snapshot += 1
+        self.snapshots[snapshot_id] = self.chain.head.height
+        return snapshot_id
+
+    def revert(self, snapshot_id: int) -> int:
+        """Roll the chain back to a snapshot, dropping it and every later one, and empty the mempool.
+
+        Returns the head height after the revert.
+        """
+        height = self.snapshots.get(snapshot_id)
+        if height is None:
+            raise DevnetError(f"no snapshot with id {snapshot_id} (it may have been reverted already)")
+        self.chain.rollback(height)
+        self.snapshots = {key: value for key, value in self.snapshots.items() if key < snapshot_id}
+        self.mempool.clear()
+        self.dropped.clear()
+        self.next_timestamp = None
+        return height
+
+    # -- reading ------------------------------------------------------------------------
+
+    def events(
+        self,
+        contract: Address | None = None,
+        name: str | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        limit: int = MAX_EVENTS,
+    ) -> list[FoundEvent]:
+        """Events of committed blocks in ``[from_block, to_block]`` (to the head by default), oldest first."""
+        if to_block is not None and to_block < from_block:
+            raise ChainError(f"from_block {from_block} is after to_block {to_block}")
+        if not 1 <= limit <= MAX_EVENTS:
+            raise ChainError(f"limit must be between 1 and {MAX_EVENTS}, found {limit}")
+        last = self.chain.head.height if to_block is None else min(to_block, self.chain.head.height)
+        if last - from_block + 1 > MAX_EVENT_BLOCK_RANGE:
+            raise ChainError(
+                f"the block range {from_block}..{last} is more than {MAX_EVENT_BLOCK_RANGE} blocks; narrow it")
+        found: list[FoundEvent] = []
+        for height in range(from_block, last + 1):
+            for tx_index, receipt in enumerate(self.chain.receipts(height)):
+                for log_index, event in enumerate(receipt.events):
+                    if (contract is None or event.contract == contract) and (name is None or event.name == name):
+                        found.append(FoundEvent(height, receipt.tx_hash, tx_index, log_index, event))
+                        if len(found) >= limit:
+                            return found
+        return found
+
+    def transaction_status(self, tx_hash: Hash32) -> tuple[Block, int, Receipt] | str:
+        """The inclusion of a transaction, or ``"pending"``, or ``"dropped: why"``."""
+        try:
+            return self.chain.transaction(tx_hash)
+        except NotFound:
+            if tx_hash in self.mempool:
+                return "pending"
+            if tx_hash in self.dropped:
+                return "dropped: " + self.dropped[tx_hash]
+            raise

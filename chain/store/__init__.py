@@ -1,0 +1,1 @@
+"""Storage: key-value backends, the journal, the database schema, the Chain store, signature workers, tuning."""

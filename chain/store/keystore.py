@@ -1,0 +1,73 @@
+"""Named keys for the CLI: a directory of JSON files, plus the devnet keys.
+
+``dev0`` to ``dev9`` are always available: they derive from the published,
+insecure devnet seed (``keys.DEV_SEED``) and genesis funds them, as Anvil
+does with its published mnemonic.  Other keys live in ``DATA/keys/NAME.json``
+with the private key in the clear (file mode 0600): this is a development
+keystore, not a wallet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from wasmchain.vm.host import Address
+
+from wasmchain.protocol.errors import KeystoreError
+from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_DEV = re.compile(r"dev([0-9]+)")
+
+
+class Keystore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def new(self, name: str) -> KeyPair:
+        """Generate and store a key; refuses names that exist or are reserved."""
+        if not _NAME.fullmatch(name):
+            raise KeystoreError(f"a key name is 1-64 letters, digits, '_', '.' or '-', found {name!r}")
+        if _DEV.fullmatch(name):
+            raise KeystoreError(f"{name!r} is reserved for the devnet keys dev0..dev{DEV_ACCOUNTS - 1}")
+        path = self._path(name)
+        if path.exists():
+            raise KeystoreError(f"a key named {name!r} already exists ({path})")
+        key = KeyPair.generate()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        document = {"name": name, "address": "0x" + key.address.hex(),
+                    "public_key": key.public_key.hex(), "private_key": key.seed.hex()}
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump(document, out, indent=2)
+        return key
+
+    def get(self, name: str) -> KeyPair:
+        dev = _DEV.fullmatch(name)
+        if dev and int(dev.group(1)) < DEV_ACCOUNTS:
+            return dev_key(int(dev.group(1)))
+        path = self._path(name)
+        if not _NAME.fullmatch(name) or not path.exists():
+            known = ", ".join(self.names())
+            raise KeystoreError(f"no key named {name!r} (known: {known}); create one with `wasmchain keys new {name}`")
+        try:
+            return KeyPair(bytes.fromhex(json.loads(path.read_text())["private_key"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise KeystoreError(f"key file {path} is unreadable: {error}") from None
+
+    def names(self) -> list[str]:
+        stored = sorted(path.stem for path in self.directory.glob("*.json")) if self.directory.exists() else []
+        return [f"dev{i}" for i in range(DEV_ACCOUNTS)] + stored
+
+    def address_of(self, name: str) -> Address | None:
+        """The address of a named key, or None if there is no such key."""
+        try:
+            return self.get(name).address
+        except KeystoreError:
+            return None
