@@ -19,9 +19,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import Callable
 
 import wasmtime
 
@@ -98,16 +98,22 @@ def raw_path() -> tuple[Callable[[], None], dict[str, int]]:
         mem, store = memory()
         current["return"] = bytes(mem.read(store, ptr, ptr + length))
 
-    minimal = {"input_read": input_read, "storage_read": storage_read,
-               "storage_write": storage_write, "return_set": return_set}
+    minimal = {
+        "input_read": input_read,
+        "storage_read": storage_read,
+        "storage_write": storage_write,
+        "return_set": return_set,
+    }
     for import_ in module.imports:
         name = import_.name
         assert import_.module == IMPORT_MODULE and name in HOST_FUNCTIONS
         if name in minimal:
             linker.define_func(IMPORT_MODULE, name, import_.type, minimal[name])  # type: ignore[arg-type]
         else:
+
             def unexpected(*_: int, _name: str = name) -> None:
                 raise RuntimeError(f"counter.increment called {_name}")
+
             linker.define_func(IMPORT_MODULE, name, import_.type, unexpected)  # type: ignore[arg-type]
     pre = linker.instantiate_pre(module)
 
@@ -160,22 +166,30 @@ def main() -> None:
 
     engine_median, raw_median = statistics.median(engine_samples), statistics.median(raw_samples)
     print(f"cold start: fresh instance + counter.increment, {len(engine_samples)} runs each")
-    print(f"machine: {platform.machine()} {platform.python_implementation()} {platform.python_version()}, "
-          f"wasmtime-py {version('wasmtime')}")
-    print(f"host calls per increment: {sum(per_call.values())} ({', '.join(f'{k} {v}' for k, v in sorted(per_call.items()))})")
+    print(
+        f"machine: {platform.machine()} {platform.python_implementation()} {platform.python_version()}, "
+        f"wasmtime-py {version('wasmtime')}"
+    )
+    print(
+        f"host calls per increment: {sum(per_call.values())} ({', '.join(f'{k} {v}' for k, v in sorted(per_call.items()))})"
+    )
     print(f"{'path':<8}{'median us':>12}{'p99 us':>12}")
     print(f"{'engine':<8}{engine_median:>12.1f}{p99(engine_samples):>12.1f}")
     print(f"{'raw':<8}{raw_median:>12.1f}{p99(raw_samples):>12.1f}")
     print(f"ratio engine/raw (median): {engine_median / raw_median:.2f}")
-    print(json.dumps({
-        "engine_us_median": round(engine_median, 1),
-        "engine_us_p99": round(p99(engine_samples), 1),
-        "raw_us_median": round(raw_median, 1),
-        "raw_us_p99": round(p99(raw_samples), 1),
-        "ratio": round(engine_median / raw_median, 2),
-        "host_calls_per_increment": sum(per_call.values()),
-        "iterations": len(engine_samples),
-    }))
+    print(
+        json.dumps(
+            {
+                "engine_us_median": round(engine_median, 1),
+                "engine_us_p99": round(p99(engine_samples), 1),
+                "raw_us_median": round(raw_median, 1),
+                "raw_us_p99": round(p99(raw_samples), 1),
+                "ratio": round(engine_median / raw_median, 2),
+                "host_calls_per_increment": sum(per_call.values()),
+                "iterations": len(engine_samples),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def shown_share(share: float | None) -> str:
 
 def busy_share(seconds: float = 1.0) -> float | None:
     """The share of all CPUs busy (with anything) over ``seconds``; ``None`` without ``/proc``."""
+
     def sample() -> tuple[int, int]:
         fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         return fields[3] + fields[4], sum(fields)  # idle + iowait, all

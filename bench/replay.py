@@ -56,23 +56,33 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-
-from common import DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, say, set_quiet, shown_share
+from common import (
+    DEPLOY_GAS,
+    GENESIS,
+    PER_SENDER,
+    RECIPIENTS,
+    ROOT,
+    SUPPLY,
+    TOKEN,
+    busy_share,
+    say,
+    set_quiet,
+    shown_share,
+)
 
 from wasmchain.history.archive import write_archive  # noqa: E402
-from wasmchain.store.chain import Chain  # noqa: E402
-from wasmchain.protocol.errors import ChainError  # noqa: E402
-from wasmchain.protocol.genesis import Genesis  # noqa: E402
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, contract_address, dev_key  # noqa: E402
-from wasmchain.store.kv import LevelDBKV, MemoryKV  # noqa: E402
+from wasmchain.history.replay import ReplayResult, StoreKind, replay_archive, replay_database  # noqa: E402
 from wasmchain.node.mempool import DEFAULT_CAPACITY, DEFAULT_MAX_NONCE_GAP, Mempool  # noqa: E402
 from wasmchain.node.node import Node  # noqa: E402
-from wasmchain.history.replay import ReplayResult, StoreKind, replay_archive, replay_database  # noqa: E402
+from wasmchain.protocol.errors import ChainError  # noqa: E402
+from wasmchain.protocol.genesis import Genesis  # noqa: E402
+from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, contract_address, dev_key  # noqa: E402
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
+from wasmchain.store.chain import Chain  # noqa: E402
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import LevelDBKV, MemoryKV  # noqa: E402
 
 SETUP_TRANSACTIONS_NOTE = "block 1: the token deploy; block 2: one grant per sender; both timed"
-
 
 
 class OtherLoad:
@@ -118,11 +128,30 @@ class Produced:
     figures: dict[str, Any]
 
 
-def _signed(chain_id: str, key: KeyPair, nonce: int, gas_limit: int, kind: TxKind, *, to: bytes = b"",
-            code: bytes = b"", method: str = "", args: dict[str, Any] | None = None) -> SignedTransaction:
-    tx = Transaction(chain_id=chain_id, nonce=nonce, gas_limit=gas_limit, gas_price=1, public_key=key.public_key,
-                     kind=kind, to=to, code=code, method=method,
-                     args=b"" if args is None else msgpack.packb(args))
+def _signed(
+    chain_id: str,
+    key: KeyPair,
+    nonce: int,
+    gas_limit: int,
+    kind: TxKind,
+    *,
+    to: bytes = b"",
+    code: bytes = b"",
+    method: str = "",
+    args: dict[str, Any] | None = None,
+) -> SignedTransaction:
+    tx = Transaction(
+        chain_id=chain_id,
+        nonce=nonce,
+        gas_limit=gas_limit,
+        gas_price=1,
+        public_key=key.public_key,
+        kind=kind,
+        to=to,
+        code=code,
+        method=method,
+        args=b"" if args is None else msgpack.packb(args),
+    )
     return tx.sign(key)
 
 
@@ -146,21 +175,50 @@ def _plan(genesis: Genesis, senders: int) -> tuple[bytes, int]:
     if token != contract_address(owner.address, 0):
         raise RuntimeError("the token is not at the address its deploy predicts")
     _mine_ok(node, _grants(chain_id, token, keys))
-    simulated = node.simulate(_signed(chain_id, keys[0], 0, DEPLOY_GAS, TxKind.CALL, to=token, method="transfer",
-                                      args={"to": b"\xee" * 20, "amount": 1}))
+    simulated = node.simulate(
+        _signed(
+            chain_id,
+            keys[0],
+            0,
+            DEPLOY_GAS,
+            TxKind.CALL,
+            to=token,
+            method="transfer",
+            args={"to": b"\xee" * 20, "amount": 1},
+        )
+    )
     if simulated.status != "ok":
         raise RuntimeError(f"a simulated transfer failed: {simulated}")
     return token, 2 * simulated.gas_used
 
 
 def _deploy(chain_id: str) -> SignedTransaction:
-    return _signed(chain_id, dev_key(0), 0, DEPLOY_GAS, TxKind.DEPLOY, code=TOKEN.read_bytes(), method="init",
-                   args={"supply": SUPPLY})
+    return _signed(
+        chain_id,
+        dev_key(0),
+        0,
+        DEPLOY_GAS,
+        TxKind.DEPLOY,
+        code=TOKEN.read_bytes(),
+        method="init",
+        args={"supply": SUPPLY},
+    )
 
 
 def _grants(chain_id: str, token: bytes, keys: list[KeyPair]) -> list[SignedTransaction]:
-    return [_signed(chain_id, dev_key(0), 1 + index, DEPLOY_GAS, TxKind.CALL, to=token, method="transfer",
-                    args={"to": key.address, "amount": PER_SENDER}) for index, key in enumerate(keys)]
+    return [
+        _signed(
+            chain_id,
+            dev_key(0),
+            1 + index,
+            DEPLOY_GAS,
+            TxKind.CALL,
+            to=token,
+            method="transfer",
+            args={"to": key.address, "amount": PER_SENDER},
+        )
+        for index, key in enumerate(keys)
+    ]
 
 
 def produce(data: Path, count: int, per_block: int, senders: int, label: str) -> Produced:
@@ -180,8 +238,18 @@ def produce(data: Path, count: int, per_block: int, senders: int, label: str) ->
     transactions = []
     for index in range(count):  # round robin over the senders: each block has some of each
         sender = index % senders
-        transactions.append(_signed(chain_id, keys[sender], nonces[sender], gas_limit, TxKind.CALL, to=token,
-                                    method="transfer", args={"to": to[index % len(to)], "amount": 1 + index % 5}))
+        transactions.append(
+            _signed(
+                chain_id,
+                keys[sender],
+                nonces[sender],
+                gas_limit,
+                TxKind.CALL,
+                to=token,
+                method="transfer",
+                args={"to": to[index % len(to)], "amount": 1 + index % 5},
+            )
+        )
         nonces[sender] += 1
     signing = time.perf_counter() - signing
 
@@ -192,8 +260,12 @@ def produce(data: Path, count: int, per_block: int, senders: int, label: str) ->
         # The default mempool takes nonces at most 64 ahead of a sender's next one: a block of more than
         # senders x 64 transfers needs a larger window (a node setting, not a change to any check).
         gap = max(DEFAULT_MAX_NONCE_GAP, math.ceil(per_block / senders) + 1)
-        node = Node(chain, block_time=1.0, clock=None,
-                    mempool=Mempool(capacity=max(DEFAULT_CAPACITY, per_block), max_nonce_gap=gap))
+        node = Node(
+            chain,
+            block_time=1.0,
+            clock=None,
+            mempool=Mempool(capacity=max(DEFAULT_CAPACITY, per_block), max_nonce_gap=gap),
+        )
         blocks = []
         cpu, thread_cpu = time.process_time(), time.thread_time()
         started = time.perf_counter()
@@ -203,7 +275,7 @@ def produce(data: Path, count: int, per_block: int, senders: int, label: str) ->
             blocks.append(node.produce_block())
         transfers_started = time.perf_counter()
         for start in range(0, count, per_block):
-            for signed in transactions[start:start + per_block]:
+            for signed in transactions[start : start + per_block]:
                 node.submit(signed)
             blocks.append(node.produce_block())
         ended = time.perf_counter()
@@ -221,18 +293,30 @@ def produce(data: Path, count: int, per_block: int, senders: int, label: str) ->
         raise RuntimeError(f"{len(failed)} transactions failed, the first: {failed[0]}")
     elapsed, transfers = ended - started, ended - transfers_started
     figures = {
-        "tx_per_s": round(total / elapsed, 1), "blocks_per_s": round(len(blocks) / elapsed, 1),
-        "transactions": total, "blocks": len(blocks), "seconds": round(elapsed, 3), "cpu_seconds": round(cpu, 3),
-        "ms_per_tx": round(elapsed / total * 1000, 3), "main_thread_cpu_seconds": round(thread_cpu, 3),
+        "tx_per_s": round(total / elapsed, 1),
+        "blocks_per_s": round(len(blocks) / elapsed, 1),
+        "transactions": total,
+        "blocks": len(blocks),
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "ms_per_tx": round(elapsed / total * 1000, 3),
+        "main_thread_cpu_seconds": round(thread_cpu, 3),
         "tx_per_main_thread_cpu_s": round(total / thread_cpu, 1),
-        "transfers": count, "per_block": per_block, "transfers_seconds": round(transfers, 3),
-        "transfers_tx_per_s": round(count / transfers, 1), "setup_seconds": round(transfers_started - started, 3),
-        "head": head, "transfer_gas_limit": gas_limit, "signing_seconds_untimed": round(signing, 3),
+        "transfers": count,
+        "per_block": per_block,
+        "transfers_seconds": round(transfers, 3),
+        "transfers_tx_per_s": round(count / transfers, 1),
+        "setup_seconds": round(transfers_started - started, 3),
+        "head": head,
+        "transfer_gas_limit": gas_limit,
+        "signing_seconds_untimed": round(signing, 3),
     }
-    say(f"production ({label}): {figures['tx_per_s']} tx/s, {figures['blocks_per_s']} blocks/s: {total} transactions "
+    say(
+        f"production ({label}): {figures['tx_per_s']} tx/s, {figures['blocks_per_s']} blocks/s: {total} transactions "
         f"({count} transfers, {total - count} set-up) in {len(blocks)} blocks in {figures['seconds']} s "
         f"(CPU {figures['cpu_seconds']} s), all receipts ok; the transfers alone {figures['transfers_tx_per_s']} tx/s; "
-        f"signed beforehand in {figures['signing_seconds_untimed']} s (not counted)")
+        f"signed beforehand in {figures['signing_seconds_untimed']} s (not counted)"
+    )
     return Produced(data, figures)
 
 
@@ -249,26 +333,42 @@ def export(data: Path, out: Path, label: str) -> dict[str, Any]:
         _, transactions, size = write_archive(out, chain, 1, head)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
-    figures = {"seconds": round(elapsed, 3), "cpu_seconds": round(cpu, 3), "bytes": size, "mb": _mb(size),
-               "mb_per_s": round(size / 1e6 / elapsed, 1), "blocks": head, "transactions": transactions,
-               "blocks_per_s": round(head / elapsed, 1)}
-    say(f"export ({label}): {figures['mb']} MB ({head} blocks, {transactions} transactions) in "
-        f"{figures['seconds']} s, {figures['mb_per_s']} MB/s, {figures['blocks_per_s']} blocks/s")
+    figures = {
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "bytes": size,
+        "mb": _mb(size),
+        "mb_per_s": round(size / 1e6 / elapsed, 1),
+        "blocks": head,
+        "transactions": transactions,
+        "blocks_per_s": round(head / elapsed, 1),
+    }
+    say(
+        f"export ({label}): {figures['mb']} MB ({head} blocks, {transactions} transactions) in "
+        f"{figures['seconds']} s, {figures['mb_per_s']} MB/s, {figures['blocks_per_s']} blocks/s"
+    )
     return figures
 
 
 # -- replay ---------------------------------------------------------------------------------------
 
 
-def _replay_figures(result: dict[str, Any], wall: float, cpu: tuple[float, float] | None,
-                    expected_blocks: int) -> dict[str, Any]:
+def _replay_figures(
+    result: dict[str, Any], wall: float, cpu: tuple[float, float] | None, expected_blocks: int
+) -> dict[str, Any]:
     """A ``ReplayResult.to_json()``-shaped report, checked to be a whole match, as figures."""
     if result["status"] != "match" or result["blocks"] != expected_blocks:
         raise RuntimeError(f"the replay did not match all {expected_blocks} blocks: {json.dumps(result)[:2000]}")
     seconds = result["seconds"]
-    figures = {"status": result["status"], "tx_per_s": round(result["transactions"] / seconds, 1),
-               "blocks_per_s": round(result["blocks"] / seconds, 1), "seconds": seconds,
-               "transactions": result["transactions"], "blocks": result["blocks"], "wall_seconds": round(wall, 3)}
+    figures = {
+        "status": result["status"],
+        "tx_per_s": round(result["transactions"] / seconds, 1),
+        "blocks_per_s": round(result["blocks"] / seconds, 1),
+        "seconds": seconds,
+        "transactions": result["transactions"],
+        "blocks": result["blocks"],
+        "wall_seconds": round(wall, 3),
+    }
     if cpu is not None:  # the process's CPU time, and the calling (executing) thread's
         figures["cpu_seconds"] = round(cpu[0], 3)
         figures["cpu_per_wall"] = round(cpu[0] / wall, 2)
@@ -277,8 +377,7 @@ def _replay_figures(result: dict[str, Any], wall: float, cpu: tuple[float, float
     return figures
 
 
-def replay_in_process(what: str, data: Path, archive: Path, expected_blocks: int,
-                      store: StoreKind) -> dict[str, Any]:
+def replay_in_process(what: str, data: Path, archive: Path, expected_blocks: int, store: StoreKind) -> dict[str, Any]:
     cpu, thread_cpu = time.process_time(), time.thread_time()
     started = time.perf_counter()
     result: ReplayResult
@@ -288,8 +387,9 @@ def replay_in_process(what: str, data: Path, archive: Path, expected_blocks: int
         with LevelDBKV(data / "db", create=False) as kv:
             result = replay_database(kv, store=store, source=str(data))
     wall = time.perf_counter() - started
-    return _replay_figures(result.to_json(), wall, (time.process_time() - cpu, time.thread_time() - thread_cpu),
-                           expected_blocks)
+    return _replay_figures(
+        result.to_json(), wall, (time.process_time() - cpu, time.thread_time() - thread_cpu), expected_blocks
+    )
 
 
 def replay_cli(what: str, data: Path, archive: Path, expected_blocks: int) -> dict[str, Any]:
@@ -301,8 +401,10 @@ def replay_cli(what: str, data: Path, archive: Path, expected_blocks: int) -> di
     try:
         result = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise RuntimeError(f"`{' '.join(command)}` exited {done.returncode} without a JSON report: "
-                           f"{(done.stdout + done.stderr).strip()[-2000:]}") from None
+        raise RuntimeError(
+            f"`{' '.join(command)}` exited {done.returncode} without a JSON report: "
+            f"{(done.stdout + done.stderr).strip()[-2000:]}"
+        ) from None
     figures = _replay_figures(result, wall, None, expected_blocks)
     figures["command"] = "wasmchain replay --json " + ("FILE" if what == "file" else "--data DIR")
     return figures
@@ -312,29 +414,52 @@ def replays(produced: Produced, archive: Path, label: str, *, cli: bool, leveldb
     """Every replay of one chain, each checked to match, by name."""
     expected = produced.figures["head"]
     runs: list[tuple[str, str, Any]] = [
-        ("file", "in-process replay_archive(FILE), store auto",
-         lambda: replay_in_process("file", produced.data, archive, expected, "auto")),
+        (
+            "file",
+            "in-process replay_archive(FILE), store auto",
+            lambda: replay_in_process("file", produced.data, archive, expected, "auto"),
+        ),
     ]
     if leveldb:
-        runs.append(("file_leveldb", "in-process replay_archive(FILE, store=\"leveldb\")",
-                     lambda: replay_in_process("file", produced.data, archive, expected, "leveldb")))
-    runs.append(("data", "in-process replay_database(data dir), store auto",
-                 lambda: replay_in_process("data", produced.data, archive, expected, "auto")))
+        runs.append(
+            (
+                "file_leveldb",
+                'in-process replay_archive(FILE, store="leveldb")',
+                lambda: replay_in_process("file", produced.data, archive, expected, "leveldb"),
+            )
+        )
+    runs.append(
+        (
+            "data",
+            "in-process replay_database(data dir), store auto",
+            lambda: replay_in_process("data", produced.data, archive, expected, "auto"),
+        )
+    )
     if cli:
-        runs += [("cli_file", "`wasmchain replay FILE --json` (subprocess)",
-                  lambda: replay_cli("file", produced.data, archive, expected)),
-                 ("cli_data", "`wasmchain replay --data DIR --json` (subprocess)",
-                  lambda: replay_cli("data", produced.data, archive, expected))]
+        runs += [
+            (
+                "cli_file",
+                "`wasmchain replay FILE --json` (subprocess)",
+                lambda: replay_cli("file", produced.data, archive, expected),
+            ),
+            (
+                "cli_data",
+                "`wasmchain replay --data DIR --json` (subprocess)",
+                lambda: replay_cli("data", produced.data, archive, expected),
+            ),
+        ]
     production = produced.figures["tx_per_s"]
     results = {}
     for name, description, run in runs:
         figures = run()
         figures["ratio_to_production"] = round(figures["tx_per_s"] / production, 2)
         cpu = f", CPU {figures['cpu_per_wall']:.2f}x wall" if "cpu_per_wall" in figures else ""
-        startup = (f" (wall with start-up {figures['wall_seconds']} s)" if name.startswith("cli") else "")
-        say(f"replay ({label}, {description}): {figures['status']}, {figures['tx_per_s']} tx/s, "
+        startup = f" (wall with start-up {figures['wall_seconds']} s)" if name.startswith("cli") else ""
+        say(
+            f"replay ({label}, {description}): {figures['status']}, {figures['tx_per_s']} tx/s, "
             f"{figures['blocks_per_s']} blocks/s: {figures['transactions']} transactions in {figures['blocks']} blocks "
-            f"in {figures['seconds']} s{startup}{cpu}; {figures['ratio_to_production']}x production")
+            f"in {figures['seconds']} s{startup}{cpu}; {figures['ratio_to_production']}x production"
+        )
         results[name] = figures
     return results
 
@@ -342,8 +467,19 @@ def replays(produced: Produced, archive: Path, label: str, *, cli: bool, leveldb
 # -- the whole run ---------------------------------------------------------------------------------
 
 
-def scenario(work: Path, name: str, count: int, per_block: int, senders: int, label: str, *,
-             cli: bool, leveldb: bool, repeat: int, keep: bool) -> dict[str, Any]:
+def scenario(
+    work: Path,
+    name: str,
+    count: int,
+    per_block: int,
+    senders: int,
+    label: str,
+    *,
+    cli: bool,
+    leveldb: bool,
+    repeat: int,
+    keep: bool,
+) -> dict[str, Any]:
     """Produce, export and replay one chain ``repeat`` times; the best of each figure (a busy machine
     only ever makes a run slower), every run's figure beside it."""
     productions, exports, replayed_runs = [], [], []
@@ -360,50 +496,78 @@ def scenario(work: Path, name: str, count: int, per_block: int, senders: int, la
             archive.unlink(missing_ok=True)
 
     production = max(productions, key=lambda figures: figures["tx_per_s"])
-    figures: dict[str, Any] = {"production": production,
-                               "export": min(exports, key=lambda figures: figures["seconds"]), "replay": {}}
+    figures: dict[str, Any] = {
+        "production": production,
+        "export": min(exports, key=lambda figures: figures["seconds"]),
+        "replay": {},
+    }
     for variant in replayed_runs[0]:
         best = dict(max((run[variant] for run in replayed_runs), key=lambda figures: figures["tx_per_s"]))
         best["ratio_to_production"] = round(best["tx_per_s"] / production["tx_per_s"], 2)
         if "tx_per_main_thread_cpu_s" in best:
             best["main_thread_cpu_ratio_to_production"] = round(
-                best["tx_per_main_thread_cpu_s"] / max(run["tx_per_main_thread_cpu_s"] for run in productions), 2)
+                best["tx_per_main_thread_cpu_s"] / max(run["tx_per_main_thread_cpu_s"] for run in productions), 2
+            )
         figures["replay"][variant] = best
     if repeat > 1:
-        figures["runs"] = {"production_tx_per_s": [run["tx_per_s"] for run in productions],
-                           "replay_tx_per_s": {variant: [run[variant]["tx_per_s"] for run in replayed_runs]
-                                               for variant in replayed_runs[0]}}
+        figures["runs"] = {
+            "production_tx_per_s": [run["tx_per_s"] for run in productions],
+            "replay_tx_per_s": {
+                variant: [run[variant]["tx_per_s"] for run in replayed_runs] for variant in replayed_runs[0]
+            },
+        }
     met = {variant: replayed["tx_per_s"] >= production["tx_per_s"] for variant, replayed in figures["replay"].items()}
     figures["targets_met"] = met
     file = figures["replay"]["file"]
     slowest = min(figures["replay"].values(), key=lambda replayed: replayed["tx_per_s"])
     best_of = "" if repeat == 1 else f"best of {repeat}: "
-    say(f"=> {label}: {best_of}production {production['tx_per_s']} tx/s, replay FILE {file['tx_per_s']} tx/s: "
+    say(
+        f"=> {label}: {best_of}production {production['tx_per_s']} tx/s, replay FILE {file['tx_per_s']} tx/s: "
         f"replay/production {file['ratio_to_production']}x (slowest replay {slowest['ratio_to_production']}x); "
         f"target replay >= production "
         f"{'met' if all(met.values()) else 'NOT met by ' + ', '.join(k for k, v in met.items() if not v)}; "
         f"per CPU-second of the executing thread, replay FILE does {file['main_thread_cpu_ratio_to_production']}x "
         "production's transactions (an upper bound for a machine with a CPU free for the signature worker: "
-        "waiting for its verdicts is not CPU time)")
+        "waiting for its verdicts is not CPU time)"
+    )
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--transactions", type=int, default=20_000,
-                        help="token transfers in the main chain (default %(default)s)")
-    parser.add_argument("--per-block", type=int, default=100,
-                        help="transfers per block in the main chain (default %(default)s)")
-    parser.add_argument("--small-transactions", type=int, default=2_000,
-                        help="transfers in the one-per-block chain; 0 skips it (default %(default)s)")
-    parser.add_argument("--senders", type=int, default=4,
-                        help=f"sending accounts dev1..devS (1..{DEV_ACCOUNTS - 1}, default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="produce and replay each chain this many times, report the best (default %(default)s)")
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="produce into DIR (which must not exist) and keep the data directories and archives")
-    parser.add_argument("--quick", action="store_true",
-                        help="5,000 transfers and a one-per-block chain of 500 (make bench)")
+    parser.add_argument(
+        "--transactions", type=int, default=20_000, help="token transfers in the main chain (default %(default)s)"
+    )
+    parser.add_argument(
+        "--per-block", type=int, default=100, help="transfers per block in the main chain (default %(default)s)"
+    )
+    parser.add_argument(
+        "--small-transactions",
+        type=int,
+        default=2_000,
+        help="transfers in the one-per-block chain; 0 skips it (default %(default)s)",
+    )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=4,
+        help=f"sending accounts dev1..devS (1..{DEV_ACCOUNTS - 1}, default %(default)s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="produce and replay each chain this many times, report the best (default %(default)s)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="produce into DIR (which must not exist) and keep the data directories and archives",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="5,000 transfers and a one-per-block chain of 500 (make bench)"
+    )
     parser.add_argument("--json-only", action="store_true", help="print the JSON line only")
     options = parser.parse_args(argv)
     if options.quick:
@@ -426,11 +590,15 @@ def run(options: argparse.Namespace) -> int:
     set_quiet(options.json_only)
     busy = busy_share()
     shown = shown_share(busy)
-    say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; "
-        "every transaction is signed before timing (signing is not counted in production)")
+    say(
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; "
+        "every transaction is signed before timing (signing is not counted in production)"
+    )
     if busy is not None and busy > 0.1:
-        say("warning: other work is running: production and replay share the CPUs with it (replay's signature "
-            "worker most of all), so the figures will be low and noisy")
+        say(
+            "warning: other work is running: production and replay share the CPUs with it (replay's signature "
+            "worker most of all), so the figures will be low and noisy"
+        )
 
     if options.keep is not None:
         options.keep.mkdir(parents=True)
@@ -440,14 +608,31 @@ def run(options: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     other_load = OtherLoad()
     try:
-        results["main"] = scenario(work, "main", options.transactions, options.per_block, options.senders,
-                                   f"{options.per_block} transfers per block", cli=True, leveldb=True,
-                                   repeat=options.repeat, keep=options.keep is not None)
+        results["main"] = scenario(
+            work,
+            "main",
+            options.transactions,
+            options.per_block,
+            options.senders,
+            f"{options.per_block} transfers per block",
+            cli=True,
+            leveldb=True,
+            repeat=options.repeat,
+            keep=options.keep is not None,
+        )
         if options.small_transactions:
-            results["one_per_block"] = scenario(work, "one-per-block", options.small_transactions, 1,
-                                                options.senders, "1 transfer per block, instant-mining shape",
-                                                cli=False, leveldb=False, repeat=options.repeat,
-                                                keep=options.keep is not None)
+            results["one_per_block"] = scenario(
+                work,
+                "one-per-block",
+                options.small_transactions,
+                1,
+                options.senders,
+                "1 transfer per block, instant-mining shape",
+                cli=False,
+                leveldb=False,
+                repeat=options.repeat,
+                keep=options.keep is not None,
+            )
     finally:
         if options.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -455,7 +640,9 @@ def run(options: argparse.Namespace) -> int:
 
     main_figures = results["main"]
     summary: dict[str, Any] = {
-        "bench": "replay", "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "bench": "replay",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
         "cpus_busy_before": None if busy is None else round(busy, 2),
         "other_load_cpus": None if other_cpus is None else round(other_cpus, 2),
         "presigned": True,
@@ -464,8 +651,9 @@ def run(options: argparse.Namespace) -> int:
         "replay_data_tx_per_s": main_figures["replay"]["data"]["tx_per_s"],
         "replay_cli_file_tx_per_s": main_figures["replay"]["cli_file"]["tx_per_s"],
         "ratio_replay_file_to_production": main_figures["replay"]["file"]["ratio_to_production"],
-        "main_thread_cpu_ratio_replay_file_to_production":
-            main_figures["replay"]["file"]["main_thread_cpu_ratio_to_production"],
+        "main_thread_cpu_ratio_replay_file_to_production": main_figures["replay"]["file"][
+            "main_thread_cpu_ratio_to_production"
+        ],
         "target": "replay tx/s >= production tx/s",
         "target_met": all(main_figures["targets_met"].values()),
     }
@@ -476,15 +664,25 @@ def run(options: argparse.Namespace) -> int:
         summary["one_per_block_ratio_replay_file_to_production"] = small["replay"]["file"]["ratio_to_production"]
         summary["one_per_block_target_met"] = all(small["targets_met"].values())
     summary.update(results)
-    summary["params"] = {"transactions": options.transactions, "per_block": options.per_block,
-                         "small_transactions": options.small_transactions, "senders": options.senders,
-                         "repeat": options.repeat,
-                         "setup": SETUP_TRANSACTIONS_NOTE, "store": "production: LevelDB sync=False",
-                         "keep": None if options.keep is None else str(options.keep)}
+    summary["params"] = {
+        "transactions": options.transactions,
+        "per_block": options.per_block,
+        "small_transactions": options.small_transactions,
+        "senders": options.senders,
+        "repeat": options.repeat,
+        "setup": SETUP_TRANSACTIONS_NOTE,
+        "store": "production: LevelDB sync=False",
+        "keep": None if options.keep is None else str(options.keep),
+    }
     if other_cpus is not None:
-        say(f"other work on the machine during the run: {other_cpus:.2f} of {os.cpu_count()} CPUs on average"
-            + (" (warning: the figures are low and noisy; replay's parallel signature check needs a free CPU)"
-               if other_cpus > 0.1 else ""))
+        say(
+            f"other work on the machine during the run: {other_cpus:.2f} of {os.cpu_count()} CPUs on average"
+            + (
+                " (warning: the figures are low and noisy; replay's parallel signature check needs a free CPU)"
+                if other_cpus > 0.1
+                else ""
+            )
+        )
     print(json.dumps(summary))
     return 0
 

@@ -54,15 +54,26 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import msgpack
-
-from common import (DEPLOY_GAS, GENESIS, PER_SENDER, RECIPIENTS, ROOT, SUPPLY, TOKEN, busy_share, shown_share,
-                    say, set_quiet)
+from common import (
+    DEPLOY_GAS,
+    GENESIS,
+    PER_SENDER,
+    RECIPIENTS,
+    ROOT,
+    SUPPLY,
+    TOKEN,
+    busy_share,
+    say,
+    set_quiet,
+    shown_share,
+)
 
 from wasmchain.client.client import Client, RPCClientError  # noqa: E402
 from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address  # noqa: E402
@@ -78,7 +89,6 @@ TARGET_P50_MS = 5.0
 TARGET_TX_PER_S = 1_000.0
 
 
-
 # -- a devnet of our own ------------------------------------------------------------------
 
 
@@ -88,8 +98,19 @@ class Devnet:
     def __init__(self, block_time: float | None) -> None:
         self.block_time = block_time
         self._dir = tempfile.TemporaryDirectory(prefix="wasmchain-bench-")
-        command = [sys.executable, "-m", "wasmchain.cli.main", "devnet", "--data", self._dir.name, "--fresh",
-                   "--port", "0", "--genesis", str(GENESIS)]
+        command = [
+            sys.executable,
+            "-m",
+            "wasmchain.cli.main",
+            "devnet",
+            "--data",
+            self._dir.name,
+            "--fresh",
+            "--port",
+            "0",
+            "--genesis",
+            str(GENESIS),
+        ]
         if block_time is not None:
             command += ["--block-time", f"{block_time:g}"]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -150,8 +171,10 @@ def encode_request(url: str, payload: Any) -> bytes:
     """The whole HTTP request that POSTs a JSON-RPC payload to ``url``."""
     parsed = urllib.parse.urlsplit(url)
     body = json.dumps(payload, separators=(",", ":")).encode()
-    head = (f"POST {parsed.path or '/'} HTTP/1.1\r\nHost: {parsed.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {parsed.path or '/'} HTTP/1.1\r\nHost: {parsed.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -205,9 +228,17 @@ def _transfer(setup: Setup, key: KeyPair, to: bytes, amount: int, gas_limit: int
     """A signed token transfer with the key's next nonce."""
     nonce = setup.nonces[key.address]
     setup.nonces[key.address] = nonce + 1
-    tx = Transaction(chain_id=setup.chain_id, nonce=nonce, gas_limit=gas_limit or setup.gas_limit, gas_price=1,
-                     public_key=key.public_key, kind=TxKind.CALL, to=setup.token, method="transfer",
-                     args=msgpack.packb({"to": to, "amount": amount}))
+    tx = Transaction(
+        chain_id=setup.chain_id,
+        nonce=nonce,
+        gas_limit=gas_limit or setup.gas_limit,
+        gas_price=1,
+        public_key=key.public_key,
+        kind=TxKind.CALL,
+        to=setup.token,
+        method="transfer",
+        args=msgpack.packb({"to": to, "amount": amount}),
+    )
     return tx.sign(key)
 
 
@@ -242,22 +273,39 @@ def set_up(url: str, senders: list[KeyPair]) -> Setup:
     client = Client.connect(url)
     info = client.call("chain_info")
     owner = dev_key(0)
-    nonces = {key.address: client.call("get_next_nonce", address=format_address(key.address))["nonce"]
-              for key in [owner, *senders]}
+    nonces = {
+        key.address: client.call("get_next_nonce", address=format_address(key.address))["nonce"]
+        for key in [owner, *senders]
+    }
     setup = Setup(client, info["chain_id"], b"", 0, nonces)
-    deploy = Transaction(chain_id=setup.chain_id, nonce=nonces[owner.address], gas_limit=DEPLOY_GAS, gas_price=1,
-                         public_key=owner.public_key, kind=TxKind.DEPLOY, code=TOKEN.read_bytes(), method="init",
-                         args=msgpack.packb({"supply": SUPPLY}))
+    deploy = Transaction(
+        chain_id=setup.chain_id,
+        nonce=nonces[owner.address],
+        gas_limit=DEPLOY_GAS,
+        gas_price=1,
+        public_key=owner.public_key,
+        kind=TxKind.DEPLOY,
+        code=TOKEN.read_bytes(),
+        method="init",
+        args=msgpack.packb({"supply": SUPPLY}),
+    )
     nonces[owner.address] += 1
     setup.token = bytes.fromhex(_submit_and_wait(client, deploy.sign(owner))["address"][2:])
-    pending = [client.call("submit_transaction", tx=_hex(_transfer(setup, owner, key.address, PER_SENDER, DEPLOY_GAS)))
-               for key in senders]
+    pending = [
+        client.call("submit_transaction", tx=_hex(_transfer(setup, owner, key.address, PER_SENDER, DEPLOY_GAS)))
+        for key in senders
+    ]
     for result in pending:
         receipt = result["receipt"] or _wait_receipt(client, result["tx_hash"])
         if receipt["status"] != "ok":
             raise RuntimeError(f"setup transfer failed: {receipt}")
-    simulated = client.call("simulate", **{"from": format_address(senders[0].address)}, to=format_address(setup.token),
-                            method="transfer", args={"to": "0x" + "ee" * 20, "amount": 1})
+    simulated = client.call(
+        "simulate",
+        **{"from": format_address(senders[0].address)},
+        to=format_address(setup.token),
+        method="transfer",
+        args={"to": "0x" + "ee" * 20, "amount": 1},
+    )
     if simulated["status"] != "ok":
         raise RuntimeError(f"a simulated transfer failed: {simulated}")
     setup.gas_limit = 2 * simulated["gas_used"]
@@ -265,8 +313,9 @@ def set_up(url: str, senders: list[KeyPair]) -> Setup:
 
 
 def token_balance(client: Client, token: bytes, owner: bytes) -> int:
-    result = client.call("view", contract=format_address(token), method="balance_of",
-                         args={"owner": format_address(owner)})
+    result = client.call(
+        "view", contract=format_address(token), method="balance_of", args={"owner": format_address(owner)}
+    )
     if result["status"] != "ok":
         raise RuntimeError(f"balance_of failed: {result}")
     return result["result"]  # type: ignore[no-any-return]
@@ -287,9 +336,18 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 def run_latency(url: str, setup: Setup, count: int) -> dict[str, Any]:
     owner = dev_key(0)
     to = recipients()
-    requests = [encode_request(url, {"jsonrpc": "2.0", "id": index, "method": "submit_transaction",
-                                     "params": {"tx": _hex(_transfer(setup, owner, to[index % len(to)], 1))}})
-                for index in range(count)]
+    requests = [
+        encode_request(
+            url,
+            {
+                "jsonrpc": "2.0",
+                "id": index,
+                "method": "submit_transaction",
+                "params": {"tx": _hex(_transfer(setup, owner, to[index % len(to)], 1))},
+            },
+        )
+        for index in range(count)
+    ]
     times = []
     connection = Connection(url)
     try:
@@ -303,12 +361,20 @@ def run_latency(url: str, setup: Setup, count: int) -> dict[str, Any]:
     finally:
         connection.close()
     times.sort()
-    figures = {"count": count, **{name: round(percentile(times, fraction) * 1000, 3)
-                                  for name, fraction in (("p50_ms", 0.50), ("p90_ms", 0.90), ("p99_ms", 0.99))},
-               "max_ms": round(times[-1] * 1000, 3), "mean_ms": round(sum(times) / count * 1000, 3)}
-    say(f"latency (instant mining, submit to receipt, {count} sequential transfers): "
+    figures = {
+        "count": count,
+        **{
+            name: round(percentile(times, fraction) * 1000, 3)
+            for name, fraction in (("p50_ms", 0.50), ("p90_ms", 0.90), ("p99_ms", 0.99))
+        },
+        "max_ms": round(times[-1] * 1000, 3),
+        "mean_ms": round(sum(times) / count * 1000, 3),
+    }
+    say(
+        f"latency (instant mining, submit to receipt, {count} sequential transfers): "
         f"p50 {figures['p50_ms']} ms, p90 {figures['p90_ms']} ms, p99 {figures['p99_ms']} ms, "
-        f"max {figures['max_ms']} ms")
+        f"max {figures['max_ms']} ms"
+    )
     return figures
 
 
@@ -369,9 +435,15 @@ def _interval_worker(url: str, sender: Sender, barrier: threading.Barrier, windo
                 in_flight.append(result["tx_hash"])
                 position += 1
                 continue
-            replies = connection.exchange(encode_request(url, 
-                [{"jsonrpc": "2.0", "id": index, "method": "get_receipt", "params": {"hash": tx_hash}}
-                 for index, tx_hash in enumerate(in_flight)]))
+            replies = connection.exchange(
+                encode_request(
+                    url,
+                    [
+                        {"jsonrpc": "2.0", "id": index, "method": "get_receipt", "params": {"hash": tx_hash}}
+                        for index, tx_hash in enumerate(in_flight)
+                    ],
+                )
+            )
             for reply in replies:
                 if "error" in reply:
                     raise RuntimeError(f"a transfer failed: {reply}")
@@ -397,8 +469,17 @@ def _interval_worker(url: str, sender: Sender, barrier: threading.Barrier, windo
             connection.close()
 
 
-def run_throughput(url: str, setup: Setup, senders: list[KeyPair], count: int, *, label: str, batch: int = 1,
-                   interval: float | None = None, node_pid: int | None = None) -> dict[str, Any]:
+def run_throughput(
+    url: str,
+    setup: Setup,
+    senders: list[KeyPair],
+    count: int,
+    *,
+    label: str,
+    batch: int = 1,
+    interval: float | None = None,
+    node_pid: int | None = None,
+) -> dict[str, Any]:
     """Each sender's thread submits ``count`` transfers; checks every receipt and the balances after."""
     client = setup.client
     to = recipients()
@@ -406,22 +487,30 @@ def run_throughput(url: str, setup: Setup, senders: list[KeyPair], count: int, *
     for key in senders:
         transactions = [_transfer(setup, key, to[index % len(to)], 1 + index % 5) for index in range(count)]
         work.append(Sender(key, transactions))
-    tokens_before = {address: token_balance(client, setup.token, address)
-                     for address in [*(sender.key.address for sender in work), *to]}
+    tokens_before = {
+        address: token_balance(client, setup.token, address)
+        for address in [*(sender.key.address for sender in work), *to]
+    }
     native_before = {sender.key.address: native_balance(client, sender.key.address) for sender in work}
     for sender in work:  # encode every request now: the timed loop only sends and reads
-        calls = [{"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": _hex(signed)}}
-                 for index, signed in enumerate(sender.transactions)]
+        calls = [
+            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": _hex(signed)}}
+            for index, signed in enumerate(sender.transactions)
+        ]
         size = batch if interval is None else 1
-        sender.requests = [encode_request(url, calls[start:start + size] if size > 1 else calls[start])
-                           for start in range(0, len(calls), size)]
+        sender.requests = [
+            encode_request(url, calls[start : start + size] if size > 1 else calls[start])
+            for start in range(0, len(calls), size)
+        ]
 
     barrier = threading.Barrier(len(work) + 1)
     if interval is None:
         threads = [threading.Thread(target=_instant_worker, args=(url, sender, barrier)) for sender in work]
     else:
-        threads = [threading.Thread(target=_interval_worker, args=(url, sender, barrier, WINDOW, interval / 10))
-                   for sender in work]
+        threads = [
+            threading.Thread(target=_interval_worker, args=(url, sender, barrier, WINDOW, interval / 10))
+            for sender in work
+        ]
     for thread in threads:
         thread.start()
     server_cpu = node_cpu(node_pid) if node_pid is not None else None
@@ -444,8 +533,11 @@ def run_throughput(url: str, setup: Setup, senders: list[KeyPair], count: int, *
     elapsed = max(sender.last_receipt for sender in work) - min(sender.first_submit for sender in work)
     _check(client, setup, work, tokens_before, native_before)
     figures: dict[str, Any] = {
-        "tx_per_s": round(total / elapsed, 1), "transactions": total, "seconds": round(elapsed, 3),
-        "threads": len(work), "batch": batch if interval is None else 1,
+        "tx_per_s": round(total / elapsed, 1),
+        "transactions": total,
+        "seconds": round(elapsed, 3),
+        "threads": len(work),
+        "batch": batch if interval is None else 1,
         "mining": "instant" if interval is None else {"block_time": interval},
         "client_cpu_ms_per_tx": round(client_cpu / total * 1000, 3),
     }
@@ -454,16 +546,21 @@ def run_throughput(url: str, setup: Setup, senders: list[KeyPair], count: int, *
         figures["node_cpu_ms_per_tx"] = round(server_cpu[0] / total * 1000, 3)
         figures["node_main_thread_ms_per_tx"] = round(server_cpu[1] / total * 1000, 3)
         figures["node_main_thread_busy"] = round(server_cpu[1] / elapsed, 2)
-        cpu = (f"; node CPU {figures['node_cpu_ms_per_tx']} ms/tx, its event-loop thread "
-               f"{figures['node_main_thread_ms_per_tx']} ms/tx (busy {figures['node_main_thread_busy']:.0%})")
-    say(f"throughput ({label}): {figures['tx_per_s']} tx/s, {total} transfers from {len(work)} threads in "
+        cpu = (
+            f"; node CPU {figures['node_cpu_ms_per_tx']} ms/tx, its event-loop thread "
+            f"{figures['node_main_thread_ms_per_tx']} ms/tx (busy {figures['node_main_thread_busy']:.0%})"
+        )
+    say(
+        f"throughput ({label}): {figures['tx_per_s']} tx/s, {total} transfers from {len(work)} threads in "
         f"{figures['seconds']} s, all receipts ok, balances exact{cpu}; "
-        f"client CPU {figures['client_cpu_ms_per_tx']} ms/tx")
+        f"client CPU {figures['client_cpu_ms_per_tx']} ms/tx"
+    )
     return figures
 
 
-def _check(client: Client, setup: Setup, work: list[Sender], tokens_before: dict[bytes, int],
-           native_before: dict[bytes, int]) -> None:
+def _check(
+    client: Client, setup: Setup, work: list[Sender], tokens_before: dict[bytes, int], native_before: dict[bytes, int]
+) -> None:
     """Every receipt ok, and every balance moved by exactly what the transfers and their fees say."""
     expected = dict(tokens_before)
     for sender in work:
@@ -478,8 +575,10 @@ def _check(client: Client, setup: Setup, work: list[Sender], tokens_before: dict
             expected[args["to"]] += args["amount"]
         native = native_balance(client, sender.key.address)
         if native != native_before[sender.key.address] - fees:
-            raise RuntimeError(f"{format_address(sender.key.address)} holds {native} native tokens, "
-                               f"expected {native_before[sender.key.address] - fees}")
+            raise RuntimeError(
+                f"{format_address(sender.key.address)} holds {native} native tokens, "
+                f"expected {native_before[sender.key.address] - fees}"
+            )
     for address, amount in expected.items():
         found = token_balance(client, setup.token, address)
         if found != amount:
@@ -494,12 +593,19 @@ def instant_phases(url: str, options: argparse.Namespace, node_pid: int | None) 
     setup = set_up(url, senders)
     say(f"instant mining at {url}: token at {format_address(setup.token)}, transfer gas limit {setup.gas_limit}")
     results: dict[str, Any] = {"latency": run_latency(url, setup, options.latency_count)}
-    results["throughput"] = run_throughput(url, setup, senders, options.transactions, label="instant mining",
-                                           node_pid=node_pid)
+    results["throughput"] = run_throughput(
+        url, setup, senders, options.transactions, label="instant mining", node_pid=node_pid
+    )
     if options.batch > 1:
         results["throughput_batch"] = run_throughput(
-            url, setup, senders, options.transactions, batch=options.batch, node_pid=node_pid,
-            label=f"instant mining, JSON-RPC batches of {options.batch} submits")
+            url,
+            setup,
+            senders,
+            options.transactions,
+            batch=options.batch,
+            node_pid=node_pid,
+            label=f"instant mining, JSON-RPC batches of {options.batch} submits",
+        )
     return results
 
 
@@ -507,9 +613,15 @@ def interval_phases(url: str, options: argparse.Namespace, block_time: float, no
     senders = [dev_key(index) for index in range(1, options.threads + 1)]
     setup = set_up(url, senders)
     say(f"interval mining ({block_time:g} s blocks) at {url}: token at {format_address(setup.token)}")
-    figures = run_throughput(url, setup, senders, options.transactions, interval=block_time, node_pid=node_pid,
-                             label=f"--block-time {block_time:g}: blocks pack many; receipts polled, "
-                                   f"at most {WINDOW} in flight per sender")
+    figures = run_throughput(
+        url,
+        setup,
+        senders,
+        options.transactions,
+        interval=block_time,
+        node_pid=node_pid,
+        label=f"--block-time {block_time:g}: blocks pack many; receipts polled, at most {WINDOW} in flight per sender",
+    )
     return {"throughput_block_time": figures}
 
 
@@ -526,17 +638,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="a running node (default: start devnets of our own)")
     parser.add_argument("--pid", type=int, help="with --url: the node's process id, to report its CPU time")
-    parser.add_argument("--latency-count", type=int, default=500,
-                        help="sequential transfers timed (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=4,
-                        help=f"client threads, one sender each (1..{DEV_ACCOUNTS - 1}, default %(default)s)")
+    parser.add_argument(
+        "--latency-count", type=int, default=500, help="sequential transfers timed (default %(default)s)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help=f"client threads, one sender each (1..{DEV_ACCOUNTS - 1}, default %(default)s)",
+    )
     parser.add_argument("--transactions", type=int, default=1000, help="transfers per thread (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=10,
-                        help="submits per JSON-RPC batch request; 1 skips that run (default %(default)s)")
-    parser.add_argument("--block-time", type=float, default=0.1,
-                        help="block time of the second devnet; 0 skips it (default %(default)s s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="200 latency samples and 250 transfers per thread (make bench)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=10,
+        help="submits per JSON-RPC batch request; 1 skips that run (default %(default)s)",
+    )
+    parser.add_argument(
+        "--block-time",
+        type=float,
+        default=0.1,
+        help="block time of the second devnet; 0 skips it (default %(default)s s)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="200 latency samples and 250 transfers per thread (make bench)"
+    )
     parser.add_argument("--json-only", action="store_true", help="print the JSON line only")
     options = parser.parse_args(argv)
     if options.quick:
@@ -557,11 +683,15 @@ def run(options: argparse.Namespace) -> int:
     set_quiet(options.json_only)
     busy = busy_share()
     shown = shown_share(busy)
-    say(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; every "
-        "transaction is signed and every request encoded before timing (client signing is not counted)")
+    say(
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, CPUs busy before the start: {shown}; every "
+        "transaction is signed and every request encoded before timing (client signing is not counted)"
+    )
     if busy is not None and busy > 0.1:
-        say("warning: other work is running: the node and the client threads share the CPUs with it, "
-            "so the figures will be low")
+        say(
+            "warning: other work is running: the node and the client threads share the CPUs with it, "
+            "so the figures will be low"
+        )
 
     results: dict[str, Any] = {}
     if options.url:
@@ -577,8 +707,13 @@ def run(options: argparse.Namespace) -> int:
             with own_devnet(options.block_time) as devnet:
                 results.update(interval_phases(devnet.url, options, options.block_time, devnet.process.pid))
 
-    summary: dict[str, Any] = {"bench": "rpc", "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                               "cpus_busy_before": None if busy is None else round(busy, 2), "presigned": True}
+    summary: dict[str, Any] = {
+        "bench": "rpc",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "cpus_busy_before": None if busy is None else round(busy, 2),
+        "presigned": True,
+    }
     met: dict[str, bool] = {}
     if "latency" in results:
         summary["latency_p50_ms"] = results["latency"]["p50_ms"]
@@ -590,9 +725,14 @@ def run(options: argparse.Namespace) -> int:
     summary["targets"] = {"latency_p50_ms": TARGET_P50_MS, "tx_per_s": TARGET_TX_PER_S}
     summary["targets_met"] = met
     summary.update(results)
-    summary["params"] = {"url": options.url, "latency_count": options.latency_count, "threads": options.threads,
-                         "transactions_per_thread": options.transactions, "batch": options.batch,
-                         "block_time": options.block_time if not options.url else None}
+    summary["params"] = {
+        "url": options.url,
+        "latency_count": options.latency_count,
+        "threads": options.threads,
+        "transactions_per_thread": options.transactions,
+        "batch": options.batch,
+        "block_time": options.block_time if not options.url else None,
+    }
     print(json.dumps(summary))
     return 0
 

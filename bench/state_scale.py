@@ -52,8 +52,9 @@ SENDERS = 100
 
 
 def holders(count: int) -> list[bytes]:
-    return [hashlib.sha256(b"wasmchain bench holder" + index.to_bytes(4, "big")).digest()[:20]
-            for index in range(count)]
+    return [
+        hashlib.sha256(b"wasmchain bench holder" + index.to_bytes(4, "big")).digest()[:20] for index in range(count)
+    ]
 
 
 def directory_size(path: Path) -> int:
@@ -68,7 +69,7 @@ def measure(size: int, count: int, per_block: int) -> dict[str, Any]:
     built = time.perf_counter() - started
     plan = transfers(count, SENDERS, pool)
     encoded = sign("token", plan, keys, genesis_.chain_id)
-    blocks = [encoded[start:start + per_block] for start in range(0, len(encoded), per_block)]
+    blocks = [encoded[start : start + per_block] for start in range(0, len(encoded), per_block)]
     with tempfile.TemporaryDirectory(prefix="wasmchain-scale-") as directory:
         db = Path(directory) / "db"
         started = time.perf_counter()
@@ -81,15 +82,22 @@ def measure(size: int, count: int, per_block: int) -> dict[str, Any]:
         with LevelDBKV(db, create=False, sync=False) as kv:
             figures = apply_blocks("token", Chain.load(kv), blocks, plan, initial=1)
         size_after = directory_size(db)
-    figures.update({
-        "accounts": size + SENDERS, "state_entries": 2 * (size + SENDERS) + 3,
-        "genesis_document_seconds": round(built, 1), "genesis_write_seconds": round(written, 1),
-        "compact_seconds": round(compacted, 1),
-        "db_mb_before": round(size_before / 1e6, 1), "db_mb_after": round(size_after / 1e6, 1),
-        "transfers": count,
-    })
-    say(f"{size:>9,} holders: genesis written in {figures['genesis_write_seconds']} s "
-        f"({figures['db_mb_before']} MB), {figures['tx_per_s']} tx/s, then {figures['db_mb_after']} MB")
+    figures.update(
+        {
+            "accounts": size + SENDERS,
+            "state_entries": 2 * (size + SENDERS) + 3,
+            "genesis_document_seconds": round(built, 1),
+            "genesis_write_seconds": round(written, 1),
+            "compact_seconds": round(compacted, 1),
+            "db_mb_before": round(size_before / 1e6, 1),
+            "db_mb_after": round(size_after / 1e6, 1),
+            "transfers": count,
+        }
+    )
+    say(
+        f"{size:>9,} holders: genesis written in {figures['genesis_write_seconds']} s "
+        f"({figures['db_mb_before']} MB), {figures['tx_per_s']} tx/s, then {figures['db_mb_after']} MB"
+    )
     return figures
 
 
@@ -103,31 +111,45 @@ def main() -> int:
     args = parser.parse_args()
     set_quiet(args.json_only)
     try:
-        sizes = [int(size) for size in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")]
+        sizes = [
+            int(size) for size in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")
+        ]
     except ValueError:
         parser.error(f"--sizes takes integers separated by commas, found {args.sizes!r}")
     count = args.transfers or (2000 if args.quick else 5000)
     if min(sizes) < 1 or count < 1 or args.per_block < 1:
         parser.error("--sizes, --transfers and --per-block must be at least 1")
     idle = busy_share()
-    say(f"{count} token transfers from {SENDERS} senders to holders drawn from the N in state, blocks of "
-        f"{args.per_block} (other load before the run: {shown_share(idle)} of the CPUs)")
+    say(
+        f"{count} token transfers from {SENDERS} senders to holders drawn from the N in state, blocks of "
+        f"{args.per_block} (other load before the run: {shown_share(idle)} of the CPUs)"
+    )
     results = {str(size): measure(size, count, args.per_block) for size in sizes}
 
     say("")
-    say(f"{'holders':>10} {'entries':>10} {'MB':>8} {'tx/s':>8} {'µs/tx':>7} " + " ".join(f"{name:>13}" for name in PHASES))
+    say(
+        f"{'holders':>10} {'entries':>10} {'MB':>8} {'tx/s':>8} {'µs/tx':>7} "
+        + " ".join(f"{name:>13}" for name in PHASES)
+    )
     for size, figures in results.items():
         phases = " ".join(f"{figures['us_per_tx'][name]:>13.1f}" for name in PHASES)
-        say(f"{int(size):>10,} {figures['state_entries']:>10,} {figures['db_mb_after']:>8.1f} "
-            f"{figures['tx_per_s']:>8.0f} {figures['us_per_tx_total']:>7.0f} {phases}")
+        say(
+            f"{int(size):>10,} {figures['state_entries']:>10,} {figures['db_mb_after']:>8.1f} "
+            f"{figures['tx_per_s']:>8.0f} {figures['us_per_tx_total']:>7.0f} {phases}"
+        )
     smallest, largest = results[str(min(sizes))], results[str(max(sizes))]
     ratio = round(largest["tx_per_s"] / smallest["tx_per_s"], 2)
     say(f"tx/s at {max(sizes):,} holders is {ratio:.0%} of the figure at {min(sizes):,}")
     summary = {
-        "benchmark": "state_scale", "sizes": results, "largest_to_smallest_tx_per_s": ratio,
+        "benchmark": "state_scale",
+        "sizes": results,
+        "largest_to_smallest_tx_per_s": ratio,
         "parameters": {"sizes": sizes, "transfers": count, "per_block": args.per_block, "senders": SENDERS},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "busy_before": None if idle is None else round(idle, 2)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "busy_before": None if idle is None else round(idle, 2),
+        },
     }
     print(json.dumps(summary, sort_keys=True))
     return 0

@@ -43,7 +43,6 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -51,22 +50,31 @@ from pathlib import Path
 from typing import Any
 
 from common import busy_share, say, set_quiet, shown_share
-from workload import (COUNTER_ADDRESS, KINDS, TOKEN_ADDRESS, TOKEN_FUNDS, NATIVE_FUNDS, Transfer, genesis, recipient_pool,
-                      sender_keys, sign, transfers)
+from workload import (
+    COUNTER_ADDRESS,
+    KINDS,
+    TOKEN_ADDRESS,
+    Transfer,
+    genesis,
+    recipient_pool,
+    sender_keys,
+    sign,
+    transfers,
+)
 
-from wasmchain.store.chain import BlockTimings, Chain  # noqa: E402
 from wasmchain.protocol.genesis import Genesis  # noqa: E402
+from wasmchain.protocol.transactions import SignedTransaction  # noqa: E402
+from wasmchain.store.chain import BlockTimings, Chain  # noqa: E402
 from wasmchain.store.kv import LevelDBKV  # noqa: E402
 from wasmchain.store.signatures import default_workers  # noqa: E402
-from wasmchain.protocol.state import Account  # noqa: E402
-from wasmchain.protocol.transactions import SignedTransaction  # noqa: E402
 from wasmchain.store.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning  # noqa: E402
 
 PHASES = ("decode_verify", "execute", "root", "commit")
 
 
-def run(kind: str, genesis_: Genesis, blocks: list[list[bytes]], plan: list[Transfer], tuning: Tuning,
-        sync: bool) -> dict[str, Any]:
+def run(
+    kind: str, genesis_: Genesis, blocks: list[list[bytes]], plan: list[Transfer], tuning: Tuning, sync: bool
+) -> dict[str, Any]:
     """One timed run of ``blocks`` on a fresh chain in a temporary LevelDB; the figures and the final root."""
     with tempfile.TemporaryDirectory(prefix="wasmchain-bench-") as directory:
         kv = LevelDBKV(Path(directory) / "db", create=True, sync=sync)
@@ -77,8 +85,9 @@ def run(kind: str, genesis_: Genesis, blocks: list[list[bytes]], plan: list[Tran
             kv.close()
 
 
-def apply_blocks(kind: str, chain: Chain, blocks: list[list[bytes]], plan: list[Transfer],
-                 initial: int = 0) -> dict[str, Any]:
+def apply_blocks(
+    kind: str, chain: Chain, blocks: list[list[bytes]], plan: list[Transfer], initial: int = 0
+) -> dict[str, Any]:
     """Decode, verify, execute and commit ``blocks`` on ``chain``, timed by phase; check every receipt and
     the final state against ``plan`` (recipients holding ``initial`` of the token and native before it)."""
     timings = chain.timings = BlockTimings()
@@ -170,8 +179,9 @@ def main() -> int:
     parser.add_argument("--workloads", default=",".join(KINDS))
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload; the median is reported")
     parser.add_argument("--no-compare", action="store_true", help="skip the run with every optimization off")
-    parser.add_argument("--levers", action="store_true",
-                        help="also run the token workload with each speed-up of chain.tuning off alone")
+    parser.add_argument(
+        "--levers", action="store_true", help="also run the token workload with each speed-up of chain.tuning off alone"
+    )
     parser.add_argument("--sync", action="store_true", help="fsync every block's write")
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args()
@@ -188,10 +198,12 @@ def main() -> int:
     keys = sender_keys(args.senders)
     genesis_ = genesis(keys)
     plan = transfers(args.transfers, args.senders, recipient_pool(args.recipients))
-    say(f"{args.transfers} transfers from {args.senders} senders to a pool of {args.recipients} addresses, "
+    say(
+        f"{args.transfers} transfers from {args.senders} senders to a pool of {args.recipients} addresses, "
         f"blocks of {args.per_block}; {default_workers()} signature worker(s); "
         f"{repeat} run(s) per workload, the median shown (other load before the run: "
-        f"{shown_share(idle)} of the CPUs)")
+        f"{shown_share(idle)} of the CPUs)"
+    )
 
     results: dict[str, Any] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
@@ -199,7 +211,7 @@ def main() -> int:
         started = time.perf_counter()
         encoded = sign(kind, plan, keys, genesis_.chain_id)
         signing = time.perf_counter() - started
-        blocks = [encoded[start:start + args.per_block] for start in range(0, len(encoded), args.per_block)]
+        blocks = [encoded[start : start + args.per_block] for start in range(0, len(encoded), args.per_block)]
         if kind == "token" and not args.no_compare:
             plain = summarize([run(kind, genesis_, blocks, plan, STRAIGHTFORWARD, args.sync) for _ in range(repeat)])
             results["token_straightforward"] = plain
@@ -233,10 +245,20 @@ def main() -> int:
         "benchmark": "transfer_tps",
         "token_transfer_tx_per_s": results["token"]["tx_per_s"] if "token" in results else None,
         "workloads": results,
-        "parameters": {"transfers": args.transfers, "senders": args.senders, "recipients": args.recipients,
-                       "per_block": args.per_block, "repeat": repeat, "sync": args.sync},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "signature_workers": default_workers(), "busy_before": None if idle is None else round(idle, 2)},
+        "parameters": {
+            "transfers": args.transfers,
+            "senders": args.senders,
+            "recipients": args.recipients,
+            "per_block": args.per_block,
+            "repeat": repeat,
+            "sync": args.sync,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "signature_workers": default_workers(),
+            "busy_before": None if idle is None else round(idle, 2),
+        },
     }
     print(json.dumps(summary, sort_keys=True))
     return 0

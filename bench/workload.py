@@ -17,17 +17,17 @@ genesis contracts, so no set-up transaction runs before the measured ones.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import msgpack
-
 from common import GENESIS, ROOT
 
 from wasmchain.protocol.genesis import Genesis, genesis_from_document  # noqa: E402
-from wasmchain.store.genesis_file import load_genesis_document
 from wasmchain.protocol.keys import KeyPair  # noqa: E402
 from wasmchain.protocol.transactions import Transaction, TxKind  # noqa: E402
+from wasmchain.store.genesis_file import load_genesis_document
 
 COUNTER = ROOT / "contracts" / "counter" / "counter.wasm"
 TOKEN_CODE = ROOT / "contracts" / "token" / "token.wasm"
@@ -43,13 +43,15 @@ KINDS = ("token", "native", "counter")
 
 
 def sender_keys(count: int) -> list[KeyPair]:
-    return [KeyPair(hashlib.sha256(b"wasmchain bench sender" + index.to_bytes(4, "big")).digest())
-            for index in range(count)]
+    return [
+        KeyPair(hashlib.sha256(b"wasmchain bench sender" + index.to_bytes(4, "big")).digest()) for index in range(count)
+    ]
 
 
 def recipient_pool(count: int) -> list[bytes]:
-    return [hashlib.sha256(b"wasmchain bench recipient" + index.to_bytes(4, "big")).digest()[:20]
-            for index in range(count)]
+    return [
+        hashlib.sha256(b"wasmchain bench recipient" + index.to_bytes(4, "big")).digest()[:20] for index in range(count)
+    ]
 
 
 def _hex(data: bytes) -> str:
@@ -91,8 +93,14 @@ def transfers(count: int, senders: int, pool: list[bytes], seed: bytes = SEED) -
     plan = []
     for index in range(count):
         digest = hashlib.sha256(seed + index.to_bytes(8, "big")).digest()
-        plan.append(Transfer(index % senders, index // senders, pool[int.from_bytes(digest[:8], "big") % len(pool)],
-                             1 + int.from_bytes(digest[8:16], "big") % 100))
+        plan.append(
+            Transfer(
+                index % senders,
+                index // senders,
+                pool[int.from_bytes(digest[:8], "big") % len(pool)],
+                1 + int.from_bytes(digest[8:16], "big") % 100,
+            )
+        )
     return plan
 
 
@@ -101,16 +109,21 @@ def sign(kind: str, plan: list[Transfer], keys: list[KeyPair], chain_id: str) ->
     encoded = []
     for step in plan:
         key = keys[step.sender]
-        common: dict[str, Any] = dict(chain_id=chain_id, nonce=step.nonce, gas_limit=GAS_LIMIT, gas_price=1,
-                                      public_key=key.public_key)
+        common: dict[str, Any] = dict(
+            chain_id=chain_id, nonce=step.nonce, gas_limit=GAS_LIMIT, gas_price=1, public_key=key.public_key
+        )
         if kind == "token":
-            tx = Transaction(**common, kind=TxKind.CALL, to=TOKEN_ADDRESS, method="transfer",
-                             args=msgpack.packb({"to": step.recipient, "amount": step.amount}))
+            tx = Transaction(
+                **common,
+                kind=TxKind.CALL,
+                to=TOKEN_ADDRESS,
+                method="transfer",
+                args=msgpack.packb({"to": step.recipient, "amount": step.amount}),
+            )
         elif kind == "native":
             tx = Transaction(**common, kind=TxKind.TRANSFER, to=step.recipient, value=step.amount)
         elif kind == "counter":
-            tx = Transaction(**common, kind=TxKind.CALL, to=COUNTER_ADDRESS, method="increment",
-                             args=msgpack.packb({}))
+            tx = Transaction(**common, kind=TxKind.CALL, to=COUNTER_ADDRESS, method="increment", args=msgpack.packb({}))
         else:
             raise ValueError(f"unknown workload {kind!r}")
         encoded.append(tx.sign(key).encoded)

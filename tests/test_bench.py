@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(script: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) > 2, "a human-readable table comes before the JSON line"
@@ -26,22 +27,56 @@ def bench(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_transfer_tps_runs_every_workload_and_compares_the_paths() -> None:
-    result = bench("transfer_tps.py", "--transfers", "120", "--senders", "10", "--recipients", "30",
-                   "--per-block", "40", "--repeat", "1", "--levers")
+    result = bench(
+        "transfer_tps.py",
+        "--transfers",
+        "120",
+        "--senders",
+        "10",
+        "--recipients",
+        "30",
+        "--per-block",
+        "40",
+        "--repeat",
+        "1",
+        "--levers",
+    )
     workloads = result["workloads"]
     assert set(workloads) == {"token", "native", "counter", "token_straightforward", "token_without", "token_speedup"}
     assert result["token_transfer_tx_per_s"] == workloads["token"]["tx_per_s"] > 0
     assert workloads["token_straightforward"]["state_root"] == workloads["token"]["state_root"]
-    assert {figures["state_root"] for figures in workloads["token_without"].values()} == {workloads["token"]["state_root"]}
+    assert {figures["state_root"] for figures in workloads["token_without"].values()} == {
+        workloads["token"]["state_root"]
+    }
     assert set(workloads["token"]["us_per_tx"]) == {"decode_verify", "execute", "root", "commit"}
     assert len({workloads[kind]["state_root"] for kind in ("token", "native", "counter")}) == 3
 
 
 def test_the_workload_is_fixed_by_its_seeds() -> None:
-    first = bench("transfer_tps.py", "--transfers", "60", "--per-block", "30", "--repeat", "1", "--no-compare",
-                  "--workloads", "token")
-    second = bench("transfer_tps.py", "--transfers", "60", "--per-block", "30", "--repeat", "1", "--no-compare",
-                   "--workloads", "token")
+    first = bench(
+        "transfer_tps.py",
+        "--transfers",
+        "60",
+        "--per-block",
+        "30",
+        "--repeat",
+        "1",
+        "--no-compare",
+        "--workloads",
+        "token",
+    )
+    second = bench(
+        "transfer_tps.py",
+        "--transfers",
+        "60",
+        "--per-block",
+        "30",
+        "--repeat",
+        "1",
+        "--no-compare",
+        "--workloads",
+        "token",
+    )
     assert first["workloads"]["token"]["state_root"] == second["workloads"]["token"]["state_root"]
 
 

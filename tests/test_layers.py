@@ -28,10 +28,27 @@ LAYERS = ("vm", "protocol", "store", "node", "client", "history", "cli")
 
 FOLDERS = {"vm": ROOT / "vm", **{layer: ROOT / "chain" / layer for layer in LAYERS[1:]}}
 
-NO_IO = frozenset({
-    "asyncio", "concurrent", "http", "multiprocessing", "os", "pathlib", "plyvel", "random", "select",
-    "shutil", "signal", "socket", "subprocess", "tempfile", "threading", "time", "urllib",
-})
+NO_IO = frozenset(
+    {
+        "asyncio",
+        "concurrent",
+        "http",
+        "multiprocessing",
+        "os",
+        "pathlib",
+        "plyvel",
+        "random",
+        "select",
+        "shutil",
+        "signal",
+        "socket",
+        "subprocess",
+        "tempfile",
+        "threading",
+        "time",
+        "urllib",
+    }
+)
 """Standard modules (and plyvel) that ``protocol`` may not import: files, clocks, threads, sockets."""
 
 
@@ -103,8 +120,7 @@ def source_files() -> list[Path]:
 
 
 def test_every_source_file_belongs_to_a_layer() -> None:
-    loose = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "chain").glob("*.py")
-                   if path.name != "__init__.py")
+    loose = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "chain").glob("*.py") if path.name != "__init__.py")
     assert loose == [], "chain/ holds only the package root; modules live in a layer's folder"
     assert all(layer_of(module_name(path)) in LAYERS for path in source_files())
 
@@ -114,17 +130,20 @@ def test_imports_run_one_way_only() -> None:
     assert found == []
 
 
-@pytest.mark.parametrize(("path", "line", "complaint"), [
-    ("vm/runtime.py", "from wasmchain.protocol.codec import encode", "layer vm may import only vm"),
-    ("chain/protocol/state.py", "from wasmchain.store.journal import Journal", "layer protocol may import"),
-    ("chain/store/chain.py", "from ..node.mempool import Mempool", "imports wasmchain.node.mempool"),
-    ("chain/node/rpc.py", "import wasmchain.client.client", "layer node may import"),
-    ("chain/client/client.py", "from wasmchain.history import replay", "imports wasmchain.history:"),
-    ("chain/history/replay.py", "from wasmchain.cli.main import main", "layer history may import"),
-    ("chain/node/node.py", "from wasmchain import Client", "nothing inside imports the package root"),
-    ("chain/protocol/genesis.py", "import time", "protocol does no I/O"),
-    ("chain/protocol/blocks.py", "from pathlib import Path", "protocol does no I/O"),
-])
+@pytest.mark.parametrize(
+    ("path", "line", "complaint"),
+    [
+        ("vm/runtime.py", "from wasmchain.protocol.codec import encode", "layer vm may import only vm"),
+        ("chain/protocol/state.py", "from wasmchain.store.journal import Journal", "layer protocol may import"),
+        ("chain/store/chain.py", "from ..node.mempool import Mempool", "imports wasmchain.node.mempool"),
+        ("chain/node/rpc.py", "import wasmchain.client.client", "layer node may import"),
+        ("chain/client/client.py", "from wasmchain.history import replay", "imports wasmchain.history:"),
+        ("chain/history/replay.py", "from wasmchain.cli.main import main", "layer history may import"),
+        ("chain/node/node.py", "from wasmchain import Client", "nothing inside imports the package root"),
+        ("chain/protocol/genesis.py", "import time", "protocol does no I/O"),
+        ("chain/protocol/blocks.py", "from pathlib import Path", "protocol does no I/O"),
+    ],
+)
 def test_an_upward_import_is_caught(path: str, line: str, complaint: str) -> None:
     """The checker itself: one upward import planted in a real file is found, with its line."""
     file = ROOT / path
@@ -147,12 +166,16 @@ LIGHT = ("wasmchain", "wasmchain.client", "wasmchain.client.client", "wasmchain.
 interface's codes and limits (``node.jsonrpc`` imports nothing of the node)."""
 
 
-@pytest.mark.parametrize("statement", ["import wasmchain", "from wasmchain import Client, Contract, TransactionFailed",
-                                       "import wasmchain.client.client"])
+@pytest.mark.parametrize(
+    "statement",
+    ["import wasmchain", "from wasmchain import Client, Contract, TransactionFailed", "import wasmchain.client.client"],
+)
 def test_the_http_client_loads_no_node_no_vm_no_database(statement: str) -> None:
-    code = (f"import sys; {statement}\n"
-            "print('\\n'.join(sorted(name for name in sys.modules if name.split('.')[0] in "
-            "('wasmchain', 'wasmtime', 'plyvel'))))")
+    code = (
+        f"import sys; {statement}\n"
+        "print('\\n'.join(sorted(name for name in sys.modules if name.split('.')[0] in "
+        "('wasmchain', 'wasmtime', 'plyvel'))))"
+    )
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.split()

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import wasmtime
-from wasmtime import _ffi as ffi
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from wasmtime import _ffi as ffi
 
 from . import abi
 from .errors import Abort, HostError, OutOfGas
@@ -180,9 +180,7 @@ class Frame:
                 self._view = view
         base, size = view
         if ptr + length > size:
-            raise HostError(
-                f"bad pointer: {what} range [{ptr}, {ptr + length}) is outside memory of {size} bytes"
-            )
+            raise HostError(f"bad pointer: {what} range [{ptr}, {ptr + length}) is outside memory of {size} bytes")
         return base + ptr
 
     def _read(self, what: str, ptr: int, length: int) -> bytes:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from .errors import InvalidParams
 
@@ -171,16 +172,14 @@ class VMParams:
     gas: GasSchedule
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "VMParams":
+    def from_dict(cls, data: Mapping[str, Any]) -> VMParams:
         """Build parameters from the ``vm`` section of genesis, strictly."""
         if not isinstance(data, Mapping):
             raise InvalidParams(f"vm: expected an object, found {type(data).__name__}")
         _check_keys("vm", data, {"version", "allow_floats", "limits", "gas"})
         version = data["version"]
         if version != VM_VERSION:
-            raise InvalidParams(
-                f"vm.version: this node runs {VM_VERSION!r}, genesis asks for {version!r}"
-            )
+            raise InvalidParams(f"vm.version: this node runs {VM_VERSION!r}, genesis asks for {version!r}")
         allow_floats = data["allow_floats"]
         if not isinstance(allow_floats, bool):
             raise InvalidParams(f"vm.allow_floats: expected true or false, found {allow_floats!r}")
@@ -188,7 +187,8 @@ class VMParams:
         for name, ceiling in _CEILINGS.items():
             if getattr(limits, name) > ceiling:
                 raise InvalidParams(
-                    f"vm.limits.{name}: at most {ceiling} (the engine's instance pool), found {getattr(limits, name)}")
+                    f"vm.limits.{name}: at most {ceiling} (the engine's instance pool), found {getattr(limits, name)}"
+                )
         return cls(
             version=version,
             allow_floats=allow_floats,

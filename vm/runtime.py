@@ -15,9 +15,10 @@ import hashlib
 import itertools
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Final
+from typing import Any, Final
 
 import wasmtime
 import wasmtime._func as wasmtime_func
@@ -192,7 +193,9 @@ class Runtime:
         if not 0 <= message.gas_limit < MAX_GAS_LIMIT:
             return _invalid(f"gas limit {message.gas_limit} is outside 0..2**63-1")
         if len(message.input) > self.limits.max_input_size:
-            return _invalid(f"input of {len(message.input)} bytes is over max_input_size ({self.limits.max_input_size})")
+            return _invalid(
+                f"input of {len(message.input)} bytes is over max_input_size ({self.limits.max_input_size})"
+            )
         try:
             compiled = self._lookup(host, message.contract, message.method)
         except LookupError as missing:
@@ -354,8 +357,13 @@ class Runtime:
             raise Trap(f"wasm error: {error}") from None
 
     @staticmethod
-    def _call_fast(frame: Frame, compiled: CompiledContract, method: str, stack_start: int,
-                   raw_results: list[dict[str, str]] | None) -> None:
+    def _call_fast(
+        frame: Frame,
+        compiled: CompiledContract,
+        method: str,
+        stack_start: int,
+        raw_results: list[dict[str, str]] | None,
+    ) -> None:
         """Instantiate, set the stack counter and call, through wasmtime's C API.
 
         The three exports are looked up by name, and the global set and the
@@ -371,7 +379,8 @@ class Runtime:
         context = store._context()
         memory = wasmtime.Memory._from_raw(_export(context, instance, b"memory", ffi.WASMTIME_EXTERN_MEMORY).memory)
         stack_global = wasmtime.Global._from_raw(
-            _export(context, instance, _STACK_GLOBAL_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_)
+            _export(context, instance, _STACK_GLOBAL_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_
+        )
         function = wasmtime.Func._from_raw(_export(context, instance, method.encode(), ffi.WASMTIME_EXTERN_FUNC).func)
         frame.memory = memory
         frame.stack_global = stack_global
@@ -389,8 +398,13 @@ class Runtime:
             raw_results.extend(_call_raw(store, function, compiled.prepared.exports[method]))
 
     @staticmethod
-    def _call_plain(frame: Frame, compiled: CompiledContract, method: str, stack_start: int,
-                    raw_results: list[dict[str, str]] | None) -> None:
+    def _call_plain(
+        frame: Frame,
+        compiled: CompiledContract,
+        method: str,
+        stack_start: int,
+        raw_results: list[dict[str, str]] | None,
+    ) -> None:
         """``_call_fast`` through wasmtime-py's public API."""
         store = frame.store
         exports = compiled.instance_pre.instantiate(store).exports(store)
@@ -415,7 +429,9 @@ class Runtime:
                 return StackExhausted(
                     f"call stack exhausted: more than max_stack_units ({self.limits.max_stack_units}) stack units"
                 )
-        description = _TRAP_DESCRIPTIONS.get(code, "trap") if code is not None else trap.message.splitlines()[-1].strip()
+        description = (
+            _TRAP_DESCRIPTIONS.get(code, "trap") if code is not None else trap.message.splitlines()[-1].strip()
+        )
         frames = trap.frames
         if frames:
             top = frames[0]
@@ -425,7 +441,9 @@ class Runtime:
 
     # -- plain functions (for the standalone runner) ------------------------------
 
-    def invoke_plain(self, compiled: CompiledContract, name: str, gas_limit: int) -> tuple[Outcome, list[dict[str, str]]]:
+    def invoke_plain(
+        self, compiled: CompiledContract, name: str, gas_limit: int
+    ) -> tuple[Outcome, list[dict[str, str]]]:
         """Call an exported function that takes no parameters, against an empty host.
 
         Returns the outcome and each result as its type and bit pattern,
@@ -439,8 +457,16 @@ class Runtime:
         execution = Execution(MemoryHost(), BlockEnv(0, 0), nobody, self.limits, self.gas)
         results: list[dict[str, str]] = []
         outcome = self._run_frame(
-            execution, compiled, caller=nobody, contract=nobody, method=name, input=b"", value=0,
-            budget=gas_limit, stack_base=0, raw_results=results,
+            execution,
+            compiled,
+            caller=nobody,
+            contract=nobody,
+            method=name,
+            input=b"",
+            value=0,
+            budget=gas_limit,
+            stack_base=0,
+            raw_results=results,
         )
         return outcome, results if outcome.ok else []
 
@@ -451,7 +477,9 @@ class Runtime:
         linker = wasmtime.Linker(engine())
         if not self.fast_paths:
             for name, signature in abi.HOST_FUNCTIONS.items():
-                linker.define_func(abi.IMPORT_MODULE, name, _functype(signature), _plain_host_function(self._frames, name))
+                linker.define_func(
+                    abi.IMPORT_MODULE, name, _functype(signature), _plain_host_function(self._frames, name)
+                )
             return linker
         module = abi.IMPORT_MODULE.encode()
         for name, signature in abi.HOST_FUNCTIONS.items():
@@ -462,8 +490,15 @@ class Runtime:
             encoded = name.encode()
             functype = _functype(signature)
             error = ffi.wasmtime_linker_define_func_unchecked(
-                linker.ptr(), module, len(module), encoded, len(encoded), functype.ptr(),
-                _HOST_CALLBACKS[name], key, _forget_frame_stack,
+                linker.ptr(),
+                module,
+                len(module),
+                encoded,
+                len(encoded),
+                functype.ptr(),
+                _HOST_CALLBACKS[name],
+                key,
+                _forget_frame_stack,
             )
             if error:
                 raise wasmtime.WasmtimeError._from_ptr(error)
@@ -575,7 +610,9 @@ _STACK_GLOBAL_NAME: Final = abi.STACK_GLOBAL_EXPORT.encode()
 def _export(context: Any, instance: wasmtime.Instance, name: bytes, kind: Any) -> Any:
     """One export of an instance, by name, as wasmtime's extern union (checked to be of ``kind``)."""
     item = ffi.wasmtime_extern_t()
-    found = ffi.wasmtime_instance_export_get(context, ctypes.byref(instance._instance), name, len(name), ctypes.byref(item))
+    found = ffi.wasmtime_instance_export_get(
+        context, ctypes.byref(instance._instance), name, len(name), ctypes.byref(item)
+    )
     assert found and item.kind == kind.value, f"no export {name!r} of kind {kind.value}: validation should have refused"
     return item.of
 
@@ -589,9 +626,7 @@ _VALTYPES: Final = {
 
 
 def _functype(signature: FuncSig) -> wasmtime.FuncType:
-    return wasmtime.FuncType(
-        [_VALTYPES[t]() for t in signature.params], [_VALTYPES[t]() for t in signature.results]
-    )
+    return wasmtime.FuncType([_VALTYPES[t]() for t in signature.params], [_VALTYPES[t]() for t in signature.results])
 
 
 def _remember(cache: dict[Hash32, Any], key: Hash32, value: Any) -> None:

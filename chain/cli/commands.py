@@ -29,27 +29,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from wasmchain.protocol.args import parse_args
-from wasmchain.vm.host import Address
-
-from wasmchain.history.archive import ArchiveReader, write_archive
-from wasmchain.store.chain import HEAD_KEY, Chain
 from wasmchain.client.client import Client, HTTPTransport, RPCClientError
 from wasmchain.client.local import LocalTransport
-from wasmchain.protocol.errors import ChainError
-from wasmchain.protocol.genesis import Genesis
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import KeyPair, format_address, parse_address
-from wasmchain.store.keystore import Keystore
+from wasmchain.history.archive import ArchiveReader, write_archive
+from wasmchain.history.replay import (
+    Progress,
+    Refused,
+    ReplayResult,
+    StoreKind,
+    archive_problems,
+    import_records,
+    load_genesis_document,
+    replay_archive,
+    replay_database,
+)
 from wasmchain.node.datadir import DataDir
-from wasmchain.store.kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
-from wasmchain.node.node import Node
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE
-from wasmchain.history.replay import (Progress, Refused, ReplayResult, StoreKind, archive_problems, import_records,
-                     load_genesis_document, replay_archive, replay_database)
+from wasmchain.node.node import Node
 from wasmchain.node.reports import Report
 from wasmchain.node.rpc import Dispatcher
+from wasmchain.protocol.args import parse_args
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.keys import KeyPair, format_address, parse_address
 from wasmchain.protocol.transactions import Transaction, TxKind
+from wasmchain.store.chain import HEAD_KEY, Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
+from wasmchain.vm.host import Address
 
 DEFAULT_GAS = 100_000_000
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -110,7 +117,7 @@ class Session:
             self._kv.close()
             self._kv = None
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -143,8 +150,13 @@ def cmd_init(data: DataDir, genesis_path: Path) -> tuple[int, Report]:
         head = chain.head
     finally:
         kv.close()
-    return EXIT_OK, {"data": str(data.path), "chain_id": genesis.chain_id, "genesis_hash": "0x" + head.hash.hex(),
-                     "state_root": "0x" + head.state_root.hex(), "accounts": len(genesis.accounts)}
+    return EXIT_OK, {
+        "data": str(data.path),
+        "chain_id": genesis.chain_id,
+        "genesis_hash": "0x" + head.hash.hex(),
+        "state_root": "0x" + head.state_root.hex(),
+        "accounts": len(genesis.accounts),
+    }
 
 
 def _key_report(name: str, key: KeyPair) -> Report:
@@ -225,8 +237,10 @@ def _wait_for_receipt(session: Session, tx_hash: str, timeout: float) -> Report:
         if isinstance(receipt, dict):
             return receipt
         if time.monotonic() >= deadline:
-            raise ChainError(f"transaction {tx_hash} is still pending after {timeout:g} s; "
-                             f"look it up later with `wasmchain tx {tx_hash}`")
+            raise ChainError(
+                f"transaction {tx_hash} is still pending after {timeout:g} s; "
+                f"look it up later with `wasmchain tx {tx_hash}`"
+            )
         time.sleep(POLL_INTERVAL)
 
 
@@ -248,23 +262,29 @@ def _call_args(args: str | None) -> bytes:
     return parse_args(args if args is not None else "{}")
 
 
-def cmd_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
-               args: str | None) -> tuple[int, Report]:
+def cmd_deploy(
+    session: Session, options: TxOptions, file: Path, init: str | None, args: str | None
+) -> tuple[int, Report]:
     code = _read_code(file)
     encoded = _init_args(init, args)
     return _submit(session, options, TxKind.DEPLOY, code=code, method=init or "", args=encoded)
 
 
 def cmd_call(session: Session, options: TxOptions, contract: str, method: str, args: str | None) -> tuple[int, Report]:
-    return _submit(session, options, TxKind.CALL, to=resolve_address(session.data, contract), method=method,
-                   args=_call_args(args))
+    return _submit(
+        session, options, TxKind.CALL, to=resolve_address(session.data, contract), method=method, args=_call_args(args)
+    )
 
 
 def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
     if amount < 0:
         raise ChainError(f"the amount must not be negative, found {amount}")
-    return _submit(session, TxOptions(options.sender, options.gas, amount, options.wait), TxKind.TRANSFER,
-                   to=resolve_address(session.data, to))
+    return _submit(
+        session,
+        TxOptions(options.sender, options.gas, amount, options.wait),
+        TxKind.TRANSFER,
+        to=resolve_address(session.data, to),
+    )
 
 
 # -- simulate: a transaction run against the head, nothing kept, nothing signed -----------------
@@ -277,18 +297,27 @@ def _simulate(session: Session, options: TxOptions, **params: Any) -> tuple[int,
     return _outcome_exit(report), report
 
 
-def cmd_simulate_deploy(session: Session, options: TxOptions, file: Path, init: str | None,
-                        args: str | None) -> tuple[int, Report]:
+def cmd_simulate_deploy(
+    session: Session, options: TxOptions, file: Path, init: str | None, args: str | None
+) -> tuple[int, Report]:
     code = _read_code(file)
     encoded = _init_args(init, args)
-    return _simulate(session, options, code="0x" + code.hex(), method=init, args_hex="0x" + encoded.hex(),
-                     value=options.value)
+    return _simulate(
+        session, options, code="0x" + code.hex(), method=init, args_hex="0x" + encoded.hex(), value=options.value
+    )
 
 
-def cmd_simulate_call(session: Session, options: TxOptions, contract: str, method: str,
-                      args: str | None) -> tuple[int, Report]:
-    return _simulate(session, options, to=_address(session.data, contract), method=method,
-                     args_hex="0x" + _call_args(args).hex(), value=options.value)
+def cmd_simulate_call(
+    session: Session, options: TxOptions, contract: str, method: str, args: str | None
+) -> tuple[int, Report]:
+    return _simulate(
+        session,
+        options,
+        to=_address(session.data, contract),
+        method=method,
+        args_hex="0x" + _call_args(args).hex(),
+        value=options.value,
+    )
 
 
 def cmd_simulate_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
@@ -345,8 +374,14 @@ def cmd_proof(session: Session, who: str, key: str | None) -> tuple[int, Report]
     return EXIT_OK, session.report("get_proof", address=_address(session.data, who), key=key)
 
 
-def cmd_events(session: Session, contract: str | None, name: str | None, from_block: int, to_block: int | None,
-               limit: int = DEFAULT_EVENT_LIMIT) -> tuple[int, Report]:
+def cmd_events(
+    session: Session,
+    contract: str | None,
+    name: str | None,
+    from_block: int,
+    to_block: int | None,
+    limit: int = DEFAULT_EVENT_LIMIT,
+) -> tuple[int, Report]:
     """Events of blocks ``from_block..to_block`` (default: to the head), oldest first, at most ``limit``.
 
     A node scans at most ``MAX_EVENT_BLOCK_RANGE`` blocks a call, so a
@@ -387,12 +422,15 @@ def _open_db(data: DataDir, *, create: bool = False, sync: bool = True) -> Level
     try:
         return LevelDBKV(data.db, create=create, sync=sync)
     except DatabaseLocked:
-        raise DatabaseLocked(f"data directory {data.path} is in use by another process (is a node running?): "
-                             "export, import and replay read the database itself, so stop the node first") from None
+        raise DatabaseLocked(
+            f"data directory {data.path} is in use by another process (is a node running?): "
+            "export, import and replay read the database itself, so stop the node first"
+        ) from None
 
 
-def cmd_export(data: DataDir, out: Path, first: int | None, last: int | None,
-               progress: TextIO | None = None) -> tuple[int, Report]:
+def cmd_export(
+    data: DataDir, out: Path, first: int | None, last: int | None, progress: TextIO | None = None
+) -> tuple[int, Report]:
     """Write blocks ``first..last`` (default 1..head) of the data directory's chain to an archive."""
     started = time.monotonic()
     with _open_db(data) as kv:
@@ -401,8 +439,9 @@ def cmd_export(data: DataDir, out: Path, first: int | None, last: int | None,
         first = 1 if first is None else first
         last = head if last is None else last
         if first < 1:
-            raise ChainError(f"--from must be at least 1 (block 0 follows from the genesis the file carries), "
-                             f"found {first}")
+            raise ChainError(
+                f"--from must be at least 1 (block 0 follows from the genesis the file carries), found {first}"
+            )
         if last > head:
             raise ChainError(f"--to {last} is after the head, block {head}")
         if first > last and (first, last) != (1, 0):
@@ -412,10 +451,19 @@ def cmd_export(data: DataDir, out: Path, first: int | None, last: int | None,
             header, transactions, size = write_archive(out, chain, first, last, shown.update)
         finally:
             shown.close()
-    return EXIT_OK, {"file": str(out), "chain_id": header.chain_id, "genesis_hash": "0x" + header.genesis_hash.hex(),
-                     "vm_version": header.vm_version, "gas_schedule_hash": "0x" + header.gas_schedule_hash.hex(),
-                     "from": first, "to": last, "blocks": header.count, "transactions": transactions, "bytes": size,
-                     "seconds": round(time.monotonic() - started, 3)}
+    return EXIT_OK, {
+        "file": str(out),
+        "chain_id": header.chain_id,
+        "genesis_hash": "0x" + header.genesis_hash.hex(),
+        "vm_version": header.vm_version,
+        "gas_schedule_hash": "0x" + header.gas_schedule_hash.hex(),
+        "from": first,
+        "to": last,
+        "blocks": header.count,
+        "transactions": transactions,
+        "bytes": size,
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tuple[int, Report]:
@@ -431,13 +479,17 @@ def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tup
         created = not data.db.exists()
         if created:
             if header.first != 1:
-                raise Refused(f"the file starts at block {header.first}: a fresh data directory needs the blocks "
-                              f"from 1 (or init {data.path} and import the earlier blocks first)")
+                raise Refused(
+                    f"the file starts at block {header.first}: a fresh data directory needs the blocks "
+                    f"from 1 (or init {data.path} and import the earlier blocks first)"
+                )
             genesis = load_genesis_document(header.genesis_document, any_vm_version=False, where=f"{file}: genesis")
             genesis_hash = Chain.create(MemoryKV(), genesis).head.hash
             if genesis_hash != header.genesis_hash:
-                raise Refused(f"the file's genesis document gives block 0 hash 0x{genesis_hash.hex()}, its header "
-                              f"records 0x{header.genesis_hash.hex()}")
+                raise Refused(
+                    f"the file's genesis document gives block 0 hash 0x{genesis_hash.hex()}, its header "
+                    f"records 0x{header.genesis_hash.hex()}"
+                )
             data.path.mkdir(parents=True, exist_ok=True)
         kv = _open_db(data, create=created, sync=False)
         try:
@@ -450,16 +502,25 @@ def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tup
         finally:
             _sync(kv)
             kv.close()
-    report: Report = {"data": str(data.path), "file": str(file), "created": created, "imported": result.imported,
-                      "transactions": result.transactions, "from": header.first, "to": header.last,
-                      "head": {"height": head.height, "hash": "0x" + head.hash.hex(),
-                               "state_root": "0x" + head.state_root.hex()},
-                      "seconds": round(time.monotonic() - started, 3), "error": result.error,
-                      "divergence": None if result.divergence is None else result.divergence.to_json()}
+    report: Report = {
+        "data": str(data.path),
+        "file": str(file),
+        "created": created,
+        "imported": result.imported,
+        "transactions": result.transactions,
+        "from": header.first,
+        "to": header.last,
+        "head": {"height": head.height, "hash": "0x" + head.hash.hex(), "state_root": "0x" + head.state_root.hex()},
+        "seconds": round(time.monotonic() - started, 3),
+        "error": result.error,
+        "divergence": None if result.divergence is None else result.divergence.to_json(),
+    }
     if result.divergence is not None:
         divergence = result.divergence
-        report["error"] = (f"block {divergence.height} is invalid ({divergence.check}): {divergence.message}; "
-                           f"{result.imported} block(s) before it were imported")
+        report["error"] = (
+            f"block {divergence.height} is invalid ({divergence.check}): {divergence.message}; "
+            f"{result.imported} block(s) before it were imported"
+        )
         return EXIT_FAILED, report
     if result.error is not None:
         report["error"] = f"{result.error}; {result.imported} block(s) before it were imported"
@@ -480,18 +541,30 @@ def _sync(kv: LevelDBKV) -> None:
         kv.write({HEAD_KEY: head})
 
 
-def cmd_replay(file: Path | None, data: DataDir | None, start: int | None, to: int | None, *,
-               allow_version_mismatch: bool = False, progress: TextIO | None = None,
-               store: StoreKind = "auto") -> tuple[int, Report]:
+def cmd_replay(
+    file: Path | None,
+    data: DataDir | None,
+    start: int | None,
+    to: int | None,
+    *,
+    allow_version_mismatch: bool = False,
+    progress: TextIO | None = None,
+    store: StoreKind = "auto",
+) -> tuple[int, Report]:
     """Replay an archive (``file``) or a data directory's chain into a fresh state; the report of
     ``ReplayResult.to_json``: 0 match, 1 diverged, 2 refused."""
     if file is not None:
         if start is not None:
-            result = ReplayResult("refused", str(file), error="--from needs --data: a file carries no state to "
-                                                              "start from (replay it whole, or stop early with --to)")
+            result = ReplayResult(
+                "refused",
+                str(file),
+                error="--from needs --data: a file carries no state to "
+                "start from (replay it whole, or stop early with --to)",
+            )
         else:
-            result = replay_archive(file, to=to, allow_version_mismatch=allow_version_mismatch, progress=progress,
-                                    store=store)
+            result = replay_archive(
+                file, to=to, allow_version_mismatch=allow_version_mismatch, progress=progress, store=store
+            )
         return result.exit_code, result.to_json()
     assert data is not None
     try:
@@ -500,6 +573,13 @@ def cmd_replay(file: Path | None, data: DataDir | None, start: int | None, to: i
         result = ReplayResult("refused", str(data.path), error=str(error))
         return result.exit_code, result.to_json()
     with kv:
-        result = replay_database(kv, start=start or 0, to=to, allow_version_mismatch=allow_version_mismatch,
-                                 progress=progress, store=store, source=str(data.path))
+        result = replay_database(
+            kv,
+            start=start or 0,
+            to=to,
+            allow_version_mismatch=allow_version_mismatch,
+            progress=progress,
+            store=store,
+            source=str(data.path),
+        )
     return result.exit_code, result.to_json()

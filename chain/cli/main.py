@@ -22,28 +22,28 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
-
-from wasmchain.vm import VMParams
-from wasmchain.protocol.args import ArgsError, parse_args
-from wasmchain.vm.engine import check_wasmtime_version
-from wasmchain.vm.errors import InvalidParams
-from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunnerError, RunRequest, load_module, run, validate
+from typing import Any
 
 from wasmchain.cli import commands
-from wasmchain.client.client import RPCClientError
-from wasmchain.node.datadir import DataDir
 from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TxOptions
-from wasmchain.node.devnet import DevnetOptions, run_devnet
+from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunnerError, RunRequest, load_module, run, validate
+from wasmchain.client.client import RPCClientError
 from wasmchain.history.follow import DEFAULT_POLL, FollowOptions, run_follow
 from wasmchain.history.follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
-from wasmchain.protocol.errors import ChainError, InvalidTransaction
-from wasmchain.store.genesis_file import default_genesis_path, load_vm_params
-from wasmchain.protocol.keys import parse_address
-from wasmchain.store.kv import StoreError
 from wasmchain.history.replay import MEMORY_STORE_BLOCKS, describe_divergence, describe_report
+from wasmchain.node.datadir import DataDir
+from wasmchain.node.devnet import DevnetOptions, run_devnet
 from wasmchain.node.jsonrpc import INVALID_PARAMS
+from wasmchain.protocol.args import ArgsError, parse_args
+from wasmchain.protocol.errors import ChainError, InvalidTransaction
+from wasmchain.protocol.keys import parse_address
+from wasmchain.store.genesis_file import default_genesis_path, load_vm_params
+from wasmchain.store.kv import StoreError
+from wasmchain.vm import VMParams
+from wasmchain.vm.engine import check_wasmtime_version
+from wasmchain.vm.errors import InvalidParams
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("file", type=Path, help="a .wasm or .wat file")
     run_parser.add_argument("--method", required=True, help="the exported method (or plain function) to call")
     inputs = run_parser.add_mutually_exclusive_group()
-    inputs.add_argument("--args", help="arguments as JSON, encoded as msgpack (\"0x..\" strings are bytes)")
+    inputs.add_argument("--args", help='arguments as JSON, encoded as msgpack ("0x.." strings are bytes)')
     inputs.add_argument("--input-hex", help="the raw input bytes, in hex")
     run_parser.add_argument("--gas", type=int, default=DEFAULT_RUNNER_GAS, help="gas limit (default %(default)s)")
     run_parser.add_argument("--state", type=Path, help="JSON file with the contract's storage; updated on success")
@@ -92,32 +92,47 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_data(parser: argparse.ArgumentParser, *, rpc: bool = True) -> None:
     """``--data`` and ``--json``; and ``--rpc`` for the commands that talk to a node."""
     if rpc:
-        parser.add_argument("--data", type=Path, default=None,
-                            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain); "
-                                 "with --rpc, only its keys are used")
-        parser.add_argument("--rpc", metavar="URL", default=None,
-                            help="a running node's URL, e.g. http://127.0.0.1:8545 (default: $WASMCHAIN_RPC; "
-                                 "if neither, the node is embedded over --data)")
+        parser.add_argument(
+            "--data",
+            type=Path,
+            default=None,
+            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain); with --rpc, only its keys are used",
+        )
+        parser.add_argument(
+            "--rpc",
+            metavar="URL",
+            default=None,
+            help="a running node's URL, e.g. http://127.0.0.1:8545 (default: $WASMCHAIN_RPC; "
+            "if neither, the node is embedded over --data)",
+        )
     else:
-        parser.add_argument("--data", type=Path, default=None,
-                            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain)")
+        parser.add_argument(
+            "--data", type=Path, default=None, help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain)"
+        )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _add_tx_options(parser: argparse.ArgumentParser, *, value: bool, simulate: bool = False) -> None:
     if simulate:
-        parser.add_argument("--from", dest="sender", required=True,
-                            help="the sender: an address or a key name (nothing is signed)")
+        parser.add_argument(
+            "--from", dest="sender", required=True, help="the sender: an address or a key name (nothing is signed)"
+        )
     else:
-        parser.add_argument("--from", dest="sender", required=True,
-                            help="the signing key's name (dev0..dev9 or a stored key)")
+        parser.add_argument(
+            "--from", dest="sender", required=True, help="the signing key's name (dev0..dev9 or a stored key)"
+        )
     parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
     if value:
         parser.add_argument("--value", type=int, default=0, help="native tokens to attach")
     if not simulate:
-        parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
-                            help="how long to wait for the receipt from a node with --block-time "
-                                 f"(default: {RECEIPT_TIMEOUT:g} s, or 3 block times if longer)")
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="how long to wait for the receipt from a node with --block-time "
+            f"(default: {RECEIPT_TIMEOUT:g} s, or 3 block times if longer)",
+        )
 
 
 def _add_deploy(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +144,7 @@ def _add_deploy(parser: argparse.ArgumentParser) -> None:
 def _add_call(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", help="the contract's address")
     parser.add_argument("method")
-    parser.add_argument("--args", help="JSON arguments (\"0x..\" strings are bytes, e.g. addresses)")
+    parser.add_argument("--args", help='JSON arguments ("0x.." strings are bytes, e.g. addresses)')
 
 
 def _add_transfer(parser: argparse.ArgumentParser) -> None:
@@ -139,30 +154,60 @@ def _add_transfer(parser: argparse.ArgumentParser) -> None:
 
 def _add_chain_commands(sub: Any) -> None:
     devnet = sub.add_parser("devnet", help="run a local devnet node serving JSON-RPC (the main job)")
-    devnet.add_argument("--data", type=Path, default=None,
-                        help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain); created from genesis if absent")
+    devnet.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain); created from genesis if absent",
+    )
     devnet.add_argument("--genesis", type=Path, help="genesis file (default: ./genesis.json)")
-    devnet.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    devnet.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)"
+    )
     devnet.add_argument("--port", type=int, default=8545, help="port (default %(default)s; 0 picks a free one)")
-    devnet.add_argument("--block-time", type=float, default=None, metavar="SECONDS",
-                        help="produce a block every SECONDS, packing pending transactions "
-                             "(default: instant mining, a block per transaction)")
-    devnet.add_argument("--fresh", action="store_true", help="discard the data directory's chain and start from genesis")
-    devnet.add_argument("--durable", action="store_true",
-                        help="fsync every block (survives an OS crash too; about 1 ms a block)")
+    devnet.add_argument(
+        "--block-time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="produce a block every SECONDS, packing pending transactions "
+        "(default: instant mining, a block per transaction)",
+    )
+    devnet.add_argument(
+        "--fresh", action="store_true", help="discard the data directory's chain and start from genesis"
+    )
+    devnet.add_argument(
+        "--durable", action="store_true", help="fsync every block (survives an OS crash too; about 1 ms a block)"
+    )
 
-    follow = sub.add_parser("follow", help="follow a running node: take its blocks, re-execute each, serve read-only RPC")
+    follow = sub.add_parser(
+        "follow", help="follow a running node: take its blocks, re-execute each, serve read-only RPC"
+    )
     follow.add_argument("--rpc", metavar="URL", required=True, help="the node to follow, e.g. http://127.0.0.1:8545")
-    follow.add_argument("--data", type=Path, required=True,
-                        help="the follower's data directory; created from the followed node's genesis if absent")
-    follow.add_argument("--genesis", type=Path, default=None,
-                        help="a genesis file the followed node's must equal (default: take the node's, checked "
-                             "against its genesis hash)")
+    follow.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the follower's data directory; created from the followed node's genesis if absent",
+    )
+    follow.add_argument(
+        "--genesis",
+        type=Path,
+        default=None,
+        help="a genesis file the followed node's must equal (default: take the node's, checked "
+        "against its genesis hash)",
+    )
     follow.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
-    follow.add_argument("--port", type=int, default=DEFAULT_FOLLOW_PORT,
-                        help="port (default %(default)s; 0 picks a free one)")
-    follow.add_argument("--poll", type=float, default=DEFAULT_POLL, metavar="SECONDS",
-                        help="seconds between two polls of the followed node's head (default %(default)s)")
+    follow.add_argument(
+        "--port", type=int, default=DEFAULT_FOLLOW_PORT, help="port (default %(default)s; 0 picks a free one)"
+    )
+    follow.add_argument(
+        "--poll",
+        type=float,
+        default=DEFAULT_POLL,
+        metavar="SECONDS",
+        help="seconds between two polls of the followed node's head (default %(default)s)",
+    )
 
     init = sub.add_parser("init", help="create a data directory from a genesis file")
     init.add_argument("--genesis", type=Path, help="genesis file (default: ./genesis.json)")
@@ -228,10 +273,12 @@ def _add_chain_commands(sub: Any) -> None:
 
     export = sub.add_parser("export", help="write blocks, with their receipts and state changes, to a file")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
-    export.add_argument("--from", dest="from_block", type=int, default=None, metavar="N",
-                        help="the first block (default 1)")
-    export.add_argument("--to", dest="to_block", type=int, default=None, metavar="M",
-                        help="the last block (default: the head)")
+    export.add_argument(
+        "--from", dest="from_block", type=int, default=None, metavar="N", help="the first block (default 1)"
+    )
+    export.add_argument(
+        "--to", dest="to_block", type=int, default=None, metavar="M", help="the last block (default: the head)"
+    )
     _add_data(export, rpc=False)
 
     imported = sub.add_parser("import", help="apply an exported file's blocks to a data directory, checking each")
@@ -239,17 +286,41 @@ def _add_chain_commands(sub: Any) -> None:
     _add_data(imported, rpc=False)
 
     replay = sub.add_parser("replay", help="re-execute blocks into a fresh state and compare every receipt and root")
-    replay.add_argument("file", type=Path, nargs="?", default=None,
-                        help="a file written by `wasmchain export` (default: the chain in --data)")
-    replay.add_argument("--from", dest="from_block", type=int, default=None, metavar="N",
-                        help="with --data: start from the state at block N, verified against its state root")
-    replay.add_argument("--to", dest="to_block", type=int, default=None, metavar="M",
-                        help="the last block to replay (default: the last one)")
-    replay.add_argument("--allow-version-mismatch", action="store_true",
-                        help="replay a chain made by another VM version or gas schedule, and report where it differs")
-    replay.add_argument("--store", choices=("auto", "memory", "leveldb"), default="auto",
-                        help="where the replayed state lives: memory (faster) or a temporary LevelDB (for a chain "
-                             f"too big for memory); auto (default): memory up to {MEMORY_STORE_BLOCKS:,} blocks")
+    replay.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="a file written by `wasmchain export` (default: the chain in --data)",
+    )
+    replay.add_argument(
+        "--from",
+        dest="from_block",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --data: start from the state at block N, verified against its state root",
+    )
+    replay.add_argument(
+        "--to",
+        dest="to_block",
+        type=int,
+        default=None,
+        metavar="M",
+        help="the last block to replay (default: the last one)",
+    )
+    replay.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="replay a chain made by another VM version or gas schedule, and report where it differs",
+    )
+    replay.add_argument(
+        "--store",
+        choices=("auto", "memory", "leveldb"),
+        default="auto",
+        help="where the replayed state lives: memory (faster) or a temporary LevelDB (for a chain "
+        f"too big for memory); auto (default): memory up to {MEMORY_STORE_BLOCKS:,} blocks",
+    )
     _add_data(replay, rpc=False)
 
     events = sub.add_parser("events", help="events of committed blocks, oldest first (one a line)")
@@ -257,8 +328,13 @@ def _add_chain_commands(sub: Any) -> None:
     events.add_argument("--name", help="only events with this name")
     events.add_argument("--from-block", type=int, default=0, metavar="N", help="the first block (default 0)")
     events.add_argument("--to-block", type=int, default=None, metavar="N", help="the last block (default: the head)")
-    events.add_argument("--limit", type=int, default=DEFAULT_EVENT_LIMIT, metavar="N",
-                        help="at most N events, 1 to 10000 (default %(default)s)")
+    events.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_EVENT_LIMIT,
+        metavar="N",
+        help="at most N events, 1 to 10000 (default %(default)s)",
+    )
     _add_data(events)
 
 
@@ -311,8 +387,10 @@ def _chain_command(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     command = args.command
     if command == "init":
         if args.rpc is not None:
-            raise UsageError("init creates a local data directory and does not take --rpc "
-                             "(a running node has its chain already; `wasmchain devnet` creates one)")
+            raise UsageError(
+                "init creates a local data directory and does not take --rpc "
+                "(a running node has its chain already; `wasmchain devnet` creates one)"
+            )
         return commands.cmd_init(data, args.genesis or default_genesis_path())
     if command == "keys":
         if args.keys_command == "list":
@@ -326,9 +404,15 @@ def _chain_command(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     if command == "replay":
         if args.file is not None and args.data is not None:
             raise UsageError("replay takes a FILE or --data DIR, not both")
-        return commands.cmd_replay(args.file, None if args.file is not None else data, args.from_block, args.to_block,
-                                   allow_version_mismatch=args.allow_version_mismatch, progress=sys.stderr,
-                                   store=args.store)
+        return commands.cmd_replay(
+            args.file,
+            None if args.file is not None else data,
+            args.from_block,
+            args.to_block,
+            allow_version_mismatch=args.allow_version_mismatch,
+            progress=sys.stderr,
+            store=args.store,
+        )
     with Session(data, _rpc_url(args)) as session:
         return _session_command(session, args)
 
@@ -369,8 +453,15 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         raise UsageError(f"--block-time must be between 0 and 86400 seconds, found {args.block_time:g}")
     if not 0 <= args.port <= 65_535:
         raise UsageError(f"--port must be between 0 and 65535, found {args.port}")
-    options = DevnetOptions(_data_dir(args), args.genesis or default_genesis_path(), args.host, args.port, args.block_time,
-                            args.fresh, args.durable)
+    options = DevnetOptions(
+        _data_dir(args),
+        args.genesis or default_genesis_path(),
+        args.host,
+        args.port,
+        args.block_time,
+        args.fresh,
+        args.durable,
+    )
     try:
         return run_devnet(options, sys.stdout)
     except OSError as error:  # the port is taken, say
@@ -421,8 +512,10 @@ def _print_events(events: list[dict[str, Any]]) -> None:
 
 def _print_import(report: dict[str, Any]) -> None:
     head = report["head"]
-    print(f"imported {report['imported']} block(s), {report['transactions']} transaction(s) from {report['file']} "
-          f"into {report['data']} in {report['seconds']:.2f} s; the head is block {head['height']} {head['hash']}")
+    print(
+        f"imported {report['imported']} block(s), {report['transactions']} transaction(s) from {report['file']} "
+        f"into {report['data']} in {report['seconds']:.2f} s; the head is block {head['height']} {head['hash']}"
+    )
     if report["error"] is not None:
         print(f"error: {report['error']}")
     if report["divergence"] is not None:

@@ -160,7 +160,7 @@ def _read_state(path: Path | None) -> dict[bytes, bytes]:
         return {_hex(key): _hex(value) for key, value in entries.items()}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RunnerError(
-            f"state file {path} is not of the form {{\"storage\": {{\"0x<key>\": \"0x<value>\"}}}}: {error}"
+            f'state file {path} is not of the form {{"storage": {{"0x<key>": "0x<value>"}}}}: {error}'
         ) from None
 
 

@@ -39,11 +39,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, Union
 
+from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.args import ArgsError, encode_args
-
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.keys import ADDRESS_SIZE, DEV_ACCOUNTS, KeyPair, dev_key, format_address, parse_address
-from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
 DEFAULT_TIMEOUT = 60.0
@@ -135,8 +134,10 @@ class HTTPTransport:
     def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]:
         first = self._next_id()
         self._ids += len(calls)
-        payload = [{"jsonrpc": "2.0", "id": first + index, "method": method, "params": params}
-                   for index, (method, params) in enumerate(calls)]
+        payload = [
+            {"jsonrpc": "2.0", "id": first + index, "method": method, "params": params}
+            for index, (method, params) in enumerate(calls)
+        ]
         replies = self._post(payload)
         if not isinstance(replies, list):
             raise RPCClientError(None, f"the node answered a batch with {_describe(replies)}")
@@ -200,7 +201,7 @@ class CallFailed(ClientError):
     matches the contract's own words.
     """
 
-    def __init__(self, result: "CallResult | TxResult") -> None:
+    def __init__(self, result: CallResult | TxResult) -> None:
         super().__init__(f"{result.status}: {result.error}")
         self.result = result
 
@@ -216,7 +217,7 @@ class CallFailed(ClientError):
 class TransactionFailed(CallFailed):
     """A transaction that was included in a block and failed; its fee was paid, its changes reverted."""
 
-    result: "TxResult"
+    result: TxResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +234,7 @@ class Event:
     """The payload as emitted."""
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> "Event":
+    def from_report(cls, report: Mapping[str, Any]) -> Event:
         return cls(report["contract"], report["name"], report["data"], bytes.fromhex(report["data_hex"]))
 
 
@@ -249,10 +250,18 @@ class LoggedEvent(Event):
     """The event's position among its transaction's events."""
 
     @classmethod
-    def from_found(cls, report: Mapping[str, Any]) -> "LoggedEvent":
+    def from_found(cls, report: Mapping[str, Any]) -> LoggedEvent:
         """From a ``get_events`` entry."""
-        return cls(report["contract"], report["name"], report["data"], bytes.fromhex(report["data_hex"]),
-                   report["block_height"], report["tx_hash"], report["tx_index"], report["log_index"])
+        return cls(
+            report["contract"],
+            report["name"],
+            report["data"],
+            bytes.fromhex(report["data_hex"]),
+            report["block_height"],
+            report["tx_hash"],
+            report["tx_index"],
+            report["log_index"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,17 +287,24 @@ class CallResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def raise_for_status(self) -> "CallResult":
+    def raise_for_status(self) -> CallResult:
         """Raise ``CallFailed`` unless ``ok``; returns the result, so calls chain."""
         if not self.ok:
             raise CallFailed(self)
         return self
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> "CallResult":
-        return cls(report["status"], report["gas_used"], report["result"], bytes.fromhex(report["return_hex"]),
-                   tuple(Event.from_report(event) for event in report["events"]), report["error"],
-                   report["block_height"], report.get("address"))
+    def from_report(cls, report: Mapping[str, Any]) -> CallResult:
+        return cls(
+            report["status"],
+            report["gas_used"],
+            report["result"],
+            bytes.fromhex(report["return_hex"]),
+            tuple(Event.from_report(event) for event in report["events"]),
+            report["error"],
+            report["block_height"],
+            report.get("address"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,22 +333,42 @@ class TxResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def raise_for_status(self) -> "TxResult":
+    def raise_for_status(self) -> TxResult:
         """Raise ``TransactionFailed`` unless ``ok``; returns the result, so calls chain."""
         if not self.ok:
             raise TransactionFailed(self)
         return self
 
     @classmethod
-    def from_receipt(cls, report: Mapping[str, Any]) -> "TxResult":
+    def from_receipt(cls, report: Mapping[str, Any]) -> TxResult:
         """From a ``get_receipt`` (or ``submit_transaction``) receipt report."""
         height, tx_hash, index = report["block_height"], report["tx_hash"], report["index"]
         events = tuple(
-            LoggedEvent(event["contract"], event["name"], event["data"], bytes.fromhex(event["data_hex"]),
-                        height, tx_hash, index, log_index)
-            for log_index, event in enumerate(report["events"]))
-        return cls(tx_hash, report["status"], report["gas_used"], report["return"], bytes.fromhex(report["return_hex"]),
-                   events, report["error"], report.get("address"), height, report["block_hash"], index)
+            LoggedEvent(
+                event["contract"],
+                event["name"],
+                event["data"],
+                bytes.fromhex(event["data_hex"]),
+                height,
+                tx_hash,
+                index,
+                log_index,
+            )
+            for log_index, event in enumerate(report["events"])
+        )
+        return cls(
+            tx_hash,
+            report["status"],
+            report["gas_used"],
+            report["return"],
+            bytes.fromhex(report["return_hex"]),
+            events,
+            report["error"],
+            report.get("address"),
+            height,
+            report["block_hash"],
+            index,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +386,7 @@ class Head:
 class Account:
     """A key on a node: sends transactions signed with it.  Get one from ``Client.dev_account``."""
 
-    client: "Client" = field(compare=False, repr=False)
+    client: Client = field(compare=False, repr=False)
     key: KeyPair = field(compare=False, repr=False)
     address: str = field(init=False)
     """``0x`` + 40 hex digits; accounts compare and hash by it."""
@@ -370,8 +406,15 @@ class Account:
         """Send ``amount`` native tokens to ``to``; see ``Client.transact`` for ``gas`` and ``check``."""
         return self.client.transact(self, TxKind.TRANSFER, to=to, value=amount, gas=gas, check=check)
 
-    def deploy(self, code: bytes | bytearray | str | os.PathLike[str], init: str | None = None, args: Any = None, *,
-               gas: int | None = None, value: int = 0) -> "Contract":
+    def deploy(
+        self,
+        code: bytes | bytearray | str | os.PathLike[str],
+        init: str | None = None,
+        args: Any = None,
+        *,
+        gas: int | None = None,
+        value: int = 0,
+    ) -> Contract:
         """Deploy a module (its bytes, or the path of a ``.wasm`` file), calling ``init`` with ``args`` if given.
 
         Returns the new contract, whose ``deployment`` is the receipt.
@@ -391,22 +434,31 @@ class Account:
 class Contract:
     """A deployed contract on a node.  From ``Account.deploy`` or ``Client.contract``."""
 
-    client: "Client" = field(compare=False, repr=False)
+    client: Client = field(compare=False, repr=False)
     address: str
     """``0x`` + 40 hex digits; contracts compare and hash by it."""
     deployment: TxResult | None = field(default=None, compare=False, repr=False)
     """The deploy's receipt, when this handle came from ``Account.deploy``."""
 
-    def call(self, method: str, args: Any = None, *, sender: "Account", gas: int | None = None, value: int = 0,
-             check: bool = True) -> TxResult:
+    def call(
+        self,
+        method: str,
+        args: Any = None,
+        *,
+        sender: Account,
+        gas: int | None = None,
+        value: int = 0,
+        check: bool = True,
+    ) -> TxResult:
         """Call ``method`` in a transaction signed by ``sender``; see ``Client.transact`` for ``gas`` and ``check``.
 
         ``args`` is a JSON-like value (a dict, usually): bytes, and ``0x``
         hex strings, reach the contract as msgpack bin, and an ``Account``
         or ``Contract`` as its 20-byte address.
         """
-        return self.client.transact(sender, TxKind.CALL, to=self, method=method, args=args, value=value, gas=gas,
-                                    check=check)
+        return self.client.transact(
+            sender, TxKind.CALL, to=self, method=method, args=args, value=value, gas=gas, check=check
+        )
 
     def view(self, method: str, args: Any = None, *, caller: AddressLike | None = None, gas: int | None = None) -> Any:
         """Run ``method`` read-only against the head and return its decoded result.
@@ -416,8 +468,9 @@ class Contract:
         """
         return self.client.view(self, method, args, caller=caller, gas=gas).raise_for_status().result
 
-    def simulate(self, method: str, args: Any = None, *, sender: AddressLike, gas: int | None = None,
-                 value: int = 0) -> CallResult:
+    def simulate(
+        self, method: str, args: Any = None, *, sender: AddressLike, gas: int | None = None, value: int = 0
+    ) -> CallResult:
         """What ``call`` would do in the next block (status, gas, result, events), without sending it.
 
         A failure is a result, not an exception: the point is to look.
@@ -512,7 +565,7 @@ class Client:
         """Seconds ``wait_for_receipt`` (and so a transaction) waits for a pending transaction by default."""
 
     @classmethod
-    def connect(cls, url: str, timeout: float = DEFAULT_TIMEOUT) -> "Client":
+    def connect(cls, url: str, timeout: float = DEFAULT_TIMEOUT) -> Client:
         """A node over HTTP, e.g. ``http://127.0.0.1:8545``; ``timeout`` is per request."""
         return cls(HTTPTransport(url, timeout))
 
@@ -525,7 +578,7 @@ class Client:
         if isinstance(self.transport, HTTPTransport):
             self.transport.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -586,9 +639,19 @@ class Client:
 
     # -- transactions ----------------------------------------------------------------------------
 
-    def transact(self, sender: Account, kind: TxKind, *, to: AddressLike | None = None, value: int = 0,
-                 code: bytes = b"", method: str | None = None, args: Any = None, gas: int | None = None,
-                 check: bool = True) -> TxResult:
+    def transact(
+        self,
+        sender: Account,
+        kind: TxKind,
+        *,
+        to: AddressLike | None = None,
+        value: int = 0,
+        code: bytes = b"",
+        method: str | None = None,
+        args: Any = None,
+        gas: int | None = None,
+        check: bool = True,
+    ) -> TxResult:
         """Sign a transaction of any kind with ``sender``'s key, send it and wait for its receipt.
 
         The nonce is the sender's next one as the node counts it (so several
@@ -614,19 +677,30 @@ class Client:
         if gas is None:
             gas = self._default_gas(sender, target, method, encoded, code, value)
         tx = Transaction(
-            chain_id=self.chain_id, nonce=self.nonce(sender), gas_limit=gas, gas_price=self.gas_price,
-            public_key=sender.key.public_key, kind=kind, to=bytes.fromhex(target[2:]) if target else b"",
-            value=value, code=code, method=method or "", args=encoded)
+            chain_id=self.chain_id,
+            nonce=self.nonce(sender),
+            gas_limit=gas,
+            gas_price=self.gas_price,
+            public_key=sender.key.public_key,
+            kind=kind,
+            to=bytes.fromhex(target[2:]) if target else b"",
+            value=value,
+            code=code,
+            method=method or "",
+            args=encoded,
+        )
         report = self.call("submit_transaction", tx="0x" + tx.sign(sender.key).encoded.hex())
         receipt = report["receipt"]
         result = TxResult.from_receipt(receipt) if receipt is not None else self.wait_for_receipt(report["tx_hash"])
         return result.raise_for_status() if check else result
 
-    def _default_gas(self, sender: Account, to: str | None, method: str | None, args: bytes, code: bytes,
-                     value: int) -> int:
+    def _default_gas(
+        self, sender: Account, to: str | None, method: str | None, args: bytes, code: bytes, value: int
+    ) -> int:
         simulation_gas = self._simulation_gas(sender, value)
-        simulated = self._simulate(sender.address, to, method, args if method else None, code or None, value,
-                                   simulation_gas)
+        simulated = self._simulate(
+            sender.address, to, method, args if method else None, code or None, value, simulation_gas
+        )
         if simulated.status == "invalid":
             # The node will refuse it and say why; a refusal costs nothing.
             return self.block_gas_limit
@@ -677,31 +751,53 @@ class Client:
             if receipt is not None:
                 return TxResult.from_receipt(receipt)
             if not self.transport.mines_while_waiting:
-                raise ReceiptTimeout(text, f"transaction {text} is pending and nothing mines an in-process chain "
-                                           "while it waits: mine() or send the nonce it waits for")
+                raise ReceiptTimeout(
+                    text,
+                    f"transaction {text} is pending and nothing mines an in-process chain "
+                    "while it waits: mine() or send the nonce it waits for",
+                )
             if time.monotonic() >= deadline:
                 raise ReceiptTimeout(text, f"transaction {text} is still pending after {patience:g} s")
             time.sleep(POLL_INTERVAL)
 
     # -- reading without a transaction -----------------------------------------------------------
 
-    def view(self, contract: AddressLike, method: str, args: Any = None, *, caller: AddressLike | None = None,
-             gas: int | None = None) -> CallResult:
+    def view(
+        self,
+        contract: AddressLike,
+        method: str,
+        args: Any = None,
+        *,
+        caller: AddressLike | None = None,
+        gas: int | None = None,
+    ) -> CallResult:
         """Run a method read-only against the head; its changes are discarded.  Failures are results.
 
         ``caller`` is who the contract sees as its caller (default: the zero
         address); ``gas`` defaults to the node's view limit.
         """
-        params: dict[str, Any] = {"contract": address_of(contract), "method": method,
-                                  "args_hex": "0x" + encode_call_args(args).hex()}
+        params: dict[str, Any] = {
+            "contract": address_of(contract),
+            "method": method,
+            "args_hex": "0x" + encode_call_args(args).hex(),
+        }
         if caller is not None:
             params["caller"] = address_of(caller)
         if gas is not None:
             params["gas"] = gas
         return CallResult.from_report(self.call("view", **params))
 
-    def simulate(self, sender: AddressLike, *, to: AddressLike | None = None, method: str | None = None,
-                 args: Any = None, code: bytes | None = None, value: int = 0, gas: int | None = None) -> CallResult:
+    def simulate(
+        self,
+        sender: AddressLike,
+        *,
+        to: AddressLike | None = None,
+        method: str | None = None,
+        args: Any = None,
+        code: bytes | None = None,
+        value: int = 0,
+        gas: int | None = None,
+    ) -> CallResult:
         """Run a transaction as the next block would, keeping nothing: a transfer (``to``), a call (``to`` and
         ``method``) or a deploy (``code``, with ``method`` as its init).  Failures are results.
 
@@ -720,8 +816,16 @@ class Client:
             gas = self._simulation_gas(sender, value)
         return self._simulate(address_of(sender), target, method, encoded, code, value, gas)
 
-    def _simulate(self, sender: str, to: str | None, method: str | None, args: bytes | None, code: bytes | None,
-                  value: int, gas: int) -> CallResult:
+    def _simulate(
+        self,
+        sender: str,
+        to: str | None,
+        method: str | None,
+        args: bytes | None,
+        code: bytes | None,
+        value: int,
+        gas: int,
+    ) -> CallResult:
         params: dict[str, Any] = {"from": sender, "value": value, "gas": gas}
         if to is not None:
             params["to"] = to
@@ -733,8 +837,13 @@ class Client:
             params["code"] = "0x" + code.hex()
         return CallResult.from_report(self.call("simulate", **params))
 
-    def events(self, contract: AddressLike | None = None, name: str | None = None, from_block: int = 0,
-               to_block: int | None = None) -> list[LoggedEvent]:
+    def events(
+        self,
+        contract: AddressLike | None = None,
+        name: str | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+    ) -> list[LoggedEvent]:
         """Events of committed transactions, oldest first, in blocks ``from_block`` to ``to_block`` (the head).
 
         Any number of blocks and events: the client pages through the
@@ -751,8 +860,10 @@ class Client:
         start = from_block
         while start <= last:
             end = min(last, start + self.EVENT_WINDOW - 1)
-            page = [LoggedEvent.from_found(event)
-                    for event in self.call("get_events", from_block=start, to_block=end, **params)["events"]]
+            page = [
+                LoggedEvent.from_found(event)
+                for event in self.call("get_events", from_block=start, to_block=end, **params)["events"]
+            ]
             if len(page) < self.EVENT_PAGE:
                 found.extend(page)
                 start = end + 1
@@ -762,8 +873,10 @@ class Client:
             final = page[-1].block_height
             complete = [event for event in page if event.block_height < final]
             if not complete:
-                raise ClientError(f"block {final} holds {self.EVENT_PAGE} or more matching events, more than one "
-                                  "get_events call returns: narrow the query by contract or name")
+                raise ClientError(
+                    f"block {final} holds {self.EVENT_PAGE} or more matching events, more than one "
+                    "get_events call returns: narrow the query by contract or name"
+                )
             found.extend(complete)
             start = final
         return found
@@ -813,4 +926,3 @@ class Client:
             yield
         finally:
             self.revert(snapshot_id)
-

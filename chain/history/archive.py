@@ -31,19 +31,18 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Callable
-
-from wasmchain.vm import VM_VERSION, InvalidParams, VMParams
-from wasmchain.vm.host import Hash32
+from typing import Any, BinaryIO
 
 from wasmchain.protocol.blocks import Block, Receipt, decode_receipts
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.codec import decode, encode
 from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidEncoding
+from wasmchain.store.chain import Chain
+from wasmchain.vm import VM_VERSION, InvalidParams, VMParams
+from wasmchain.vm.host import Hash32
 
 MAGIC = b"wasmchain-blocks\n"
 FORMAT_VERSION = 1
@@ -87,11 +86,21 @@ class ArchiveHeader:
         return self.last - self.first + 1
 
     def fields(self) -> list[Any]:
-        return [self.version, self.chain_id, self.genesis_hash, self.genesis_document_hash, self.vm_version,
-                self.gas_schedule_hash, self.genesis_document, self.first, self.last, self.last_hash]
+        return [
+            self.version,
+            self.chain_id,
+            self.genesis_hash,
+            self.genesis_document_hash,
+            self.vm_version,
+            self.gas_schedule_hash,
+            self.genesis_document,
+            self.first,
+            self.last,
+            self.last_hash,
+        ]
 
     @classmethod
-    def from_canonical(cls, value: Any) -> "ArchiveHeader":
+    def from_canonical(cls, value: Any) -> ArchiveHeader:
         if not isinstance(value, list) or not value:
             raise ArchiveError("the header is not an array")
         if value[0] != FORMAT_VERSION:
@@ -100,9 +109,14 @@ class ArchiveHeader:
             raise ArchiveError(f"the header has {len(value)} fields, expected 10")
         _, chain_id, genesis_hash, document_hash, vm_version, gas_hash, document, first, last, last_hash = value
         hashes = (genesis_hash, document_hash, gas_hash, last_hash)
-        if not (isinstance(chain_id, str) and isinstance(vm_version, str) and isinstance(document, bytes)
-                and all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
-                and isinstance(first, int) and isinstance(last, int)):
+        if not (
+            isinstance(chain_id, str)
+            and isinstance(vm_version, str)
+            and isinstance(document, bytes)
+            and all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
+            and isinstance(first, int)
+            and isinstance(last, int)
+        ):
             raise ArchiveError("header fields have the wrong types")
         if not 1 <= first <= last + 1:
             raise ArchiveError(f"the header's range {first}..{last} is not a range of blocks from 1")
@@ -146,8 +160,9 @@ def encode_changes(changes: StateChanges) -> list[list[bytes]]:
     return [[key] if value is None else [key, value] for key, value in sorted(changes.items())]
 
 
-def write_archive(out: Path, chain: Chain, first: int, last: int,
-                  progress: Callable[[int, int], None] | None = None) -> tuple[ArchiveHeader, int, int]:
+def write_archive(
+    out: Path, chain: Chain, first: int, last: int, progress: Callable[[int, int], None] | None = None
+) -> tuple[ArchiveHeader, int, int]:
     """Write blocks ``first..last`` of ``chain`` to ``out`` (through a temporary file, renamed at the end).
 
     Returns the header, the number of transactions and the file's size.
@@ -223,23 +238,29 @@ class ArchiveReader:
             yield record if index < header.count - 1 else dataclasses.replace(record, block_hash=header.last_hash)
         offset = self._file.tell()
         if self._file.read(1):
-            raise ArchiveError(f"{self.path}: {self.size - offset} unexpected byte(s) after the last record "
-                               f"(block {header.last}), at byte offset {offset}")
+            raise ArchiveError(
+                f"{self.path}: {self.size - offset} unexpected byte(s) after the last record "
+                f"(block {header.last}), at byte offset {offset}"
+            )
 
     def _read_item(self, where: str, offset: int, *, is_record: bool = True) -> bytes:
         """The item at ``offset`` (the file's position): its length prefix, then that many bytes."""
         prefix = self._file.read(LENGTH.size)
         if len(prefix) < LENGTH.size:
             if not prefix and is_record:
-                raise ArchiveError(f"{self.path}: truncated: {where} is missing; the header promises blocks "
-                                   f"{self.header.first}..{self.header.last}")
-            raise ArchiveError(f"{self.path}: truncated: {where} has {len(prefix)} of the "
-                               f"{LENGTH.size} bytes of its length prefix")
+                raise ArchiveError(
+                    f"{self.path}: truncated: {where} is missing; the header promises blocks "
+                    f"{self.header.first}..{self.header.last}"
+                )
+            raise ArchiveError(
+                f"{self.path}: truncated: {where} has {len(prefix)} of the {LENGTH.size} bytes of its length prefix"
+            )
         (length,) = LENGTH.unpack(prefix)
         left = self.size - offset - LENGTH.size
         if length > left:
-            raise ArchiveError(f"{self.path}: truncated: {where} is {length} bytes long, "
-                               f"but only {left} bytes are left in the file")
+            raise ArchiveError(
+                f"{self.path}: truncated: {where} is {length} bytes long, but only {left} bytes are left in the file"
+            )
         data = self._file.read(length)
         if len(data) != length:  # the file shrank while we read it
             raise ArchiveError(f"{self.path}: truncated: {where} ends after {len(data)} of its {length} bytes")
@@ -248,19 +269,25 @@ class ArchiveReader:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ArchiveReader":
+    def __enter__(self) -> ArchiveReader:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
 
 def _decode_record(data: bytes, where: str) -> Record:
     try:
         value = decode(data, what="the record")
-        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], bytes)
-                and isinstance(value[1], bytes) and isinstance(value[2], list)):
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and isinstance(value[0], bytes)
+            and isinstance(value[1], bytes)
+            and isinstance(value[2], list)
+        ):
             raise ArchiveError("a record is [block, receipts, state changes]")
         block = Block.decode(value[0])
         receipts = tuple(decode_receipts(value[1]))
@@ -278,8 +305,9 @@ def _decode_changes(entries: list[Any]) -> StateChanges:
             raise ArchiveError(f"state change {index} is not [key, value] or [key]")
         key = entry[0]
         if index and key <= previous:
-            raise ArchiveError(f"state change {index}: keys must be sorted and unique "
-                               f"(0x{key.hex()} after 0x{previous.hex()})")
+            raise ArchiveError(
+                f"state change {index}: keys must be sorted and unique (0x{key.hex()} after 0x{previous.hex()})"
+            )
         changes[key] = entry[1] if len(entry) == 2 else None
         previous = key
     return changes

@@ -35,26 +35,26 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
-from wasmchain.vm.host import Hash32
-
-from wasmchain.protocol.blocks import Block, Receipt, decode_receipts
-from wasmchain.store.chain import Chain
 from wasmchain.client.client import HTTPTransport, RPCClientError, Transport
 from wasmchain.node.datadir import DataDir
-from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, InvalidEncoding
-from wasmchain.protocol.genesis import Genesis, genesis_from_document
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
 from wasmchain.node.server import Server
+from wasmchain.protocol.blocks import Block, Receipt, decode_receipts
+from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, InvalidEncoding
+from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.transition import check_header, receipts_root
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.vm.host import Hash32
 
 DEFAULT_PORT = 8546
 DEFAULT_POLL = 0.5
@@ -138,8 +138,9 @@ def fetch_genesis(remote: Transport) -> RemoteGenesis:
 def fetch_page(remote: Transport, height: int) -> Page:
     """One round trip (a batch, answered in one go): the remote's block at ``height`` and up to
     ``MAX_RAW_BLOCKS`` blocks after it."""
-    at_height, raw = remote.batch([("get_block", {"block": height}),
-                                   ("get_raw_blocks", {"from_height": height + 1, "count": MAX_RAW_BLOCKS})])
+    at_height, raw = remote.batch(
+        [("get_block", {"block": height}), ("get_raw_blocks", {"from_height": height + 1, "count": MAX_RAW_BLOCKS})]
+    )
     if isinstance(raw, RPCClientError):
         raise raw
     if isinstance(at_height, RPCClientError):
@@ -157,8 +158,9 @@ def fetch_page(remote: Transport, height: int) -> Page:
         if not (isinstance(entry, dict) and isinstance(entry.get("height"), int)):
             raise FollowError(f"get_raw_blocks answered a block entry {_show(entry)} with no height")
         where = f"get_raw_blocks: block {entry['height']}"
-        blocks.append(RawBlock(entry["height"], _hex(entry.get("block"), where),
-                               _hex(entry.get("receipts"), where + " receipts")))
+        blocks.append(
+            RawBlock(entry["height"], _hex(entry.get("block"), where), _hex(entry.get("receipts"), where + " receipts"))
+        )
     return Page(height, hash_at_height, raw["head"], tuple(blocks))
 
 
@@ -196,8 +198,10 @@ def genesis_from_remote(answer: RemoteGenesis, url: str) -> Genesis:
     genesis = genesis_from_document(answer.document, f"the genesis of {url}")
     computed = genesis_hash(genesis)
     if computed != answer.genesis_hash:
-        raise FollowError(f"the genesis of {url} does not hash to the genesis hash it gives: its document makes "
-                          f"block 0 0x{computed.hex()}, it says 0x{answer.genesis_hash.hex()}")
+        raise FollowError(
+            f"the genesis of {url} does not hash to the genesis hash it gives: its document makes "
+            f"block 0 0x{computed.hex()}, it says 0x{answer.genesis_hash.hex()}"
+        )
     return genesis
 
 
@@ -248,32 +252,44 @@ class Follower:
         """The remote must be on this chain's genesis: the same block 0 and the same document."""
         ours = self.chain.header(0).hash
         if answer.genesis_hash != ours:
-            raise Diverged(f"{self.url} is on another chain: its genesis block is 0x{answer.genesis_hash.hex()}, "
-                           f"ours is 0x{ours.hex()} (was it reset with another genesis?)")
+            raise Diverged(
+                f"{self.url} is on another chain: its genesis block is 0x{answer.genesis_hash.hex()}, "
+                f"ours is 0x{ours.hex()} (was it reset with another genesis?)"
+            )
         try:
             theirs = genesis_from_document(answer.document, f"the genesis of {self.url}")
         except GenesisError as error:
             raise FollowError(str(error)) from None
         if theirs.document != self.chain.genesis.document:
-            raise Diverged(f"{self.url} has the same genesis block as ours but another genesis document: "
-                           "the VM or chain parameters differ")
+            raise Diverged(
+                f"{self.url} has the same genesis block as ours but another genesis document: "
+                "the VM or chain parameters differ"
+            )
 
     def check_page(self, page: Page) -> None:
         """The remote still holds our head, and sent the blocks after it in order."""
         head = self.chain.head
         assert page.height == head.height, "a page asked for at another head"
         if page.hash_at_height is None:
-            raise Diverged(f"{self.url} has no block at height {head.height} any more (its head is at "
-                           f"{page.remote_head}): it was reverted (devnet_revert) or reset since we took that block. "
-                           f"{_STAY}")
+            raise Diverged(
+                f"{self.url} has no block at height {head.height} any more (its head is at "
+                f"{page.remote_head}): it was reverted (devnet_revert) or reset since we took that block. "
+                f"{_STAY}"
+            )
         if page.hash_at_height != head.hash:
-            raise Diverged(f"the block at height {head.height} of {self.url} is 0x{page.hash_at_height.hex()}, ours is "
-                           f"0x{head.hash.hex()}: it was reverted (devnet_revert) or reset since we took ours. {_STAY}")
+            raise Diverged(
+                f"the block at height {head.height} of {self.url} is 0x{page.hash_at_height.hex()}, ours is "
+                f"0x{head.hash.hex()}: it was reverted (devnet_revert) or reset since we took ours. {_STAY}"
+            )
         if not page.blocks and not page.caught_up:
-            raise FollowError(f"{self.url} says its head is at {page.remote_head} but sent no block after {head.height}")
+            raise FollowError(
+                f"{self.url} says its head is at {page.remote_head} but sent no block after {head.height}"
+            )
         for offset, raw in enumerate(page.blocks, start=1):
             if raw.height != head.height + offset:
-                raise FollowError(f"{self.url} sent block {raw.height} where block {head.height + offset} was asked for")
+                raise FollowError(
+                    f"{self.url} sent block {raw.height} where block {head.height + offset} was asked for"
+                )
 
     def apply(self, raw: RawBlock) -> Block:
         """Decode, verify by re-executing, and commit the next block; or refuse it, committing nothing."""
@@ -290,8 +306,10 @@ class Follower:
             # them), and replay's must be too: then they are the same receipts.
             sent = receipts_root(remote_receipts)
             if sent != block.header.receipts_root:
-                raise InvalidBlock(f"the receipts the remote sent have root 0x{sent.hex()}, "
-                                   f"the block's receipts_root is 0x{block.header.receipts_root.hex()}")
+                raise InvalidBlock(
+                    f"the receipts the remote sent have root 0x{sent.hex()}, "
+                    f"the block's receipts_root is 0x{block.header.receipts_root.hex()}"
+                )
             self.chain.apply_block(block)
         except InvalidBlock as error:
             raise BlockRefused(raw.height, str(error), self._difference(block, remote_receipts)) from None
@@ -348,8 +366,12 @@ class Follower:
                     await asyncio.sleep(0)  # answer waiting RPC calls between blocks
                 if page.blocks:
                     count = f"{len(page.blocks)} block{'s' if len(page.blocks) > 1 else ''}"
-                    print(f"synced to height {self.chain.head.height} (+{count}; the remote's head is at "
-                          f"{page.remote_head})", file=out, flush=True)
+                    print(
+                        f"synced to height {self.chain.head.height} (+{count}; the remote's head is at "
+                        f"{page.remote_head})",
+                        file=out,
+                        flush=True,
+                    )
                 if page.caught_up:
                     await asyncio.sleep(poll)
         finally:

@@ -47,20 +47,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from wasmchain.vm import VM_VERSION
-from wasmchain.vm.host import Hash32
-
+from wasmchain.history.archive import (
+    ArchiveError,
+    ArchiveHeader,
+    ArchiveReader,
+    Record,
+    StateChanges,
+    document_hash,
+    recorded_params,
+)
 from wasmchain.protocol import smt
-from wasmchain.history.archive import ArchiveError, ArchiveHeader, ArchiveReader, Record, StateChanges, document_hash, recorded_params
 from wasmchain.protocol.blocks import Block, Header, Receipt, merkle_root, overrides_root
-from wasmchain.store.chain import GENESIS_KEY, NODE_PREFIX, Chain, PendingBlock
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
-from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
-from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
 from wasmchain.protocol.state import ACCOUNT, CODE, STATE_PREFIX, STORAGE, Account
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_header, check_results, receipts_root
+from wasmchain.store.chain import GENESIS_KEY, NODE_PREFIX, Chain, PendingBlock
+from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
+from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
+from wasmchain.vm import VM_VERSION
+from wasmchain.vm.host import Hash32
 
 MAX_STATE_DIFFS = 100
 """State keys a divergence lists at most (the count of the others is reported)."""
@@ -118,9 +125,12 @@ class StateDiff:
     """How to read the key; ``describe_key`` when empty."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": hex0x(self.key), "what": self.what or describe_key(self.key),
-                "recorded": None if self.recorded is None else hex0x(self.recorded),
-                "replayed": None if self.replayed is None else hex0x(self.replayed)}
+        return {
+            "key": hex0x(self.key),
+            "what": self.what or describe_key(self.key),
+            "recorded": None if self.recorded is None else hex0x(self.recorded),
+            "replayed": None if self.replayed is None else hex0x(self.replayed),
+        }
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,17 @@ class Divergence:
     """State keys that differ beyond the ``MAX_STATE_DIFFS`` listed."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"height": self.height, "check": self.check, "message": self.message,
-                "recorded": self.recorded, "replayed": self.replayed, "tx_index": self.tx_index,
-                "receipt": self.receipt, "state": [diff.to_json() for diff in self.state],
-                "state_omitted": self.state_omitted}
+        return {
+            "height": self.height,
+            "check": self.check,
+            "message": self.message,
+            "recorded": self.recorded,
+            "replayed": self.replayed,
+            "tx_index": self.tx_index,
+            "receipt": self.receipt,
+            "state": [diff.to_json() for diff in self.state],
+            "state_omitted": self.state_omitted,
+        }
 
 
 @dataclass(frozen=True)
@@ -177,19 +194,30 @@ class ReplayResult:
 
     def to_json(self) -> dict[str, Any]:
         seconds = round(self.seconds, 3)
-        return {"status": self.status, "source": self.source, "blocks": self.blocks,
-                "transactions": self.transactions, "from": self.first, "to": self.last, "seconds": seconds,
-                "tx_per_second": round(self.transactions / self.seconds, 1) if self.seconds > 0 else None,
-                "divergence": None if self.divergence is None else self.divergence.to_json(),
-                "error": self.error, "warnings": list(self.warnings)}
+        return {
+            "status": self.status,
+            "source": self.source,
+            "blocks": self.blocks,
+            "transactions": self.transactions,
+            "from": self.first,
+            "to": self.last,
+            "seconds": seconds,
+            "tx_per_second": round(self.transactions / self.seconds, 1) if self.seconds > 0 else None,
+            "divergence": None if self.divergence is None else self.divergence.to_json(),
+            "error": self.error,
+            "warnings": list(self.warnings),
+        }
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     return {
-        "tx_hash": hex0x(receipt.tx_hash), "status": receipt.status, "gas_used": receipt.gas_used,
+        "tx_hash": hex0x(receipt.tx_hash),
+        "status": receipt.status,
+        "gas_used": receipt.gas_used,
         "return_data": hex0x(receipt.return_data),
         "events": [{"contract": hex0x(e.contract), "name": e.name, "data": hex0x(e.data)} for e in receipt.events],
-        "error": receipt.error, "contract_address": hex0x(receipt.contract_address),
+        "error": receipt.error,
+        "contract_address": hex0x(receipt.contract_address),
     }
 
 
@@ -198,9 +226,11 @@ def receipt_diff(recorded: Receipt | None, replayed: Receipt | None) -> dict[str
     before = _receipt_json(recorded) if recorded is not None else None
     after = _receipt_json(replayed) if replayed is not None else None
     names = (before or after or {}).keys()
-    return {name: {"recorded": None if before is None else before[name],
-                   "replayed": None if after is None else after[name]}
-            for name in names if before is None or after is None or before[name] != after[name]}
+    return {
+        name: {"recorded": None if before is None else before[name], "replayed": None if after is None else after[name]}
+        for name in names
+        if before is None or after is None or before[name] != after[name]
+    }
 
 
 def _show(value: Any) -> Any:
@@ -210,8 +240,9 @@ def _show(value: Any) -> Any:
 # --- one block ---------------------------------------------------------------------------
 
 
-def check_block(chain: Chain, record: Record, recorded_changes: RecordedChanges | None = None
-                ) -> PendingBlock | Divergence:
+def check_block(
+    chain: Chain, record: Record, recorded_changes: RecordedChanges | None = None
+) -> PendingBlock | Divergence:
     """Execute ``record``'s block on top of ``chain``'s head and compare everything; nothing is written.
 
     Returns the pending block, ready for ``chain.commit``, or the first
@@ -231,7 +262,7 @@ def check_block(chain: Chain, record: Record, recorded_changes: RecordedChanges 
         return found
 
     pending = chain.finalize(block.transactions, block.header.timestamp, block.overrides)
-    replayed_changes = {key[len(STATE_PREFIX):]: value for key, value in pending.changes.items()}
+    replayed_changes = {key[len(STATE_PREFIX) :]: value for key, value in pending.changes.items()}
 
     def diverged(check: str, message: str, recorded: Any = None, replayed: Any = None) -> Divergence:
         changes = record.changes
@@ -239,15 +270,27 @@ def check_block(chain: Chain, record: Record, recorded_changes: RecordedChanges 
             changes = recorded_changes(height)
         diffs = [] if changes is None else _state_diffs(chain, changes, replayed_changes)
         index, fields = _first_receipt_difference(record.receipts, pending.receipts)
-        return Divergence(height, check, message, _show(recorded), _show(replayed), index, fields,
-                          tuple(diffs[:MAX_STATE_DIFFS]), max(0, len(diffs) - MAX_STATE_DIFFS))
+        return Divergence(
+            height,
+            check,
+            message,
+            _show(recorded),
+            _show(replayed),
+            index,
+            fields,
+            tuple(diffs[:MAX_STATE_DIFFS]),
+            max(0, len(diffs) - MAX_STATE_DIFFS),
+        )
 
     header = block.header
     index, fields = _first_receipt_difference(record.receipts, pending.receipts)
     if index is not None:
         consistent = receipts_root(record.receipts) == header.receipts_root
-        origin = ("the recorded receipts match the header's receipts root: execution differs" if consistent else
-                  "the recorded receipts do not match the header's receipts root either: they were altered")
+        origin = (
+            "the recorded receipts match the header's receipts root: execution differs"
+            if consistent
+            else "the recorded receipts do not match the header's receipts root either: they were altered"
+        )
         return diverged("receipts", f"the receipt of transaction {index} differs in {', '.join(fields)} ({origin})")
     for name, recorded, replayed in (
         ("receipts_root", header.receipts_root, pending.block.header.receipts_root),
@@ -255,29 +298,38 @@ def check_block(chain: Chain, record: Record, recorded_changes: RecordedChanges 
         ("state_root", header.state_root, pending.block.header.state_root),
     ):
         if recorded != replayed:
-            return diverged(name, f"{name} differs: recorded {_show(recorded)}, replayed {_show(replayed)}",
-                            recorded, replayed)
+            return diverged(
+                name, f"{name} differs: recorded {_show(recorded)}, replayed {_show(replayed)}", recorded, replayed
+            )
     if record.changes is not None and _state_diffs(chain, record.changes, replayed_changes):
-        return diverged("state_changes", "the recorded state changes differ from the replayed ones "
-                                         "(the state root matches: the record was altered)")
+        return diverged(
+            "state_changes",
+            "the recorded state changes differ from the replayed ones (the state root matches: the record was altered)",
+        )
     try:
         check_results(header, pending.receipts, pending.block.header.state_root)
     except InvalidBlock as error:
         return diverged("results", str(error))
     if record.block_hash is not None and record.block_hash != block.hash:
-        return diverged("block_hash", f"the block's hash is not the one the source records for block {height}: "
-                                      "a header field that execution does not check (its timestamp) was altered",
-                        record.block_hash, block.hash)
+        return diverged(
+            "block_hash",
+            f"the block's hash is not the one the source records for block {height}: "
+            "a header field that execution does not check (its timestamp) was altered",
+            record.block_hash,
+            block.hash,
+        )
     return PendingBlock(block, pending.receipts, pending.changes, pending.nodes)
 
 
-def _header_divergence(parent: Header, block: Block, genesis: Genesis, receipts: tuple[Receipt, ...]
-                       ) -> Divergence | None:
+def _header_divergence(
+    parent: Header, block: Block, genesis: Genesis, receipts: tuple[Receipt, ...]
+) -> Divergence | None:
     """``check_header``'s checks, each named, with both values."""
     header, height = block.header, parent.height + 1
     if block.overrides and not genesis.chain.allow_balance_overrides:
-        return Divergence(height, "overrides", "the block carries balance overrides, "
-                                               "which this chain's genesis does not allow")
+        return Divergence(
+            height, "overrides", "the block carries balance overrides, which this chain's genesis does not allow"
+        )
     for name, recorded, replayed in (
         ("overrides_root", header.overrides_root, overrides_root(block.overrides)),
         ("chain_id", header.chain_id, parent.chain_id),
@@ -285,11 +337,21 @@ def _header_divergence(parent: Header, block: Block, genesis: Genesis, receipts:
         ("parent_hash", header.parent_hash, parent.hash),
     ):
         if recorded != replayed:
-            return Divergence(height, name, f"{name} differs: the block has {_show(recorded)}, "
-                                            f"replay expects {_show(replayed)}", _show(recorded), _show(replayed))
+            return Divergence(
+                height,
+                name,
+                f"{name} differs: the block has {_show(recorded)}, replay expects {_show(replayed)}",
+                _show(recorded),
+                _show(replayed),
+            )
     if header.timestamp < parent.timestamp:
-        return Divergence(height, "timestamp", f"timestamp {header.timestamp} is earlier than the parent's "
-                                               f"{parent.timestamp}", header.timestamp, parent.timestamp)
+        return Divergence(
+            height,
+            "timestamp",
+            f"timestamp {header.timestamp} is earlier than the parent's {parent.timestamp}",
+            header.timestamp,
+            parent.timestamp,
+        )
     tx_root = merkle_root([tx.hash for tx in block.transactions])
     if tx_root != header.tx_root:
         return _tx_root_divergence(height, block, tx_root, receipts)
@@ -299,8 +361,9 @@ def _header_divergence(parent: Header, block: Block, genesis: Genesis, receipts:
 def _tx_root_divergence(height: int, block: Block, tx_root: Hash32, receipts: tuple[Receipt, ...]) -> Divergence:
     """A body that is not the one the header commits to: name the first transaction whose hash is not its
     receipt's (the recorded receipts carry the hashes of the transactions as produced)."""
-    message = (f"tx_root differs: the header has {hex0x(block.header.tx_root)}, "
-               f"the block's transactions give {hex0x(tx_root)}")
+    message = (
+        f"tx_root differs: the header has {hex0x(block.header.tx_root)}, the block's transactions give {hex0x(tx_root)}"
+    )
     index: int | None = None
     fields: dict[str, dict[str, Any]] = {}
     for position, signed in enumerate(block.transactions):
@@ -315,8 +378,9 @@ def _tx_root_divergence(height: int, block: Block, tx_root: Hash32, receipts: tu
     return Divergence(height, "tx_root", message, hex0x(block.header.tx_root), hex0x(tx_root), index, fields)
 
 
-def _first_receipt_difference(recorded: Iterable[Receipt], replayed: Iterable[Receipt]
-                              ) -> tuple[int | None, dict[str, dict[str, Any]]]:
+def _first_receipt_difference(
+    recorded: Iterable[Receipt], replayed: Iterable[Receipt]
+) -> tuple[int | None, dict[str, dict[str, Any]]]:
     before, after = list(recorded), list(replayed)
     for index in range(max(len(before), len(after))):
         old = before[index] if index < len(before) else None
@@ -339,8 +403,11 @@ def _state_diffs(chain: Chain, recorded: StateChanges, replayed: StateChanges) -
 
 def compare_states(recorded: dict[bytes, bytes], replayed: dict[bytes, bytes]) -> list[StateDiff]:
     """Every key whose value differs between two whole states."""
-    return [StateDiff(key, recorded.get(key), replayed.get(key))
-            for key in sorted(recorded.keys() | replayed.keys()) if recorded.get(key) != replayed.get(key)]
+    return [
+        StateDiff(key, recorded.get(key), replayed.get(key))
+        for key in sorted(recorded.keys() | replayed.keys())
+        if recorded.get(key) != replayed.get(key)
+    ]
 
 
 # --- the rules a source was produced under ---------------------------------------------------
@@ -353,14 +420,18 @@ def archive_problems(header: ArchiveHeader) -> list[str]:
         problems.append(f"the file was exported by VM {header.vm_version!r}; this node runs {VM_VERSION!r}")
     found = document_hash(header.genesis_document)
     if found != header.genesis_document_hash:
-        problems.append(f"the genesis document is not the one exported (SHA-256 {hex0x(found)}, "
-                        f"the header records {hex0x(header.genesis_document_hash)})")
+        problems.append(
+            f"the genesis document is not the one exported (SHA-256 {hex0x(found)}, "
+            f"the header records {hex0x(header.genesis_document_hash)})"
+        )
     params = recorded_params(header.genesis_document)
     if params.version != VM_VERSION:
         problems.append(f"the genesis names VM {params.version!r}; this node runs {VM_VERSION!r}")
     if params.fingerprint() != header.gas_schedule_hash:
-        problems.append(f"the genesis gas schedule and limits hash to {hex0x(params.fingerprint())}, "
-                        f"the header records {hex0x(header.gas_schedule_hash)}: another gas schedule")
+        problems.append(
+            f"the genesis gas schedule and limits hash to {hex0x(params.fingerprint())}, "
+            f"the header records {hex0x(header.gas_schedule_hash)}: another gas schedule"
+        )
     return problems
 
 
@@ -382,8 +453,9 @@ def load_genesis_document(document: bytes, *, any_vm_version: bool, where: str) 
 
 def _refusal(problems: list[str], allow: bool) -> tuple[str, ...]:
     if problems and not allow:
-        raise Refused("; ".join(problems) + " (--allow-version-mismatch replays it anyway and reports "
-                                            "where it diverges)")
+        raise Refused(
+            "; ".join(problems) + " (--allow-version-mismatch replays it anyway and reports where it diverges)"
+        )
     return tuple(problems)
 
 
@@ -411,8 +483,9 @@ class Progress:
         elapsed = max(now - self.started, 1e-9)
         rate = blocks / elapsed
         eta = f"{(self.total - blocks) / rate:.0f}s" if rate > 0 else "?"
-        self.stream.write(f"\r\x1b[K{blocks}/{self.total} blocks  {rate:.0f} blocks/s  "
-                          f"{transactions / elapsed:.0f} tx/s  ETA {eta}")
+        self.stream.write(
+            f"\r\x1b[K{blocks}/{self.total} blocks  {rate:.0f} blocks/s  {transactions / elapsed:.0f} tx/s  ETA {eta}"
+        )
         self.stream.flush()
         self._drawn = True
 
@@ -425,8 +498,9 @@ class Progress:
 # --- the replay loop ------------------------------------------------------------------------
 
 
-def prefetch_signatures(records: Iterator[Record], workers: SignatureWorkers | None,
-                        depth: int = PREFETCH_BLOCKS) -> Generator[Record, None, None]:
+def prefetch_signatures(
+    records: Iterator[Record], workers: SignatureWorkers | None, depth: int = PREFETCH_BLOCKS
+) -> Generator[Record, None, None]:
     """The records, read ``depth`` ahead; the signatures of the blocks read ahead go to ``workers``
     (``chain/signatures.py``) meanwhile, small blocks gathered until there are enough to send.
 
@@ -471,8 +545,14 @@ class _Run:
     divergence: Divergence | None = None
 
 
-def replay_records(chain: Chain, records: Iterator[Record], run: _Run, *,
-                   recorded_changes: RecordedChanges | None = None, progress: Progress | None = None) -> None:
+def replay_records(
+    chain: Chain,
+    records: Iterator[Record],
+    run: _Run,
+    *,
+    recorded_changes: RecordedChanges | None = None,
+    progress: Progress | None = None,
+) -> None:
     """Check and commit each record in turn on ``chain``, counting in ``run``; stop at the first divergence.
 
     An error reading the records propagates, with ``run`` counting the blocks committed before it.
@@ -498,8 +578,14 @@ def fresh_store(stack: ExitStack, kind: StoreKind, blocks: int = 0) -> KVStore:
     return stack.enter_context(LevelDBKV(directory / "db", create=True, sync=False))
 
 
-def replay_archive(path: Path, *, to: int | None = None, allow_version_mismatch: bool = False,
-                   progress: TextIO | None = None, store: StoreKind = "auto") -> ReplayResult:
+def replay_archive(
+    path: Path,
+    *,
+    to: int | None = None,
+    allow_version_mismatch: bool = False,
+    progress: TextIO | None = None,
+    store: StoreKind = "auto",
+) -> ReplayResult:
     """Replay an archive from genesis into a fresh store (``wasmchain replay FILE``)."""
     started = time.monotonic()
     source = str(path)
@@ -512,14 +598,17 @@ def replay_archive(path: Path, *, to: int | None = None, allow_version_mismatch:
             header = reader.header
             first, last = header.first, header.last if to is None else to
             if header.first != 1:
-                raise Refused(f"the file starts at block {header.first}: a replay re-executes from genesis "
-                              "and needs the blocks from 1 (export with --from 1, or import this file into a "
-                              "data directory that holds the earlier blocks and replay that)")
+                raise Refused(
+                    f"the file starts at block {header.first}: a replay re-executes from genesis "
+                    "and needs the blocks from 1 (export with --from 1, or import this file into a "
+                    "data directory that holds the earlier blocks and replay that)"
+                )
             if not header.first - 1 <= last <= header.last:
                 raise Refused(f"--to {last} is outside the file's blocks {header.first}..{header.last}")
             warnings = _refusal(archive_problems(header), allow_version_mismatch)
-            genesis = load_genesis_document(header.genesis_document, any_vm_version=allow_version_mismatch,
-                                            where=f"{path}: genesis")
+            genesis = load_genesis_document(
+                header.genesis_document, any_vm_version=allow_version_mismatch, where=f"{path}: genesis"
+            )
             chain = Chain.create(fresh_store(stack, store, last - first + 1), genesis)
             genesis_check = _genesis_divergence(chain, header.genesis_hash, header.chain_id)
             if genesis_check is not None:
@@ -531,10 +620,28 @@ def replay_archive(path: Path, *, to: int | None = None, allow_version_mismatch:
                 finally:
                     shown.close()
     except (Refused, ArchiveError) as error:
-        return ReplayResult("refused", source, run.blocks, run.transactions, first, last,
-                            time.monotonic() - started, error=str(error), warnings=warnings)
-    return ReplayResult("diverged" if run.divergence else "match", source, run.blocks, run.transactions, first,
-                        last, time.monotonic() - started, run.divergence, warnings=warnings)
+        return ReplayResult(
+            "refused",
+            source,
+            run.blocks,
+            run.transactions,
+            first,
+            last,
+            time.monotonic() - started,
+            error=str(error),
+            warnings=warnings,
+        )
+    return ReplayResult(
+        "diverged" if run.divergence else "match",
+        source,
+        run.blocks,
+        run.transactions,
+        first,
+        last,
+        time.monotonic() - started,
+        run.divergence,
+        warnings=warnings,
+    )
 
 
 def _take(records: Generator[Record, None, None], count: int) -> Iterator[Record]:
@@ -550,18 +657,34 @@ def _take(records: Generator[Record, None, None], count: int) -> Iterator[Record
 def _genesis_divergence(chain: Chain, genesis_hash: Hash32, chain_id: str) -> Divergence | None:
     replayed = chain.head
     if replayed.hash != genesis_hash:
-        return Divergence(0, "genesis_hash", f"the genesis document gives block 0 hash {hex0x(replayed.hash)}, "
-                                             f"the source records {hex0x(genesis_hash)}",
-                          hex0x(genesis_hash), hex0x(replayed.hash))
+        return Divergence(
+            0,
+            "genesis_hash",
+            f"the genesis document gives block 0 hash {hex0x(replayed.hash)}, the source records {hex0x(genesis_hash)}",
+            hex0x(genesis_hash),
+            hex0x(replayed.hash),
+        )
     if replayed.chain_id != chain_id:
-        return Divergence(0, "chain_id", f"the source records chain {chain_id!r}, its genesis document is for "
-                                         f"{replayed.chain_id!r}", chain_id, replayed.chain_id)
+        return Divergence(
+            0,
+            "chain_id",
+            f"the source records chain {chain_id!r}, its genesis document is for {replayed.chain_id!r}",
+            chain_id,
+            replayed.chain_id,
+        )
     return None
 
 
-def replay_database(kv: KVStore, *, start: int = 0, to: int | None = None, allow_version_mismatch: bool = False,
-                    progress: TextIO | None = None, store: StoreKind = "auto", source: str = "database"
-                    ) -> ReplayResult:
+def replay_database(
+    kv: KVStore,
+    *,
+    start: int = 0,
+    to: int | None = None,
+    allow_version_mismatch: bool = False,
+    progress: TextIO | None = None,
+    store: StoreKind = "auto",
+    source: str = "database",
+) -> ReplayResult:
     """Replay a chain's own database (``wasmchain replay --data DIR [--from N] [--to M]``).
 
     From genesis (``start`` 0) or from the state at ``start``, rebuilt from
@@ -583,27 +706,54 @@ def replay_database(kv: KVStore, *, start: int = 0, to: int | None = None, allow
             head = recorded.head.height
             last = head if to is None else to
             if not 0 <= start <= last <= head:
-                raise Refused(f"--from {start} --to {last}: the database holds blocks 0..{head}, "
-                              "and --from must not be after --to")
+                raise Refused(
+                    f"--from {start} --to {last}: the database holds blocks 0..{head}, "
+                    "and --from must not be after --to"
+                )
             chain, divergence = _start(recorded, start, fresh_store(stack, store, last - start))
             if divergence is not None:
                 run.divergence = divergence
             else:
-                records = (Record(recorded.block(height), tuple(recorded.receipts(height)), None)
-                           for height in range(first, last + 1))
+                records = (
+                    Record(recorded.block(height), tuple(recorded.receipts(height)), None)
+                    for height in range(first, last + 1)
+                )
                 shown = Progress(progress, last - start)
                 try:
-                    replay_records(chain, records, run, progress=shown,
-                                   recorded_changes=lambda height: recorded.state_changes(height, height)[height])
+                    replay_records(
+                        chain,
+                        records,
+                        run,
+                        progress=shown,
+                        recorded_changes=lambda height: recorded.state_changes(height, height)[height],
+                    )
                 finally:
                     shown.close()
                 if run.divergence is None:
                     run.divergence = _stored_state_divergence(recorded, chain, last)
     except Refused as error:
-        return ReplayResult("refused", source, run.blocks, run.transactions, first, last,
-                            time.monotonic() - started, error=str(error), warnings=warnings)
-    return ReplayResult("diverged" if run.divergence else "match", source, run.blocks, run.transactions, first,
-                        last, time.monotonic() - started, run.divergence, warnings=warnings)
+        return ReplayResult(
+            "refused",
+            source,
+            run.blocks,
+            run.transactions,
+            first,
+            last,
+            time.monotonic() - started,
+            error=str(error),
+            warnings=warnings,
+        )
+    return ReplayResult(
+        "diverged" if run.divergence else "match",
+        source,
+        run.blocks,
+        run.transactions,
+        first,
+        last,
+        time.monotonic() - started,
+        run.divergence,
+        warnings=warnings,
+    )
 
 
 @dataclass(frozen=True)
@@ -646,9 +796,13 @@ def _start(recorded: Chain, start: int, kv: KVStore) -> tuple[Chain, Divergence 
     for height in range(1, start + 1):  # the headers up to ``start`` chain back to the genesis
         header = recorded.header(height)
         if header.parent_hash != parent.hash or header.height != height:
-            return scratch, Divergence(height, "parent_hash" if header.height == height else "height",
-                                       f"the stored header {height} does not follow block {height - 1}",
-                                       hex0x(header.parent_hash), hex0x(parent.hash))
+            return scratch, Divergence(
+                height,
+                "parent_hash" if header.height == height else "height",
+                f"the stored header {height} does not follow block {height - 1}",
+                hex0x(header.parent_hash),
+                hex0x(parent.hash),
+            )
         parent = header
     state = recorded.state_at(start)
     try:
@@ -670,24 +824,33 @@ def _start_state_divergence(recorded: Chain, start: int, state: dict[bytes, byte
         key = mine.get(key_hash)
         stored = None if key is None else hashlib.sha256(state[key]).digest()
         if committed.get(key_hash) != stored:
-            what = "(value hashes) " + (describe_key(key) if key is not None else "a key the state does not hold "
-                                                                                 "(its SHA-256 shown)")
+            what = "(value hashes) " + (
+                describe_key(key) if key is not None else "a key the state does not hold (its SHA-256 shown)"
+            )
             diffs.append(StateDiff(key if key is not None else key_hash, committed.get(key_hash), stored, what))
-    return Divergence(start, "start_state", f"the state at block {start} rebuilt from the database does not have "
-                                            f"header {start}'s state root {hex0x(root)}",
-                      state=tuple(diffs[:MAX_STATE_DIFFS]), state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS))
+    return Divergence(
+        start,
+        "start_state",
+        f"the state at block {start} rebuilt from the database does not have header {start}'s state root {hex0x(root)}",
+        state=tuple(diffs[:MAX_STATE_DIFFS]),
+        state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS),
+    )
 
 
 def _stored_state_divergence(recorded: Chain, chain: Chain, height: int) -> Divergence | None:
     stored = recorded.state_at(height)
-    replayed = {key[len(STATE_PREFIX):]: value for key, value in chain.kv.iterate(STATE_PREFIX)}
+    replayed = {key[len(STATE_PREFIX) :]: value for key, value in chain.kv.iterate(STATE_PREFIX)}
     diffs = compare_states(stored, replayed)
     if not diffs:
         return None
     where = "the head" if height == recorded.head.height else f"block {height}"
-    return Divergence(height, "stored_state", f"the database's state at {where} is not the replayed state: "
-                                              f"{len(diffs)} key(s) differ",
-                      state=tuple(diffs[:MAX_STATE_DIFFS]), state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS))
+    return Divergence(
+        height,
+        "stored_state",
+        f"the database's state at {where} is not the replayed state: {len(diffs)} key(s) differ",
+        state=tuple(diffs[:MAX_STATE_DIFFS]),
+        state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS),
+    )
 
 
 # --- import ----------------------------------------------------------------------------------
@@ -712,11 +875,15 @@ def import_records(chain: Chain, reader: ArchiveReader, progress: TextIO | None 
     if problems:
         raise Refused("; ".join(problems))
     if chain.header(0).hash != header.genesis_hash or chain.genesis.document != header.genesis_document:
-        raise Refused(f"the data directory holds another chain (genesis {hex0x(chain.header(0).hash)}); "
-                      f"the file is for genesis {hex0x(header.genesis_hash)}")
+        raise Refused(
+            f"the data directory holds another chain (genesis {hex0x(chain.header(0).hash)}); "
+            f"the file is for genesis {hex0x(header.genesis_hash)}"
+        )
     if chain.head.height != header.first - 1:
-        raise Refused(f"the data directory's head is block {chain.head.height}; the file's blocks start at "
-                      f"{header.first}, so the head must be {header.first - 1}")
+        raise Refused(
+            f"the data directory's head is block {chain.head.height}; the file's blocks start at "
+            f"{header.first}, so the head must be {header.first - 1}"
+        )
     shown = Progress(progress, header.count)
     run = _Run()
     try:
@@ -737,9 +904,11 @@ def describe_report(report: dict[str, Any]) -> str:
     span = f"blocks {report['from']}..{report['to']}" if report["from"] is not None else "no blocks"
     status = report["status"]
     if status == "match":
-        lines.append(f"match: {report['blocks']} blocks, {report['transactions']} transactions replayed "
-                     f"({span} of {report['source']}) in {report['seconds']:.2f} s: "
-                     "every receipt, state root and state key is the same")
+        lines.append(
+            f"match: {report['blocks']} blocks, {report['transactions']} transactions replayed "
+            f"({span} of {report['source']}) in {report['seconds']:.2f} s: "
+            "every receipt, state root and state key is the same"
+        )
     elif status == "refused":
         lines.append(f"refused: {report['error']}")
     lines += [f"warning: {warning}" for warning in report["warnings"]]
@@ -763,9 +932,11 @@ def describe_divergence(divergence: dict[str, Any]) -> list[str]:
         lines.append("  state keys that differ:")
         for item in divergence["state"]:
             account = item["what"].startswith("account ")
-            lines += [f"    {item['what']}",
-                      f"      recorded {_brief(item['recorded'])}{_account_text(item['recorded']) if account else ''}",
-                      f"      replayed {_brief(item['replayed'])}{_account_text(item['replayed']) if account else ''}"]
+            lines += [
+                f"    {item['what']}",
+                f"      recorded {_brief(item['recorded'])}{_account_text(item['recorded']) if account else ''}",
+                f"      replayed {_brief(item['replayed'])}{_account_text(item['replayed']) if account else ''}",
+            ]
         if divergence["state_omitted"]:
             lines.append(f"    ... and {divergence['state_omitted']} more")
     return lines

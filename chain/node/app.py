@@ -11,16 +11,16 @@ translate them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from wasmchain.protocol import smt
 from wasmchain.protocol.blocks import Receipt
-from wasmchain.store.chain import Chain, PendingBlock
 from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
 from wasmchain.protocol.keys import ADDRESS_SIZE
 from wasmchain.protocol.state import account_key, storage_key
 from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.store.chain import Chain, PendingBlock
 
 CODE_OK = 0
 CODE_INVALID_TX = 1
@@ -131,7 +131,9 @@ class Application:
             elif path == "/storage" and len(data) > ADDRESS_SIZE:
                 state_key = storage_key(data[:ADDRESS_SIZE], data[ADDRESS_SIZE:])
             elif path == "/block" and len(data) == 8:
-                return QueryResponse(CODE_OK, value=self.chain.block(int.from_bytes(data, "big")).encode(), height=height)
+                return QueryResponse(
+                    CODE_OK, value=self.chain.block(int.from_bytes(data, "big")).encode(), height=height
+                )
             else:
                 return QueryResponse(CODE_BAD_QUERY, f"unknown query path {path!r} or malformed data", height=height)
         except NotFound as error:

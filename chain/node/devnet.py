@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from wasmchain.store.chain import Chain
 from wasmchain.node.datadir import DataDir
-from wasmchain.protocol.errors import GenesisError
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
-from wasmchain.store.kv import LevelDBKV
 from wasmchain.node.node import Node
 from wasmchain.node.server import Server
+from wasmchain.protocol.errors import GenesisError
+from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import LevelDBKV
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def open_devnet_chain(options: DevnetOptions) -> tuple[Chain, bool]:
             if chain.genesis.document != genesis.document:
                 raise GenesisError(
                     f"{data.path} holds a chain from a different genesis than {options.genesis} "
-                    f"(chain id {chain.genesis.chain_id!r}); use --fresh to start over, or another --data")
+                    f"(chain id {chain.genesis.chain_id!r}); use --fresh to start over, or another --data"
+                )
     except BaseException:
         kv.close()
         raise
@@ -70,7 +71,11 @@ def run_devnet(options: DevnetOptions, out: TextIO) -> int:
         def banner(url: str) -> None:
             head = chain.head
             genesis = chain.genesis
-            mining = "instant (a block per transaction)" if options.block_time is None else f"a block every {options.block_time:g} s"
+            mining = (
+                "instant (a block per transaction)"
+                if options.block_time is None
+                else f"a block every {options.block_time:g} s"
+            )
             started = "created from " + str(options.genesis) if created else f"resumed at height {head.height}"
             print("wasmchain devnet", file=out)
             print(f"  chain id   {genesis.chain_id}", file=out)

@@ -46,7 +46,6 @@ class RPCError(ChainError):
         return {"code": self.code, "message": self.message}
 
 
-
 MAX_EVENT_BLOCK_RANGE = 10_000
 """Blocks one events query may scan."""
 MAX_EVENTS = 10_000

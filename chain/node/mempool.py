@@ -22,14 +22,13 @@ depends on how it was reached.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
-
-from wasmchain.vm.host import Address, Hash32
 
 from wasmchain.protocol.errors import InvalidTransaction
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import max_cost
+from wasmchain.vm.host import Address, Hash32
 
 DEFAULT_CAPACITY = 10_000
 DEFAULT_MAX_NONCE_GAP = 64
@@ -75,17 +74,20 @@ class Mempool:
             raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {next_nonce}")
         if tx.nonce in queue:
             raise InvalidTransaction(
-                f"nonce {tx.nonce} is already taken by pending transaction 0x{queue[tx.nonce].signed.hash.hex()}")
+                f"nonce {tx.nonce} is already taken by pending transaction 0x{queue[tx.nonce].signed.hash.hex()}"
+            )
         if tx.nonce > next_nonce + self.max_nonce_gap:
             raise InvalidTransaction(
                 f"nonce {tx.nonce} is too far ahead: the account's next nonce is {next_nonce}, "
-                f"and the mempool holds nonces at most {self.max_nonce_gap} ahead")
+                f"and the mempool holds nonces at most {self.max_nonce_gap} ahead"
+            )
         pending_cost = sum(max_cost(entry.signed.tx) for entry in queue.values())
         cost = max_cost(tx)
         if balance < pending_cost + cost:
             raise InvalidTransaction(
                 f"balance {balance} is below the maximum cost of this transaction ({cost}) "
-                f"plus the sender's {len(queue)} pending ones ({pending_cost})")
+                f"plus the sender's {len(queue)} pending ones ({pending_cost})"
+            )
         if len(self._by_hash) >= self.capacity:
             raise MempoolFull(f"the mempool is full ({self.capacity} transactions); try again after the next block")
         self._arrivals += 1

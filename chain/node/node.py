@@ -25,20 +25,19 @@ clock moved forward would.  Timestamps stay at most ``MAX_TIMESTAMP``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from wasmchain.vm import Event, Outcome
-from wasmchain.vm.host import Address, Hash32
-
-from wasmchain.protocol.blocks import Block, Receipt
-from wasmchain.store.chain import TX_PREFIX, Chain
-from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.node.mempool import Mempool
+from wasmchain.protocol.blocks import Block, Receipt
+from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_envelope, check_payload
+from wasmchain.store.chain import TX_PREFIX, Chain
+from wasmchain.vm import Event, Outcome
+from wasmchain.vm.host import Address, Hash32
 
 MAX_MINE = 10_000
 """Blocks one ``mine`` call may produce."""
@@ -139,7 +138,9 @@ class Node:
         candidates = self._packable(self.mempool.ready(self._next_nonce, limit))
         timestamp = self._take_timestamp()
         pending = chain.finalize(candidates, timestamp)
-        failed = [(signed, receipt) for signed, receipt in zip(candidates, pending.receipts) if receipt.status == "invalid"]
+        failed = [
+            (signed, receipt) for signed, receipt in zip(candidates, pending.receipts) if receipt.status == "invalid"
+        ]
         if failed:
             # Something changed between admission and inclusion (an earlier
             # transaction spent the balance, say): leave those out and say why.
@@ -211,8 +212,10 @@ class Node:
         if seconds < 0:
             raise DevnetError(f"time only moves forward: seconds must not be negative, found {seconds}")
         if self._peek_timestamp() + seconds > MAX_TIMESTAMP:
-            raise DevnetError(f"increasing the time by {seconds} seconds would take blocks past the latest "
-                              f"allowed timestamp ({MAX_TIMESTAMP}, 2**63-1)")
+            raise DevnetError(
+                f"increasing the time by {seconds} seconds would take blocks past the latest "
+                f"allowed timestamp ({MAX_TIMESTAMP}, 2**63-1)"
+            )
         self.time_offset += seconds
         self._unapplied_offset += seconds
         return self.time_offset
@@ -266,7 +269,8 @@ class Node:
         last = self.chain.head.height if to_block is None else min(to_block, self.chain.head.height)
         if last - from_block + 1 > MAX_EVENT_BLOCK_RANGE:
             raise ChainError(
-                f"the block range {from_block}..{last} is more than {MAX_EVENT_BLOCK_RANGE} blocks; narrow it")
+                f"the block range {from_block}..{last} is more than {MAX_EVENT_BLOCK_RANGE} blocks; narrow it"
+            )
         found: list[FoundEvent] = []
         for height in range(from_block, last + 1):
             for tx_index, receipt in enumerate(self.chain.receipts(height)):

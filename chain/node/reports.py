@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from wasmchain.vm import Event, Outcome
 from wasmchain.protocol.args import decode_value
-from wasmchain.vm.host import Address
-
 from wasmchain.protocol.blocks import Block, Receipt
 from wasmchain.protocol.keys import format_address
 from wasmchain.protocol.state import Account
 from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.vm import Event, Outcome
+from wasmchain.vm.host import Address
 
 Report = dict[str, Any]
 
 
 def account_report(address: Address, account: Account) -> Report:
-    return {"address": format_address(address), "balance": account.balance, "nonce": account.nonce,
-            "code_hash": "0x" + account.code_hash.hex() if account.code_hash else None}
+    return {
+        "address": format_address(address),
+        "balance": account.balance,
+        "nonce": account.nonce,
+        "code_hash": "0x" + account.code_hash.hex() if account.code_hash else None,
+    }
 
 
 def outcome_report(outcome: Outcome | Receipt) -> Report:
@@ -38,10 +41,13 @@ def outcome_report(outcome: Outcome | Receipt) -> Report:
     }
 
 
-
 def event_report(event: Event) -> Report:
-    return {"contract": format_address(event.contract), "name": event.name,
-            "data": decode_value(event.data), "data_hex": event.data.hex()}
+    return {
+        "contract": format_address(event.contract),
+        "name": event.name,
+        "data": decode_value(event.data),
+        "data_hex": event.data.hex(),
+    }
 
 
 def receipt_report(block: Block, index: int, receipt: Receipt) -> Report:
@@ -65,22 +71,35 @@ def receipt_report(block: Block, index: int, receipt: Receipt) -> Report:
 def transaction_report(signed: SignedTransaction) -> Report:
     tx = signed.tx
     return {
-        "hash": "0x" + signed.hash.hex(), "kind": tx.kind.name.lower(), "from": format_address(tx.sender),
-        "to": format_address(tx.to) if tx.to else None, "nonce": tx.nonce, "value": tx.value,
-        "gas_limit": tx.gas_limit, "gas_price": tx.gas_price, "method": tx.method or None,
-        "args": decode_value(tx.args), "code_size": len(tx.code) if tx.code else None,
+        "hash": "0x" + signed.hash.hex(),
+        "kind": tx.kind.name.lower(),
+        "from": format_address(tx.sender),
+        "to": format_address(tx.to) if tx.to else None,
+        "nonce": tx.nonce,
+        "value": tx.value,
+        "gas_limit": tx.gas_limit,
+        "gas_price": tx.gas_price,
+        "method": tx.method or None,
+        "args": decode_value(tx.args),
+        "code_size": len(tx.code) if tx.code else None,
     }
 
 
 def block_report(block: Block) -> Report:
     header = block.header
     report: Report = {
-        "height": header.height, "hash": "0x" + block.hash.hex(), "parent_hash": "0x" + header.parent_hash.hex(),
-        "timestamp": header.timestamp, "state_root": "0x" + header.state_root.hex(),
-        "tx_root": "0x" + header.tx_root.hex(), "receipts_root": "0x" + header.receipts_root.hex(),
-        "gas_used": header.gas_used, "transactions": ["0x" + tx.hash.hex() for tx in block.transactions],
+        "height": header.height,
+        "hash": "0x" + block.hash.hex(),
+        "parent_hash": "0x" + header.parent_hash.hex(),
+        "timestamp": header.timestamp,
+        "state_root": "0x" + header.state_root.hex(),
+        "tx_root": "0x" + header.tx_root.hex(),
+        "receipts_root": "0x" + header.receipts_root.hex(),
+        "gas_used": header.gas_used,
+        "transactions": ["0x" + tx.hash.hex() for tx in block.transactions],
     }
     if block.overrides:
-        report["overrides"] = [{"address": format_address(address), "balance": balance}
-                               for address, balance in block.overrides]
+        report["overrides"] = [
+            {"address": format_address(address), "balance": balance} for address, balance in block.overrides
+        ]
     return report

@@ -19,40 +19,48 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from wasmchain.protocol.args import ArgsError, encode_args
-from wasmchain.vm.host import Address
-
-from wasmchain.protocol import smt
-from wasmchain.protocol.blocks import encode_receipts
-from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
-from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
-from wasmchain.store.kv import StoreError
 from wasmchain.node.jsonrpc import (
+    DEVNET_REFUSED,
+    FOLLOWER_REFUSED,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
     JSONRPC,
     MAX_BATCH,
     MAX_RAW_BLOCKS,
-    PARSE_ERROR,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    INVALID_PARAMS,
-    INTERNAL_ERROR,
-    TX_REJECTED,
-    NOT_FOUND,
-    DEVNET_REFUSED,
     MEMPOOL_FULL,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    PARSE_ERROR,
     STORE_ERROR,
-    FOLLOWER_REFUSED,
-    changes_chain,
+    TX_REJECTED,
     RPCError,
+    changes_chain,
 )
 from wasmchain.node.mempool import MempoolFull
 from wasmchain.node.node import DevnetError, FoundEvent, Node
-from wasmchain.node.reports import Report, account_report, block_report, event_report, outcome_report, receipt_report, transaction_report
+from wasmchain.node.reports import (
+    Report,
+    account_report,
+    block_report,
+    event_report,
+    outcome_report,
+    receipt_report,
+    transaction_report,
+)
+from wasmchain.protocol import smt
+from wasmchain.protocol.args import ArgsError, encode_args
+from wasmchain.protocol.blocks import encode_receipts
+from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
+from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
 from wasmchain.protocol.state import Account, account_key, storage_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.kv import StoreError
+from wasmchain.vm.host import Address
 
 DEFAULT_GAS = 100_000_000
 
@@ -151,7 +159,7 @@ def _block_ref(value: Any, name: str) -> int | bytes | None:
         return value
     if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
         return _hash32(value, name)
-    raise _bad(name, "a height, a 0x block hash or \"latest\"", value)
+    raise _bad(name, 'a height, a 0x block hash or "latest"', value)
 
 
 def _bind(params: Any, spec: tuple[_Param, ...], method: str) -> dict[str, Any]:
@@ -159,7 +167,9 @@ def _bind(params: Any, spec: tuple[_Param, ...], method: str) -> dict[str, Any]:
         params = {}
     if isinstance(params, list):
         if len(params) > len(spec):
-            raise RPCError(INVALID_PARAMS, f"invalid params: {method} takes at most {len(spec)} parameters, found {len(params)}")
+            raise RPCError(
+                INVALID_PARAMS, f"invalid params: {method} takes at most {len(spec)} parameters, found {len(params)}"
+            )
         params = {param.name: value for param, value in zip(spec, params)}
     elif not isinstance(params, dict):
         raise RPCError(INVALID_PARAMS, "invalid params: params must be an object or an array")
@@ -167,7 +177,9 @@ def _bind(params: Any, spec: tuple[_Param, ...], method: str) -> dict[str, Any]:
     unknown = sorted(set(params) - known)
     if unknown:
         accepted = ", ".join(param.name for param in spec) or "none"
-        raise RPCError(INVALID_PARAMS, f"invalid params: {method} has no parameter {unknown[0]!r} (it takes: {accepted})")
+        raise RPCError(
+            INVALID_PARAMS, f"invalid params: {method} has no parameter {unknown[0]!r} (it takes: {accepted})"
+        )
     bound = {}
     for param in spec:
         if param.name in params:
@@ -206,8 +218,10 @@ class Dispatcher:
             raise RPCError(METHOD_NOT_FOUND, f"method not found: {method!r} (see docs/rpc.md for the methods)")
         handler, spec = entry
         if self.follows is not None and changes_chain(method):
-            raise RPCError(FOLLOWER_REFUSED, f"this node is a follower of {self.follows} and does not take {method}: "
-                                             "send it to the node it follows")
+            raise RPCError(
+                FOLLOWER_REFUSED,
+                f"this node is a follower of {self.follows} and does not take {method}: send it to the node it follows",
+            )
         arguments = _bind(params, spec, method)
         try:
             return handler(**arguments)
@@ -236,7 +250,15 @@ class Dispatcher:
             if not request:
                 return _dump(_error(None, RPCError(INVALID_REQUEST, "invalid request: an empty batch")))
             if len(request) > MAX_BATCH:
-                return _dump(_error(None, RPCError(INVALID_REQUEST, f"invalid request: a batch holds at most {MAX_BATCH} calls, found {len(request)}")))
+                return _dump(
+                    _error(
+                        None,
+                        RPCError(
+                            INVALID_REQUEST,
+                            f"invalid request: a batch holds at most {MAX_BATCH} calls, found {len(request)}",
+                        ),
+                    )
+                )
             responses = [response for response in map(self._one, request) if response is not None]
             return _dump(responses) if responses else None
         response = self._one(request)
@@ -305,13 +327,22 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
             "chain_id": genesis.chain_id,
             "vm_version": genesis.vm.version,
             "genesis_hash": "0x" + chain.header(0).hash.hex(),
-            "head": {"height": head.height, "hash": "0x" + head.hash.hex(), "timestamp": head.timestamp,
-                     "state_root": "0x" + head.state_root.hex()},
+            "head": {
+                "height": head.height,
+                "hash": "0x" + head.hash.hex(),
+                "timestamp": head.timestamp,
+                "state_root": "0x" + head.state_root.hex(),
+            },
             "min_gas_price": genesis.chain.min_gas_price,
             "block_gas_limit": genesis.chain.block_gas_limit,
             "max_tx_size": genesis.chain.max_tx_size,
-            "mining": ({"follows": rpc.follows} if rpc.follows is not None
-                       else "instant" if node.instant else {"block_time": node.block_time}),
+            "mining": (
+                {"follows": rpc.follows}
+                if rpc.follows is not None
+                else "instant"
+                if node.instant
+                else {"block_time": node.block_time}
+            ),
             "pending": len(node.mempool),
         }
 
@@ -368,9 +399,14 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         if not 1 <= count <= MAX_RAW_BLOCKS:
             raise ChainError(f"count must be between 1 and {MAX_RAW_BLOCKS}, found {count}")
         last = min(chain.head.height, from_height + count - 1)
-        blocks = [{"height": height, "block": "0x" + chain.block(height).encode().hex(),
-                   "receipts": "0x" + encode_receipts(chain.receipts(height)).hex()}
-                  for height in range(from_height, last + 1)]
+        blocks = [
+            {
+                "height": height,
+                "block": "0x" + chain.block(height).encode().hex(),
+                "receipts": "0x" + encode_receipts(chain.receipts(height)).hex(),
+            }
+            for height in range(from_height, last + 1)
+        ]
         return {"head": chain.head.height, "blocks": blocks}
 
     def get_genesis() -> Report:
@@ -391,11 +427,16 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         if not account.is_contract:
             raise NotFound(f"no contract at {format_address(address)}")
         code = chain.state().code(account.code_hash)
-        return {"address": format_address(address), "code_hash": "0x" + account.code_hash.hex(),
-                "code_size": len(code), "code": "0x" + code.hex()}
+        return {
+            "address": format_address(address),
+            "code_hash": "0x" + account.code_hash.hex(),
+            "code_size": len(code),
+            "code": "0x" + code.hex(),
+        }
 
-    def view(contract: Address, method: str, args: bytes | None, args_hex: bytes | None, gas: int,
-             caller: Address) -> Report:
+    def view(
+        contract: Address, method: str, args: bytes | None, args_hex: bytes | None, gas: int, caller: Address
+    ) -> Report:
         if gas > chain.genesis.chain.block_gas_limit:  # the node serves one call at a time: bound it
             raise ChainError(f"gas {gas} is above the block gas limit {chain.genesis.chain.block_gas_limit}")
         if not chain.account(contract).is_contract:
@@ -403,8 +444,17 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         outcome = node.view(contract, method, _input(args, args_hex), gas, caller)
         return {"block_height": chain.head.height, **outcome_report(outcome)}
 
-    def simulate(from_: Address, to: Address | None, method: str | None, args: bytes | None, args_hex: bytes | None,
-                 code: bytes | None, value: int, gas: int, gas_price: int | None) -> Report:
+    def simulate(
+        from_: Address,
+        to: Address | None,
+        method: str | None,
+        args: bytes | None,
+        args_hex: bytes | None,
+        code: bytes | None,
+        value: int,
+        gas: int,
+        gas_price: int | None,
+    ) -> Report:
         to_field, code_field, method_field = b"", b"", ""
         if code is not None:
             if to is not None:
@@ -415,15 +465,26 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         elif to is not None:
             kind, to_field = TxKind.TRANSFER, to
         else:
-            raise ChainError("say what to simulate: 'to' (a transfer), 'to' and 'method' (a call), or 'code' (a deploy)")
+            raise ChainError(
+                "say what to simulate: 'to' (a transfer), 'to' and 'method' (a call), or 'code' (a deploy)"
+            )
         encoded = _input(args, args_hex) if (args is not None or args_hex is not None or kind is TxKind.CALL) else b""
         if kind is TxKind.DEPLOY and method and not encoded:
             encoded = encode_args({})
         tx = SimulatedTransaction(
-            chain_id=chain.genesis.chain_id, nonce=chain.account(from_).nonce, gas_limit=gas,
+            chain_id=chain.genesis.chain_id,
+            nonce=chain.account(from_).nonce,
+            gas_limit=gas,
             gas_price=chain.genesis.chain.min_gas_price if gas_price is None else gas_price,
-            public_key=bytes(PUBLIC_KEY_SIZE), kind=kind, to=to_field, value=value, code=code_field,
-            method=method_field, args=encoded, from_address=from_)
+            public_key=bytes(PUBLIC_KEY_SIZE),
+            kind=kind,
+            to=to_field,
+            value=value,
+            code=code_field,
+            method=method_field,
+            args=encoded,
+            from_address=from_,
+        )
         try:
             signed = SignedTransaction.from_canonical([tx.fields(), bytes(SIGNATURE_SIZE)])
         except InvalidTransaction as error:
@@ -435,8 +496,9 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
             report["address"] = format_address(receipt.contract_address)
         return report
 
-    def get_events(contract: Address | None, name: str | None, from_block: int, to_block: int | None,
-                   limit: int) -> Report:
+    def get_events(
+        contract: Address | None, name: str | None, from_block: int, to_block: int | None, limit: int
+    ) -> Report:
         found = node.events(contract, name, from_block, to_block, limit)
         return {"events": [_found_event_report(event) for event in found]}
 
@@ -458,8 +520,13 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
 
     def devnet_mine(blocks: int, timestamp: int | None) -> Report:
         mined = node.mine(blocks, timestamp)
-        return {"blocks": [{"height": block.height, "hash": "0x" + block.hash.hex(), "transactions": len(block.transactions)}
-                           for block in mined], "head": chain.head.height}
+        return {
+            "blocks": [
+                {"height": block.height, "hash": "0x" + block.hash.hex(), "transactions": len(block.transactions)}
+                for block in mined
+            ],
+            "head": chain.head.height,
+        }
 
     def devnet_snapshot() -> Report:
         return {"id": node.snapshot(), "height": chain.head.height}
@@ -476,8 +543,11 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
 
     def devnet_set_balance(address: Address, balance: int) -> Report:
         block = node.set_balance(address, balance)
-        return {"address": format_address(address), "balance": chain.account(address).balance,
-                "block_height": block.height}
+        return {
+            "address": format_address(address),
+            "balance": chain.account(address).balance,
+            "block_height": block.height,
+        }
 
     gas = _Param("gas", _gas, DEFAULT_GAS)
     args = (_Param("args", _optional(_json_args), None), _Param("args_hex", _optional(_hex), None))
@@ -493,15 +563,42 @@ def _methods(rpc: Dispatcher) -> list[tuple[str, Handler, tuple[_Param, ...]]]:
         ("get_balance", get_balance, (_Param("address", _address),)),
         ("get_next_nonce", get_next_nonce, (_Param("address", _address),)),
         ("get_code", get_code, (_Param("address", _address),)),
-        ("view", view, (_Param("contract", _address), _Param("method", _string), *args, gas,
-                        _Param("caller", _address, bytes(ADDRESS_SIZE)))),
-        ("simulate", _rename(simulate, "from", "from_"), (
-            _Param("from", _address), _Param("to", _optional(_address), None), _Param("method", _optional(_string), None),
-            *args, _Param("code", _optional(_hex), None), _Param("value", _uint, 0), gas,
-            _Param("gas_price", _optional(_uint64), None))),
-        ("get_events", get_events, (
-            _Param("contract", _optional(_address), None), _Param("name", _optional(_string), None),
-            _Param("from_block", _uint, 0), _Param("to_block", _optional(_uint), None), _Param("limit", _uint, 1_000))),
+        (
+            "view",
+            view,
+            (
+                _Param("contract", _address),
+                _Param("method", _string),
+                *args,
+                gas,
+                _Param("caller", _address, bytes(ADDRESS_SIZE)),
+            ),
+        ),
+        (
+            "simulate",
+            _rename(simulate, "from", "from_"),
+            (
+                _Param("from", _address),
+                _Param("to", _optional(_address), None),
+                _Param("method", _optional(_string), None),
+                *args,
+                _Param("code", _optional(_hex), None),
+                _Param("value", _uint, 0),
+                gas,
+                _Param("gas_price", _optional(_uint64), None),
+            ),
+        ),
+        (
+            "get_events",
+            get_events,
+            (
+                _Param("contract", _optional(_address), None),
+                _Param("name", _optional(_string), None),
+                _Param("from_block", _uint, 0),
+                _Param("to_block", _optional(_uint), None),
+                _Param("limit", _uint, 1_000),
+            ),
+        ),
         ("get_proof", get_proof, (_Param("address", _address), _Param("key", _optional(_string), None))),
         ("devnet_mine", devnet_mine, (_Param("blocks", _uint, 1), _Param("timestamp", _optional(_uint64), None))),
         ("devnet_snapshot", devnet_snapshot, ()),
@@ -541,5 +638,10 @@ def _storage_key(text: str) -> bytes:
 
 
 def _found_event_report(found: FoundEvent) -> Report:
-    return {"block_height": found.height, "tx_hash": "0x" + found.tx_hash.hex(), "tx_index": found.tx_index,
-            "log_index": found.log_index, **event_report(found.event)}
+    return {
+        "block_height": found.height,
+        "tx_hash": "0x" + found.tx_hash.hex(),
+        "tx_index": found.tx_index,
+        "log_index": found.log_index,
+        **event_report(found.event),
+    }

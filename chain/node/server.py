@@ -21,12 +21,13 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Callable, Coroutine
+from typing import Any
 
+from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -37,9 +38,17 @@ IDLE_TIMEOUT = 120.0
 Companion = Callable[[], Coroutine[Any, Any, None]]
 """A coroutine function run beside the server, on its loop: a follower's loop."""
 
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed", 408: "Request Timeout",
-            411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-            505: "HTTP Version Not Supported"}
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
+}
 
 
 @dataclass
@@ -59,8 +68,9 @@ class _HTTPError(Exception):
 
 
 class Server:
-    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 8545, *,
-                 dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self, node: Node, host: str = "127.0.0.1", port: int = 8545, *, dispatcher: Dispatcher | None = None
+    ) -> None:
         self.node = node
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(node)
         self.host = host
@@ -70,8 +80,7 @@ class Server:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, on_listening: Callable[[str], None] = lambda url: None,
-            beside: Companion | None = None) -> None:
+    def run(self, on_listening: Callable[[str], None] = lambda url: None, beside: Companion | None = None) -> None:
         """Serve until SIGINT or SIGTERM; the node's database is closed by the caller.
 
         ``beside`` (a follower's loop) runs on the same loop and thread once
@@ -138,7 +147,7 @@ class Server:
                 try:
                     async with asyncio.timeout(IDLE_TIMEOUT):  # (wait_for would make a task per request)
                         request, body = await self._read(reader)
-                except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return  # the client went away, or sat idle
                 except _HTTPError as error:
                     self._write(writer, error.status, _error_body(error.code, error.message), keep_alive=False)
@@ -192,7 +201,9 @@ class Server:
             return 200, self.dispatcher.handle(b'{"jsonrpc":"2.0","id":0,"method":"chain_info"}')
         if request.method == "OPTIONS":
             return 204, None
-        return 405, _error_body(INVALID_REQUEST, f"method {request.method} is not served: POST JSON-RPC calls to this URL")
+        return 405, _error_body(
+            INVALID_REQUEST, f"method {request.method} is not served: POST JSON-RPC calls to this URL"
+        )
 
     @staticmethod
     def _write(writer: asyncio.StreamWriter, status: int, payload: bytes | None, *, keep_alive: bool) -> None:
@@ -239,4 +250,3 @@ def _parse_head(head: bytes) -> _Request:
 
 def _error_body(code: int, message: str) -> bytes:
     return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": {"code": code, "message": message}}).encode()
-

@@ -17,17 +17,17 @@ hashes and of the receipts' hashes, in block order; ``overrides_root`` is
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Sequence
-
-from wasmchain.vm import Event, Outcome
-from wasmchain.vm.host import Address, Hash32
+from typing import Any
 
 from wasmchain.protocol.codec import decode, decode_amount, encode, encode_amount
 from wasmchain.protocol.errors import InvalidBlock, InvalidEncoding, InvalidTransaction
 from wasmchain.protocol.keys import ADDRESS_SIZE
 from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.vm import Event, Outcome
+from wasmchain.vm.host import Address, Hash32
 
 ZERO_HASH = bytes(32)
 RECEIPT_STATUSES = ("ok", "out_of_gas", "trap", "abort", "invalid")
@@ -70,9 +70,13 @@ class Receipt:
 
     def fields(self) -> list[Any]:
         return [
-            self.tx_hash, self.status, self.gas_used, self.return_data,
+            self.tx_hash,
+            self.status,
+            self.gas_used,
+            self.return_data,
             [[event.contract, event.name, event.data] for event in self.events],
-            self.error, self.contract_address,
+            self.error,
+            self.contract_address,
         ]
 
     def encode(self) -> bytes:
@@ -83,21 +87,31 @@ class Receipt:
         return hashlib.sha256(self.encode()).digest()
 
     @classmethod
-    def from_canonical(cls, value: Any) -> "Receipt":
+    def from_canonical(cls, value: Any) -> Receipt:
         try:
             tx_hash, status, gas_used, return_data, events, error, address = value
-            receipt = cls(tx_hash, status, gas_used, return_data,
-                          tuple(Event(c, n, d) for c, n, d in events), error, address)
+            receipt = cls(
+                tx_hash, status, gas_used, return_data, tuple(Event(c, n, d) for c, n, d in events), error, address
+            )
         except (TypeError, ValueError):
-            raise InvalidEncoding("a receipt is [tx_hash, status, gas_used, return_data, events, error, contract_address]") from None
+            raise InvalidEncoding(
+                "a receipt is [tx_hash, status, gas_used, return_data, events, error, contract_address]"
+            ) from None
         if receipt.status not in RECEIPT_STATUSES:
             raise InvalidEncoding(f"unknown receipt status {receipt.status!r}")
         return receipt
 
     @classmethod
-    def from_outcome(cls, tx_hash: Hash32, outcome: Outcome, gas_used: int, contract_address: Address = b"") -> "Receipt":
-        return cls(tx_hash, outcome.status, gas_used, outcome.return_data, outcome.events,
-                   outcome.error or "", contract_address)
+    def from_outcome(cls, tx_hash: Hash32, outcome: Outcome, gas_used: int, contract_address: Address = b"") -> Receipt:
+        return cls(
+            tx_hash,
+            outcome.status,
+            gas_used,
+            outcome.return_data,
+            outcome.events,
+            outcome.error or "",
+            contract_address,
+        )
 
 
 @dataclass(frozen=True)
@@ -116,21 +130,33 @@ class Header:
     """The Merkle root of the block's balance overrides (``EMPTY_ROOT`` for none)."""
 
     def fields(self) -> list[Any]:
-        return [self.chain_id, self.height, self.parent_hash, self.timestamp, self.tx_root,
-                self.receipts_root, self.state_root, self.gas_used, self.overrides_root]
+        return [
+            self.chain_id,
+            self.height,
+            self.parent_hash,
+            self.timestamp,
+            self.tx_root,
+            self.receipts_root,
+            self.state_root,
+            self.gas_used,
+            self.overrides_root,
+        ]
 
     @cached_property
     def hash(self) -> Hash32:
         return hashlib.sha256(encode(self.fields())).digest()
 
     @classmethod
-    def from_canonical(cls, value: Any) -> "Header":
+    def from_canonical(cls, value: Any) -> Header:
         if not (isinstance(value, list) and len(value) == 9):
             raise InvalidBlock("a header has 9 fields")
         chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used, overrides_root = value
         hashes = (parent, tx_root, receipts_root, state_root, overrides_root)
-        ok = (isinstance(chain_id, str) and all(isinstance(n, int) and n >= 0 for n in (height, timestamp, gas_used))
-              and all(isinstance(h, bytes) and len(h) == 32 for h in hashes))
+        ok = (
+            isinstance(chain_id, str)
+            and all(isinstance(n, int) and n >= 0 for n in (height, timestamp, gas_used))
+            and all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
+        )
         if not ok:
             raise InvalidBlock("header fields have the wrong types")
         return cls(chain_id, height, parent, timestamp, tx_root, receipts_root, state_root, gas_used, overrides_root)
@@ -171,7 +197,7 @@ class Block:
         return encode(body)
 
     @classmethod
-    def decode(cls, data: bytes) -> "Block":
+    def decode(cls, data: bytes) -> Block:
         try:
             value = decode(data, what="block")
         except InvalidEncoding as error:
@@ -189,7 +215,9 @@ class Block:
                 raise InvalidBlock(f"transaction {index}: {error}") from None
         overrides = []
         for index, raw in enumerate(value[2] if len(value) == 3 else ()):
-            if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], bytes) and len(raw[0]) == ADDRESS_SIZE):
+            if not (
+                isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], bytes) and len(raw[0]) == ADDRESS_SIZE
+            ):
                 raise InvalidBlock(f"override {index} is not [address, balance]")
             try:
                 overrides.append((raw[0], decode_amount(raw[1], what=f"override {index} balance")))

@@ -120,4 +120,6 @@ def _check_other(value: Any, depth: int) -> None:
         for item in value:
             _check(item, depth + 1)
         return
-    raise InvalidEncoding(f"a {type(value).__name__} is not a canonical value (only integers, bytes, strings and arrays)")
+    raise InvalidEncoding(
+        f"a {type(value).__name__} is not a canonical value (only integers, bytes, strings and arrays)"
+    )

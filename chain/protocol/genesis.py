@@ -21,11 +21,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from wasmchain.vm import InvalidParams, VMParams
-from wasmchain.vm.host import Address
-
 from wasmchain.protocol.errors import ChainError, GenesisError
 from wasmchain.protocol.keys import parse_address
+from wasmchain.vm import InvalidParams, VMParams
+from wasmchain.vm.host import Address
 
 MAX_AMOUNT = (1 << 128) - 1
 
@@ -92,36 +91,57 @@ def genesis_from_document(document: dict[str, Any], where: str = "genesis") -> G
     genesis_time = _uint(document["genesis_time"], "genesis_time", fail)
     chain_section = document["chain"]
     required = {"block_gas_limit", "max_tx_size", "min_gas_price"}
-    if not isinstance(chain_section, dict) or not required <= set(chain_section) <= required | {"allow_balance_overrides"}:
-        raise fail("chain must have block_gas_limit, max_tx_size and min_gas_price, and may have allow_balance_overrides")
+    if not isinstance(chain_section, dict) or not required <= set(chain_section) <= required | {
+        "allow_balance_overrides"
+    }:
+        raise fail(
+            "chain must have block_gas_limit, max_tx_size and min_gas_price, and may have allow_balance_overrides"
+        )
     allow_overrides = chain_section.get("allow_balance_overrides", False)
     if not isinstance(allow_overrides, bool):
         raise fail(f"chain.allow_balance_overrides must be true or false, found {allow_overrides!r}")
-    chain = ChainParams(**{name: _uint(chain_section[name], f"chain.{name}", fail) for name in sorted(required)},
-                        allow_balance_overrides=allow_overrides)
+    chain = ChainParams(
+        **{name: _uint(chain_section[name], f"chain.{name}", fail) for name in sorted(required)},
+        allow_balance_overrides=allow_overrides,
+    )
     vm = parse_vm_params(document["vm"], where)
 
     accounts = []
     for index, entry in enumerate(_list(document["accounts"], "accounts", fail)):
         if not isinstance(entry, dict) or set(entry) != {"address", "balance"}:
             raise fail(f"accounts[{index}] must have exactly address and balance")
-        accounts.append((_address(entry["address"], f"accounts[{index}].address", fail),
-                         _amount(entry["balance"], f"accounts[{index}].balance", fail)))
+        accounts.append(
+            (
+                _address(entry["address"], f"accounts[{index}].address", fail),
+                _amount(entry["balance"], f"accounts[{index}].balance", fail),
+            )
+        )
     contracts = []
     for index, entry in enumerate(_list(document.get("contracts", []), "contracts", fail)):
         where_entry = f"contracts[{index}]"
-        if not isinstance(entry, dict) or not {"address", "code"} <= set(entry) <= {"address", "code", "balance", "storage"}:
+        if not isinstance(entry, dict) or not {"address", "code"} <= set(entry) <= {
+            "address",
+            "code",
+            "balance",
+            "storage",
+        }:
             raise fail(f"{where_entry} must have address and code, and may have balance and storage")
         storage = entry.get("storage", {})
         if not isinstance(storage, dict):
             raise fail(f"{where_entry}.storage must be an object of 0x hex keys and values")
-        contracts.append(GenesisContract(
-            address=_address(entry["address"], f"{where_entry}.address", fail),
-            code=_hex(entry["code"], f"{where_entry}.code", fail),
-            balance=_amount(entry.get("balance", 0), f"{where_entry}.balance", fail),
-            storage=tuple(sorted((_hex(k, f"{where_entry}.storage key", fail), _hex(v, f"{where_entry}.storage value", fail))
-                                 for k, v in storage.items())),
-        ))
+        contracts.append(
+            GenesisContract(
+                address=_address(entry["address"], f"{where_entry}.address", fail),
+                code=_hex(entry["code"], f"{where_entry}.code", fail),
+                balance=_amount(entry.get("balance", 0), f"{where_entry}.balance", fail),
+                storage=tuple(
+                    sorted(
+                        (_hex(k, f"{where_entry}.storage key", fail), _hex(v, f"{where_entry}.storage value", fail))
+                        for k, v in storage.items()
+                    )
+                ),
+            )
+        )
     addresses = [address for address, _ in accounts] + [contract.address for contract in contracts]
     if len(set(addresses)) != len(addresses):
         raise fail("an address appears more than once in accounts and contracts")

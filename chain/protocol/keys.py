@@ -85,7 +85,7 @@ class KeyPair:
         return self._key.sign(message)
 
     @classmethod
-    def generate(cls) -> "KeyPair":
+    def generate(cls) -> KeyPair:
         return cls(Ed25519PrivateKey.generate().private_bytes_raw())
 
 

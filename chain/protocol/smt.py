@@ -48,9 +48,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wasmchain.vm.host import Hash32
-
 from wasmchain.protocol.errors import ChainError, InvalidEncoding
+from wasmchain.vm.host import Hash32
 
 EMPTY = bytes(32)
 """The hash of the empty subtree; never stored."""
@@ -318,7 +317,10 @@ class Proof:
             siblings=tuple(_hash_from_hex(sibling, f"proof.siblings[{i}]") for i, sibling in enumerate(siblings)),
             leaf=None
             if leaf is None
-            else (_hash_from_hex(leaf["key_hash"], "proof.leaf.key_hash"), _hash_from_hex(leaf["value_hash"], "proof.leaf.value_hash")),
+            else (
+                _hash_from_hex(leaf["key_hash"], "proof.leaf.key_hash"),
+                _hash_from_hex(leaf["value_hash"], "proof.leaf.value_hash"),
+            ),
         )
 
 

@@ -21,10 +21,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from wasmchain.vm.host import Address, Hash32
-
 from wasmchain.protocol.codec import decode, decode_amount, encode, encode_amount
 from wasmchain.protocol.errors import ChainError, InvalidEncoding
+from wasmchain.vm.host import Address, Hash32
 
 STATE_PREFIX = b"S"
 ACCOUNT = b"a"
@@ -60,10 +59,11 @@ class Account:
         return encode([encode_amount(self.balance), self.nonce, self.code_hash])
 
     @classmethod
-    def decode(cls, data: bytes) -> "Account":
+    def decode(cls, data: bytes) -> Account:
         value = decode(data, what="account")
-        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[1], int)
-                and isinstance(value[2], bytes)):
+        if not (
+            isinstance(value, list) and len(value) == 3 and isinstance(value[1], int) and isinstance(value[2], bytes)
+        ):
             raise InvalidEncoding("an account is [balance, nonce, code_hash]")
         return cls(decode_amount(value[0], what="balance"), value[1], value[2])
 

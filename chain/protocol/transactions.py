@@ -23,13 +23,13 @@ and the transaction's hash is the SHA-256 of its whole encoding.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
-from typing import Any, Callable, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-
 
 from wasmchain.protocol.codec import decode, decode_amount, encode, encode_amount
 from wasmchain.protocol.errors import InvalidEncoding, InvalidTransaction
@@ -80,14 +80,24 @@ class Transaction:
 
     def fields(self) -> list[Any]:
         return [
-            TX_VERSION, self.chain_id, self.nonce, self.gas_limit, self.gas_price, self.public_key,
-            int(self.kind), self.to, encode_amount(self.value), self.code, self.method, self.args,
+            TX_VERSION,
+            self.chain_id,
+            self.nonce,
+            self.gas_limit,
+            self.gas_price,
+            self.public_key,
+            int(self.kind),
+            self.to,
+            encode_amount(self.value),
+            self.code,
+            self.method,
+            self.args,
         ]
 
     def signing_bytes(self) -> bytes:
         return SIGNING_DOMAIN + encode(self.fields())
 
-    def sign(self, key: KeyPair) -> "SignedTransaction":
+    def sign(self, key: KeyPair) -> SignedTransaction:
         if key.public_key != self.public_key:
             raise InvalidTransaction("signing key does not match the transaction's public key")
         return SignedTransaction(self, key.sign(self.signing_bytes()))
@@ -136,7 +146,7 @@ class SignedTransaction:
         self.__dict__["_pending_verdict"] = verdict
 
     @classmethod
-    def decode(cls, data: bytes) -> "SignedTransaction":
+    def decode(cls, data: bytes) -> SignedTransaction:
         """Decode and check the shape of every field; raise InvalidTransaction naming the field."""
         try:
             value = decode(data, what="transaction")
@@ -148,7 +158,7 @@ class SignedTransaction:
         return signed
 
     @classmethod
-    def from_canonical(cls, value: Any) -> "SignedTransaction":
+    def from_canonical(cls, value: Any) -> SignedTransaction:
         if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], list)):
             raise InvalidTransaction("a signed transaction is [fields, signature]")
         fields, signature = value
@@ -159,18 +169,27 @@ class SignedTransaction:
         _expect(isinstance(chain_id, str), "chain_id must be a string")
         for name, number in (("nonce", nonce), ("gas_limit", gas_limit), ("gas_price", gas_price)):
             _expect(isinstance(number, int) and number >= 0, f"{name} must be a non-negative integer, found {number!r}")
-        _expect(isinstance(public_key, bytes) and len(public_key) == PUBLIC_KEY_SIZE,
-                f"public_key must be {PUBLIC_KEY_SIZE} bytes")
-        _expect(isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE,
-                f"signature must be {SIGNATURE_SIZE} bytes")
+        _expect(
+            isinstance(public_key, bytes) and len(public_key) == PUBLIC_KEY_SIZE,
+            f"public_key must be {PUBLIC_KEY_SIZE} bytes",
+        )
+        _expect(
+            isinstance(signature, bytes) and len(signature) == SIGNATURE_SIZE,
+            f"signature must be {SIGNATURE_SIZE} bytes",
+        )
         _expect(kind in (0, 1, 2), f"kind must be 0 (transfer), 1 (deploy) or 2 (call), found {kind!r}")
-        _expect(isinstance(to, bytes) and isinstance(code, bytes) and isinstance(args, bytes), "to, code and args must be bytes")
+        _expect(
+            isinstance(to, bytes) and isinstance(code, bytes) and isinstance(args, bytes),
+            "to, code and args must be bytes",
+        )
         _expect(isinstance(method, str), "method must be a string")
         try:
             amount = decode_amount(value_bytes, what="value")
         except InvalidEncoding as error:
             raise InvalidTransaction(str(error)) from None
-        tx = Transaction(chain_id, nonce, gas_limit, gas_price, public_key, TxKind(kind), to, amount, code, method, args)
+        tx = Transaction(
+            chain_id, nonce, gas_limit, gas_price, public_key, TxKind(kind), to, amount, code, method, args
+        )
         _check_kind(tx)
         return cls(tx, signature)
 

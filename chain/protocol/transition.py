@@ -21,11 +21,8 @@ keeps "total supply = genesis supply - fees" checkable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
-
-from wasmchain.vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
-from wasmchain.vm.errors import quote
 
 from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import InvalidBlock, InvalidTransaction
@@ -33,6 +30,8 @@ from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import contract_address, format_address
 from wasmchain.protocol.state import Account, State
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
+from wasmchain.vm.errors import quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +75,9 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     return intrinsic
 
 
-def check_envelope(signed: SignedTransaction, context: Context, block_gas_left: int, *, signed_by_sender: bool = True) -> None:
+def check_envelope(
+    signed: SignedTransaction, context: Context, block_gas_left: int, *, signed_by_sender: bool = True
+) -> None:
     """The checks that need no state: size, chain id, signature, gas price and gas limit.
 
     ``signed_by_sender=False`` skips the signature, for a simulation only.
@@ -87,14 +88,17 @@ def check_envelope(signed: SignedTransaction, context: Context, block_gas_left: 
     if size > genesis.chain.max_tx_size:
         raise InvalidTransaction(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
     if tx.chain_id != genesis.chain_id:
-        raise InvalidTransaction(f"wrong chain id: transaction is for {quote(tx.chain_id)}, this chain is {quote(genesis.chain_id)}")
+        raise InvalidTransaction(
+            f"wrong chain id: transaction is for {quote(tx.chain_id)}, this chain is {quote(genesis.chain_id)}"
+        )
     if signed_by_sender and not signed.signature_valid():
         raise InvalidTransaction(f"bad signature: not signed by the key of {format_address(tx.sender)}")
     if tx.gas_price < genesis.chain.min_gas_price:
         raise InvalidTransaction(f"gas price {tx.gas_price} is below the minimum {genesis.chain.min_gas_price}")
     if tx.gas_limit > genesis.chain.block_gas_limit:
         raise InvalidTransaction(
-            f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}")
+            f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}"
+        )
     if tx.gas_limit > block_gas_left:
         raise InvalidTransaction(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
 
@@ -108,7 +112,8 @@ def check_affordable(balance: int, tx: Transaction) -> None:
     cost = max_cost(tx)
     if balance < cost:
         raise InvalidTransaction(
-            f"balance {balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})")
+            f"balance {balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})"
+        )
 
 
 def check_payload(signed: SignedTransaction, context: Context) -> int:
@@ -136,7 +141,9 @@ def check_target(state: State, signed: SignedTransaction, context: Context) -> N
     if tx.kind is TxKind.CALL:
         _validate_call(state, signed, context)
     elif tx.kind is TxKind.DEPLOY and state.account(contract_address(tx.sender, tx.nonce)).is_contract:
-        raise InvalidTransaction(f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}")
+        raise InvalidTransaction(
+            f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}"
+        )
 
 
 def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
@@ -147,7 +154,8 @@ def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
         raise InvalidTransaction(f"invalid module: {error}") from None
     if tx.method and tx.method not in prepared.methods:
         raise InvalidTransaction(
-            f"the module has no init method {quote(tx.method)} (methods: {', '.join(prepared.methods) or 'none'})")
+            f"the module has no init method {quote(tx.method)} (methods: {', '.join(prepared.methods) or 'none'})"
+        )
 
 
 def _validate_call(state: State, signed: SignedTransaction, context: Context) -> None:
@@ -158,7 +166,8 @@ def _validate_call(state: State, signed: SignedTransaction, context: Context) ->
     methods = context.runtime.compile_stored(code_hash, lambda: state.code(code_hash)).prepared.methods
     if tx.method not in methods:
         raise InvalidTransaction(
-            f"contract {format_address(tx.to)} has no method {quote(tx.method)} (methods: {', '.join(methods) or 'none'})")
+            f"contract {format_address(tx.to)} has no method {quote(tx.method)} (methods: {', '.join(methods) or 'none'})"
+        )
 
 
 def apply_transaction(state: State, signed: SignedTransaction, context: Context, block_gas_left: int) -> Receipt:
@@ -176,7 +185,9 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
     tx = signed.tx
     sender = tx.sender
     account = state.account(sender)
-    state.set_account(sender, Account(account.balance - tx.gas_limit * tx.gas_price, account.nonce + 1, account.code_hash))
+    state.set_account(
+        sender, Account(account.balance - tx.gas_limit * tx.gas_price, account.nonce + 1, account.code_hash)
+    )
 
     state.checkpoint()
     new_contract = b""
@@ -184,14 +195,24 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
         # validate_transaction checked the balance; a refusal here is the
         # recipient's balance passing 2**128 - 1 (possible after an override).
         moved = state.transfer(sender, tx.to, tx.value)
-        outcome = Outcome(status="ok", gas_used=0) if moved else Outcome(
-            status="abort", gas_used=0, error="the recipient's balance would pass 2**128 - 1")
+        outcome = (
+            Outcome(status="ok", gas_used=0)
+            if moved
+            else Outcome(status="abort", gas_used=0, error="the recipient's balance would pass 2**128 - 1")
+        )
     elif tx.kind is TxKind.DEPLOY:
         new_contract = contract_address(sender, tx.nonce)
         outcome = _deploy(state, signed, context, new_contract, tx.gas_limit - intrinsic)
     else:
-        message = Message(caller=sender, contract=tx.to, method=tx.method, input=tx.args,
-                          gas_limit=tx.gas_limit - intrinsic, value=tx.value, origin=sender)
+        message = Message(
+            caller=sender,
+            contract=tx.to,
+            method=tx.method,
+            input=tx.args,
+            gas_limit=tx.gas_limit - intrinsic,
+            value=tx.value,
+            origin=sender,
+        )
         outcome = context.runtime.execute(state, context.env, message)
     # Every refusal the runtime could make ("invalid": no contract, no
     # method, input too large, value above the balance) was checked above,
@@ -241,8 +262,15 @@ def _deploy(state: State, signed: SignedTransaction, context: Context, address: 
         if not state.transfer(tx.sender, address, tx.value):
             return Outcome(status="abort", gas_used=0, error="the new contract's balance would pass 2**128 - 1")
         return Outcome(status="ok", gas_used=0)
-    message = Message(caller=tx.sender, contract=address, method=tx.method, input=tx.args,
-                      gas_limit=gas_limit, value=tx.value, origin=tx.sender)
+    message = Message(
+        caller=tx.sender,
+        contract=address,
+        method=tx.method,
+        input=tx.args,
+        gas_limit=gas_limit,
+        value=tx.value,
+        origin=tx.sender,
+    )
     return context.runtime.execute(state, context.env, message)
 
 

@@ -31,27 +31,43 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
-
-from wasmchain.vm import BlockEnv, Message, Outcome, Runtime
-from wasmchain.vm.host import Address, Hash32
 
 from wasmchain.protocol import smt
-from wasmchain.protocol.blocks import (ZERO_HASH, BalanceOverride, Block, Header, Receipt, decode_receipts, encode_receipts, merkle_root,
-                     overrides_root)
+from wasmchain.protocol.blocks import (
+    ZERO_HASH,
+    BalanceOverride,
+    Block,
+    Header,
+    Receipt,
+    decode_receipts,
+    encode_receipts,
+    merkle_root,
+    overrides_root,
+)
 from wasmchain.protocol.codec import decode, encode
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, NotFound
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
+from wasmchain.protocol.state import STATE_PREFIX, Account, State
+from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.protocol.transition import (
+    Context,
+    apply_body,
+    apply_overrides,
+    check_header,
+    check_results,
+    receipts_root,
+    simulate_transaction,
+    validate_transaction,
+)
 from wasmchain.store.journal import Journal
 from wasmchain.store.kv import KVStore
 from wasmchain.store.signatures import SignatureWorkers, shared_workers
-from wasmchain.protocol.state import STATE_PREFIX, Account, State
-from wasmchain.protocol.transition import (Context, apply_body, apply_overrides, check_header, check_results, receipts_root,
-                         simulate_transaction, validate_transaction)
-from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.store.tuning import OPTIMIZED, Tuning
+from wasmchain.vm import BlockEnv, Message, Outcome, Runtime
+from wasmchain.vm.host import Address, Hash32
 
 NODE_PREFIX = b"N"
 BLOCK_PREFIX = b"B"
@@ -104,8 +120,9 @@ class BlockTimings:
 class Chain:
     """One chain's blocks and state in a key-value store."""
 
-    def __init__(self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None,
-                 tuning: Tuning = OPTIMIZED) -> None:
+    def __init__(
+        self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED
+    ) -> None:
         self.kv = kv
         self.genesis = genesis
         self.tuning = tuning
@@ -125,8 +142,9 @@ class Chain:
     # -- creating and opening ------------------------------------------------
 
     @classmethod
-    def create(cls, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None,
-               tuning: Tuning = OPTIMIZED) -> "Chain":
+    def create(
+        cls, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED
+    ) -> Chain:
         """Write the genesis state and block 0 to an empty store."""
         if kv.get(HEAD_KEY) is not None:
             raise GenesisError("the database already holds a chain")
@@ -152,8 +170,16 @@ class Chain:
         return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning)
 
     @classmethod
-    def from_state(cls, kv: KVStore, genesis: Genesis, head: Block, state: Mapping[bytes, bytes], *,
-                   cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> "Chain":
+    def from_state(
+        cls,
+        kv: KVStore,
+        genesis: Genesis,
+        head: Block,
+        state: Mapping[bytes, bytes],
+        *,
+        cache_dir: Path | None = None,
+        tuning: Tuning = OPTIMIZED,
+    ) -> Chain:
         """A chain in an empty store whose head is ``head``, holding ``state`` (state key -> value).
 
         The state's sparse Merkle root is computed from scratch and must be
@@ -165,8 +191,9 @@ class Chain:
             raise GenesisError("the database already holds a chain")
         root, nodes = smt.update(_node_reader(kv), smt.EMPTY_ROOT, state.items())
         if root != head.header.state_root:
-            raise InvalidBlock(f"state_root mismatch: computed 0x{root.hex()}, "
-                               f"block has 0x{head.header.state_root.hex()}")
+            raise InvalidBlock(
+                f"state_root mismatch: computed 0x{root.hex()}, block has 0x{head.header.state_root.hex()}"
+            )
         writes: dict[bytes, bytes | None] = {STATE_PREFIX + key: value for key, value in state.items()}
         writes.update({NODE_PREFIX + node_hash: node for node_hash, node in nodes.items()})
         writes[BLOCK_PREFIX + _height(head.height)] = head.encode()
@@ -177,13 +204,14 @@ class Chain:
         return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning)
 
     @classmethod
-    def load(cls, kv: KVStore, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> "Chain":
+    def load(cls, kv: KVStore, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED) -> Chain:
         """Open a store written by ``create``; its genesis comes from the store."""
         document = kv.get(GENESIS_KEY)
         if document is None:
             raise GenesisError("the database holds no chain: run `wasmchain init` first")
-        return cls(kv, genesis_from_document(json.loads(document), "stored genesis"), cache_dir=cache_dir,
-                   tuning=tuning)
+        return cls(
+            kv, genesis_from_document(json.loads(document), "stored genesis"), cache_dir=cache_dir, tuning=tuning
+        )
 
     # -- reading -------------------------------------------------------------------
 
@@ -273,8 +301,11 @@ class Chain:
         record = self.kv.get(UNDO_PREFIX + _height(height))
         if record is None:
             raise ChainError(f"block {height} has no undo record: its state changes are not recorded")
-        return {entry[0]: entry[1] if len(entry) == 2 else None
-                for entry in decode(record, what="undo record") if entry[0].startswith(STATE_PREFIX)}
+        return {
+            entry[0]: entry[1] if len(entry) == 2 else None
+            for entry in decode(record, what="undo record")
+            if entry[0].startswith(STATE_PREFIX)
+        }
 
     def state(self) -> State:
         """A view of the state at the head; changes to it are never written."""
@@ -308,8 +339,9 @@ class Chain:
         context = self.context(self.head.height + 1, max(timestamp, self.head.timestamp))
         return simulate_transaction(self.state(), signed, context)
 
-    def finalize(self, transactions: Sequence[SignedTransaction], timestamp: int,
-                 overrides: Sequence[BalanceOverride] = ()) -> PendingBlock:
+    def finalize(
+        self, transactions: Sequence[SignedTransaction], timestamp: int, overrides: Sequence[BalanceOverride] = ()
+    ) -> PendingBlock:
         """Execute the next block on top of the head; nothing is written."""
         parent = self.head
         timestamp = max(timestamp, parent.timestamp)
@@ -351,8 +383,11 @@ class Chain:
         writes = _block_writes(pending)
         # A transaction can appear again in a later block (with an invalid
         # receipt); its hash keeps pointing at the inclusion that executed.
-        executed = {signed.hash for signed, receipt in zip(pending.block.transactions, pending.receipts)
-                    if receipt.status != "invalid"}
+        executed = {
+            signed.hash
+            for signed, receipt in zip(pending.block.transactions, pending.receipts)
+            if receipt.status != "invalid"
+        }
         for signed in pending.block.transactions:
             if signed.hash not in executed and self.kv.get(TX_PREFIX + signed.hash) is not None:
                 writes.pop(TX_PREFIX + signed.hash, None)
@@ -409,8 +444,9 @@ class Chain:
         self._recent.clear()
         self.head = self.header(height)
 
-    def produce(self, transactions: Sequence[SignedTransaction], timestamp: int,
-                overrides: Sequence[BalanceOverride] = ()) -> tuple[Block, tuple[Receipt, ...]]:
+    def produce(
+        self, transactions: Sequence[SignedTransaction], timestamp: int, overrides: Sequence[BalanceOverride] = ()
+    ) -> tuple[Block, tuple[Receipt, ...]]:
         """Finalize and commit the next block."""
         pending = self.finalize(transactions, timestamp, overrides)
         self.commit(pending)
@@ -435,7 +471,7 @@ def _node_reader(kv: KVStore) -> smt.NodeReader:
 def _state_changes(changes: dict[bytes, bytes | None]) -> Iterable[tuple[bytes, bytes | None]]:
     for key, value in changes.items():
         assert key.startswith(STATE_PREFIX), f"a non-state key {key!r} went through the journal"
-        yield key[len(STATE_PREFIX):], value
+        yield key[len(STATE_PREFIX) :], value
 
 
 def _block_writes(pending: PendingBlock) -> dict[bytes, bytes | None]:

@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wasmchain.vm import VMParams
-
 from wasmchain.protocol.errors import GenesisError
 from wasmchain.protocol.genesis import Genesis, genesis_from_document, parse_vm_params
+from wasmchain.vm import VMParams
 
 SOURCE_GENESIS = Path(__file__).resolve().parents[2] / "genesis.json"
 """The devnet genesis shipped at the top of the source tree."""
@@ -41,7 +40,7 @@ def load_vm_params(path: Path) -> VMParams:
     """The ``vm`` section of a genesis file, checked strictly."""
     document = load_genesis_document(path)
     if "vm" not in document:
-        raise GenesisError(f"genesis file {path} has no \"vm\" section")
+        raise GenesisError(f'genesis file {path} has no "vm" section')
     return parse_vm_params(document["vm"], str(path))
 
 
@@ -49,7 +48,11 @@ def load_genesis(path: Path) -> Genesis:
     """Read a genesis file; contract code paths are relative to the file."""
     document = load_genesis_document(path)
     for contract in document.get("contracts", []):
-        if isinstance(contract, dict) and isinstance(contract.get("code"), str) and not contract["code"].startswith("0x"):
+        if (
+            isinstance(contract, dict)
+            and isinstance(contract.get("code"), str)
+            and not contract["code"].startswith("0x")
+        ):
             code_path = path.parent / contract["code"]
             try:
                 contract["code"] = "0x" + code_path.read_bytes().hex()

@@ -130,9 +130,7 @@ class Journal:
     def flush(self) -> dict[bytes, bytes | None]:
         """Return ``pending()`` and forget it (the caller writes it to the base)."""
         if self._scopes:
-            raise JournalError(
-                f"flush with {len(self._scopes)} open checkpoint(s): commit or revert them first"
-            )
+            raise JournalError(f"flush with {len(self._scopes)} open checkpoint(s): commit or revert them first")
         changes = self.pending()
         self._overlay = {}
         return changes

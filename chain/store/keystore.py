@@ -14,10 +14,9 @@ import os
 import re
 from pathlib import Path
 
-from wasmchain.vm.host import Address
-
 from wasmchain.protocol.errors import KeystoreError
 from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key
+from wasmchain.vm.host import Address
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _DEV = re.compile(r"dev([0-9]+)")
@@ -41,8 +40,12 @@ class Keystore:
             raise KeystoreError(f"a key named {name!r} already exists ({path})")
         key = KeyPair.generate()
         self.directory.mkdir(parents=True, exist_ok=True)
-        document = {"name": name, "address": "0x" + key.address.hex(),
-                    "public_key": key.public_key.hex(), "private_key": key.seed.hex()}
+        document = {
+            "name": name,
+            "address": "0x" + key.address.hex(),
+            "public_key": key.public_key.hex(),
+            "private_key": key.seed.hex(),
+        }
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as out:
             json.dump(document, out, indent=2)

@@ -198,8 +198,7 @@ class LevelDBKV:
         except plyvel.IOError as error:
             if _message(error).startswith("IO error: lock "):  # LevelDB could not take the LOCK file
                 raise DatabaseLocked(
-                    f"data directory {path} is in use by another process "
-                    "(is a node running? use --rpc to talk to it)"
+                    f"data directory {path} is in use by another process (is a node running? use --rpc to talk to it)"
                 ) from error
             raise StoreError(f"cannot open the database at {path}: {_message(error)}") from error
         except plyvel.Error as error:

@@ -41,7 +41,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import IO, TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
 
 import msgpack
 
@@ -59,6 +60,7 @@ MIN_TRANSACTIONS = 32
 MAX_WORKERS = 4
 
 _FRAME = struct.Struct(">I")
+
 
 def default_workers() -> int:
     """One worker per core but the executing one's, at most ``MAX_WORKERS``; 0 on one core."""
@@ -109,8 +111,13 @@ class _Worker:
         # so it imports the installed ``wasmchain``, never a package that happens to sit where the node runs.
         # Unbuffered, so that ``select`` on the pipe sees every answer not yet read.
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "wasmchain.store.signatures"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True, bufsize=0)
+            [sys.executable, "-I", "-m", "wasmchain.store.signatures"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            bufsize=0,
+        )
         self.sent: deque[_Chunk] = deque()
         self.alive = True
         self.waited = 0.0
@@ -228,7 +235,7 @@ class SignatureWorkers:
             if not self._start_workers():
                 return 0
             for start in range(0, len(todo), CHUNK):
-                batch = todo[start:start + CHUNK]
+                batch = todo[start : start + CHUNK]
                 worker = self._pool[self._next % len(self._pool)]
                 self._next += 1
                 chunk = _Chunk(worker, [(s.tx.public_key, s.signature, s.tx.signing_bytes()) for s in batch])

@@ -24,13 +24,13 @@ from typing import Any
 
 import msgpack
 
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.errors import GenesisError
 from wasmchain.protocol.genesis import Genesis
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
-from wasmchain.store.kv import LevelDBKV
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import LevelDBKV
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"
@@ -58,8 +58,16 @@ def next_block(chain: Chain) -> tuple[list[SignedTransaction], int]:
     fresh = hashlib.sha256(b"crash test account" + height.to_bytes(8, "big")).digest()[:20]
     transactions = []
     if height == 1:
-        transactions.append(sign(KEYS[0], TxKind.DEPLOY, 10**8, code=TOKEN_CODE, method="init",
-                                 args=msgpack.packb({"supply": 10**12}, use_bin_type=True)))
+        transactions.append(
+            sign(
+                KEYS[0],
+                TxKind.DEPLOY,
+                10**8,
+                code=TOKEN_CODE,
+                method="init",
+                args=msgpack.packb({"supply": 10**12}, use_bin_type=True),
+            )
+        )
     else:
         transactions += [
             token_transfer(KEYS[0], holder.address, height),

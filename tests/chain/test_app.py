@@ -8,16 +8,16 @@ from typing import Any
 import msgpack
 import pytest
 
+from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.node.app import CODE_EXECUTION_FAILED, CODE_INVALID_TX, CODE_OK, Application, verify_query
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.errors import GenesisError, InvalidBlock
 from wasmchain.protocol.genesis import genesis_from_document
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.protocol.keys import contract_address, dev_key
-from wasmchain.store.kv import MemoryKV
 from wasmchain.protocol.state import account_key, storage_key
 from wasmchain.protocol.transactions import Transaction, TxKind
-from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
 
 DEV0, DEV1 = dev_key(0), dev_key(1)
 TOKEN_CODE = (CONTRACTS / "token" / "token.wasm").read_bytes()
@@ -51,12 +51,21 @@ def test_check_tx(app: Application) -> None:
 def test_finalize_then_commit_and_results_per_transaction(app: Application) -> None:
     token = contract_address(DEV0.address, 0)
     deploy = tx(0, TxKind.DEPLOY, code=TOKEN_CODE, method="init", args=msgpack.packb({"supply": 100}))
-    overdraft = tx(1, TxKind.CALL, to=token, method="transfer",
-                   args=msgpack.packb({"to": DEV1.address, "amount": 101}, use_bin_type=True))
+    overdraft = tx(
+        1,
+        TxKind.CALL,
+        to=token,
+        method="transfer",
+        args=msgpack.packb({"to": DEV1.address, "amount": 101}, use_bin_type=True),
+    )
     reused_nonce = tx(1, TxKind.TRANSFER, to=DEV1.address, value=1)
     response = app.finalize_block(1, 1_800_000_000, [deploy, overdraft, b"\xc1not a tx", reused_nonce])
     assert [result.code for result in response.tx_results] == [
-        CODE_OK, CODE_EXECUTION_FAILED, CODE_INVALID_TX, CODE_INVALID_TX]
+        CODE_OK,
+        CODE_EXECUTION_FAILED,
+        CODE_INVALID_TX,
+        CODE_INVALID_TX,
+    ]
     assert "insufficient balance" in response.tx_results[1].log
     assert "nonce 1 was already used" in response.tx_results[3].log
     # Nothing is written until commit.
@@ -98,8 +107,9 @@ def document() -> dict[str, Any]:
 def test_genesis_with_a_predeployed_contract() -> None:
     doc = document()
     counter = "0x" + "c0" * 20
-    doc["contracts"] = [{"address": counter, "code": "0x" + (CONTRACTS / "counter" / "counter.wasm").read_bytes().hex(),
-                         "balance": 5}]
+    doc["contracts"] = [
+        {"address": counter, "code": "0x" + (CONTRACTS / "counter" / "counter.wasm").read_bytes().hex(), "balance": 5}
+    ]
     chain = Chain.create(MemoryKV(), genesis_from_document(doc))
     address = bytes.fromhex("c0" * 20)
     assert chain.account(address).balance == 5 and chain.account(address).is_contract

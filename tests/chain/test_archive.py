@@ -19,17 +19,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasmchain.history.archive import MAGIC, ArchiveError, ArchiveReader, header_for, recorded_params, write_archive
-from wasmchain.store.chain import Chain
-from wasmchain.node.datadir import DataDir
 from wasmchain.cli.commands import cmd_export, cmd_import
+from wasmchain.history.archive import MAGIC, ArchiveError, ArchiveReader, header_for, recorded_params, write_archive
+from wasmchain.history.replay import Refused
+from wasmchain.node.datadir import DataDir
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.genesis import Genesis
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
-from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
-from wasmchain.history.replay import Refused
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
 from wasmchain.vm import VM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,23 +72,35 @@ def produce(chain: Chain) -> Produced:
     vault = contract_address(alice.key.address, 1)
     counter = contract_address(bob.key.address, 0)
     bodies: list[tuple[list[SignedTransaction], tuple[tuple[bytes, int], ...]]] = [
-        ([alice(TxKind.DEPLOY, 10**8, code=CODE["token"], method="init", args=packed(supply=10**9)),
-          alice(TxKind.DEPLOY, 10**8, code=CODE["vault"], method="init", args=packed(token=token)),
-          bob(TxKind.DEPLOY, 10**8, code=CODE["counter"], value=5),
-          carol(TxKind.TRANSFER, to=bob.key.address, value=10**18)], ()),
-        ([alice(TxKind.CALL, method="transfer", to=token, args=packed(to=vault, amount=1000)),
-          alice(TxKind.CALL, method="withdraw", to=vault, args=packed(to=carol.key.address, amount=300)),
-          alice(TxKind.CALL, method="withdraw", to=vault, args=packed(to=carol.key.address, amount=10**6)),
-          carol(TxKind.CALL, method="transfer", to=token, args=packed(to=bob.key.address, amount=301)),
-          carol(TxKind.CALL, method="transfer", to=token, args=packed(to=bob.key.address, amount=100)),
-          bob(TxKind.CALL, method="increment", to=counter, value=3),
-          bob(TxKind.CALL, 60_000, method="increment", to=counter),
-          carol(TxKind.TRANSFER, to=alice.key.address, value=12345)], ()),
+        (
+            [
+                alice(TxKind.DEPLOY, 10**8, code=CODE["token"], method="init", args=packed(supply=10**9)),
+                alice(TxKind.DEPLOY, 10**8, code=CODE["vault"], method="init", args=packed(token=token)),
+                bob(TxKind.DEPLOY, 10**8, code=CODE["counter"], value=5),
+                carol(TxKind.TRANSFER, to=bob.key.address, value=10**18),
+            ],
+            (),
+        ),
+        (
+            [
+                alice(TxKind.CALL, method="transfer", to=token, args=packed(to=vault, amount=1000)),
+                alice(TxKind.CALL, method="withdraw", to=vault, args=packed(to=carol.key.address, amount=300)),
+                alice(TxKind.CALL, method="withdraw", to=vault, args=packed(to=carol.key.address, amount=10**6)),
+                carol(TxKind.CALL, method="transfer", to=token, args=packed(to=bob.key.address, amount=301)),
+                carol(TxKind.CALL, method="transfer", to=token, args=packed(to=bob.key.address, amount=100)),
+                bob(TxKind.CALL, method="increment", to=counter, value=3),
+                bob(TxKind.CALL, 60_000, method="increment", to=counter),
+                carol(TxKind.TRANSFER, to=alice.key.address, value=12345),
+            ],
+            (),
+        ),
         ([], ()),
         ([bob(TxKind.CALL, method="increment", to=counter)], ((bytes(range(20)), 777),)),
         ([carol(TxKind.CALL, method="transfer", to=token, args=packed(to=alice.key.address, amount=1))], ()),
-        ([alice(TxKind.TRANSFER, to=bytes(range(20)), value=1), bob(TxKind.TRANSFER, to=carol.key.address, value=2)],
-         ()),
+        (
+            [alice(TxKind.TRANSFER, to=bytes(range(20)), value=1), bob(TxKind.TRANSFER, to=carol.key.address, value=2)],
+            (),
+        ),
         ([bob(TxKind.CALL, method="increment", to=counter)], ()),
     ]
     changes, states = {}, {0: stored_state(chain.kv)}
@@ -179,7 +191,7 @@ def items(path: Path) -> tuple[bytes, list[bytes]]:
     offset, found = len(MAGIC), []
     while offset < len(data):
         (length,) = LENGTH.unpack_from(data, offset)
-        found.append(data[offset + 4:offset + 4 + length])
+        found.append(data[offset + 4 : offset + 4 + length])
         offset += 4 + length
     return found[0], found[1:]
 
@@ -213,8 +225,9 @@ def test_a_vm_section_of_another_version_is_still_read(genesis: Genesis) -> None
     assert params.fingerprint() != genesis.vm.fingerprint()
 
 
-def test_export_and_import_give_the_same_chain(produced_dir: tuple[DataDir, Produced], exported: Path,
-                                               tmp_path: Path) -> None:
+def test_export_and_import_give_the_same_chain(
+    produced_dir: tuple[DataDir, Produced], exported: Path, tmp_path: Path
+) -> None:
     source, produced = produced_dir
     target = DataDir(tmp_path / "imported")
     code, report = cmd_import(target, exported)
@@ -268,15 +281,19 @@ def test_an_empty_export(tmp_path: Path, genesis: Genesis) -> None:
 
 def test_export_refuses_a_range_outside_the_chain(produced_dir: tuple[DataDir, Produced], tmp_path: Path) -> None:
     data = produced_dir[0]
-    for first, last, message in ((0, None, "--from must be at least 1"), (None, HEAD + 1, "after the head"),
-                                 (5, 4, "--from 5 is after --to 4")):
+    for first, last, message in (
+        (0, None, "--from must be at least 1"),
+        (None, HEAD + 1, "after the head"),
+        (5, 4, "--from 5 is after --to 4"),
+    ):
         with pytest.raises(ChainError, match=message):
             cmd_export(data, tmp_path / "x", first, last)
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
 
 
-def test_export_writes_through_a_temporary_file(produced_dir: tuple[DataDir, Produced], tmp_path: Path,
-                                                genesis: Genesis) -> None:
+def test_export_writes_through_a_temporary_file(
+    produced_dir: tuple[DataDir, Produced], tmp_path: Path, genesis: Genesis
+) -> None:
     class Boom(Exception):
         pass
 
@@ -300,8 +317,9 @@ def read_all(path: Path) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_a_truncated_file_names_the_record_and_the_offset(exported: Path, tmp_path_factory: pytest.TempPathFactory,
-                                                          data: st.DataObject) -> None:
+def test_a_truncated_file_names_the_record_and_the_offset(
+    exported: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     whole = exported.read_bytes()
     cut = data.draw(st.integers(0, len(whole) - 1), label="cut")
     path = tmp_path_factory.mktemp("cut") / "cut.blocks"
@@ -333,7 +351,7 @@ def test_damaged_files_are_refused_with_the_reason(exported: Path, tmp_path: Pat
         return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
 
     def header_with(index: int, value: Any) -> bytes:
-        return pack([*fields[:index], value, *fields[index + 1:]])
+        return pack([*fields[:index], value, *fields[index + 1 :]])
 
     busy = msgpack.unpackb(records[1])  # block 2 changes many keys
     reversed_changes = [*busy[:2], list(reversed(busy[2]))]
@@ -345,13 +363,13 @@ def test_damaged_files_are_refused_with_the_reason(exported: Path, tmp_path: Pat
         "not a range of blocks from 1": assemble(header_with(7, 0), records),
         "not canonical JSON": assemble(header_with(6, fields[6] + b" "), records),
         "not in canonical form": assemble(header, [*records[:1], b"\xdc\x00\x03" + records[1][1:], *records[2:]]),
-        "record 2 (block 3, byte offset": assemble(header, [*records[:2], pack([record[0], record[1]]),
-                                                            *records[3:]]),
+        "record 2 (block 3, byte offset": assemble(header, [*records[:2], pack([record[0], record[1]]), *records[3:]]),
         "keys must be sorted and unique": assemble(header, [records[0], pack(reversed_changes), *records[2:]]),
         "unexpected byte(s) after the last record (block 7)": assemble(header, records) + b"\x00",
         "is missing; the header promises blocks 1..7": assemble(header, records[:-1]),
-        "a block is [header, transactions]": assemble(header, [*records[:2], pack([b"\x90", *record[1:]]),
-                                                               *records[3:]]),
+        "a block is [header, transactions]": assemble(
+            header, [*records[:2], pack([b"\x90", *record[1:]]), *records[3:]]
+        ),
     }
     for expected, content in cases.items():
         path = tmp_path / "damaged"

@@ -8,21 +8,21 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.cli import commands
-from wasmchain.protocol import smt
-from wasmchain.store.chain import Chain
+from wasmchain.cli.commands import Session, TxOptions
 from wasmchain.cli.main import main
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
 from wasmchain.node.datadir import DataDir
-from wasmchain.cli.commands import Session, TxOptions
-from wasmchain.protocol.errors import ChainError
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import contract_address, dev_key, format_address
-from wasmchain.store.kv import LevelDBKV, MemoryKV
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.protocol import smt
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import LevelDBKV, MemoryKV
 
 DEV0 = format_address(dev_key(0).address)
 DEV1 = format_address(dev_key(1).address)
@@ -54,8 +54,16 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 def deploy_token(cli: Cli, supply: int = 1_000_000) -> str:
-    code, receipt = cli("deploy", str(CONTRACTS / "token" / "token.wasm"), "--from", "dev0",
-                        "--init", "init", "--args", json.dumps({"supply": supply}))
+    code, receipt = cli(
+        "deploy",
+        str(CONTRACTS / "token" / "token.wasm"),
+        "--from",
+        "dev0",
+        "--init",
+        "init",
+        "--args",
+        json.dumps({"supply": supply}),
+    )
     assert code == 0, receipt
     return str(receipt["address"])
 
@@ -65,9 +73,14 @@ def test_the_readme_tour(cli: Cli) -> None:
     code, receipt = cli("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 250}))
     assert code == 0
     assert set(receipt) >= {"tx_hash", "block_height", "status", "gas_used", "return", "events", "error"}
-    assert receipt["events"] == [{"contract": token, "name": "Transfer",
-                                  "data": {"from": DEV0, "to": DEV1, "amount": 250},
-                                  "data_hex": receipt["events"][0]["data_hex"]}]
+    assert receipt["events"] == [
+        {
+            "contract": token,
+            "name": "Transfer",
+            "data": {"from": DEV0, "to": DEV1, "amount": 250},
+            "data_hex": receipt["events"][0]["data_hex"],
+        }
+    ]
     code, viewed = cli("view", token, "balance_of", "--args", json.dumps({"owner": DEV1}))
     assert (code, viewed["result"]) == (0, 250)
     code, viewed = cli("view", token, "balance_of", "--args", json.dumps({"owner": DEV0}))
@@ -80,8 +93,12 @@ def test_the_readme_tour(cli: Cli) -> None:
     code, proof = cli("proof", token)
     assert proof["state_root"] == block["state_root"] and proof["verified"] is True
     # A client checks the proof with the few lines of smt.verify, independently of the node's verdict.
-    assert smt.verify(bytes.fromhex(block["state_root"][2:]), bytes.fromhex(proof["state_key"][2:]),
-                      bytes.fromhex(proof["value"][2:]), smt.Proof.from_json(proof["proof"]))
+    assert smt.verify(
+        bytes.fromhex(block["state_root"][2:]),
+        bytes.fromhex(proof["state_key"][2:]),
+        bytes.fromhex(proof["value"][2:]),
+        smt.Proof.from_json(proof["proof"]),
+    )
     code, absent = cli("proof", token, "no-such-key")
     assert absent["value"] is None and absent["verified"] is True
     code, tx = cli("tx", receipt["tx_hash"])
@@ -149,7 +166,7 @@ def test_bad_input_exits_2_with_a_clear_error(cli: Cli, argv: tuple[str, ...], m
 def test_bad_contract_input(cli: Cli, tmp_path: Path) -> None:
     token = deploy_token(cli)
     code, report = cli("call", token, "mint", "--from", "dev0")
-    assert code == 2 and "has no method \"mint\"" in report["error"]
+    assert code == 2 and 'has no method "mint"' in report["error"]
     code, report = cli("call", token, "transfer", "--from", "dev0", "--args", "{not json")
     assert code == 2 and "--args is not valid JSON" in report["error"]
     bad = tmp_path / "bad.wasm"
@@ -175,12 +192,15 @@ def test_a_locked_data_directory_says_to_use_rpc(cli: Cli) -> None:
     assert "in use by another process" in report["error"] and "--rpc" in report["error"]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (("block", "²"), "block height or hash"),
-    (("block", "99999999999999999999999"), "no block at height"),
-    (("view", "dev0", "get", "--gas", "-5"), "--gas must be between"),
-    (("call", "dev0", "\udcff", "--from", "dev0"), "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("block", "²"), "block height or hash"),
+        (("block", "99999999999999999999999"), "no block at height"),
+        (("view", "dev0", "get", "--gas", "-5"), "--gas must be between"),
+        (("call", "dev0", "\udcff", "--from", "dev0"), "not valid UTF-8"),
+    ],
+)
 def test_odd_arguments_exit_2_without_a_traceback(cli: Cli, argv: tuple[str, ...], message: str) -> None:
     code, report = cli(*argv)
     assert code == 2 and message in report["error"]
@@ -208,8 +228,9 @@ def test_simulate_runs_what_a_transaction_would_and_keeps_nothing(cli: Cli) -> N
     assert code == 0
     assert (simulated["gas_used"], simulated["events"]) == (receipt["gas_used"], receipt["events"])
     # A failure exits 1, as the transaction would; one the chain would refuse is status invalid, exit 2.
-    code, failed = cli("simulate", "call", token, "transfer", "--from", "dev1",
-                       "--args", json.dumps({"to": DEV0, "amount": 8}))
+    code, failed = cli(
+        "simulate", "call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 8})
+    )
     assert (code, failed["status"], failed["error"]) == (1, "abort", "insufficient balance: have 7, need 8")
     code, refused = cli("simulate", "transfer", "dev1", "5", "--from", "0x" + "11" * 20)  # any address: nothing signed
     assert (code, refused["status"]) == (2, "invalid") and refused["error"].startswith("balance 0 is below")
@@ -218,14 +239,24 @@ def test_simulate_runs_what_a_transaction_would_and_keeps_nothing(cli: Cli) -> N
 
 
 def test_simulate_deploy_predicts_the_address_and_the_init(cli: Cli) -> None:
-    code, simulated = cli("simulate", "deploy", str(CONTRACTS / "token" / "token.wasm"), "--from", "dev3",
-                          "--init", "init", "--args", json.dumps({"supply": 42}))
+    code, simulated = cli(
+        "simulate",
+        "deploy",
+        str(CONTRACTS / "token" / "token.wasm"),
+        "--from",
+        "dev3",
+        "--init",
+        "init",
+        "--args",
+        json.dumps({"supply": 42}),
+    )
     assert code == 0 and simulated["address"] == format_address(contract_address(dev_key(3).address, 0))
     assert simulated["events"][0]["data"]["amount"] == 42
     code, bare = cli("simulate", "deploy", str(CONTRACTS / "counter" / "counter.wasm"), "--from", "dev3")
     assert code == 0 and bare["address"] == simulated["address"] and bare["events"] == []
-    code, report = cli("simulate", "deploy", str(CONTRACTS / "counter" / "counter.wasm"), "--from", "dev3",
-                       "--args", "{}")
+    code, report = cli(
+        "simulate", "deploy", str(CONTRACTS / "counter" / "counter.wasm"), "--from", "dev3", "--args", "{}"
+    )
     assert code == 2 and report["error"] == "--args needs --init METHOD"
     code, report = cli("simulate", "call", "dev0", "get", "--from", "dev0", "--gas", str(1 << 63))
     assert code == 2 and "--gas must be between 1 and 2**63-1" in report["error"]
@@ -239,9 +270,20 @@ def test_events_filter_by_contract_name_and_blocks(cli: Cli) -> None:
     code, found = cli("events")
     assert code == 0
     assert [(e["block_height"], e["contract"], e["data"]["amount"]) for e in found["events"]] == [
-        (1, token, 100), (2, other, 5), (3, token, 3)]
-    assert set(found["events"][0]) == {"block_height", "tx_hash", "tx_index", "log_index", "contract", "name",
-                                       "data", "data_hex"}
+        (1, token, 100),
+        (2, other, 5),
+        (3, token, 3),
+    ]
+    assert set(found["events"][0]) == {
+        "block_height",
+        "tx_hash",
+        "tx_index",
+        "log_index",
+        "contract",
+        "name",
+        "data",
+        "data_hex",
+    }
     assert [e["block_height"] for e in cli("events", "--contract", token)[1]["events"]] == [1, 3]
     assert cli("events", "--name", "Approval")[1] == {"events": []}
     assert [e["block_height"] for e in cli("events", "--from-block", "2", "--to-block", "2")[1]["events"]] == [2]
@@ -269,8 +311,7 @@ def test_events_text_output_is_one_event_a_line(cli: Cli, capsys: pytest.Capture
     code, receipt = cli("call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 3}))
     assert main(["events", "--from-block", "2", "--data", str(cli.data)]) == 0
     line = capsys.readouterr().out
-    assert line == (f"2  {receipt['tx_hash']}  {token}  Transfer  "
-                    f'{{"from": "{DEV0}", "to": "{DEV1}", "amount": 3}}\n')
+    assert line == (f'2  {receipt["tx_hash"]}  {token}  Transfer  {{"from": "{DEV0}", "to": "{DEV1}", "amount": 3}}\n')
 
 
 # -- a node that mines on an interval ------------------------------------------------------------

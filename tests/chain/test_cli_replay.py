@@ -9,19 +9,38 @@ from typing import Any
 
 import pytest
 
-from wasmchain.history import replay
+from tests.chain.test_archive import HEAD, Produced, exported, genesis, produced_dir  # noqa: F401  (fixtures)
+from tests.chain.test_replay import Tamper
 from wasmchain.cli.main import main
+from wasmchain.history import replay
+from wasmchain.history.replay import Progress
 from wasmchain.node.datadir import DataDir
 from wasmchain.store.kv import LevelDBKV
-from wasmchain.history.replay import Progress
-from tests.chain.test_archive import HEAD, Produced
-from tests.chain.test_archive import exported, genesis, produced_dir  # noqa: F401  (fixtures)
-from tests.chain.test_replay import Tamper
 
-REPORT_KEYS = {"status", "source", "blocks", "transactions", "from", "to", "seconds", "tx_per_second", "divergence",
-               "error", "warnings"}
-DIVERGENCE_KEYS = {"height", "check", "message", "recorded", "replayed", "tx_index", "receipt", "state",
-                   "state_omitted"}
+REPORT_KEYS = {
+    "status",
+    "source",
+    "blocks",
+    "transactions",
+    "from",
+    "to",
+    "seconds",
+    "tx_per_second",
+    "divergence",
+    "error",
+    "warnings",
+}
+DIVERGENCE_KEYS = {
+    "height",
+    "check",
+    "message",
+    "recorded",
+    "replayed",
+    "tx_index",
+    "receipt",
+    "state",
+    "state_omitted",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +62,9 @@ def text(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, st
     return code, capsys.readouterr().out
 
 
-def test_export_replay_import_replay(produced_dir: tuple[DataDir, Produced], tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_replay_import_replay(
+    produced_dir: tuple[DataDir, Produced], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = produced_dir[0]
     out = tmp_path / "chain.blocks"
     code, report = run(capsys, "export", "--data", data.path, "--out", out)
@@ -63,8 +83,11 @@ def test_export_replay_import_replay(produced_dir: tuple[DataDir, Produced], tmp
     assert code == 0 and shown.startswith("match: 7 blocks, 17 transactions replayed (blocks 1..7 of")
 
 
-def test_a_divergence_exits_1_and_names_the_block(exported: Path, tmp_path: Path,  # noqa: F811
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_divergence_exits_1_and_names_the_block(
+    exported: Path,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     tamper = Tamper(exported)
     receipts = tamper.receipts(2)
     receipts[6] = type(receipts[6])(receipts[6].tx_hash, "ok", receipts[6].gas_used)
@@ -88,8 +111,11 @@ def test_a_divergence_exits_1_and_names_the_block(exported: Path, tmp_path: Path
     assert code == 1 and "error: block 2 is invalid (receipts)" in shown and "diverged at block 2" in shown
 
 
-def test_a_state_divergence_lists_keys_in_text(exported: Path, tmp_path: Path,  # noqa: F811
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_state_divergence_lists_keys_in_text(
+    exported: Path,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     tamper = Tamper(exported)
     changes = tamper.changes(1)
     key = next(key for key in changes if key.startswith(b"c"))
@@ -101,8 +127,11 @@ def test_a_state_divergence_lists_keys_in_text(exported: Path, tmp_path: Path,  
     assert "... (204 bytes)" in shown
 
 
-def test_refusals_exit_2_with_a_refused_report(exported: Path, tmp_path: Path,  # noqa: F811
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_refusals_exit_2_with_a_refused_report(
+    exported: Path,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     tamper = Tamper(exported)
     document = tamper.genesis_document()
     document["vm"]["gas"]["host_call"] += 1
@@ -155,8 +184,11 @@ def test_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert silent.getvalue() == ""
 
 
-def test_a_data_directory_in_use_is_named(produced_dir: tuple[DataDir, Produced], tmp_path: Path,  # noqa: F811
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_data_directory_in_use_is_named(
+    produced_dir: tuple[DataDir, Produced],
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     data = produced_dir[0]
     with LevelDBKV(data.db, create=False):
         for argv in (("export", "--data", data.path, "--out", tmp_path / "x"), ("replay", "--data", data.path)):

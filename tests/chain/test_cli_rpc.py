@@ -26,18 +26,18 @@ import json
 import os
 import re
 import socket
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from wasmchain.cli.main import main
-from wasmchain.protocol.keys import contract_address, dev_key, format_address
 from tests.helpers import CONTRACTS, GENESIS
 from tests.helpers.devnet import Devnet, start_devnet
-
+from wasmchain.cli.main import main
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
 
 DEV0 = format_address(dev_key(0).address)
 DEV1 = format_address(dev_key(1).address)
@@ -221,9 +221,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 def _without_block_times(report: Any) -> Any:
     """A report with the fields that depend on block timestamps removed (at any depth)."""
     if isinstance(report, dict):
-        return {key: _without_block_times(value) for key, value in report.items()
-                if key not in ("block_hash", "parent_hash", "timestamp")
-                and not (key == "hash" and "parent_hash" in report)}
+        return {
+            key: _without_block_times(value)
+            for key, value in report.items()
+            if key not in ("block_hash", "parent_hash", "timestamp") and not (key == "hash" and "parent_hash" in report)
+        }
     if isinstance(report, list):
         return [_without_block_times(item) for item in report]
     return report
@@ -268,8 +270,7 @@ def test_reads_of_the_same_history_print_the_same_but_block_times(scenario: Scen
     assert latest["hash"] != remote_latest["hash"]
 
 
-def test_a_node_on_the_same_data_prints_exactly_what_the_embedded_cli_did(
-        scenario: Scenario, devnets: Devnets) -> None:
+def test_a_node_on_the_same_data_prints_exactly_what_the_embedded_cli_did(scenario: Scenario, devnets: Devnets) -> None:
     devnet = devnets.start(scenario.embedded_data)  # resumes at the embedded CLI's head
     remote = Side(("--rpc", devnet.url, "--data", str(scenario.embedded_data)))
     for argv, (text, as_json) in scenario.embedded.reads.items():
@@ -323,8 +324,15 @@ def _free_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("argv", [("balance", "dev0"), ("transfer", "dev1", "5", "--from", "dev0"), ("events",),
-                                  ("simulate", "transfer", "dev1", "5", "--from", "dev0")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("balance", "dev0"),
+        ("transfer", "dev1", "5", "--from", "dev0"),
+        ("events",),
+        ("simulate", "transfer", "dev1", "5", "--from", "dev0"),
+    ],
+)
 def test_an_unreachable_node_is_one_clear_line(argv: tuple[str, ...]) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     run = wasmchain(*argv, "--rpc", url)
@@ -334,8 +342,10 @@ def test_an_unreachable_node_is_one_clear_line(argv: tuple[str, ...]) -> None:
     assert as_json.code == 2 and as_json.json()["error"].startswith(f"cannot reach the node at {url}")
 
 
-@pytest.mark.parametrize("url", ["localhost:8545", "https://127.0.0.1:8545", "http://127.0.0.1:notaport",
-                                 "http://127.0.0.1:99999", "http://", ""])
+@pytest.mark.parametrize(
+    "url",
+    ["localhost:8545", "https://127.0.0.1:8545", "http://127.0.0.1:notaport", "http://127.0.0.1:99999", "http://", ""],
+)
 def test_a_bad_node_url_is_refused_before_anything_is_sent(url: str) -> None:
     run = wasmchain("balance", "dev0", "--rpc", url)
     assert run.code == 2 and run.err.startswith("error: a node URL is http://HOST:PORT") and "Traceback" not in run.err

@@ -7,19 +7,29 @@ few start the real ``wasmchain devnet`` as a subprocess and talk HTTP.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from fractions import Fraction
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import wasmtime
 
-from wasmchain.client.client import Account, CallFailed, Client, ClientError, Contract, ReceiptTimeout, RPCClientError, TransactionFailed, estimate_gas
+from tests.helpers.devnet import start_devnet
+from wasmchain.client.client import (
+    Account,
+    CallFailed,
+    Client,
+    ClientError,
+    Contract,
+    ReceiptTimeout,
+    RPCClientError,
+    TransactionFailed,
+    estimate_gas,
+)
 from wasmchain.client.local import LocalTransport, local_client
 from wasmchain.protocol.keys import dev_key
 from wasmchain.protocol.transactions import Transaction, TxKind
-from tests.helpers.devnet import start_devnet
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS = ROOT / "genesis.json"
@@ -128,7 +138,8 @@ def test_a_transfer_moves_the_amount_and_charges_the_gas_used(wasmchain: Client,
 
 
 def test_the_default_gas_limit_is_the_simulation_plus_the_nested_call_margin(
-        wasmchain: Client, alice: Account, bob: Account, token: Contract) -> None:
+    wasmchain: Client, alice: Account, bob: Account, token: Contract
+) -> None:
     vault = alice.deploy(VAULT, init="init", args={"token": token})
     token.call("transfer", {"to": vault, "amount": 10}, sender=alice)
     simulated = vault.simulate("withdraw", {"to": bob, "amount": 1}, sender=alice)
@@ -176,8 +187,11 @@ def test_a_failed_transaction_raises_or_is_returned(wasmchain: Client, token: Co
     assert failure.value.status == "abort"
     assert failure.value.error == "insufficient balance: have 0, need 1"
     returned = token.call("transfer", {"to": bob, "amount": 1}, sender=bob, check=False)
-    assert (returned.status, returned.error, returned.gas_used) == ("abort", failure.value.error,
-                                                                    failure.value.result.gas_used)
+    assert (returned.status, returned.error, returned.gas_used) == (
+        "abort",
+        failure.value.error,
+        failure.value.result.gas_used,
+    )
     assert returned.block_height == failure.value.result.block_height + 1
     assert bob.nonce() == 2
 
@@ -213,7 +227,7 @@ def test_a_deploy_whose_init_fails_raises_and_creates_nothing(wasmchain: Client,
 
 def test_a_view_returns_the_value_or_raises(wasmchain: Client, token: Contract, alice: Account) -> None:
     assert token.view("balance_of", {"owner": alice}) == 1_000
-    with pytest.raises(CallFailed, match="missing argument \"owner\"") as failure:
+    with pytest.raises(CallFailed, match='missing argument "owner"') as failure:
         token.view("balance_of")
     assert failure.value.result.gas_used > 0
     raw = wasmchain.view(token, "balance_of", {"owner": alice}, caller=alice)
@@ -236,9 +250,16 @@ def test_simulate_reports_without_keeping_anything(wasmchain: Client, alice: Acc
 
 
 def test_waiting_for_a_transaction_behind_a_nonce_gap(wasmchain: Client, alice: Account, bob: Account) -> None:
-    gapped = Transaction(chain_id=wasmchain.chain_id, nonce=alice.nonce() + 1, gas_limit=100_000,
-                         gas_price=wasmchain.gas_price, public_key=alice.key.public_key, kind=TxKind.TRANSFER,
-                         to=bytes.fromhex(bob.address[2:]), value=1).sign(alice.key)
+    gapped = Transaction(
+        chain_id=wasmchain.chain_id,
+        nonce=alice.nonce() + 1,
+        gas_limit=100_000,
+        gas_price=wasmchain.gas_price,
+        public_key=alice.key.public_key,
+        kind=TxKind.TRANSFER,
+        to=bytes.fromhex(bob.address[2:]),
+        value=1,
+    ).sign(alice.key)
     tx_hash = wasmchain.submit(gapped)
     with pytest.raises(ReceiptTimeout, match="nothing mines an in-process chain") as timeout:
         wasmchain.wait_for_receipt(tx_hash)  # in-process: at once, no sleeping
@@ -249,8 +270,9 @@ def test_waiting_for_a_transaction_behind_a_nonce_gap(wasmchain: Client, alice: 
     assert wasmchain.wait_for_receipt(bytes.fromhex(tx_hash[2:])) == second
 
 
-def test_events_page_through_small_windows_alike(monkeypatch: pytest.MonkeyPatch, wasmchain: Client,
-                                                 token: Contract, alice: Account) -> None:
+def test_events_page_through_small_windows_alike(
+    monkeypatch: pytest.MonkeyPatch, wasmchain: Client, token: Contract, alice: Account
+) -> None:
     for amount in range(1, 8):
         token.call("transfer", {"to": wasmchain.dev_account(amount), "amount": amount}, sender=alice)
     wasmchain.mine(3)
@@ -260,7 +282,8 @@ def test_events_page_through_small_windows_alike(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(Client, "EVENT_PAGE", 2)
     assert wasmchain.events() == everything
     assert wasmchain.events(token, "Transfer", from_block=3, to_block=6) == [
-        event for event in everything if 3 <= event.block_height <= 6]
+        event for event in everything if 3 <= event.block_height <= 6
+    ]
     assert wasmchain.events(to_block=10**9) == everything
     monkeypatch.setattr(Client, "EVENT_PAGE", 1)
     with pytest.raises(ClientError, match="holds 1 or more matching events"):
@@ -270,8 +293,7 @@ def test_events_page_through_small_windows_alike(monkeypatch: pytest.MonkeyPatch
 # -- devnet controls --------------------------------------------------------------------------
 
 
-def test_isolated_undoes_everything_inside_it(wasmchain: Client, token: Contract, alice: Account,
-                                             bob: Account) -> None:
+def test_isolated_undoes_everything_inside_it(wasmchain: Client, token: Contract, alice: Account, bob: Account) -> None:
     head, balance = wasmchain.head(), bob.balance()
     with pytest.raises(TransactionFailed):
         with wasmchain.isolated():
@@ -327,9 +349,16 @@ def test_over_http_the_same_steps_cost_the_same_gas_as_in_process(devnet: Client
         transfer = token.call("transfer", {"to": bob, "amount": 20}, sender=alice)
         with pytest.raises(TransactionFailed, match="insufficient balance: have 20, need 21") as failure:
             token.call("transfer", {"to": alice, "amount": 21}, sender=bob)
-        results.append((token.address, token.deployment.gas_used if token.deployment else None, transfer.gas_used,
-                        failure.value.result.gas_used, token.view("balance_of", {"owner": bob}),
-                        [event.data for event in client.events(token)]))
+        results.append(
+            (
+                token.address,
+                token.deployment.gas_used if token.deployment else None,
+                transfer.gas_used,
+                failure.value.result.gas_used,
+                token.view("balance_of", {"owner": bob}),
+                [event.data for event in client.events(token)],
+            )
+        )
     assert results[0] == results[1]
     assert results[0][4] == 20
 

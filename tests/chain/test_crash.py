@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.chain.crash_worker import GENESIS_PATH, ROOT, next_block
 from wasmchain.protocol.blocks import Block
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.errors import GenesisError
+from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import DatabaseLocked, DatabaseMissing, LevelDBKV, MemoryKV
-from tests.chain.crash_worker import GENESIS_PATH, ROOT, next_block
 
 KILLS = 15
 SEED = 20261123
@@ -85,7 +85,10 @@ class Worker:
     def __init__(self, data_dir: Path, until: int) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.chain.crash_worker", str(data_dir), "--until", str(until)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         self.lines: queue.Queue[str | None] = queue.Queue()

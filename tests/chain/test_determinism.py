@@ -17,21 +17,22 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 import pytest
 
+from tests.helpers import reference_merkle_root
 from wasmchain.protocol.blocks import Block, Header, Receipt
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.errors import InvalidBlock
 from wasmchain.protocol.genesis import Genesis
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.store.kv import KVStore, MemoryKV
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from tests.helpers import reference_merkle_root
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import KVStore, MemoryKV
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS_PATH = ROOT / "genesis.json"
@@ -93,10 +94,18 @@ class Signer:
     def __init__(self, genesis: Genesis, key: KeyPair) -> None:
         self.genesis, self.key, self.nonce = genesis, key, 0
 
-    def __call__(self, kind: TxKind, gas_limit: int = 3_000_000, *, nonce: int | None = None, **fields: Any
-                 ) -> SignedTransaction:
-        tx = Transaction(self.genesis.chain_id, self.nonce if nonce is None else nonce, gas_limit, 1,
-                         self.key.public_key, kind, **fields)
+    def __call__(
+        self, kind: TxKind, gas_limit: int = 3_000_000, *, nonce: int | None = None, **fields: Any
+    ) -> SignedTransaction:
+        tx = Transaction(
+            self.genesis.chain_id,
+            self.nonce if nonce is None else nonce,
+            gas_limit,
+            1,
+            self.key.public_key,
+            kind,
+            **fields,
+        )
         if nonce is None:
             self.nonce += 1
         return tx.sign(self.key)
@@ -161,8 +170,10 @@ def test_the_same_blocks_applied_ten_times_give_one_state(recording: Recording, 
         state_root = chain.head.state_root
         assert reference_state_root(stored_state(chain.kv)) == state_root
         encoded = tuple(receipt.encode() for block_receipts in receipts for receipt in block_receipts)
-        receipts_roots = tuple(reference_merkle_root([sha256(receipt.encode()) for receipt in block_receipts])
-                               for block_receipts in receipts)
+        receipts_roots = tuple(
+            reference_merkle_root([sha256(receipt.encode()) for receipt in block_receipts])
+            for block_receipts in receipts
+        )
         results.add((state_root, receipts_roots, encoded))
     assert len(results) == 1
     [(state_root, receipts_roots, encoded)] = results
@@ -196,15 +207,24 @@ def test_a_fresh_process_with_any_hash_seed_replays_to_the_same_roots(recording:
     blocks_path = tmp_path / "blocks.hex"
     blocks_path.write_text("\n".join(data.hex() for data in recording.blocks))
     expected = [
-        {"height": header.height, "state_root": header.state_root.hex(),
-         "receipts": sha256(msgpack.packb([r.fields() for r in receipts], use_bin_type=True)).hex()}
+        {
+            "height": header.height,
+            "state_root": header.state_root.hex(),
+            "receipts": sha256(msgpack.packb([r.fields() for r in receipts], use_bin_type=True)).hex(),
+        }
         for header, receipts in zip(recording.headers, recording.receipts)
     ]
     string_hashes = set()
     for seed in ("0", "1", "2718281828"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-c", REPLAY_SCRIPT, str(GENESIS_PATH), str(blocks_path)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", REPLAY_SCRIPT, str(GENESIS_PATH), str(blocks_path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         first, *rows = [json.loads(line) for line in done.stdout.splitlines()]
         string_hashes.add(first["hash_of_a_string"])
@@ -250,7 +270,9 @@ TAMPERINGS: dict[str, tuple[Callable[[Block], Block], str]] = {
     "transaction order": (lambda b: swap_first_two(b, fix_tx_root=False), "tx_root"),
     "transaction order, tx_root recomputed": (lambda b: swap_first_two(b, fix_tx_root=True), "receipts_root"),
     "dropped transaction, tx_root recomputed": (
-        lambda b: with_transactions(b, list(b.transactions[:-1]), fix_tx_root=True), "receipts_root"),
+        lambda b: with_transactions(b, list(b.transactions[:-1]), fix_tx_root=True),
+        "receipts_root",
+    ),
     "state_root": (lambda b: with_header(b, state_root=FAKE_HASH), "state_root"),
     "receipts_root": (lambda b: with_header(b, receipts_root=FAKE_HASH), "receipts_root"),
     "gas_used": (lambda b: with_header(b, gas_used=b.header.gas_used - 1), "gas_used"),

@@ -13,31 +13,42 @@ import dataclasses
 import io
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
-from wasmchain.store.chain import Chain
+from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.cli.main import main
 from wasmchain.client.client import Client, RPCClientError, Transport
 from wasmchain.client.local import LocalTransport
-from wasmchain.protocol.codec import encode
+from wasmchain.history.follow import (
+    BlockRefused,
+    Diverged,
+    Follower,
+    FollowError,
+    FollowOptions,
+    fetch_genesis,
+    fetch_page,
+    genesis_from_remote,
+    open_follower_chain,
+    receipt_difference,
+)
 from wasmchain.node.datadir import DataDir
-from wasmchain.protocol.errors import GenesisError
-from wasmchain.history.follow import (BlockRefused, Diverged, Follower, FollowError, FollowOptions, fetch_genesis, fetch_page,
-                          genesis_from_remote, open_follower_chain, receipt_difference)
-from wasmchain.protocol.genesis import genesis_from_document
-from wasmchain.protocol.keys import dev_key, format_address
-from wasmchain.store.kv import MemoryKV
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, MAX_RAW_BLOCKS, RPCError
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, MAX_RAW_BLOCKS, RPCError
 from wasmchain.node.server import Server
+from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
+from wasmchain.protocol.codec import encode
+from wasmchain.protocol.errors import GenesisError
+from wasmchain.protocol.genesis import genesis_from_document
+from wasmchain.protocol.keys import dev_key, format_address
 from wasmchain.protocol.transition import receipts_root
+from wasmchain.store.chain import Chain
+from wasmchain.store.kv import MemoryKV
 from wasmchain.vm import Event
-from tests.helpers import CONTRACTS, GENESIS
 
 URL = "http://source.test:8545"
 """The source's URL, as the follower names it in messages (nothing listens there)."""
@@ -100,8 +111,9 @@ class Rewriting:
         for (method, _), result in zip(calls, results):
             if method == "get_raw_blocks" and isinstance(result, dict):
                 for entry in result["blocks"]:
-                    block, receipts = self.rewrite(entry["height"], bytes.fromhex(entry["block"][2:]),
-                                                   bytes.fromhex(entry["receipts"][2:]))
+                    block, receipts = self.rewrite(
+                        entry["height"], bytes.fromhex(entry["block"][2:]), bytes.fromhex(entry["receipts"][2:])
+                    )
                     entry["block"], entry["receipts"] = "0x" + block.hex(), "0x" + receipts.hex()
         return results
 
@@ -170,10 +182,17 @@ def test_the_follower_answers_the_read_only_rpc_like_the_source_and_refuses_what
     follower = follower_of(source.transport)
     follower.sync()
     rpc = Dispatcher(Node(follower.chain), follows=URL)
-    token = source.client.call("get_receipt", hash=source.client.call("get_block", block=1)["transactions"][0])["address"]
-    same = [("get_balance", {"address": OUTSIDER}), ("get_account", {"address": token}), ("get_block", {"block": 3}),
-            ("view", {"contract": token, "method": "balance_of", "args": {"owner": format_address(dev_key(1).address)}}),
-            ("get_events", {"contract": token}), ("get_proof", {"address": OUTSIDER})]
+    token = source.client.call("get_receipt", hash=source.client.call("get_block", block=1)["transactions"][0])[
+        "address"
+    ]
+    same = [
+        ("get_balance", {"address": OUTSIDER}),
+        ("get_account", {"address": token}),
+        ("get_block", {"block": 3}),
+        ("view", {"contract": token, "method": "balance_of", "args": {"owner": format_address(dev_key(1).address)}}),
+        ("get_events", {"contract": token}),
+        ("get_proof", {"address": OUTSIDER}),
+    ]
     for method, params in same:
         assert rpc.call(method, params) == source.transport.dispatcher.call(method, params), method
     assert rpc.call("chain_info")["mining"] == {"follows": URL}
@@ -182,14 +201,18 @@ def test_the_follower_answers_the_read_only_rpc_like_the_source_and_refuses_what
     assert simulated["status"] == "ok"
 
     changing: list[tuple[str, dict[str, Any]]] = [
-        ("submit_transaction", {"tx": "0x00"}), ("devnet_mine", {}), ("devnet_snapshot", {}),
-        ("devnet_set_balance", {"address": OUTSIDER, "balance": 1})]
+        ("submit_transaction", {"tx": "0x00"}),
+        ("devnet_mine", {}),
+        ("devnet_snapshot", {}),
+        ("devnet_set_balance", {"address": OUTSIDER, "balance": 1}),
+    ]
     for method, arguments in changing:
         with pytest.raises(RPCError) as refused:
             rpc.call(method, arguments)
         assert refused.value.code == FOLLOWER_REFUSED
-        assert refused.value.message == (f"this node is a follower of {URL} and does not take {method}: "
-                                         "send it to the node it follows")
+        assert refused.value.message == (
+            f"this node is a follower of {URL} and does not take {method}: send it to the node it follows"
+        )
     assert follower.chain.head == source.chain.head  # nothing changed
 
 
@@ -235,8 +258,9 @@ def test_a_forged_signature_with_a_matching_tx_root_fails_on_replay_and_names_th
         forged = dataclasses.replace(block.transactions[0], signature=bytes(64))
         assert forged.hash != block.transactions[0].hash
         forged_receipts = [dataclasses.replace(receipts[0], tx_hash=forged.hash)]
-        header = dataclasses.replace(block.header, tx_root=merkle_root([forged.hash]),
-                                     receipts_root=receipts_root(forged_receipts))
+        header = dataclasses.replace(
+            block.header, tx_root=merkle_root([forged.hash]), receipts_root=receipts_root(forged_receipts)
+        )
         return Block(header, (forged,), block.overrides), forged_receipts
 
     error, _, _ = refused_at(2, tamper)
@@ -255,7 +279,9 @@ def test_receipts_that_replay_does_not_make_are_named_by_transaction_and_field()
     gas = source.chain.receipts(3)[0].gas_used
     assert error.reason.startswith("receipts_root mismatch")
     assert error.difference == f"transaction 0 gas_used: remote {gas + 1}, replayed {gas}"
-    assert str(error).endswith(f"; the first receipt that differs: transaction 0 gas_used: remote {gas + 1}, replayed {gas}")
+    assert str(error).endswith(
+        f"; the first receipt that differs: transaction 0 gas_used: remote {gas + 1}, replayed {gas}"
+    )
 
 
 def test_receipts_the_remote_sends_must_be_the_blocks() -> None:
@@ -265,15 +291,19 @@ def test_receipts_the_remote_sends_must_be_the_blocks() -> None:
     error, source, _ = refused_at(3, tamper)  # the failing transfer
     assert error.reason.startswith("the receipts the remote sent have root 0x")
     assert error.reason.endswith(f"the block's receipts_root is 0x{source.chain.header(3).receipts_root.hex()}")
-    assert error.difference == ('transaction 0 error: remote "made up", '
-                                'replayed "insufficient balance: have 250, need 1000000000"')
+    assert error.difference == (
+        'transaction 0 error: remote "made up", replayed "insufficient balance: have 250, need 1000000000"'
+    )
 
 
 def test_a_block_that_does_not_decode_is_refused() -> None:
     source = Source()
     source.mine(2)
-    follower = follower_of(Rewriting(source.transport, lambda height, block, receipts:
-                                     (block + b"\x00" if height == 2 else block, receipts)))
+    follower = follower_of(
+        Rewriting(
+            source.transport, lambda height, block, receipts: (block + b"\x00" if height == 2 else block, receipts)
+        )
+    )
     with pytest.raises(BlockRefused, match=r"^block 2 refused: it does not decode: "):
         follower.sync()
     assert follower.chain.head.height == 1
@@ -285,7 +315,7 @@ def test_a_block_that_does_not_decode_is_refused() -> None:
 
 def test_an_override_the_header_does_not_commit_to_is_refused() -> None:
     def tamper(block: Block, receipts: list[Receipt]) -> tuple[Block, list[Receipt]]:
-        (address, _), = block.overrides
+        ((address, _),) = block.overrides
         return Block(block.header, block.transactions, ((address, 1),)), receipts
 
     error, _, _ = refused_at(5, tamper)  # the set_balance block
@@ -314,9 +344,11 @@ def test_a_remote_reverted_below_the_followers_head_is_detected() -> None:
     source.client.call("devnet_revert", id=snapshot)
     with pytest.raises(Diverged) as diverged:
         follower.sync()
-    assert str(diverged.value) == (f"{URL} has no block at height 5 any more (its head is at 0): it was reverted "
-                                   "(devnet_revert) or reset since we took that block. A follower does not follow a "
-                                   "node onto another chain: start it again with a new --data to follow this one.")
+    assert str(diverged.value) == (
+        f"{URL} has no block at height 5 any more (its head is at 0): it was reverted "
+        "(devnet_revert) or reset since we took that block. A follower does not follow a "
+        "node onto another chain: start it again with a new --data to follow this one."
+    )
     assert follower.chain.head.height == 5
 
 
@@ -334,8 +366,10 @@ def test_a_remote_reverted_and_mined_again_is_detected_at_the_followers_height()
     with pytest.raises(Diverged) as diverged:
         follower.sync()
     theirs = source.chain.header(5).hash
-    assert str(diverged.value).startswith(f"the block at height 5 of {URL} is 0x{theirs.hex()}, ours is 0x{ours.hex()}: "
-                                          "it was reverted (devnet_revert) or reset since we took ours. ")
+    assert str(diverged.value).startswith(
+        f"the block at height 5 of {URL} is 0x{theirs.hex()}, ours is 0x{ours.hex()}: "
+        "it was reverted (devnet_revert) or reset since we took ours. "
+    )
 
 
 def test_a_remote_on_another_genesis_is_refused() -> None:
@@ -399,8 +433,9 @@ def test_the_loop_retries_an_unreachable_remote_with_one_line_and_catches_up() -
     follower.remote = Flaky(source.transport, failures=5)
     out, err = io.StringIO(), io.StringIO()
     asyncio.run(run_until(follower, lambda: "synced" in out.getvalue(), out, err))  # (printed after the page)
-    assert err.getvalue() == (f"cannot reach the node at {URL}: [Errno 111] Connection refused; retrying\n"
-                              f"reached {URL} again\n")
+    assert err.getvalue() == (
+        f"cannot reach the node at {URL}: [Errno 111] Connection refused; retrying\nreached {URL} again\n"
+    )
     assert out.getvalue() == "synced to height 5 (+5 blocks; the remote's head is at 5)\n"
     assert_same_chain(source.chain, follower.chain)
 
@@ -420,7 +455,9 @@ def test_a_remote_that_answers_with_an_error_stops_the_loop() -> None:
 def test_the_server_stops_when_the_loop_beside_it_refuses_a_block_and_raises_its_error() -> None:
     source = Source()
     source.mine(2)
-    remote = Rewriting(source.transport, at_height(2, lambda block, receipts: (with_header(block, gas_used=1), receipts)))
+    remote = Rewriting(
+        source.transport, at_height(2, lambda block, receipts: (with_header(block, gas_used=1), receipts))
+    )
     follower = follower_of(remote)
     node = Node(follower.chain)
     server = Server(node, "127.0.0.1", 0, dispatcher=Dispatcher(node, follows=URL))
@@ -433,7 +470,8 @@ def test_the_server_stops_when_the_loop_beside_it_refuses_a_block_and_raises_its
 
 
 def test_the_command_refuses_bad_options_and_an_unreachable_node_to_start_from(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = str(tmp_path / "follower")
     assert main(["follow", "--rpc", URL, "--data", data, "--poll", "0"]) == 2
     assert capsys.readouterr().err == "error: --poll must be between 0 and 3600 seconds, found 0\n"

@@ -26,9 +26,7 @@ VALUES = st.binary(max_size=4)
 MAX_DEPTH = 3
 """Checkpoints nest at most this deep: deep enough for every case, shallow enough that scopes get closed."""
 
-MACHINE_SETTINGS = settings(
-    max_examples=200, stateful_step_count=50, deadline=None, derandomize=True, database=None
-)
+MACHINE_SETTINGS = settings(max_examples=200, stateful_step_count=50, deadline=None, derandomize=True, database=None)
 
 
 def applied(base: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> dict[bytes, bytes]:

@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wasmchain.protocol.errors import ChainError
-from wasmchain.store.kv import DatabaseLocked, DatabaseMissing, KVStore, LevelDBKV, MemoryKV, StoreError, prefix_upper_bound
+from wasmchain.store.kv import (
+    DatabaseLocked,
+    DatabaseMissing,
+    KVStore,
+    LevelDBKV,
+    MemoryKV,
+    StoreError,
+    prefix_upper_bound,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("memory", "leveldb")
@@ -40,8 +48,12 @@ def python(code: str) -> subprocess.Popen[str]:
     """A child Python with the project importable, talking over pipes."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -205,7 +217,9 @@ def test_a_writer_killed_mid_stream_leaves_every_batch_whole_or_absent(tmp_path:
     for kill_after in (3, 17, 40):  # kill the same database several times, at different points
         child = subprocess.Popen(
             [sys.executable, "-c", writer, str(path)],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert child.stdout is not None
         for _ in range(kill_after):

@@ -9,9 +9,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from wasmchain.node.mempool import Mempool, MempoolFull
 from wasmchain.protocol.errors import InvalidTransaction
 from wasmchain.protocol.keys import dev_key
-from wasmchain.node.mempool import Mempool, MempoolFull
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
 CHAIN_ID = "wasmchain-devnet"
@@ -228,11 +228,16 @@ def test_admission_messages() -> None:
         pool.add(transfer(0, 4), 5, BALANCE)
     with pytest.raises(InvalidTransaction, match="nonce 5 is already taken by pending transaction 0x"):
         pool.add(transfer(0, 5, value=1), 5, BALANCE)
-    with pytest.raises(InvalidTransaction, match="nonce 8 is too far ahead: the account's next nonce is 5, "
-                                                 "and the mempool holds nonces at most 2 ahead"):
+    with pytest.raises(
+        InvalidTransaction,
+        match="nonce 8 is too far ahead: the account's next nonce is 5, and the mempool holds nonces at most 2 ahead",
+    ):
         pool.add(transfer(0, 8), 5, BALANCE)
-    with pytest.raises(InvalidTransaction, match=r"balance 1099999 is below the maximum cost of this transaction "
-                                                 r"\(1000000\) plus the sender's 1 pending ones \(100000\)"):
+    with pytest.raises(
+        InvalidTransaction,
+        match=r"balance 1099999 is below the maximum cost of this transaction "
+        r"\(1000000\) plus the sender's 1 pending ones \(100000\)",
+    ):
         pool.add(transfer(0, 6, big=True), 5, 1_099_999)
     pool.add(transfer(0, 6, big=True), 5, 1_100_000)  # exactly affordable
     with pytest.raises(MempoolFull, match=r"the mempool is full \(2 transactions\)"):

@@ -12,19 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wasmchain.node.node as node_module
-from wasmchain.node.jsonrpc import MAX_EVENTS
-from wasmchain.protocol.blocks import Block, merkle_root
-from wasmchain.client.client import Client
+from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.client.local import local_client
-from wasmchain.store.chain import NODE_PREFIX, Chain
+from wasmchain.node.jsonrpc import MAX_EVENTS
+from wasmchain.node.mempool import Mempool
+from wasmchain.node.node import MAX_MINE, MAX_TIMESTAMP, DevnetError, Node
+from wasmchain.protocol.blocks import Block, merkle_root
 from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
-from wasmchain.store.kv import MemoryKV
-from wasmchain.node.mempool import Mempool
-from wasmchain.node.node import MAX_MINE, MAX_TIMESTAMP, DevnetError, Node
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.store.chain import NODE_PREFIX, Chain
+from wasmchain.store.kv import MemoryKV
 
 DOCUMENT = json.loads(GENESIS.read_text())
 GENESIS_TIME = DOCUMENT["genesis_time"]
@@ -52,7 +51,9 @@ def new_node(genesis: Genesis = G, **options: Any) -> Node:
     return Node(new_chain(genesis), clock=None, **options)
 
 
-def tx(key: KeyPair, nonce: int, kind: TxKind = TxKind.TRANSFER, *, gas: int = 10**6, **fields: Any) -> SignedTransaction:
+def tx(
+    key: KeyPair, nonce: int, kind: TxKind = TxKind.TRANSFER, *, gas: int = 10**6, **fields: Any
+) -> SignedTransaction:
     if kind is TxKind.TRANSFER:
         fields.setdefault("to", OUTSIDER)
         fields.setdefault("value", 1)
@@ -60,7 +61,9 @@ def tx(key: KeyPair, nonce: int, kind: TxKind = TxKind.TRANSFER, *, gas: int = 1
 
 
 def deploy_token(key: KeyPair, nonce: int, supply: int = 1_000) -> SignedTransaction:
-    return tx(key, nonce, TxKind.DEPLOY, gas=10**8, code=TOKEN_CODE, method="init", args=msgpack.packb({"supply": supply}))
+    return tx(
+        key, nonce, TxKind.DEPLOY, gas=10**8, code=TOKEN_CODE, method="init", args=msgpack.packb({"supply": supply})
+    )
 
 
 def token_transfer(key: KeyPair, nonce: int, token: bytes, to: bytes, amount: int) -> SignedTransaction:
@@ -279,8 +282,13 @@ def test_with_a_clock_the_timestamp_is_the_clock_plus_the_offset_never_before_th
     node.increase_time(1000)
     now[0] = GENESIS_TIME + 60.2
     node.mine(2)
-    assert timestamps(node) == [GENESIS_TIME, GENESIS_TIME + 50, GENESIS_TIME + 50, GENESIS_TIME + 1060,
-                                GENESIS_TIME + 1060]
+    assert timestamps(node) == [
+        GENESIS_TIME,
+        GENESIS_TIME + 50,
+        GENESIS_TIME + 50,
+        GENESIS_TIME + 1060,
+        GENESIS_TIME + 1060,
+    ]
 
 
 def test_simulate_and_transactions_see_the_block_timestamp() -> None:
@@ -387,8 +395,7 @@ def _build_blocks(chain: Chain, plan: list[list[tuple[str, int, int]]]) -> list[
             if kind == "transfer":
                 signed = tx(key, nonce, value=amount, to=DEV[(who + 1) % 3].address)
             elif kind == "increment":
-                signed = tx(key, nonce, TxKind.CALL, gas=10**7, to=_COUNTER, method="increment",
-                            args=msgpack.packb({}))
+                signed = tx(key, nonce, TxKind.CALL, gas=10**7, to=_COUNTER, method="increment", args=msgpack.packb({}))
             elif kind == "ahead":
                 signed = tx(key, nonce + amount, value=amount)
                 ahead.append(signed)
@@ -423,7 +430,8 @@ def _without_tree_nodes(kv: MemoryKV) -> dict[bytes, bytes]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=st.lists(st.lists(_op, max_size=5), min_size=1, max_size=6), data=st.data())
 def test_rollback_leaves_exactly_what_a_chain_that_stopped_there_has(
-        plan: list[list[tuple[str, int, int]]], data: st.DataObject) -> None:
+    plan: list[list[tuple[str, int, int]]], data: st.DataObject
+) -> None:
     kv = MemoryKV()
     chain = Chain.create(kv, G)
     blocks = _build_blocks(chain, plan)

@@ -6,31 +6,42 @@ import dataclasses
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasmchain.history import replay
-from wasmchain.store import signatures
-from wasmchain.history.archive import MAGIC, ArchiveReader, Record, encode_changes
-from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
-from wasmchain.store.chain import GENESIS_KEY, Chain
-from wasmchain.node.datadir import DataDir
+from tests.chain.test_archive import HEAD, Produced, assemble, exported, genesis, items, produce, produced_dir  # noqa: F401  (fixtures)
 from wasmchain.cli.commands import cmd_export
+from wasmchain.history import replay
+from wasmchain.history.archive import MAGIC, ArchiveReader, Record, encode_changes
+from wasmchain.history.replay import (
+    MEMORY_STORE_BLOCKS,
+    Divergence,
+    ReplayResult,
+    check_block,
+    describe_key,
+    describe_report,
+    fresh_store,
+    prefetch_signatures,
+    receipt_diff,
+    replay_archive,
+    replay_database,
+)
+from wasmchain.node.datadir import DataDir
+from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_receipts, merkle_root
 from wasmchain.protocol.genesis import Genesis
-from wasmchain.store.kv import LevelDBKV, MemoryKV
-from wasmchain.history.replay import (MEMORY_STORE_BLOCKS, Divergence, ReplayResult, check_block, describe_key, describe_report,
-                          fresh_store, prefetch_signatures, receipt_diff, replay_archive, replay_database)
-from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
 from wasmchain.protocol.state import account_key, code_key, storage_key
 from wasmchain.protocol.transactions import SignedTransaction
-from tests.chain.test_archive import HEAD, Produced, assemble, items, produce
-from tests.chain.test_archive import exported, genesis, produced_dir  # noqa: F401  (fixtures)
+from wasmchain.store import signatures
+from wasmchain.store.chain import GENESIS_KEY, Chain
+from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.store.signatures import SignatureWorkers
 
 
 def pack(value: Any) -> bytes:
@@ -46,14 +57,21 @@ class Tamper:
     def record(self, height: int) -> list[Any]:
         return msgpack.unpackb(self.records[height - 1])  # type: ignore[no-any-return]
 
-    def set_record(self, height: int, block: Block | None = None, receipts: list[Receipt] | None = None,
-                   changes: dict[bytes, bytes | None] | None = None) -> None:
+    def set_record(
+        self,
+        height: int,
+        block: Block | None = None,
+        receipts: list[Receipt] | None = None,
+        changes: dict[bytes, bytes | None] | None = None,
+    ) -> None:
         old = self.record(height)
-        self.records[height - 1] = pack([
-            old[0] if block is None else block.encode(),
-            old[1] if receipts is None else encode_receipts(receipts),
-            old[2] if changes is None else encode_changes(changes),
-        ])
+        self.records[height - 1] = pack(
+            [
+                old[0] if block is None else block.encode(),
+                old[1] if receipts is None else encode_receipts(receipts),
+                old[2] if changes is None else encode_changes(changes),
+            ]
+        )
 
     def block(self, height: int) -> Block:
         return Block.decode(self.record(height)[0])
@@ -95,8 +113,18 @@ def diverged(result: ReplayResult) -> Divergence:
 def test_an_exported_chain_replays_to_a_match(exported: Path) -> None:
     result = replay_archive(exported)
     assert result.to_json() | {"seconds": 0, "tx_per_second": 0} == {
-        "status": "match", "source": str(exported), "blocks": HEAD, "transactions": 17, "from": 1, "to": HEAD,
-        "seconds": 0, "tx_per_second": 0, "divergence": None, "error": None, "warnings": []}
+        "status": "match",
+        "source": str(exported),
+        "blocks": HEAD,
+        "transactions": 17,
+        "from": 1,
+        "to": HEAD,
+        "seconds": 0,
+        "tx_per_second": 0,
+        "divergence": None,
+        "error": None,
+        "warnings": [],
+    }
     assert "match: 7 blocks, 17 transactions" in describe_report(result.to_json())
 
 
@@ -143,8 +171,9 @@ def test_ranges_outside_the_source_are_refused(produced_dir: tuple[DataDir, Prod
     assert result.status == "refused" and "outside the file's blocks 1..7" in str(result.error)
 
 
-def test_a_file_that_does_not_start_at_block_1_is_refused(produced_dir: tuple[DataDir, Produced],
-                                                          tmp_path: Path) -> None:
+def test_a_file_that_does_not_start_at_block_1_is_refused(
+    produced_dir: tuple[DataDir, Produced], tmp_path: Path
+) -> None:
     cmd_export(produced_dir[0], tmp_path / "later", 3, None)
     result = replay_archive(tmp_path / "later")
     assert result.status == "refused" and "the file starts at block 3" in str(result.error)
@@ -175,8 +204,9 @@ def test_a_tampered_signature_under_a_fixed_tx_root_is_an_invalid_receipt(export
     forged = SignedTransaction(signed.tx, bytes(64))
     header = dataclasses.replace(block.header, tx_root=merkle_root([forged.hash]))
     receipts = tamper.receipts(HEAD)
-    tamper.set_record(HEAD, block=Block(header, (forged,)),
-                      receipts=[dataclasses.replace(receipts[0], tx_hash=forged.hash)])
+    tamper.set_record(
+        HEAD, block=Block(header, (forged,)), receipts=[dataclasses.replace(receipts[0], tx_hash=forged.hash)]
+    )
     divergence = diverged(replay_archive(tamper.write(tmp_path / "t")))
     assert (divergence.height, divergence.check, divergence.tx_index) == (HEAD, "receipts", 0)
     assert divergence.receipt["status"] == {"recorded": "ok", "replayed": "invalid"}
@@ -419,8 +449,9 @@ def test_read_ahead_blocks_go_to_the_workers_in_batches_and_records_keep_their_o
     assert len(workers.batches) < with_transactions  # small blocks are gathered into larger batches
 
 
-def test_read_ahead_signatures_are_verified_by_worker_processes(exported: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_ahead_signatures_are_verified_by_worker_processes(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(signatures, "MIN_TRANSACTIONS", 1)
     monkeypatch.setattr(replay, "MIN_TRANSACTIONS", 1)
     workers = SignatureWorkers(1)
@@ -440,15 +471,23 @@ def test_keys_read_for_humans() -> None:
     assert describe_key(account_key(contract)) == "account 0x" + contract.hex()
     assert describe_key(code_key(bytes(32))) == "code 0x" + "00" * 32
     assert describe_key(storage_key(contract, b"total")) == (
-        f"storage of contract 0x{contract.hex()}, key 0x746f74616c \"total\"")
+        f'storage of contract 0x{contract.hex()}, key 0x746f74616c "total"'
+    )
     assert describe_key(storage_key(contract, b"\x00\x01")) == f"storage of contract 0x{contract.hex()}, key 0x0001"
     assert describe_key(b"zz") == "unknown state key"
 
 
 def test_a_missing_receipt_differs_in_every_field() -> None:
     receipt = Receipt(bytes(32), "ok", 5)
-    assert set(receipt_diff(receipt, None)) == {"tx_hash", "status", "gas_used", "return_data", "events", "error",
-                                                "contract_address"}
+    assert set(receipt_diff(receipt, None)) == {
+        "tx_hash",
+        "status",
+        "gas_used",
+        "return_data",
+        "events",
+        "error",
+        "contract_address",
+    }
     assert receipt_diff(receipt, receipt) == {}
 
 
@@ -465,8 +504,9 @@ def test_a_changed_timestamp_of_the_last_block_is_found_by_its_hash(exported: Pa
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_any_flipped_byte_is_found(exported: Path, tmp_path_factory: pytest.TempPathFactory,
-                                   data: st.DataObject) -> None:
+def test_any_flipped_byte_is_found(
+    exported: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     """Every byte of a file is checked: a flip is refused, or diverges at the block it is in (or the next)."""
     header, records = items(exported)
     starts = [len(MAGIC) + 4 + len(header)]

@@ -7,17 +7,30 @@ from typing import Any
 
 import pytest
 
-from wasmchain.store.chain import Chain
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import KeyPair, contract_address, dev_key, format_address
-from wasmchain.store.kv import MemoryKV
+from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.node.jsonrpc import (
+    DEVNET_REFUSED,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    MAX_BATCH,
+    MEMPOOL_FULL,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    PARSE_ERROR,
+    STORE_ERROR,
+    TX_REJECTED,
+    RPCError,
+)
 from wasmchain.node.mempool import Mempool
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.jsonrpc import DEVNET_REFUSED, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_BATCH, MEMPOOL_FULL, METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR, STORE_ERROR, TX_REJECTED, RPCError
-from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.protocol.args import encode_args
-from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.protocol.keys import KeyPair, contract_address, dev_key, format_address
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
 
 G = load_genesis(GENESIS)
 DEV0, DEV1, DEV2 = dev_key(0), dev_key(1), dev_key(2)
@@ -55,7 +68,9 @@ def error_of(rpc: Dispatcher, method: str, params: Any = None) -> dict[str, Any]
     return answer["error"]  # type: ignore[no-any-return]
 
 
-def signed(key: KeyPair, nonce: int, kind: TxKind = TxKind.TRANSFER, gas: int = 10**8, **fields: Any) -> SignedTransaction:
+def signed(
+    key: KeyPair, nonce: int, kind: TxKind = TxKind.TRANSFER, gas: int = 10**8, **fields: Any
+) -> SignedTransaction:
     if kind is TxKind.TRANSFER:
         fields.setdefault("to", DEV2.address)
     return Transaction(G.chain_id, nonce, gas, 1, key.public_key, kind, **fields).sign(key)
@@ -66,8 +81,9 @@ def submit(rpc: Dispatcher, tx: SignedTransaction) -> Any:
 
 
 def deploy_token(rpc: Dispatcher, supply: int = 1_000) -> str:
-    answer = submit(rpc, signed(DEV0, 0, TxKind.DEPLOY, code=TOKEN_CODE, method="init",
-                                args=encode_args({"supply": supply})))
+    answer = submit(
+        rpc, signed(DEV0, 0, TxKind.DEPLOY, code=TOKEN_CODE, method="init", args=encode_args({"supply": supply}))
+    )
     assert answer["receipt"]["address"] == TOKEN
     return TOKEN
 
@@ -87,24 +103,36 @@ def test_the_id_comes_back_as_it_was_sent(rpc: Dispatcher, request_id: Any) -> N
     assert "result" in answer
 
 
-@pytest.mark.parametrize("body", [
-    b'{"jsonrpc":"2.0","id":true,"method":"chain_info"}',
-    b'{"jsonrpc":"2.0","id":1.5,"method":"chain_info"}',
-    b'{"jsonrpc":"2.0","id":{},"method":"chain_info"}',
-    b'{"jsonrpc":"2.0","id":[1],"method":"chain_info"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"jsonrpc":"2.0","id":true,"method":"chain_info"}',
+        b'{"jsonrpc":"2.0","id":1.5,"method":"chain_info"}',
+        b'{"jsonrpc":"2.0","id":{},"method":"chain_info"}',
+        b'{"jsonrpc":"2.0","id":[1],"method":"chain_info"}',
+    ],
+)
 def test_an_id_of_another_type_is_an_invalid_request_answered_with_a_null_id(rpc: Dispatcher, body: bytes) -> None:
-    assert send(rpc, body) == {"jsonrpc": "2.0", "id": None, "error": {
-        "code": INVALID_REQUEST, "message": "invalid request: id must be a string, an integer or null"}}
+    assert send(rpc, body) == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": INVALID_REQUEST, "message": "invalid request: id must be a string, an integer or null"},
+    }
 
 
-@pytest.mark.parametrize("body", [
-    b"{", b"", b"\xff\xfe", b'{"jsonrpc":"2.0","id":1,"method":"chain_info"} x',
-    b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":NaN}}',
-    b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":Infinity}}',
-    b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":-Infinity}}',
-    b"[" * 100_000,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"",
+        b"\xff\xfe",
+        b'{"jsonrpc":"2.0","id":1,"method":"chain_info"} x',
+        b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":NaN}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":Infinity}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":-Infinity}}',
+        b"[" * 100_000,
+    ],
+)
 def test_a_body_that_is_not_json_is_a_parse_error(rpc: Dispatcher, body: bytes) -> None:
     answer = send(rpc, body)
     assert answer["id"] is None and answer["error"]["code"] == PARSE_ERROR
@@ -112,16 +140,19 @@ def test_a_body_that_is_not_json_is_a_parse_error(rpc: Dispatcher, body: bytes) 
     assert rpc.node.chain.head.height == 0
 
 
-@pytest.mark.parametrize("body, message", [
-    (1, "invalid request: a call is a JSON object"),
-    ("chain_info", "invalid request: a call is a JSON object"),
-    ({"id": 1, "method": "chain_info"}, 'invalid request: "jsonrpc" must be "2.0"'),
-    ({"jsonrpc": "1.0", "id": 1, "method": "chain_info"}, 'invalid request: "jsonrpc" must be "2.0"'),
-    ({"jsonrpc": "2.0", "id": 1}, "invalid request: method must be a string"),
-    ({"jsonrpc": "2.0", "id": 1, "method": 5}, "invalid request: method must be a string"),
-    ({"jsonrpc": "2.0", "id": 1, "method": "chain_info", "param": {}}, "invalid request: unknown member 'param'"),
-    ([], "invalid request: an empty batch"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (1, "invalid request: a call is a JSON object"),
+        ("chain_info", "invalid request: a call is a JSON object"),
+        ({"id": 1, "method": "chain_info"}, 'invalid request: "jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "1.0", "id": 1, "method": "chain_info"}, 'invalid request: "jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "2.0", "id": 1}, "invalid request: method must be a string"),
+        ({"jsonrpc": "2.0", "id": 1, "method": 5}, "invalid request: method must be a string"),
+        ({"jsonrpc": "2.0", "id": 1, "method": "chain_info", "param": {}}, "invalid request: unknown member 'param'"),
+        ([], "invalid request: an empty batch"),
+    ],
+)
 def test_invalid_requests(rpc: Dispatcher, body: Any, message: str) -> None:
     answer = send(rpc, body)
     assert answer["error"] == {"code": INVALID_REQUEST, "message": message}
@@ -130,7 +161,9 @@ def test_invalid_requests(rpc: Dispatcher, body: Any, message: str) -> None:
 
 def test_an_unknown_method(rpc: Dispatcher) -> None:
     assert error_of(rpc, "eth_blockNumber") == {
-        "code": METHOD_NOT_FOUND, "message": "method not found: 'eth_blockNumber' (see docs/rpc.md for the methods)"}
+        "code": METHOD_NOT_FOUND,
+        "message": "method not found: 'eth_blockNumber' (see docs/rpc.md for the methods)",
+    }
 
 
 def test_a_notification_runs_and_gets_no_answer(rpc: Dispatcher) -> None:
@@ -144,20 +177,26 @@ def test_a_notification_runs_and_gets_no_answer(rpc: Dispatcher) -> None:
 
 def test_an_id_of_null_is_not_a_notification(rpc: Dispatcher) -> None:
     assert send(rpc, request("devnet_increase_time", {"seconds": 1}, id=None)) == {
-        "jsonrpc": "2.0", "id": None, "result": {"offset": 1}}
+        "jsonrpc": "2.0",
+        "id": None,
+        "result": {"offset": 1},
+    }
 
 
 # -- batches ----------------------------------------------------------------------------------
 
 
 def test_a_batch_answers_each_call_in_order_and_leaves_out_notifications(rpc: Dispatcher) -> None:
-    answer = send(rpc, [
-        request("devnet_mine", {"blocks": 1}, id="a"),
-        {"jsonrpc": "2.0", "method": "devnet_mine"},
-        request("get_block", {"block": 99}, id="b"),
-        5,
-        request("get_block", None, id="c"),
-    ])
+    answer = send(
+        rpc,
+        [
+            request("devnet_mine", {"blocks": 1}, id="a"),
+            {"jsonrpc": "2.0", "method": "devnet_mine"},
+            request("get_block", {"block": 99}, id="b"),
+            5,
+            request("get_block", None, id="c"),
+        ],
+    )
     assert [item["id"] for item in answer] == ["a", "b", None, "c"]
     assert answer[0]["result"]["head"] == 1
     assert answer[1]["error"]["code"] == NOT_FOUND
@@ -173,15 +212,26 @@ def test_a_batch_of_notifications_gets_no_answer(rpc: Dispatcher) -> None:
 def test_a_batch_holds_at_most_max_batch_calls(rpc: Dispatcher) -> None:
     assert len(send(rpc, [request("get_next_nonce", [OUTSIDER], id=i) for i in range(MAX_BATCH)])) == MAX_BATCH
     answer = send(rpc, [request("devnet_mine", id=i) for i in range(MAX_BATCH + 1)])
-    assert answer == {"jsonrpc": "2.0", "id": None, "error": {
-        "code": INVALID_REQUEST, "message": f"invalid request: a batch holds at most {MAX_BATCH} calls, found {MAX_BATCH + 1}"}}
+    assert answer == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": INVALID_REQUEST,
+            "message": f"invalid request: a batch holds at most {MAX_BATCH} calls, found {MAX_BATCH + 1}",
+        },
+    }
     assert rpc.node.chain.head.height == 0  # none of it ran
 
 
 def test_a_nested_batch_is_one_invalid_call(rpc: Dispatcher) -> None:
     answer = send(rpc, [[request("chain_info")]])
-    assert answer == [{"jsonrpc": "2.0", "id": None, "error": {
-        "code": INVALID_REQUEST, "message": "invalid request: a call is a JSON object"}}]
+    assert answer == [
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": INVALID_REQUEST, "message": "invalid request: a call is a JSON object"},
+        }
+    ]
 
 
 # -- parameters -------------------------------------------------------------------------------
@@ -193,35 +243,71 @@ def test_parameters_by_position_in_the_declared_order(rpc: Dispatcher) -> None:
     assert rpc.call("get_block", [])["height"] == 2
     assert rpc.call("get_events", [None, None, 0, None, 5]) == {"events": []}
     assert error_of(rpc, "get_balance", [OUTSIDER, 1]) == {
-        "code": INVALID_PARAMS, "message": "invalid params: get_balance takes at most 1 parameters, found 2"}
+        "code": INVALID_PARAMS,
+        "message": "invalid params: get_balance takes at most 1 parameters, found 2",
+    }
 
 
 def test_parameter_errors_name_the_parameter(rpc: Dispatcher) -> None:
     cases = [
         ("get_balance", {}, "invalid params: get_balance needs 'address'"),
-        ("get_balance", {"address": OUTSIDER, "block": 1},
-         "invalid params: get_balance has no parameter 'block' (it takes: address)"),
+        (
+            "get_balance",
+            {"address": OUTSIDER, "block": 1},
+            "invalid params: get_balance has no parameter 'block' (it takes: address)",
+        ),
         ("chain_info", {"verbose": True}, "invalid params: chain_info has no parameter 'verbose' (it takes: none)"),
-        ("get_balance", {"address": "0x1234"}, 'invalid params: address must be 0x followed by 40 hex digits, found "0x1234"'),
-        ("get_balance", {"address": "11" * 20},
-         'invalid params: address must be 0x followed by 40 hex digits, found "' + "11" * 20 + '"'),
+        (
+            "get_balance",
+            {"address": "0x1234"},
+            'invalid params: address must be 0x followed by 40 hex digits, found "0x1234"',
+        ),
+        (
+            "get_balance",
+            {"address": "11" * 20},
+            'invalid params: address must be 0x followed by 40 hex digits, found "' + "11" * 20 + '"',
+        ),
         ("get_balance", "0x", "invalid params: params must be an object or an array"),
         ("devnet_mine", {"blocks": 1.0}, "invalid params: blocks must be a non-negative integer, found 1.0"),
         ("devnet_mine", {"blocks": True}, "invalid params: blocks must be a non-negative integer, found true"),
         ("devnet_mine", {"blocks": -1}, "invalid params: blocks must be a non-negative integer, found -1"),
-        ("devnet_increase_time", {"seconds": 2**64}, "invalid params: seconds must be an integer from 0 to 2**64-1, "
-                                                      "found 18446744073709551616"),
-        ("get_block", {"block": "0x12"}, 'invalid params: block must be a height, a 0x block hash or "latest", found "0x12"'),
-        ("submit_transaction", {"tx": "0xzz"}, 'invalid params: tx must be 0x followed by an even number of hex digits, '
-                                               'found "0xzz"'),
-        ("view", {"contract": OUTSIDER, "method": "m", "gas": 0}, "invalid params: gas must be an integer from 1 to 2**63-1, found 0"),
-        ("view", {"contract": OUTSIDER, "method": "m", "args": {"x": 1.5}},
-         "invalid params: args: args.x: 1.5 is not an integer; contracts take no floats"),
+        (
+            "devnet_increase_time",
+            {"seconds": 2**64},
+            "invalid params: seconds must be an integer from 0 to 2**64-1, found 18446744073709551616",
+        ),
+        (
+            "get_block",
+            {"block": "0x12"},
+            'invalid params: block must be a height, a 0x block hash or "latest", found "0x12"',
+        ),
+        (
+            "submit_transaction",
+            {"tx": "0xzz"},
+            'invalid params: tx must be 0x followed by an even number of hex digits, found "0xzz"',
+        ),
+        (
+            "view",
+            {"contract": OUTSIDER, "method": "m", "gas": 0},
+            "invalid params: gas must be an integer from 1 to 2**63-1, found 0",
+        ),
+        (
+            "view",
+            {"contract": OUTSIDER, "method": "m", "args": {"x": 1.5}},
+            "invalid params: args: args.x: 1.5 is not an integer; contracts take no floats",
+        ),
         ("get_events", {"from_block": 5, "to_block": 4}, "invalid params: from_block 5 is after to_block 4"),
         ("get_events", {"limit": 0}, "invalid params: limit must be between 1 and 10000, found 0"),
-        ("get_proof", {"address": OUTSIDER, "key": "0xzz"}, "invalid params: storage key '0xzz' starts with 0x but is not hex"),
-        ("simulate", {"from": OUTSIDER}, "invalid params: say what to simulate: 'to' (a transfer), 'to' and 'method' "
-                                         "(a call), or 'code' (a deploy)"),
+        (
+            "get_proof",
+            {"address": OUTSIDER, "key": "0xzz"},
+            "invalid params: storage key '0xzz' starts with 0x but is not hex",
+        ),
+        (
+            "simulate",
+            {"from": OUTSIDER},
+            "invalid params: say what to simulate: 'to' (a transfer), 'to' and 'method' (a call), or 'code' (a deploy)",
+        ),
     ]
     for method, params, message in cases:
         assert error_of(rpc, method, params) == {"code": INVALID_PARAMS, "message": message}, method
@@ -237,7 +323,9 @@ def test_args_nested_too_deeply_are_invalid_params_not_an_internal_error(rpc: Di
     for _ in range(700):
         deep = [deep]
     assert error_of(rpc, "view", {"contract": OUTSIDER, "method": "m", "args": deep}) == {
-        "code": INVALID_PARAMS, "message": "invalid params: args is nested too deeply"}
+        "code": INVALID_PARAMS,
+        "message": "invalid params: args is nested too deeply",
+    }
 
 
 def test_big_integers_travel_exactly(rpc: Dispatcher) -> None:
@@ -253,8 +341,10 @@ def test_big_integers_travel_exactly(rpc: Dispatcher) -> None:
 
 def test_a_float_too_big_for_a_double_is_still_refused_as_a_value(rpc: Dispatcher) -> None:
     answer = send(rpc, b'{"jsonrpc":"2.0","id":1,"method":"devnet_mine","params":{"blocks":1e400}}')
-    assert answer["error"] == {"code": INVALID_PARAMS,
-                               "message": "invalid params: blocks must be a non-negative integer, found Infinity"}
+    assert answer["error"] == {
+        "code": INVALID_PARAMS,
+        "message": "invalid params: blocks must be a non-negative integer, found Infinity",
+    }
 
 
 # -- the error codes of the methods --------------------------------------------------------------
@@ -263,36 +353,55 @@ def test_a_float_too_big_for_a_double_is_still_refused_as_a_value(rpc: Dispatche
 def test_rejected_transactions(rpc: Dispatcher) -> None:
     assert error_of(rpc, "submit_transaction", {"tx": "0x00"})["code"] == TX_REJECTED
     assert error_of(rpc, "submit_transaction", {"tx": "0x00"})["message"].startswith(
-        "rejected: the transaction does not decode:")
+        "rejected: the transaction does not decode:"
+    )
     forged = signed(DEV0, 0)
     forged = SignedTransaction(forged.tx, bytes(64))
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + forged.encoded.hex()}) == {
-        "code": TX_REJECTED, "message": f"rejected: bad signature: not signed by the key of {format_address(DEV0.address)}"}
+        "code": TX_REJECTED,
+        "message": f"rejected: bad signature: not signed by the key of {format_address(DEV0.address)}",
+    }
     submit(rpc, signed(DEV0, 0))
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + signed(DEV0, 0).encoded.hex()})["message"].endswith(
-        "is already in a block")
-    assert error_of(rpc, "submit_transaction", {"tx": "0x" + signed(DEV0, 0, value=1, to=DEV1.address).encoded.hex()}) == {
-        "code": TX_REJECTED, "message": "rejected: nonce 0 was already used: the account's next nonce is 1"}
+        "is already in a block"
+    )
+    assert error_of(
+        rpc, "submit_transaction", {"tx": "0x" + signed(DEV0, 0, value=1, to=DEV1.address).encoded.hex()}
+    ) == {"code": TX_REJECTED, "message": "rejected: nonce 0 was already used: the account's next nonce is 1"}
 
 
 def test_not_found(rpc: Dispatcher) -> None:
     unknown = "0x" + "ab" * 32
     assert error_of(rpc, "get_block", {"block": 5}) == {
-        "code": NOT_FOUND, "message": "no block at height 5 (the head is at 0)"}
+        "code": NOT_FOUND,
+        "message": "no block at height 5 (the head is at 0)",
+    }
     assert error_of(rpc, "get_block", {"block": 2**64})["code"] == NOT_FOUND
-    assert error_of(rpc, "get_block", {"block": unknown}) == {"code": NOT_FOUND, "message": f"no block with hash {unknown}"}
+    assert error_of(rpc, "get_block", {"block": unknown}) == {
+        "code": NOT_FOUND,
+        "message": f"no block with hash {unknown}",
+    }
     assert error_of(rpc, "get_transaction", {"hash": unknown}) == {
-        "code": NOT_FOUND, "message": f"no transaction with hash {unknown}"}
+        "code": NOT_FOUND,
+        "message": f"no transaction with hash {unknown}",
+    }
     assert error_of(rpc, "get_receipt", {"hash": unknown})["code"] == NOT_FOUND
-    assert error_of(rpc, "get_code", {"address": OUTSIDER}) == {"code": NOT_FOUND, "message": f"no contract at {OUTSIDER}"}
+    assert error_of(rpc, "get_code", {"address": OUTSIDER}) == {
+        "code": NOT_FOUND,
+        "message": f"no contract at {OUTSIDER}",
+    }
     assert error_of(rpc, "view", {"contract": OUTSIDER, "method": "get"})["code"] == NOT_FOUND
 
 
 def test_devnet_refusals(rpc: Dispatcher) -> None:
     assert error_of(rpc, "devnet_revert", {"id": 3}) == {
-        "code": DEVNET_REFUSED, "message": "no snapshot with id 3 (it may have been reverted already)"}
+        "code": DEVNET_REFUSED,
+        "message": "no snapshot with id 3 (it may have been reverted already)",
+    }
     assert error_of(rpc, "devnet_set_next_block_timestamp", {"timestamp": 5}) == {
-        "code": DEVNET_REFUSED, "message": f"timestamp 5 is earlier than the head block's ({G.genesis_time})"}
+        "code": DEVNET_REFUSED,
+        "message": f"timestamp 5 is earlier than the head block's ({G.genesis_time})",
+    }
     assert error_of(rpc, "devnet_mine", {"blocks": 0})["code"] == DEVNET_REFUSED
 
 
@@ -300,17 +409,22 @@ def test_mempool_full() -> None:
     rpc = new_dispatcher(block_time=1.0, mempool=Mempool(capacity=1))
     assert submit(rpc, signed(DEV0, 0))["status"] == "pending"
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + signed(DEV1, 0).encoded.hex()}) == {
-        "code": MEMPOOL_FULL, "message": "rejected: the mempool is full (1 transactions); try again after the next block"}
+        "code": MEMPOOL_FULL,
+        "message": "rejected: the mempool is full (1 transactions); try again after the next block",
+    }
 
 
 def test_a_storage_failure(rpc: Dispatcher) -> None:
     rpc.node.chain.kv.close()
     assert error_of(rpc, "get_balance", {"address": OUTSIDER}) == {
-        "code": STORE_ERROR, "message": "storage error: the memory store is closed"}
+        "code": STORE_ERROR,
+        "message": "storage error: the memory store is closed",
+    }
 
 
 def test_an_unexpected_exception_is_an_internal_error_and_the_node_goes_on(
-        rpc: Dispatcher, capsys: pytest.CaptureFixture[str]) -> None:
+    rpc: Dispatcher, capsys: pytest.CaptureFixture[str]
+) -> None:
     def broken() -> None:
         raise KeyError("oops")
 
@@ -359,10 +473,14 @@ def test_a_dropped_transaction() -> None:
     rpc.call("devnet_mine")
     tx_hash = "0x" + broken.hash.hex()
     assert rpc.call("get_transaction", {"hash": tx_hash}) == {
-        "tx_hash": tx_hash, "status": "dropped", "error": "no contract at 0x0000000000000000000000000000000000000000"}
+        "tx_hash": tx_hash,
+        "status": "dropped",
+        "error": "no contract at 0x0000000000000000000000000000000000000000",
+    }
     assert error_of(rpc, "get_receipt", {"hash": tx_hash}) == {
         "code": TX_REJECTED,
-        "message": f"rejected: transaction {tx_hash} was dropped: no contract at 0x0000000000000000000000000000000000000000"}
+        "message": f"rejected: transaction {tx_hash} was dropped: no contract at 0x0000000000000000000000000000000000000000",
+    }
 
 
 def test_view_is_bounded_by_the_block_gas_limit(rpc: Dispatcher) -> None:
@@ -370,18 +488,23 @@ def test_view_is_bounded_by_the_block_gas_limit(rpc: Dispatcher) -> None:
     limit = G.chain.block_gas_limit
     assert rpc.call("view", {"contract": token, "method": "total_supply", "gas": limit})["result"] == 1_000
     assert error_of(rpc, "view", {"contract": token, "method": "total_supply", "gas": limit + 1}) == {
-        "code": INVALID_PARAMS, "message": f"invalid params: gas {limit + 1} is above the block gas limit {limit}"}
+        "code": INVALID_PARAMS,
+        "message": f"invalid params: gas {limit + 1} is above the block gas limit {limit}",
+    }
 
 
 def test_view_args_as_json_or_hex(rpc: Dispatcher) -> None:
     token = deploy_token(rpc)
     owner = format_address(DEV0.address)
     by_json = rpc.call("view", {"contract": token, "method": "balance_of", "args": {"owner": owner}})
-    by_hex = rpc.call("view", {"contract": token, "method": "balance_of",
-                               "args_hex": "0x" + encode_args({"owner": owner}).hex()})
+    by_hex = rpc.call(
+        "view", {"contract": token, "method": "balance_of", "args_hex": "0x" + encode_args({"owner": owner}).hex()}
+    )
     assert by_json == by_hex and by_json["result"] == 1_000 and by_json["status"] == "ok"
     assert error_of(rpc, "view", {"contract": token, "method": "total_supply", "args": {}, "args_hex": "0x80"}) == {
-        "code": INVALID_PARAMS, "message": "invalid params: give args or args_hex, not both"}
+        "code": INVALID_PARAMS,
+        "message": "invalid params: give args or args_hex, not both",
+    }
     missing = rpc.call("view", {"contract": token, "method": "nope"})
     assert missing["status"] == "invalid" and "nope" in missing["error"]
 
@@ -417,20 +540,30 @@ def test_simulate_matches_the_receipt_of_a_transfer_a_call_and_a_deploy(rpc: Dis
     dev0 = format_address(DEV0.address)
     deploy = signed(DEV0, 0, TxKind.DEPLOY, code=TOKEN_CODE, method="init", args=encode_args({"supply": 500}))
     simulated, receipt = simulate_then_send(
-        rpc, {"from": dev0, "code": "0x" + TOKEN_CODE.hex(), "method": "init", "args": {"supply": 500}}, deploy)
+        rpc, {"from": dev0, "code": "0x" + TOKEN_CODE.hex(), "method": "init", "args": {"supply": 500}}, deploy
+    )
     assert simulated["gas_used"] == receipt["gas_used"] and simulated["address"] == receipt["address"] == TOKEN
     assert simulated["events"] == receipt["events"] and simulated["status"] == receipt["status"] == "ok"
     assert simulated["block_height"] == 0
 
-    call = signed(DEV0, 1, TxKind.CALL, gas=3_000_000, to=bytes.fromhex(TOKEN[2:]), method="transfer",
-                  args=encode_args({"to": OUTSIDER, "amount": 7}))
+    call = signed(
+        DEV0,
+        1,
+        TxKind.CALL,
+        gas=3_000_000,
+        to=bytes.fromhex(TOKEN[2:]),
+        method="transfer",
+        args=encode_args({"to": OUTSIDER, "amount": 7}),
+    )
     simulated, receipt = simulate_then_send(
-        rpc, {"from": dev0, "to": TOKEN, "method": "transfer", "args": {"to": OUTSIDER, "amount": 7}}, call)
+        rpc, {"from": dev0, "to": TOKEN, "method": "transfer", "args": {"to": OUTSIDER, "amount": 7}}, call
+    )
     assert (simulated["gas_used"], simulated["events"]) == (receipt["gas_used"], receipt["events"])
 
     transfer = signed(DEV0, 2, gas=60_000, to=DEV1.address, value=10**20)
     simulated, receipt = simulate_then_send(
-        rpc, {"from": dev0, "to": format_address(DEV1.address), "value": 10**20}, transfer)
+        rpc, {"from": dev0, "to": format_address(DEV1.address), "value": 10**20}, transfer
+    )
     assert simulated["gas_used"] == receipt["gas_used"] and simulated["status"] == "ok"
 
 
@@ -438,8 +571,15 @@ def test_simulate_changes_nothing_and_needs_no_signature(rpc: Dispatcher) -> Non
     token = deploy_token(rpc)
     before = rpc.call("chain_info")
     # From DEV1, whose key the caller need not have; its nonce is the account's.
-    result = rpc.call("simulate", {"from": format_address(DEV1.address), "to": token, "method": "transfer",
-                                   "args": {"to": OUTSIDER, "amount": 1}})
+    result = rpc.call(
+        "simulate",
+        {
+            "from": format_address(DEV1.address),
+            "to": token,
+            "method": "transfer",
+            "args": {"to": OUTSIDER, "amount": 1},
+        },
+    )
     assert result["status"] == "abort" and result["error"] == "insufficient balance: have 0, need 1"
     assert rpc.call("chain_info") == before
     assert rpc.call("get_next_nonce", {"address": format_address(DEV1.address)})["nonce"] == 0
@@ -448,11 +588,14 @@ def test_simulate_changes_nothing_and_needs_no_signature(rpc: Dispatcher) -> Non
 def test_simulate_says_invalid_where_the_transaction_would_be_refused(rpc: Dispatcher) -> None:
     poor = rpc.call("simulate", {"from": OUTSIDER, "to": format_address(DEV1.address), "value": 1})
     assert poor["status"] == "invalid" and poor["error"].startswith("balance 0 is below value plus maximum fee")
-    too_much = rpc.call("simulate", {"from": format_address(DEV0.address), "to": OUTSIDER,
-                                     "gas": G.chain.block_gas_limit + 1})
+    too_much = rpc.call(
+        "simulate", {"from": format_address(DEV0.address), "to": OUTSIDER, "gas": G.chain.block_gas_limit + 1}
+    )
     assert too_much["status"] == "invalid" and "above the block gas limit" in too_much["error"]
     assert error_of(rpc, "simulate", {"from": OUTSIDER, "to": OUTSIDER, "code": "0x00"}) == {
-        "code": INVALID_PARAMS, "message": "invalid params: a deploy (code) has no 'to'"}
+        "code": INVALID_PARAMS,
+        "message": "invalid params: a deploy (code) has no 'to'",
+    }
 
 
 def test_a_gas_estimate_for_nested_calls(rpc: Dispatcher) -> None:
@@ -461,8 +604,17 @@ def test_a_gas_estimate_for_nested_calls(rpc: Dispatcher) -> None:
     token = deploy_token(rpc, supply=100)
     vault = format_address(contract_address(DEV0.address, 1))
     submit(rpc, signed(DEV0, 1, TxKind.DEPLOY, code=VAULT_CODE, method="init", args=encode_args({"token": token})))
-    submit(rpc, signed(DEV0, 2, TxKind.CALL, to=bytes.fromhex(token[2:]), method="transfer",
-                       args=encode_args({"to": vault, "amount": 50})))
+    submit(
+        rpc,
+        signed(
+            DEV0,
+            2,
+            TxKind.CALL,
+            to=bytes.fromhex(token[2:]),
+            method="transfer",
+            args=encode_args({"to": vault, "amount": 50}),
+        ),
+    )
     params = {"from": dev0, "to": vault, "method": "withdraw", "args": {"to": OUTSIDER, "amount": 5}}
     estimate = rpc.call("simulate", params)
     assert estimate["status"] == "ok" and [event["name"] for event in estimate["events"]] == ["Transfer"]
@@ -470,7 +622,14 @@ def test_a_gas_estimate_for_nested_calls(rpc: Dispatcher) -> None:
     assert short["status"] != "ok"
     with_margin = rpc.call("simulate", {**params, "gas": estimate["gas_used"] * 11 // 10})
     assert (with_margin["status"], with_margin["gas_used"]) == ("ok", estimate["gas_used"])
-    sent = signed(DEV0, 3, TxKind.CALL, gas=estimate["gas_used"] * 11 // 10, to=bytes.fromhex(vault[2:]),
-                  method="withdraw", args=encode_args({"to": OUTSIDER, "amount": 5}))
+    sent = signed(
+        DEV0,
+        3,
+        TxKind.CALL,
+        gas=estimate["gas_used"] * 11 // 10,
+        to=bytes.fromhex(vault[2:]),
+        method="withdraw",
+        args=encode_args({"to": OUTSIDER, "amount": 5}),
+    )
     receipt = submit(rpc, sent)["receipt"]
     assert (receipt["status"], receipt["gas_used"]) == ("ok", estimate["gas_used"])

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from wasmchain.store.chain import Chain
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import contract_address, dev_key, format_address
-from wasmchain.store.kv import MemoryKV
+from tests.helpers import CONTRACTS, GENESIS, ROOT
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import _MISSING, Dispatcher
-from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.protocol.args import encode_args
-from tests.helpers import CONTRACTS, GENESIS, ROOT
+from wasmchain.protocol.keys import contract_address, dev_key, format_address
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
 
 DOC = ROOT / "docs" / "rpc.md"
 SECTION = re.compile(r"^### `([a-z_]+)`[ \t]*$", re.MULTILINE)
@@ -45,10 +45,20 @@ def setup_transactions() -> list[SignedTransaction]:
         return Transaction(genesis.chain_id, nonce, 10**8, 1, dev0.public_key, kind, **fields).sign(dev0)
 
     return [
-        sign(0, TxKind.DEPLOY, code=(CONTRACTS / "token" / "token.wasm").read_bytes(), method="init",
-             args=encode_args({"supply": 1_000_000})),
-        sign(1, TxKind.CALL, to=token, method="transfer",
-             args=encode_args({"to": format_address(dev1.address), "amount": 250})),
+        sign(
+            0,
+            TxKind.DEPLOY,
+            code=(CONTRACTS / "token" / "token.wasm").read_bytes(),
+            method="init",
+            args=encode_args({"supply": 1_000_000}),
+        ),
+        sign(
+            1,
+            TxKind.CALL,
+            to=token,
+            method="transfer",
+            args=encode_args({"to": format_address(dev1.address), "amount": 250}),
+        ),
     ]
 
 
@@ -65,7 +75,7 @@ def sections(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for match in SECTION.finditer(text):
         following = HEADING.search(text, match.end())
-        found[match.group(1)] = text[match.end():following.start() if following else len(text)]
+        found[match.group(1)] = text[match.end() : following.start() if following else len(text)]
     return found
 
 
@@ -84,7 +94,7 @@ def as_json(value: Any) -> Any:
 
 def matches(documented: Any, actual: Any) -> bool:
     if isinstance(documented, str) and documented.endswith(ELIDED) and isinstance(actual, str):
-        return actual.startswith(documented[:-len(ELIDED)])
+        return actual.startswith(documented[: -len(ELIDED)])
     if isinstance(documented, dict) and isinstance(actual, dict):
         return documented.keys() == actual.keys() and all(matches(documented[k], actual[k]) for k in documented)
     if isinstance(documented, list) and isinstance(actual, list):
@@ -130,7 +140,11 @@ def test_every_example_gives_the_documented_answer() -> None:
             continue
         raw = rpc.handle(body.encode())
         answer = None if raw is None else json.loads(raw)
-        documented = json.loads(blocks[index + 1][1]) if index + 1 < len(blocks) and blocks[index + 1][0] == "response" else None
-        assert matches(documented, answer), f"request:\n{body}\ndocumented:\n{documented}\nactual:\n{json.dumps(answer, indent=2)}"
+        documented = (
+            json.loads(blocks[index + 1][1]) if index + 1 < len(blocks) and blocks[index + 1][0] == "response" else None
+        )
+        assert matches(documented, answer), (
+            f"request:\n{body}\ndocumented:\n{documented}\nactual:\n{json.dumps(answer, indent=2)}"
+        )
         ran += 1
     assert ran >= len(DISPATCHER_METHODS)

@@ -12,13 +12,13 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from wasmchain.protocol.keys import dev_key, verify_signature
+from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.store import signatures
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
-from wasmchain.protocol.keys import dev_key, verify_signature
 from wasmchain.store.kv import MemoryKV
 from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
-from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.store.tuning import Tuning
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +33,16 @@ def transactions(count: int = COUNT, bad: set[int] = BAD) -> list[SignedTransact
     signed = []
     for index in range(count):
         key = dev_key(1 + index % 4)
-        tx = Transaction(GENESIS.chain_id, index // 4, 100_000, 1, key.public_key, TxKind.TRANSFER,
-                         to=dev_key(9).address, value=1 + index)
+        tx = Transaction(
+            GENESIS.chain_id,
+            index // 4,
+            100_000,
+            1,
+            key.public_key,
+            TxKind.TRANSFER,
+            to=dev_key(9).address,
+            value=1 + index,
+        )
         one = tx.sign(key)
         if index in bad:
             one = SignedTransaction(one.tx, one.signature[:10] + bytes([one.signature[10] ^ 4]) + one.signature[11:])
@@ -130,8 +138,8 @@ def test_the_worker_loop_answers_each_frame_in_order() -> None:
     answers, data = [], out.getvalue()
     while data:
         size = int.from_bytes(data[:4], "big")
-        answers.append(msgpack.unpackb(data[4:4 + size]))
-        data = data[4 + size:]
+        answers.append(msgpack.unpackb(data[4 : 4 + size]))
+        data = data[4 + size :]
     assert answers == [[True, False], [False], []]
 
 
@@ -142,8 +150,9 @@ def test_a_worker_loads_no_wasmtime() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_workers_import_this_wasmchain_whatever_the_working_directory(workers: SignatureWorkers, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_import_this_wasmchain_whatever_the_working_directory(
+    workers: SignatureWorkers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     impostor = tmp_path / "wasmchain" / "store"
     impostor.mkdir(parents=True)
     (impostor.parent / "__init__.py").write_text("")
@@ -153,7 +162,8 @@ def test_workers_import_this_wasmchain_whatever_the_working_directory(workers: S
         "while (h := sys.stdin.buffer.read(4)):\n"
         "    n = len(msgpack.unpackb(sys.stdin.buffer.read(struct.unpack('>I', h)[0])))\n"
         "    a = msgpack.packb([True] * n); sys.stdout.buffer.write(struct.pack('>I', len(a)) + a)\n"
-        "    sys.stdout.buffer.flush()\n")
+        "    sys.stdout.buffer.flush()\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     batch = transactions()
@@ -161,8 +171,9 @@ def test_workers_import_this_wasmchain_whatever_the_working_directory(workers: S
     assert [signed.signature_valid() for signed in batch] == [index not in BAD for index in range(COUNT)]
 
 
-def test_a_hung_worker_is_stopped_and_its_transactions_verified_here(workers: SignatureWorkers,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hung_worker_is_stopped_and_its_transactions_verified_here(
+    workers: SignatureWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(signatures, "ANSWER_TIMEOUT", 0.5)
     workers.warm_up()
     hung = list(workers._pool)

@@ -202,7 +202,9 @@ def histories(draw: st.DrawFn) -> tuple[dict[bytes, bytes], list[list[tuple[byte
 
 @DETERMINISTIC
 @given(histories())
-def test_root_is_independent_of_order_and_batching(history: tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes | None]]]]) -> None:
+def test_root_is_independent_of_order_and_batching(
+    history: tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes | None]]]],
+) -> None:
     final, batches = history
     store: dict[bytes, bytes] = {}
     root = EMPTY_ROOT

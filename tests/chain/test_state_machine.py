@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from wasmchain.protocol.blocks import Receipt
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.genesis import genesis_from_document
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.store.kv import MemoryKV
 from wasmchain.protocol.state import STATE_PREFIX, Account
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.kv import MemoryKV
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_CODE = (ROOT / "contracts" / "token" / "token.wasm").read_bytes()
@@ -82,8 +82,7 @@ def packed(**values: object) -> bytes:
 def genesis_document() -> dict[str, Any]:
     document = json.loads(json.dumps(DEVNET))
     document["accounts"] = [
-        {"address": "0x" + address.hex(), "balance": balance}
-        for address, balance in zip(ADDRESSES, FUNDING) if balance
+        {"address": "0x" + address.hex(), "balance": balance} for address, balance in zip(ADDRESSES, FUNDING) if balance
     ]
     return document
 
@@ -94,16 +93,32 @@ PRICES = st.sampled_from([1, 1, 2, 7])
 ACCOUNT = st.integers(0, len(KEYS) - 1)
 FRACTION = st.sampled_from(["zero", "some", "all", "one_more", "lots_more"])
 """An amount relative to what the sender holds: the boundary is where bugs live."""
-INVALID_FLAVOURS = st.sampled_from([
-    "nonce_ahead", "nonce_behind", "wrong_chain_id", "tampered_signature", "wrong_signer",
-    "unaffordable_gas", "below_intrinsic_gas", "gas_price_below_minimum", "above_block_gas_limit",
-    "no_such_contract",
-])
+INVALID_FLAVOURS = st.sampled_from(
+    [
+        "nonce_ahead",
+        "nonce_behind",
+        "wrong_chain_id",
+        "tampered_signature",
+        "wrong_signer",
+        "unaffordable_gas",
+        "below_intrinsic_gas",
+        "gas_price_below_minimum",
+        "above_block_gas_limit",
+        "no_such_contract",
+    ]
+)
 
 TX_SPECS = st.one_of(
     st.tuples(st.just("native"), ACCOUNT, st.integers(0, len(KEYS) + 1), FRACTION, PRICES),
-    st.tuples(st.just("token"), st.integers(0, 3), ACCOUNT, st.integers(0, len(KEYS) + 1), FRACTION, PRICES,
-              st.sampled_from([0, 0, 5])),
+    st.tuples(
+        st.just("token"),
+        st.integers(0, 3),
+        ACCOUNT,
+        st.integers(0, len(KEYS) + 1),
+        FRACTION,
+        PRICES,
+        st.sampled_from([0, 0, 5]),
+    ),
     st.tuples(st.just("increment"), ACCOUNT, PRICES, st.sampled_from([0, 0, 3])),
     st.tuples(st.just("starve"), st.sampled_from(["token", "counter"]), ACCOUNT, st.integers(0, INSTANTIATE - 1)),
     st.tuples(st.just("deploy"), ACCOUNT, st.integers(0, 2**64 - 1), st.sampled_from([0, 9]), st.booleans()),
@@ -254,8 +269,17 @@ class ChainMachine(RuleBasedStateMachine):
             if spec[0] == "deploy" and spec[-1]:
                 deployer = ADDRESSES[spec[1]]
                 target = contract_address_of(deployer, nonces.get(deployer, 0))
-                planned.append(self.sign(KEYS[(spec[1] + 1) % 3], nonces, gas_limit=CALL_GAS, gas_price=1,
-                                         kind=TxKind.TRANSFER, to=target, value=2))
+                planned.append(
+                    self.sign(
+                        KEYS[(spec[1] + 1) % 3],
+                        nonces,
+                        gas_limit=CALL_GAS,
+                        gas_price=1,
+                        kind=TxKind.TRANSFER,
+                        to=target,
+                        value=2,
+                    )
+                )
             planned.append(self.build(spec, nonces))
         return planned
 
@@ -282,19 +306,43 @@ class ChainMachine(RuleBasedStateMachine):
             _, who, to, fraction, price = spec
             key = KEYS[who]
             spendable = max(model.balances[address_of(key)] - CALL_GAS * price, 0)
-            return self.sign(key, nonces, gas_limit=CALL_GAS, gas_price=price, kind=TxKind.TRANSFER,
-                             to=self.recipient(to), value=self.amount(fraction, spendable))
+            return self.sign(
+                key,
+                nonces,
+                gas_limit=CALL_GAS,
+                gas_price=price,
+                kind=TxKind.TRANSFER,
+                to=self.recipient(to),
+                value=self.amount(fraction, spendable),
+            )
         if kind == "token":
             _, token_index, who, to, fraction, price, value = spec
             token = list(model.tokens)[token_index % len(model.tokens)]
             key = KEYS[who]
             amount = min(self.amount(fraction, model.tokens[token].get(address_of(key), 0)), 2**64 - 1)
-            return self.sign(key, nonces, gas_limit=CALL_GAS, gas_price=price, kind=TxKind.CALL, to=token,
-                             value=value, method="transfer", args=packed(to=self.recipient(to), amount=amount))
+            return self.sign(
+                key,
+                nonces,
+                gas_limit=CALL_GAS,
+                gas_price=price,
+                kind=TxKind.CALL,
+                to=token,
+                value=value,
+                method="transfer",
+                args=packed(to=self.recipient(to), amount=amount),
+            )
         if kind == "increment":
             _, who, price, value = spec
-            return self.sign(KEYS[who], nonces, gas_limit=CALL_GAS, gas_price=price, kind=TxKind.CALL,
-                             to=next(iter(model.counters)), value=value, method="increment")
+            return self.sign(
+                KEYS[who],
+                nonces,
+                gas_limit=CALL_GAS,
+                gas_price=price,
+                kind=TxKind.CALL,
+                to=next(iter(model.counters)),
+                value=value,
+                method="increment",
+            )
         if kind == "starve":
             _, target, who, slack = spec
             key = KEYS[who]
@@ -309,8 +357,17 @@ class ChainMachine(RuleBasedStateMachine):
             return self.sign(key, nonces, gas_limit=model.intrinsic(probe.signed) + slack, **fields)
         if kind == "deploy":
             _, who, supply, value, _ = spec
-            return self.sign(KEYS[who], nonces, gas_limit=DEPLOY_GAS, gas_price=1, kind=TxKind.DEPLOY,
-                             code=TOKEN_CODE, value=value, method="init", args=packed(supply=supply))
+            return self.sign(
+                KEYS[who],
+                nonces,
+                gas_limit=DEPLOY_GAS,
+                gas_price=1,
+                kind=TxKind.DEPLOY,
+                code=TOKEN_CODE,
+                value=value,
+                method="init",
+                args=packed(supply=supply),
+            )
         _, flavour, who, as_call = spec
         return self.invalid(flavour, KEYS[who], as_call, nonces)
 
@@ -383,8 +440,10 @@ class ChainMachine(RuleBasedStateMachine):
 
     def changed_keys(self, before: dict[bytes, bytes | None], after: dict[bytes, bytes | None]) -> set[bytes]:
         """Keys whose value differs between two block drafts over the same (uncommitted) base."""
+
         def value(changes: dict[bytes, bytes | None], key: bytes) -> bytes | None:
             return changes[key] if key in changes else self.kv.get(key)
+
         return {key for key in before.keys() | after.keys() if value(before, key) != value(after, key)}
 
     # -- rules ----------------------------------------------------------------------------
@@ -392,11 +451,21 @@ class ChainMachine(RuleBasedStateMachine):
     @initialize()
     def deploy_token_and_counter(self) -> None:
         deployer, nonces = KEYS[0], dict(self.model.nonces)
-        self.run_block([
-            self.sign(deployer, nonces, gas_limit=DEPLOY_GAS, gas_price=1, kind=TxKind.DEPLOY, code=TOKEN_CODE,
-                      method="init", args=packed(supply=INITIAL_TOKEN_SUPPLY)),
-            self.sign(deployer, nonces, gas_limit=DEPLOY_GAS, gas_price=1, kind=TxKind.DEPLOY, code=COUNTER_CODE),
-        ])
+        self.run_block(
+            [
+                self.sign(
+                    deployer,
+                    nonces,
+                    gas_limit=DEPLOY_GAS,
+                    gas_price=1,
+                    kind=TxKind.DEPLOY,
+                    code=TOKEN_CODE,
+                    method="init",
+                    args=packed(supply=INITIAL_TOKEN_SUPPLY),
+                ),
+                self.sign(deployer, nonces, gas_limit=DEPLOY_GAS, gas_price=1, kind=TxKind.DEPLOY, code=COUNTER_CODE),
+            ]
+        )
         assert len(self.model.tokens) == 1 and len(self.model.counters) == 1
 
     @rule(specs=st.lists(TX_SPECS, min_size=1, max_size=4))
@@ -409,8 +478,9 @@ class ChainMachine(RuleBasedStateMachine):
     def accounts_match_the_model(self) -> None:
         for address in self.model.holders():
             account = self.chain.account(address)
-            assert (account.balance, account.nonce) == (self.model.balances[address], self.model.nonces[address]), \
+            assert (account.balance, account.nonce) == (self.model.balances[address], self.model.nonces[address]), (
                 f"0x{address.hex()}"
+            )
             assert account.is_contract == (address in self.model.contracts)
 
     @invariant()
@@ -440,7 +510,11 @@ class ChainMachine(RuleBasedStateMachine):
 
 
 ChainMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=12, deadline=None, derandomize=True, database=None,
+    max_examples=25,
+    stateful_step_count=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
     report_multiple_bugs=False,
 )
 test_chain_against_the_model = ChainMachine.TestCase
@@ -463,12 +537,26 @@ def test_deploy_to_a_prefunded_contract_address_succeeds_and_keeps_the_balance()
     chain = fresh_chain()
     deployer, griefer = KEYS[0], KEYS[1]
     target = contract_address_of(ADDRESSES[0], 0)
-    _, receipts = chain.produce([
-        Transaction(CHAIN_ID, 0, CALL_GAS, 1, griefer.public_key, TxKind.TRANSFER, to=target, value=1).sign(griefer),
-    ], chain.head.timestamp + 1)
+    _, receipts = chain.produce(
+        [
+            Transaction(CHAIN_ID, 0, CALL_GAS, 1, griefer.public_key, TxKind.TRANSFER, to=target, value=1).sign(
+                griefer
+            ),
+        ],
+        chain.head.timestamp + 1,
+    )
     assert receipts[0].ok
-    deploy = Transaction(CHAIN_ID, 0, DEPLOY_GAS, 1, deployer.public_key, TxKind.DEPLOY, code=TOKEN_CODE,
-                         method="init", args=packed(supply=5)).sign(deployer)
+    deploy = Transaction(
+        CHAIN_ID,
+        0,
+        DEPLOY_GAS,
+        1,
+        deployer.public_key,
+        TxKind.DEPLOY,
+        code=TOKEN_CODE,
+        method="init",
+        args=packed(supply=5),
+    ).sign(deployer)
     _, receipts = chain.produce([deploy], chain.head.timestamp + 1)
     assert (receipts[0].status, receipts[0].error) == ("ok", "")
     assert receipts[0].contract_address == target
@@ -479,13 +567,16 @@ def test_a_receipt_marked_invalid_charged_nothing() -> None:
     """Call arguments over max_input_size: refused, so no nonce, no fee, gas_used 0 (or not 'invalid')."""
     chain = fresh_chain()
     key = KEYS[0]
-    _, receipts = chain.produce([Transaction(CHAIN_ID, 0, DEPLOY_GAS, 1, key.public_key, TxKind.DEPLOY,
-                                             code=COUNTER_CODE).sign(key)], chain.head.timestamp + 1)
+    _, receipts = chain.produce(
+        [Transaction(CHAIN_ID, 0, DEPLOY_GAS, 1, key.public_key, TxKind.DEPLOY, code=COUNTER_CODE).sign(key)],
+        chain.head.timestamp + 1,
+    )
     counter = receipts[0].contract_address
     before = chain.account(ADDRESSES[0])
     too_big = msgpack.packb(b"x" * (DEVNET["vm"]["limits"]["max_input_size"] + 1))
-    call = Transaction(CHAIN_ID, 1, 10**8, 1, key.public_key, TxKind.CALL, to=counter, method="increment",
-                       args=too_big).sign(key)
+    call = Transaction(
+        CHAIN_ID, 1, 10**8, 1, key.public_key, TxKind.CALL, to=counter, method="increment", args=too_big
+    ).sign(key)
     _, receipts = chain.produce([call], chain.head.timestamp + 1)
     after = chain.account(ADDRESSES[0])
     if receipts[0].status == "invalid":
@@ -499,8 +590,9 @@ def test_a_replayed_transaction_does_not_take_over_the_index_of_the_original() -
     still find the executed one."""
     chain = fresh_chain()
     key = KEYS[0]
-    transfer = Transaction(CHAIN_ID, 0, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1],
-                           value=7).sign(key)
+    transfer = Transaction(CHAIN_ID, 0, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1], value=7).sign(
+        key
+    )
     first, _ = chain.produce([transfer], chain.head.timestamp + 1)
     _, replay_receipts = chain.produce([transfer], chain.head.timestamp + 1)
     assert replay_receipts[0].status == "invalid"
@@ -511,8 +603,9 @@ def test_a_replayed_transaction_does_not_take_over_the_index_of_the_original() -
 def test_a_block_repeating_an_old_transaction_twice_commits_and_keeps_the_index() -> None:
     chain = fresh_chain()
     key = KEYS[0]
-    transfer = Transaction(CHAIN_ID, 0, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1],
-                           value=7).sign(key)
+    transfer = Transaction(CHAIN_ID, 0, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1], value=7).sign(
+        key
+    )
     first, _ = chain.produce([transfer], chain.head.timestamp + 1)
     _, receipts = chain.produce([transfer, transfer], chain.head.timestamp + 1)
     assert [receipt.status for receipt in receipts] == ["invalid", "invalid"]
@@ -524,8 +617,10 @@ def test_a_transaction_refused_then_executed_beside_a_replay_is_indexed_where_it
     """Refused once (nonce ahead), then included twice in one block: executed, then refused again."""
     chain = fresh_chain()
     key = KEYS[0]
-    first, second = (Transaction(CHAIN_ID, nonce, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1],
-                                 value=7).sign(key) for nonce in (0, 1))
+    first, second = (
+        Transaction(CHAIN_ID, nonce, CALL_GAS, 1, key.public_key, TxKind.TRANSFER, to=ADDRESSES[1], value=7).sign(key)
+        for nonce in (0, 1)
+    )
     _, receipts = chain.produce([second], chain.head.timestamp + 1)
     assert [receipt.status for receipt in receipts] == ["invalid"]
     executed, receipts = chain.produce([first, second, second], chain.head.timestamp + 1)

@@ -6,21 +6,20 @@ import json
 import re
 from pathlib import Path
 
-import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.protocol.blocks import merkle_root
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.codec import MAX_DEPTH, decode, decode_amount, encode, encode_amount
 from wasmchain.protocol.errors import InvalidEncoding, InvalidTransaction
 from wasmchain.protocol.genesis import genesis_from_document
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.store.kv import MemoryKV
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
 
 DEV0, DEV1 = dev_key(0), dev_key(1)
 TOKEN_CODE = (CONTRACTS / "token" / "token.wasm").read_bytes()
@@ -73,7 +72,9 @@ def _reference_check(value: object, depth: int) -> None:
         for item in value:
             _reference_check(item, depth + 1)
         return
-    raise InvalidEncoding(f"a {type(value).__name__} is not a canonical value (only integers, bytes, strings and arrays)")
+    raise InvalidEncoding(
+        f"a {type(value).__name__} is not a canonical value (only integers, bytes, strings and arrays)"
+    )
 
 
 class _Bytes(bytes):
@@ -85,11 +86,21 @@ class _List(list):  # type: ignore[type-arg]
 
 
 any_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.integers(-(1 << 63) - 2, -(1 << 63) + 1)
-    | st.integers((1 << 64) - 2, (1 << 64) + 1) | st.floats() | st.binary(max_size=4) | st.text(max_size=4)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(1 << 63) - 2, -(1 << 63) + 1)
+    | st.integers((1 << 64) - 2, (1 << 64) + 1)
+    | st.floats()
+    | st.binary(max_size=4)
+    | st.text(max_size=4)
     | st.sampled_from([TxKind.CALL, _Bytes(b"x"), bytearray(b"y"), 1j]),
-    lambda children: st.lists(children, max_size=4) | st.lists(children, max_size=4).map(tuple)
-    | st.lists(children, max_size=3).map(_List) | st.dictionaries(st.text(max_size=2), children, max_size=2),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.lists(children, max_size=3).map(_List)
+        | st.dictionaries(st.text(max_size=2), children, max_size=2)
+    ),
     max_leaves=12,
 )
 
@@ -158,8 +169,15 @@ def chain() -> Chain:
     return Chain.create(MemoryKV(), load_genesis(GENESIS))
 
 
-def transfer(key: KeyPair = DEV0, *, nonce: int = 0, chain_id: str = "wasmchain-devnet", amount: int = 5,
-             gas: int = 100_000, price: int = 1) -> Transaction:
+def transfer(
+    key: KeyPair = DEV0,
+    *,
+    nonce: int = 0,
+    chain_id: str = "wasmchain-devnet",
+    amount: int = 5,
+    gas: int = 100_000,
+    price: int = 1,
+) -> Transaction:
     return Transaction(chain_id, nonce, gas, price, key.public_key, TxKind.TRANSFER, to=DEV1.address, value=amount)
 
 
@@ -170,7 +188,7 @@ def test_a_transaction_has_exactly_one_encoding_and_hash() -> None:
     # The same content with the nonce written as a uint8 instead of a fixint is refused.
     nonce_at = 3 + 1 + len("wasmchain-devnet")  # array, array, version, str header + chain id
     assert signed.encoded[nonce_at] == 0
-    padded = signed.encoded[:nonce_at] + b"\xcc\x00" + signed.encoded[nonce_at + 1:]
+    padded = signed.encoded[:nonce_at] + b"\xcc\x00" + signed.encoded[nonce_at + 1 :]
     with pytest.raises(InvalidTransaction, match="not in canonical form"):
         SignedTransaction.decode(padded)
 
@@ -196,6 +214,7 @@ def test_tampered_signature(chain: Chain) -> None:
 
 def test_a_signature_is_verified_once_per_transaction_object(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
     import wasmchain.protocol.transactions as transactions
+
     calls = []
 
     def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -250,17 +269,22 @@ def test_oversized_transaction(tmp_path: Path) -> None:
 
 
 def test_unknown_contract_method_and_bad_module(chain: Chain) -> None:
-    nowhere = Transaction("wasmchain-devnet", 0, 10**7, 1, DEV0.public_key, TxKind.CALL, to=bytes(20),
-                          method="get", args=b"\x80")
+    nowhere = Transaction(
+        "wasmchain-devnet", 0, 10**7, 1, DEV0.public_key, TxKind.CALL, to=bytes(20), method="get", args=b"\x80"
+    )
     reject(chain, nowhere.sign(DEV0), "no contract at 0x0000")
     _, receipts = chain.produce(
         [Transaction("wasmchain-devnet", 0, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=TOKEN_CODE).sign(DEV0)],
-        chain.head.timestamp)
+        chain.head.timestamp,
+    )
     token = receipts[0].contract_address
-    no_method = Transaction("wasmchain-devnet", 1, 10**7, 1, DEV0.public_key, TxKind.CALL, to=token,
-                            method="mint", args=b"\x80")
-    reject(chain, no_method.sign(DEV0), "has no method \"mint\"")
-    bad_module = Transaction("wasmchain-devnet", 1, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=b"\0asm\x01\0\0\0\x05")
+    no_method = Transaction(
+        "wasmchain-devnet", 1, 10**7, 1, DEV0.public_key, TxKind.CALL, to=token, method="mint", args=b"\x80"
+    )
+    reject(chain, no_method.sign(DEV0), 'has no method "mint"')
+    bad_module = Transaction(
+        "wasmchain-devnet", 1, 10**8, 1, DEV0.public_key, TxKind.DEPLOY, code=b"\0asm\x01\0\0\0\x05"
+    )
     reject(chain, bad_module.sign(DEV0), "invalid module: malformed")
 
 
@@ -274,8 +298,17 @@ def test_unknown_contract_method_and_bad_module(chain: Chain) -> None:
     ],
 )
 def test_malformed_transactions_are_refused_at_decoding(fields: dict[str, object], message: str) -> None:
-    base = dict(chain_id="wasmchain-devnet", nonce=0, gas_limit=10**6, gas_price=1, public_key=DEV0.public_key,
-                kind=TxKind.CALL, to=b"\x01" * 20, method="get", args=b"\x80")
+    base = dict(
+        chain_id="wasmchain-devnet",
+        nonce=0,
+        gas_limit=10**6,
+        gas_price=1,
+        public_key=DEV0.public_key,
+        kind=TxKind.CALL,
+        to=b"\x01" * 20,
+        method="get",
+        args=b"\x80",
+    )
     tx = Transaction(**{**base, **fields})  # type: ignore[arg-type]
     encoded = encode([tx.fields(), DEV0.sign(tx.signing_bytes())])
     with pytest.raises(InvalidTransaction, match=message):
@@ -289,8 +322,17 @@ def test_garbage_bytes_are_refused_with_a_message() -> None:
 
 
 def test_args_with_an_unhashable_map_key_are_refused_not_a_crash() -> None:
-    tx = Transaction("wasmchain-devnet", 0, 10**6, 1, DEV0.public_key, TxKind.CALL, to=b"\x01" * 20, method="get",
-                     args=b"\x81\x90\x00")
+    tx = Transaction(
+        "wasmchain-devnet",
+        0,
+        10**6,
+        1,
+        DEV0.public_key,
+        TxKind.CALL,
+        to=b"\x01" * 20,
+        method="get",
+        args=b"\x81\x90\x00",
+    )
     with pytest.raises(InvalidTransaction, match="args do not decode as msgpack"):
         SignedTransaction.decode(encode([tx.fields(), DEV0.sign(tx.signing_bytes())]))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from wasmchain.client.client import Account, Client, Contract, TransactionFailed
-from wasmchain.protocol.genesis import Genesis
 from wasmchain.client.testing import ChainFactory
+from wasmchain.protocol.genesis import Genesis
 
 COUNTER = Path(__file__).resolve().parents[2] / "contracts" / "counter" / "counter.wasm"
 U64_MAX = 2**64 - 1
@@ -67,13 +67,20 @@ def test_the_gas_simulated_is_the_gas_charged(wasmchain: Client, counter: Contra
     assert counter.simulate("increment", sender=alice).gas_used == counter.call("increment", sender=alice).gas_used
 
 
-def test_increment_past_the_largest_u64_aborts(tmp_path: Path, wasmchain_genesis: Genesis,
-                                               wasmchain_factory: ChainFactory) -> None:
+def test_increment_past_the_largest_u64_aborts(
+    tmp_path: Path, wasmchain_genesis: Genesis, wasmchain_factory: ChainFactory
+) -> None:
     # A chain whose genesis holds a counter at 2**64 - 1 (storage: "count" -> u64 little-endian).
     address = "0x" + "c0" * 20
     document = json.loads(wasmchain_genesis.document)
-    document["contracts"] = [{"address": address, "code": str(COUNTER), "balance": 0,
-                              "storage": {"0x" + b"count".hex(): "0x" + U64_MAX.to_bytes(8, "little").hex()}}]
+    document["contracts"] = [
+        {
+            "address": address,
+            "code": str(COUNTER),
+            "balance": 0,
+            "storage": {"0x" + b"count".hex(): "0x" + U64_MAX.to_bytes(8, "little").hex()},
+        }
+    ]
     (tmp_path / "genesis.json").write_text(json.dumps(document))
     client = wasmchain_factory(tmp_path / "genesis.json")
     counter = client.contract(address)

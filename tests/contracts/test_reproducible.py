@@ -82,7 +82,11 @@ def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
     env = dict(os.environ, WASMCHAIN_CARGO=cargo, WASMCHAIN_RUSTC=rustc, SOURCE_DATE_EPOCH="1")
     done = subprocess.run(
         ["bash", str(src / "build.sh"), str(out)],
-        capture_output=True, text=True, timeout=900, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, f"build.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
 
@@ -110,7 +114,11 @@ def test_build_script_reports_a_missing_toolchain(tmp_path: Path) -> None:
     )
     done = subprocess.run(
         ["bash", str(CONTRACTS / "build.sh"), str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
     assert done.returncode == 2, done.stderr
     assert "no-rustc" in done.stderr

@@ -7,8 +7,9 @@ snapshot of that chain that is reverted after it (``Client.isolated``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,8 @@ def test_transfer_moves_tokens_and_emits_transfer(token: Contract, alice: Accoun
     receipt = token.call("transfer", {"to": bob, "amount": 250}, sender=alice)
     assert receipt.ok and receipt.result is None
     assert transfers(receipt) == [
-        (token.address, "Transfer", {"from": alice.address, "to": bob.address, "amount": 250})]
+        (token.address, "Transfer", {"from": alice.address, "to": bob.address, "amount": 250})
+    ]
     assert list(receipt.events[0].data) == ["from", "to", "amount"]  # the documented key order
     assert (balance(token, alice), balance(token, bob)) == (SUPPLY - 250, 250)
     assert token.view("total_supply") == SUPPLY
@@ -84,7 +86,8 @@ def test_events_can_be_read_back_by_contract_and_name(token: Contract, alice: Ac
 def test_a_transfer_to_oneself_is_allowed_and_emits(token: Contract, alice: Account, amount: int) -> None:
     receipt = token.call("transfer", {"to": alice, "amount": amount}, sender=alice)
     assert transfers(receipt) == [
-        (token.address, "Transfer", {"from": alice.address, "to": alice.address, "amount": amount})]
+        (token.address, "Transfer", {"from": alice.address, "to": alice.address, "amount": amount})
+    ]
     assert balance(token, alice) == SUPPLY
 
 
@@ -128,16 +131,24 @@ def test_an_uninitialized_token_has_no_supply_and_refuses_transfers(alice: Accou
         blank.call("transfer", {"to": bob, "amount": 0}, sender=alice)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({"amount": 1}, 'missing argument "to"'),
-    ({"to": "0x" + "b0" * 20}, 'missing argument "amount"'),
-    ({"to": "bob", "amount": 1}, 'argument "to" must be an address (bin of 20 bytes), got str'),
-    ({"to": "0x" + "b0" * 19, "amount": 1}, 'argument "to" must be an address (bin of 20 bytes), got bin of 19 bytes'),
-    ({"to": "0x" + "b0" * 20, "amount": -1},
-     'argument "amount" must be an unsigned integer (u64), got negative int -1'),
-    ({"to": "0x" + "b0" * 20, "amount": "1"}, 'argument "amount" must be an unsigned integer (u64), got str'),
-    (["0x" + "b0" * 20, 1], "arguments must be a msgpack map, got array"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"amount": 1}, 'missing argument "to"'),
+        ({"to": "0x" + "b0" * 20}, 'missing argument "amount"'),
+        ({"to": "bob", "amount": 1}, 'argument "to" must be an address (bin of 20 bytes), got str'),
+        (
+            {"to": "0x" + "b0" * 19, "amount": 1},
+            'argument "to" must be an address (bin of 20 bytes), got bin of 19 bytes',
+        ),
+        (
+            {"to": "0x" + "b0" * 20, "amount": -1},
+            'argument "amount" must be an unsigned integer (u64), got negative int -1',
+        ),
+        ({"to": "0x" + "b0" * 20, "amount": "1"}, 'argument "amount" must be an unsigned integer (u64), got str'),
+        (["0x" + "b0" * 20, 1], "arguments must be a msgpack map, got array"),
+    ],
+)
 def test_bad_arguments_abort_naming_the_argument(token: Contract, alice: Account, args: Any, message: str) -> None:
     with pytest.raises(TransactionFailed, match=re.escape(message)) as failure:
         token.call("transfer", args, sender=alice)

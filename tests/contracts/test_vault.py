@@ -48,12 +48,14 @@ def test_the_vault_knows_its_token_and_reads_its_balance_there(vault: Contract, 
     assert vault.view("balance") == balance(token, vault) == 100
 
 
-def test_the_owner_withdraws_the_vaults_tokens(wasmchain: Client, vault: Contract, token: Contract,
-                                               alice: Account, bob: Account) -> None:
+def test_the_owner_withdraws_the_vaults_tokens(
+    wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account
+) -> None:
     receipt = vault.call("withdraw", {"to": bob, "amount": 30}, sender=alice)
     # The token saw the vault as its caller; its event is kept, the vault has none of its own.
     assert [(event.contract, event.name, event.data) for event in receipt.events] == [
-        (token.address, "Transfer", {"from": vault.address, "to": bob.address, "amount": 30})]
+        (token.address, "Transfer", {"from": vault.address, "to": bob.address, "amount": 30})
+    ]
     assert (vault.view("balance"), balance(token, bob), balance(token, alice)) == (70, 30, 900)
     assert wasmchain.events(vault) == []
     assert wasmchain.events(token, "Transfer", from_block=receipt.block_height) == list(receipt.events)
@@ -67,7 +69,8 @@ def test_only_the_owner_can_withdraw(vault: Contract, token: Contract, alice: Ac
 
 
 def test_a_failing_token_call_fails_the_withdrawal_with_the_tokens_message(
-        wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account) -> None:
+    wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account
+) -> None:
     simulated = vault.simulate("withdraw", {"to": bob, "amount": 500}, sender=alice)
     native = alice.balance()
     with pytest.raises(TransactionFailed) as failure:
@@ -120,7 +123,8 @@ def test_the_nested_call_is_charged_as_simulated(vault: Contract, alice: Account
 
 
 def test_a_token_call_that_runs_out_of_gas_fails_the_withdrawal_with_its_message(
-        wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account) -> None:
+    wasmchain: Client, vault: Contract, token: Contract, alice: Account, bob: Account
+) -> None:
     """The vault keeps ``call_reserve`` gas from its token call (docs/gas.md, "Nested calls"), so whatever the
     limit, a withdrawal whose token call runs out of gas aborts with the token's error, as the README says:
     from limits where the token almost finishes, through ones where it cannot pay its ``instantiate``, to ones

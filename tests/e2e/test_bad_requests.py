@@ -14,19 +14,32 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import msgpack
 import pytest
 
+from tests.e2e.tools import (
+    CHAIN_ID,
+    GAS_PRICE,
+    Devnet,
+    call,
+    deploy_token,
+    exchange,
+    native_transfer,
+    next_nonce,
+    parse_response,
+    post,
+    rpc,
+    sign,
+    submit,
+    tx_hex,
+)
 from wasmchain.client.client import Client, RPCClientError
 from wasmchain.protocol.codec import encode
 from wasmchain.protocol.keys import KeyPair, dev_key, format_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from tests.e2e.tools import (
-    CHAIN_ID, GAS_PRICE, Devnet, call, deploy_token, exchange, native_transfer, next_nonce, parse_response, post, rpc,
-    sign, submit, tx_hex,
-)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -70,10 +83,19 @@ def posted_error(devnet: Devnet, body: bytes | str, request_id: Any = None) -> d
 # -- the JSON-RPC envelope -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"{", b'{"jsonrpc": "2.0", "method": "chain_info", "id": 1', b"chain_info", b"\xff\xfe{}",
-    b'{"jsonrpc": "2.0", "method": "chain_info", "id": NaN}', b"[" * 100_000 + b"]" * 100_000,
-], ids=["empty", "open-brace", "truncated", "bare-word", "not-utf8", "nan", "deep"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b'{"jsonrpc": "2.0", "method": "chain_info", "id": 1',
+        b"chain_info",
+        b"\xff\xfe{}",
+        b'{"jsonrpc": "2.0", "method": "chain_info", "id": NaN}',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["empty", "open-brace", "truncated", "bare-word", "not-utf8", "nan", "deep"],
+)
 def test_body_not_json(devnet: Devnet, body: bytes) -> None:
     error = posted_error(devnet, body)
     assert error["code"] == PARSE_ERROR and "not JSON" in error["message"]
@@ -122,15 +144,19 @@ def test_batch_of_good_and_bad(devnet: Devnet) -> None:
     assert by_id[5][0]["result"]["address"] == ADDRESS
 
 
-@pytest.mark.parametrize(("request_", "message"), [
-    ({"method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
-    ({"jsonrpc": "1.0", "method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
-    ({"jsonrpc": 2.0, "method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
-    ({"jsonrpc": "2.0", "id": 7}, "method must be a string"),
-    ({"jsonrpc": "2.0", "method": 5, "id": 7}, "method must be a string"),
-    ({"jsonrpc": "2.0", "method": ["chain_info"], "id": 7}, "method must be a string"),
-    ({"jsonrpc": "2.0", "method": "chain_info", "id": 7, "extra": 1}, "unknown member 'extra'"),
-], ids=["no-version", "version-1.0", "version-number", "no-method", "method-number", "method-array", "extra-member"])
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ({"method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "1.0", "method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
+        ({"jsonrpc": 2.0, "method": "chain_info", "id": 7}, '"jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "2.0", "id": 7}, "method must be a string"),
+        ({"jsonrpc": "2.0", "method": 5, "id": 7}, "method must be a string"),
+        ({"jsonrpc": "2.0", "method": ["chain_info"], "id": 7}, "method must be a string"),
+        ({"jsonrpc": "2.0", "method": "chain_info", "id": 7, "extra": 1}, "unknown member 'extra'"),
+    ],
+    ids=["no-version", "version-1.0", "version-number", "no-method", "method-number", "method-array", "extra-member"],
+)
 def test_invalid_request(devnet: Devnet, request_: dict[str, Any], message: str) -> None:
     error = error_of(rpc(devnet, request_), 7)
     assert error["code"] == INVALID_REQUEST and message in error["message"]
@@ -158,7 +184,7 @@ def test_unknown_method(devnet: Devnet) -> None:
 
 
 BAD_PARAMS = [
-    ("get_block", {"block": True}, "block must be a height, a 0x block hash or \"latest\""),
+    ("get_block", {"block": True}, 'block must be a height, a 0x block hash or "latest"'),
     ("get_block", {"block": -1}, "block must be"),
     ("get_block", {"block": "earliest"}, "block must be"),
     ("get_block", {"block": 1.5}, "block must be"),
@@ -192,7 +218,11 @@ BAD_PARAMS = [
     ("get_balance", [], "get_balance needs 'address'"),
     ("get_balance", "0x00", "params must be an object or an array"),
     ("get_balance", 5, "params must be an object or an array"),
-    ("simulate", {"from": ADDRESS, "to": ADDRESS, "method": "m", "args": {}, "args_hex": "0x80"}, "give args or args_hex"),
+    (
+        "simulate",
+        {"from": ADDRESS, "to": ADDRESS, "method": "m", "args": {}, "args_hex": "0x80"},
+        "give args or args_hex",
+    ),
     ("simulate", {"from": ADDRESS, "to": ADDRESS, "method": "m", "args": {"a": 1.5}}, "invalid params: args"),
     ("simulate", {"from": ADDRESS}, "say what to simulate"),
     ("get_events", {"from_block": 5, "to_block": 1}, "from_block 5 is after to_block 1"),
@@ -200,8 +230,11 @@ BAD_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize(("method", "params", "message"), BAD_PARAMS,
-                         ids=[f"{method}-{index}" for index, (method, _, _) in enumerate(BAD_PARAMS)])
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    BAD_PARAMS,
+    ids=[f"{method}-{index}" for index, (method, _, _) in enumerate(BAD_PARAMS)],
+)
 def test_bad_params(devnet: Devnet, method: str, params: Any, message: str) -> None:
     error = error_of(rpc(devnet, call(method, params)))
     assert error["code"] == INVALID_PARAMS, error
@@ -216,10 +249,15 @@ def test_params_by_position(devnet: Devnet) -> None:
 
 def test_not_found(devnet: Devnet) -> None:
     missing = "0x" + "ab" * 32
-    for method, params in [("get_transaction", {"hash": missing}), ("get_receipt", {"hash": missing}),
-                           ("get_block", {"block": 10**9}), ("get_block", {"block": 2**64}),
-                           ("get_block", {"block": missing}), ("get_code", {"address": ADDRESS}),
-                           ("view", {"contract": ADDRESS, "method": "balance_of"})]:
+    for method, params in [
+        ("get_transaction", {"hash": missing}),
+        ("get_receipt", {"hash": missing}),
+        ("get_block", {"block": 10**9}),
+        ("get_block", {"block": 2**64}),
+        ("get_block", {"block": missing}),
+        ("get_code", {"address": ADDRESS}),
+        ("view", {"contract": ADDRESS, "method": "balance_of"}),
+    ]:
         error = error_of(rpc(devnet, call(method, params)))
         assert error["code"] == NOT_FOUND, (method, error)
 
@@ -291,8 +329,14 @@ def test_bad_signature(client: Client) -> None:
 
 
 def test_wrong_chain_id(client: Client) -> None:
-    signed = sign(SENDER, next_nonce(client, SENDER), TxKind.TRANSFER, to=dev_key(9).address, value=1,
-                  chain_id="wasmchain-mainnet")
+    signed = sign(
+        SENDER,
+        next_nonce(client, SENDER),
+        TxKind.TRANSFER,
+        to=dev_key(9).address,
+        value=1,
+        chain_id="wasmchain-mainnet",
+    )
     message = rejected(client, tx_hex(signed))
     assert "wrong chain id" in message and "wasmchain-mainnet" in message and CHAIN_ID in message
 
@@ -361,8 +405,9 @@ def test_bad_payloads(client: Client) -> None:
     no_method = sign(SENDER, nonce, TxKind.CALL, to=token, method="mint", args=msgpack.packb({}))
     message = rejected(client, tx_hex(no_method))
     assert "mint" in message and "transfer" in message  # names the methods there are
-    bad_args = Transaction(CHAIN_ID, nonce, 2_000_000, GAS_PRICE, SENDER.public_key, TxKind.CALL,
-                           to=token, method="transfer", args=b"\xc1")
+    bad_args = Transaction(
+        CHAIN_ID, nonce, 2_000_000, GAS_PRICE, SENDER.public_key, TxKind.CALL, to=token, method="transfer", args=b"\xc1"
+    )
     assert "args do not decode as msgpack" in rejected(client, tx_hex(bad_args.sign(SENDER)))
     assert next_nonce(client, SENDER) == nonce  # nothing refused used a nonce
 
@@ -421,8 +466,11 @@ RAW_HTTP_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("request_", "status", "message"), RAW_HTTP_ERRORS,
-                         ids=[f"{status}-{index}" for index, (_, status, _) in enumerate(RAW_HTTP_ERRORS)])
+@pytest.mark.parametrize(
+    ("request_", "status", "message"),
+    RAW_HTTP_ERRORS,
+    ids=[f"{status}-{index}" for index, (_, status, _) in enumerate(RAW_HTTP_ERRORS)],
+)
 def test_http_errors(devnet: Devnet, request_: bytes, status: int, message: str) -> None:
     response = parse_response(exchange(devnet, request_))
     assert response.status == status, response
@@ -464,7 +512,7 @@ def test_disconnects_mid_request(devnet: Devnet) -> None:
 
 def test_slow_client_does_not_block_others(devnet: Devnet, client: Client) -> None:
     with socket.create_connection(("127.0.0.1", devnet.port), timeout=10) as slow:
-        slow.sendall(b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\"")
+        slow.sendall(b'POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{"jsonrpc"')
         assert client.call("chain_info")["chain_id"] == CHAIN_ID
         slow.sendall(b" " * 10)
         assert client.call("get_balance", address=ADDRESS)["address"] == ADDRESS
@@ -475,13 +523,15 @@ def test_keep_alive_and_pipelining(devnet: Devnet) -> None:
     first = json.dumps(call("chain_info", request_id="a")).encode()
     second = json.dumps(call("get_block", {"block": 0}, "b")).encode()
     with socket.create_connection(("127.0.0.1", devnet.port), timeout=10) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(first), first)
-                     + b"POST / HTTP/1.1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(second), second))
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(first), first)
+            + b"POST / HTTP/1.1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(second), second)
+        )
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
     one = parse_response(raw)
-    rest = raw[raw.index(b"\r\n\r\n") + 4 + len(one.body):]
+    rest = raw[raw.index(b"\r\n\r\n") + 4 + len(one.body) :]
     two = parse_response(rest)
     assert one.headers["connection"] == "keep-alive" and one.json()["id"] == "a"
     assert two.headers["connection"] == "close" and two.json()["id"] == "b"

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from wasmchain.client.client import Client, RPCClientError
-from wasmchain.protocol.keys import dev_key, format_address
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import native_balance, native_transfer, next_nonce, submit
 from tests.helpers.devnet import Devnet
+from wasmchain.client.client import Client, RPCClientError
+from wasmchain.protocol.keys import dev_key, format_address
 
 DEVNET_REFUSED = -32002
 INVALID_PARAMS = -32602
@@ -41,7 +41,11 @@ def head(client: Client) -> dict[str, Any]:
 def test_mine(client: Client) -> None:
     start = head(client)
     mined = client.call("devnet_mine", blocks=3)
-    assert [block["height"] for block in mined["blocks"]] == [start["height"] + 1, start["height"] + 2, start["height"] + 3]
+    assert [block["height"] for block in mined["blocks"]] == [
+        start["height"] + 1,
+        start["height"] + 2,
+        start["height"] + 3,
+    ]
     assert mined["head"] == start["height"] + 3 == head(client)["height"]
     assert all(block["transactions"] == 0 for block in mined["blocks"])
     for block in mined["blocks"]:

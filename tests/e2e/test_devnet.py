@@ -19,14 +19,25 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wasmchain.client.client import RPCClientError
-from wasmchain.protocol.keys import dev_key
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
-    GAS_PRICE, call, deploy_token, native_balance, native_transfer, next_nonce, parse_response, rpc, submit,
-    token_balance, token_transfer, transfer_event, tx_hex,
+    GAS_PRICE,
+    call,
+    deploy_token,
+    native_balance,
+    native_transfer,
+    next_nonce,
+    parse_response,
+    rpc,
+    submit,
+    token_balance,
+    token_transfer,
+    transfer_event,
+    tx_hex,
 )
 from tests.helpers.devnet import wait_for
+from wasmchain.client.client import RPCClientError
+from wasmchain.protocol.keys import dev_key
 
 SEED = 20260414
 SENDERS = [dev_key(index) for index in (1, 2, 3, 4)]
@@ -65,8 +76,10 @@ def test_200_concurrent_transfers_then_restart(devnets: Devnets) -> None:
         model[sender.address] += GRANT
 
     # The plan: each sender's 50 transfers, fixed before anything is sent.
-    plans = {sender.address: [(rng.choice(recipients), rng.randint(0, 10**6)) for _ in range(TRANSFERS_EACH)]
-             for sender in SENDERS}
+    plans = {
+        sender.address: [(rng.choice(recipients), rng.randint(0, 10**6)) for _ in range(TRANSFERS_EACH)]
+        for sender in SENDERS
+    }
     for sender in SENDERS:
         for to, amount in plans[sender.address]:
             model[sender.address] -= amount
@@ -111,8 +124,10 @@ def test_200_concurrent_transfers_then_restart(devnets: Devnets) -> None:
             fees[sender.address] += receipt["gas_used"] * GAS_PRICE
     assert len(heights) == len(SENDERS) * TRANSFERS_EACH
     # They went in concurrently: the senders' spans of blocks overlap.
-    spans = sorted((min(r[3]["receipt"]["block_height"] for r in sent), max(r[3]["receipt"]["block_height"] for r in sent))
-                   for sent in results.values())
+    spans = sorted(
+        (min(r[3]["receipt"]["block_height"] for r in sent), max(r[3]["receipt"]["block_height"] for r in sent))
+        for sent in results.values()
+    )
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
 
     info = client.call("chain_info")
@@ -179,8 +194,10 @@ def test_block_time_mode(devnets: Devnets) -> None:
         assert answers[index]["result"] == {"tx_hash": "0x" + signed.hash.hex(), "status": "pending", "receipt": None}
     assert answers[99]["result"] is None  # pending: no receipt yet
 
-    receipts = [wait_for("a receipt", lambda signed=signed: client.call("get_receipt", hash="0x" + signed.hash.hex()))
-                for signed in ready]
+    receipts = [
+        wait_for("a receipt", lambda signed=signed: client.call("get_receipt", hash="0x" + signed.hash.hex()))
+        for signed in ready
+    ]
     assert [receipt["status"] for receipt in receipts] == ["ok"] * 3
     assert len({receipt["block_height"] for receipt in receipts}) == 1, receipts  # they share a block
     assert [receipt["index"] for receipt in receipts] == [0, 1, 2]
@@ -228,7 +245,7 @@ def test_sigterm_with_connections_open(devnets: Devnets) -> None:
         answer = parse_response(kept.recv(65536))
         assert answer.status == 200 and answer.headers["connection"] == "keep-alive"
         mid_headers.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
-        mid_body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+        mid_body.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"jsonrpc"')
         # The node still serves others meanwhile.
         assert devnet.client().call("chain_info")["head"]["height"] == 0
         assert devnet.stop() == 0  # exit 0, and no traceback in its output

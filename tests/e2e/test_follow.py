@@ -11,19 +11,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from wasmchain.client.client import Client, RPCClientError
-from wasmchain.protocol.keys import dev_key
-from wasmchain.node.jsonrpc import FOLLOWER_REFUSED
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
-    deploy_token, native_balance, native_transfer, next_nonce, submit, token_balance, token_transfer, tx_hex,
+    deploy_token,
+    native_balance,
+    native_transfer,
+    next_nonce,
+    submit,
+    token_balance,
+    token_transfer,
+    tx_hex,
 )
 from tests.helpers.devnet import STOP_TIMEOUT, Devnet, start_listening, wait_for
+from wasmchain.client.client import Client, RPCClientError
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED
+from wasmchain.protocol.keys import dev_key
 
 POLL = "0.05"
 """The followers' --poll: seconds between two looks at the devnet's head."""
@@ -32,6 +39,7 @@ CATCH_UP = 30.0
 EXIT_TIMEOUT = 30.0
 """Seconds a follower may take to stop by itself once the devnet is reverted under it."""
 ACCOUNTS = [dev_key(index) for index in range(4)]
+
 
 def start_follower(data: Path, rpc: str) -> Devnet:
     """``wasmchain follow --rpc RPC --data DATA --port 0 --poll POLL``, once it listens (a ``Devnet``: the same
@@ -88,14 +96,17 @@ def transfers(client: Client, token: str, count: int) -> None:
     nonce = next_nonce(client, owner)
     for index in range(count):
         to = ACCOUNTS[1 + index % 3].address
-        for signed in (token_transfer(owner, nonce, bytes.fromhex(token[2:]), to, 10 + index),
-                       native_transfer(owner, nonce + 1, to, 1_000 + index)):
+        for signed in (
+            token_transfer(owner, nonce, bytes.fromhex(token[2:]), to, 10 + index),
+            native_transfer(owner, nonce + 1, to, 1_000 + index),
+        ):
             assert submit(client, signed)["receipt"]["status"] == "ok"
         nonce += 2
 
 
-def test_a_follower_keeps_up_serves_the_same_state_and_resumes_after_a_restart(devnets: Devnets,
-                                                                               followers: Followers) -> None:
+def test_a_follower_keeps_up_serves_the_same_state_and_resumes_after_a_restart(
+    devnets: Devnets, followers: Followers
+) -> None:
     devnet = devnets.start()
     client = devnet.client()
     token = deploy_token(client, ACCOUNTS[0], 10**9)["address"]
@@ -128,7 +139,8 @@ def test_a_follower_keeps_up_serves_the_same_state_and_resumes_after_a_restart(d
 
 
 def test_a_follower_stops_when_the_devnet_is_reverted_under_it_and_refuses_to_start_on_the_other_chain(
-        devnets: Devnets, followers: Followers) -> None:
+    devnets: Devnets, followers: Followers
+) -> None:
     devnet = devnets.start()
     client = devnet.client()
     snapshot = client.call("devnet_snapshot")["id"]
@@ -140,8 +152,10 @@ def test_a_follower_stops_when_the_devnet_is_reverted_under_it_and_refuses_to_st
     client.call("devnet_revert", id=snapshot)
     assert follower.process.wait(EXIT_TIMEOUT) == 1
     follower.reader.join(STOP_TIMEOUT)
-    expected = (f"error: {devnet.url} has no block at height 3 any more (its head is at 0): it was reverted "
-                "(devnet_revert) or reset since we took that block.")
+    expected = (
+        f"error: {devnet.url} has no block at height 3 any more (its head is at 0): it was reverted "
+        "(devnet_revert) or reset since we took that block."
+    )
     assert expected in follower.output()
     assert follower.lines[-1] == "stopped at height 3\n"
     assert "Traceback" not in follower.output()

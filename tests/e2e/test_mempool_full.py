@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wasmchain.store.chain import Chain
-from wasmchain.store.genesis_file import load_genesis
-from wasmchain.store.kv import MemoryKV
-from wasmchain.protocol.keys import dev_key
+from tests.e2e.tools import GENESIS, call, native_transfer, tx_hex
 from wasmchain.node.mempool import Mempool
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from tests.e2e.tools import GENESIS, call, native_transfer, tx_hex
+from wasmchain.protocol.keys import dev_key
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
 
 MEMPOOL_FULL = -32003
 
@@ -32,7 +32,9 @@ def handle(dispatcher: Dispatcher, request: Any) -> Any:
 
 
 def test_mempool_full() -> None:
-    node = Node(Chain.create(MemoryKV(), load_genesis(GENESIS)), block_time=1.0, clock=None, mempool=Mempool(capacity=3))
+    node = Node(
+        Chain.create(MemoryKV(), load_genesis(GENESIS)), block_time=1.0, clock=None, mempool=Mempool(capacity=3)
+    )
     dispatcher = Dispatcher(node)
     target = dev_key(9).address
     queued = [native_transfer(dev_key(0), nonce, target, 1) for nonce in range(3)]
@@ -45,7 +47,9 @@ def test_mempool_full() -> None:
     assert answer["error"]["code"] == MEMPOOL_FULL
     assert "the mempool is full (3 transactions); try again after the next block" in answer["error"]["message"]
     # A batch: each call on its own, the full pool refusing just the one.
-    answers = handle(dispatcher, [call("chain_info", request_id=1), call("submit_transaction", {"tx": tx_hex(extra)}, 2)])
+    answers = handle(
+        dispatcher, [call("chain_info", request_id=1), call("submit_transaction", {"tx": tx_hex(extra)}, 2)]
+    )
     assert answers[0]["result"]["pending"] == 3
     assert answers[1]["error"]["code"] == MEMPOOL_FULL
 

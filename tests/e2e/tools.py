@@ -11,10 +11,10 @@ from typing import Any
 
 import msgpack
 
+from tests.helpers.devnet import GENESIS, Devnet
 from wasmchain.client.client import Client
 from wasmchain.protocol.keys import KeyPair, format_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from tests.helpers.devnet import GENESIS, Devnet
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_WASM = ROOT / "contracts" / "token" / "token.wasm"
@@ -25,14 +25,28 @@ GAS_LIMIT = 2_000_000
 GAS_PRICE = 1
 
 
-
 # -- transactions -------------------------------------------------------------------------
 
 
-def sign(key: KeyPair, nonce: int, kind: TxKind, *, gas_limit: int = GAS_LIMIT, gas_price: int = GAS_PRICE,
-         chain_id: str = CHAIN_ID, **fields: Any) -> SignedTransaction:
-    tx = Transaction(chain_id=chain_id, nonce=nonce, gas_limit=gas_limit, gas_price=gas_price,
-                     public_key=key.public_key, kind=kind, **fields)
+def sign(
+    key: KeyPair,
+    nonce: int,
+    kind: TxKind,
+    *,
+    gas_limit: int = GAS_LIMIT,
+    gas_price: int = GAS_PRICE,
+    chain_id: str = CHAIN_ID,
+    **fields: Any,
+) -> SignedTransaction:
+    tx = Transaction(
+        chain_id=chain_id,
+        nonce=nonce,
+        gas_limit=gas_limit,
+        gas_price=gas_price,
+        public_key=key.public_key,
+        kind=kind,
+        **fields,
+    )
     return tx.sign(key)
 
 
@@ -59,8 +73,15 @@ def next_nonce(client: Client, key: KeyPair) -> int:
 
 def deploy_token(client: Client, key: KeyPair, supply: int) -> dict[str, Any]:
     """Deploy the token (instant mining), initialised with ``supply`` for ``key``; the receipt."""
-    signed = sign(key, next_nonce(client, key), TxKind.DEPLOY, gas_limit=100_000_000, code=TOKEN_WASM.read_bytes(),
-                  method="init", args=msgpack.packb({"supply": supply}))
+    signed = sign(
+        key,
+        next_nonce(client, key),
+        TxKind.DEPLOY,
+        gas_limit=100_000_000,
+        code=TOKEN_WASM.read_bytes(),
+        method="init",
+        args=msgpack.packb({"supply": supply}),
+    )
     report = submit(client, signed)
     assert report["status"] == "included", report
     receipt: dict[str, Any] = report["receipt"]
@@ -84,9 +105,12 @@ def native_balance(client: Client, address: bytes) -> int:
 def transfer_event(token: str, sender: bytes, to: bytes, amount: int) -> dict[str, Any]:
     """The Transfer event as a receipt reports it (contracts/token/README.md)."""
     data = {"from": sender, "to": to, "amount": amount}
-    return {"contract": token, "name": "Transfer",
-            "data": {"from": format_address(sender), "to": format_address(to), "amount": amount},
-            "data_hex": msgpack.packb(data).hex()}
+    return {
+        "contract": token,
+        "name": "Transfer",
+        "data": {"from": format_address(sender), "to": format_address(to), "amount": amount},
+        "data_hex": msgpack.packb(data).hex(),
+    }
 
 
 # -- raw HTTP ------------------------------------------------------------------------------------
@@ -102,16 +126,18 @@ class Response:
         return json.loads(self.body)
 
 
-def post(devnet: Devnet, body: bytes | str, headers: dict[str, str] | None = None, method: str = "POST",
-         path: str = "/") -> Response:
+def post(
+    devnet: Devnet, body: bytes | str, headers: dict[str, str] | None = None, method: str = "POST", path: str = "/"
+) -> Response:
     """One request on a fresh connection, with http.client."""
     connection = http.client.HTTPConnection("127.0.0.1", devnet.port, timeout=30.0)
     try:
         payload = body.encode() if isinstance(body, str) else body
         connection.request(method, path, payload, {"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
-        return Response(response.status, {name.lower(): value for name, value in response.getheaders()},
-                        response.read())
+        return Response(
+            response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+        )
     finally:
         connection.close()
 

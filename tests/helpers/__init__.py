@@ -63,13 +63,16 @@ class Sandbox:
         return address
 
     def call(self, address: bytes, method: str, input: bytes = b"", gas: int = 10**9, **kw: Any) -> Outcome:
-        message = Message(caller=kw.pop("caller", ALICE), contract=address, method=method, input=input,
-                          gas_limit=gas, **kw)
+        message = Message(
+            caller=kw.pop("caller", ALICE), contract=address, method=method, input=input, gas_limit=gas, **kw
+        )
         twin = copy.deepcopy(self.host)
         outcome = self.runtime.execute(self.host, self.env, message)
         plain = self.plain.execute(twin, self.env, message)
         assert plain == outcome, f"the plain path differs: {plain} against {outcome}"
-        assert (twin.storage, twin.balances) == (self.host.storage, self.host.balances), "the plain path's state differs"
+        assert (twin.storage, twin.balances) == (self.host.storage, self.host.balances), (
+            "the plain path's state differs"
+        )
         return outcome
 
     def storage(self, address: bytes) -> dict[bytes, bytes]:

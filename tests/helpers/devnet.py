@@ -81,12 +81,14 @@ class Devnet:
             raise AssertionError(f"the devnet did not exit within {STOP_TIMEOUT} s of SIGTERM:\n{self._finish()}")
         output = self._finish()
         assert code == 0, f"the devnet exited with {code} after SIGTERM:\n{output}"
-        assert "Traceback" not in output and "Unhandled exception" not in output, f"the devnet logged an error:\n{output}"
+        assert "Traceback" not in output and "Unhandled exception" not in output, (
+            f"the devnet logged an error:\n{output}"
+        )
         stopped = _STOPPED.match(self.lines[-1].rstrip("\n")) if self.lines else None
         assert stopped, f"no 'stopped at height N' line at the end of the output:\n{output}"
         return int(stopped.group(1))
 
-    def restart(self) -> "Devnet":
+    def restart(self) -> Devnet:
         """Stop (if running) and start again on the same data directory and options."""
         if self.process.poll() is None:
             self.stop()
@@ -123,8 +125,15 @@ def start_listening(arguments: list[str], data: Path, options: tuple[str, ...] =
     env = {name: value for name, value in os.environ.items() if not name.startswith("WASMCHAIN_")}
     env["PYTHONUNBUFFERED"] = "1"  # every line as it is printed, for the failure messages
     data.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               text=True, cwd=data.parent, env=env)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=data.parent,
+        env=env,
+    )
     lines: list[str] = []
     listening = threading.Event()
     found: list[str] = []
@@ -153,7 +162,8 @@ def start_listening(arguments: list[str], data: Path, options: tuple[str, ...] =
             reader.join(STOP_TIMEOUT)
             raise AssertionError(
                 f"{' '.join(command)} did not print a Listening line within {START_TIMEOUT} s "
-                f"(exit {process.returncode}):\n{''.join(lines)}")
+                f"(exit {process.returncode}):\n{''.join(lines)}"
+            )
     return Devnet(found[0], process, data, options, lines, reader)
 
 
@@ -167,5 +177,3 @@ def wait_for(what: str, condition: Any, timeout: float = 10.0, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
         time.sleep(interval)
-
-

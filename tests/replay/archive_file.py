@@ -29,13 +29,29 @@ LENGTH = struct.Struct(">I")
 
 # Header fields by position.
 H_GENESIS_DOCUMENT_HASH, H_VM_VERSION, H_GAS_SCHEDULE_HASH, H_GENESIS_DOCUMENT, H_FIRST, H_LAST, H_LAST_HASH = (
-    3, 4, 5, 6, 7, 8, 9)
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+)
 # Record fields by position.
 R_BLOCK, R_RECEIPTS, R_CHANGES = 0, 1, 2
 # Block, header and transaction fields by position (chain/blocks.py, chain/transactions.py).
 B_HEADER, B_TRANSACTIONS = 0, 1
-HEADER_FIELDS = ("chain_id", "height", "parent_hash", "timestamp", "tx_root", "receipts_root", "state_root",
-                 "gas_used", "overrides_root")
+HEADER_FIELDS = (
+    "chain_id",
+    "height",
+    "parent_hash",
+    "timestamp",
+    "tx_root",
+    "receipts_root",
+    "state_root",
+    "gas_used",
+    "overrides_root",
+)
 TX_FIELDS, TX_SIGNATURE = 0, 1
 TX_ARGS = 11
 
@@ -62,7 +78,7 @@ class ArchiveFile:
     records: list[bytes] = field(default_factory=list)
 
     @classmethod
-    def read(cls, path: Path) -> "ArchiveFile":
+    def read(cls, path: Path) -> ArchiveFile:
         data = path.read_bytes()
         assert data.startswith(MAGIC), data[:40]
         offset = len(MAGIC)
@@ -71,7 +87,7 @@ class ArchiveFile:
             (length,) = LENGTH.unpack_from(data, offset)
             offset += LENGTH.size
             assert offset + length <= len(data), "the file as exported is whole"
-            items.append(data[offset:offset + length])
+            items.append(data[offset : offset + length])
             offset += length
         return cls(MAGIC, items[0], items[1:])
 
@@ -102,8 +118,12 @@ class ArchiveFile:
 
     def offset_of_record(self, index: int) -> int:
         """The byte offset of record ``index``'s length prefix in the file."""
-        return len(self.magic) + LENGTH.size + len(self.header) + sum(
-            LENGTH.size + len(item) for item in self.records[:index])
+        return (
+            len(self.magic)
+            + LENGTH.size
+            + len(self.header)
+            + sum(LENGTH.size + len(item) for item in self.records[:index])
+        )
 
     # -- tampering ----------------------------------------------------------------
 
@@ -114,7 +134,7 @@ class ArchiveFile:
         block = record[R_BLOCK]
         assert block.count(needle) == 1, "the bytes to tamper with occur exactly once in the block"
         at = block.index(needle) + position
-        record[R_BLOCK] = block[:at] + bytes([block[at] ^ 1]) + block[at + 1:]
+        record[R_BLOCK] = block[:at] + bytes([block[at] ^ 1]) + block[at + 1 :]
         tampered = pack(record)
         assert len(tampered) == len(self.records[index])
         self.records[index] = tampered

@@ -50,15 +50,15 @@ from typing import Any, Union
 import msgpack
 from hypothesis import strategies as st
 
+from wasmchain.node.node import Node
 from wasmchain.protocol.blocks import Block, Receipt
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.errors import InvalidTransaction
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.store.kv import LevelDBKV
-from wasmchain.node.node import Node
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.protocol.transition import intrinsic_gas
+from wasmchain.store.chain import Chain
+from wasmchain.store.kv import LevelDBKV
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ("counter", "token", "vault")
@@ -183,8 +183,12 @@ _amounts = st.one_of(_u64, st.sampled_from([-1, -(2**63), 2**64 - 1]))
 
 _junk = st.recursive(
     st.one_of(
-        st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=8),
-        st.binary(max_size=24), st.floats(allow_nan=False, width=64),
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.text(max_size=8),
+        st.binary(max_size=24),
+        st.floats(allow_nan=False, width=64),
         _targets(),
     ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
@@ -214,7 +218,9 @@ def _good_args(contract: str, method: str) -> st.SearchStrategy[Any]:
     if (contract, method) == ("token", "balance_of"):
         return st.fixed_dictionaries({"owner": address})
     if (contract, method) == ("vault", "init"):
-        return st.fixed_dictionaries({"token": st.one_of(st.builds(Target, st.just("token"), st.integers(0, 3)), address)})
+        return st.fixed_dictionaries(
+            {"token": st.one_of(st.builds(Target, st.just("token"), st.integers(0, 3)), address)}
+        )
     return st.one_of(st.just({}), st.just(NO_ARGS))
 
 
@@ -257,26 +263,37 @@ _tx_blocks = st.builds(
     st.one_of(st.just(0), st.just(0), st.just(0), st.integers(1, 10_000)),
 )
 _blocks: st.SearchStrategy[BlockPlan] = st.one_of(
-    _tx_blocks, _tx_blocks, _tx_blocks, _tx_blocks, _tx_blocks, _tx_blocks,
+    _tx_blocks,
+    _tx_blocks,
+    _tx_blocks,
+    _tx_blocks,
+    _tx_blocks,
+    _tx_blocks,
     st.builds(TxBlockPlan, st.just(())),  # an empty block
     st.builds(OverridePlan, _targets(), st.one_of(st.integers(0, 10**6), st.integers(0, 10**24))),
     st.builds(ReincludePlan, st.integers(0, 100)),
 )
 
 SETUP: tuple[BlockPlan, ...] = (
-    TxBlockPlan((
-        DeployPlan(0, "token", "proper", {"supply": 10**12}, Gas()),
-        DeployPlan(1, "counter", "none", NO_ARGS, Gas()),
-        TransferPlan(2, Target("account", SENDERS), 10**20),  # fund the extra account
-    )),
-    TxBlockPlan((
-        DeployPlan(0, "vault", "proper", {"token": Target("token", 0)}, Gas()),
-        CallPlan(0, Target("token", 0), "transfer", {"to": Target("account", 3), "amount": 10**6}, Gas()),
-    )),
-    TxBlockPlan((
-        CallPlan(0, Target("token", 0), "transfer", {"to": Target("vault", 0), "amount": 10**5}, Gas()),
-        CallPlan(1, Target("counter", 0), "increment", {}, Gas()),
-    )),
+    TxBlockPlan(
+        (
+            DeployPlan(0, "token", "proper", {"supply": 10**12}, Gas()),
+            DeployPlan(1, "counter", "none", NO_ARGS, Gas()),
+            TransferPlan(2, Target("account", SENDERS), 10**20),  # fund the extra account
+        )
+    ),
+    TxBlockPlan(
+        (
+            DeployPlan(0, "vault", "proper", {"token": Target("token", 0)}, Gas()),
+            CallPlan(0, Target("token", 0), "transfer", {"to": Target("account", 3), "amount": 10**6}, Gas()),
+        )
+    ),
+    TxBlockPlan(
+        (
+            CallPlan(0, Target("token", 0), "transfer", {"to": Target("vault", 0), "amount": 10**5}, Gas()),
+            CallPlan(1, Target("counter", 0), "increment", {}, Gas()),
+        )
+    ),
 )
 """Blocks that set up a token, a counter and a funded vault (owned by dev0), so that short chains reach the
 interesting calls."""
@@ -286,38 +303,48 @@ _dev = [Target("account", index) for index in range(SENDERS + 1)]
 
 COVERAGE: tuple[BlockPlan, ...] = (
     # A token transfer above the balance (abort), then the same sender again in the same block.
-    TxBlockPlan((
-        CallPlan(2, _token, "transfer", {"to": _dev[1], "amount": 5}, Gas()),
-        TransferPlan(2, _dev[1], 7),
-        CallPlan(3, _token, "transfer", {"to": _dev[2], "amount": 11}, Gas()),
-    )),
+    TxBlockPlan(
+        (
+            CallPlan(2, _token, "transfer", {"to": _dev[1], "amount": 5}, Gas()),
+            TransferPlan(2, _dev[1], 7),
+            CallPlan(3, _token, "transfer", {"to": _dev[2], "amount": 11}, Gas()),
+        )
+    ),
     # The vault calls the token: a success, then a failure in the callee, then a non-owner.
-    TxBlockPlan((
-        CallPlan(0, _vault, "withdraw", {"to": _dev[1], "amount": 10}, Gas()),
-        CallPlan(0, _vault, "withdraw", {"to": _dev[1], "amount": 10**9}, Gas()),
-        CallPlan(1, _vault, "withdraw", {"to": _dev[1], "amount": 1}, Gas()),
-        CallPlan(4, _vault, "balance", {}, Gas()),
-    )),
+    TxBlockPlan(
+        (
+            CallPlan(0, _vault, "withdraw", {"to": _dev[1], "amount": 10}, Gas()),
+            CallPlan(0, _vault, "withdraw", {"to": _dev[1], "amount": 10**9}, Gas()),
+            CallPlan(1, _vault, "withdraw", {"to": _dev[1], "amount": 1}, Gas()),
+            CallPlan(4, _vault, "balance", {}, Gas()),
+        )
+    ),
     # Out of gas: at instantiation, inside the callee of a nested call, in a deploy's init.
-    TxBlockPlan((
-        CallPlan(1, _counter, "increment", {}, Gas(True, 1_000)),
-        CallPlan(0, _vault, "withdraw", {"to": _dev[2], "amount": 1}, Gas(True, 160_000)),
-        DeployPlan(3, "token", "proper", {"supply": 5}, Gas(True, 50_000)),
-    )),
+    TxBlockPlan(
+        (
+            CallPlan(1, _counter, "increment", {}, Gas(True, 1_000)),
+            CallPlan(0, _vault, "withdraw", {"to": _dev[2], "amount": 1}, Gas(True, 160_000)),
+            DeployPlan(3, "token", "proper", {"supply": 5}, Gas(True, 50_000)),
+        )
+    ),
     # Wrong arguments: types, a missing one, not a map, no bytes at all.
-    TxBlockPlan((
-        CallPlan(3, _token, "transfer", {"to": "0x00", "amount": -1}, Gas()),
-        CallPlan(3, _token, "transfer", {"amount": 1}, Gas()),
-        CallPlan(3, _token, "balance_of", [1, 2], Gas()),
-        CallPlan(3, _token, "transfer", NO_ARGS, Gas()),
-        DeployPlan(3, "vault", "bad", {"token": 3.5}, Gas()),
-    )),
+    TxBlockPlan(
+        (
+            CallPlan(3, _token, "transfer", {"to": "0x00", "amount": -1}, Gas()),
+            CallPlan(3, _token, "transfer", {"amount": 1}, Gas()),
+            CallPlan(3, _token, "balance_of", [1, 2], Gas()),
+            CallPlan(3, _token, "transfer", NO_ARGS, Gas()),
+            DeployPlan(3, "vault", "bad", {"token": 3.5}, Gas()),
+        )
+    ),
     # Native value into contracts; a second token that later calls can pick.
-    TxBlockPlan((
-        CallPlan(1, _counter, "increment", {}, Gas(), value=99),
-        DeployPlan(2, "token", "proper", {"supply": 77}, Gas(), value=5),
-        TransferPlan(4, _vault, 1_000),
-    )),
+    TxBlockPlan(
+        (
+            CallPlan(1, _counter, "increment", {}, Gas(), value=99),
+            DeployPlan(2, "token", "proper", {"supply": 77}, Gas(), value=5),
+            TransferPlan(4, _vault, 1_000),
+        )
+    ),
     OverridePlan(_dev[4], 5 * 10**19),
     OverridePlan(Target("raw", 0, b"\x42" * 20), 123),
     TxBlockPlan(()),
@@ -337,8 +364,9 @@ def plans(draw: st.DrawFn, min_blocks: int = 5, max_blocks: int = 30) -> tuple[B
     setup = SETUP if draw(st.integers(0, 4)) else ()
     room = max_blocks - len(setup)
     coverage = draw(st.lists(st.sampled_from(COVERAGE), max_size=min(room, len(COVERAGE))))
-    random_blocks = draw(st.lists(_blocks, min_size=max(0, min_blocks - len(setup) - len(coverage)),
-                                  max_size=room - len(coverage)))
+    random_blocks = draw(
+        st.lists(_blocks, min_size=max(0, min_blocks - len(setup) - len(coverage)), max_size=room - len(coverage))
+    )
     merged: list[BlockPlan] = list(random_blocks)
     for block in coverage:
         merged.insert(draw(st.integers(0, len(merged))), block)
@@ -456,14 +484,30 @@ class _Builder:
         if isinstance(plan, DeployPlan):
             method = "" if plan.init == "none" else "init"
             args = b"" if plan.init == "none" else self.args(plan.args)
-            return self.sign(plan.sender, TxKind.DEPLOY, plan.gas, AMPLE_DEPLOY_GAS,
-                             code=CODE[plan.contract], method=method, args=args, value=plan.value)
+            return self.sign(
+                plan.sender,
+                TxKind.DEPLOY,
+                plan.gas,
+                AMPLE_DEPLOY_GAS,
+                code=CODE[plan.contract],
+                method=method,
+                args=args,
+                value=plan.value,
+            )
         contract = self.resolve(plan.contract)
         if contract is None:
             self.production.skipped += 1
             return None
-        return self.sign(plan.sender, TxKind.CALL, plan.gas, AMPLE_CALL_GAS, to=contract, method=plan.method,
-                         args=self.args(plan.args), value=plan.value)
+        return self.sign(
+            plan.sender,
+            TxKind.CALL,
+            plan.gas,
+            AMPLE_CALL_GAS,
+            to=contract,
+            method=plan.method,
+            args=self.args(plan.args),
+            value=plan.value,
+        )
 
     def record(self, block: Block, receipts: tuple[Receipt, ...]) -> None:
         self.production.blocks.append(ProducedBlock(block, receipts))

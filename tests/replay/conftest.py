@@ -58,12 +58,16 @@ class Run:
         try:
             return json.loads(self.stdout)
         except json.JSONDecodeError:
-            raise AssertionError(f"`wasmchain {' '.join(self.args)}` printed no JSON object "
-                                 f"(exit {self.returncode}):\n{self.stdout}\n{self.stderr}") from None
+            raise AssertionError(
+                f"`wasmchain {' '.join(self.args)}` printed no JSON object "
+                f"(exit {self.returncode}):\n{self.stdout}\n{self.stderr}"
+            ) from None
 
     def describe(self) -> str:
-        return (f"`wasmchain {' '.join(self.args)}` (PYTHONHASHSEED={self.hash_seed}) exited {self.returncode}\n"
-                f"stdout: {self.stdout}\nstderr: {self.stderr}")
+        return (
+            f"`wasmchain {' '.join(self.args)}` (PYTHONHASHSEED={self.hash_seed}) exited {self.returncode}\n"
+            f"stdout: {self.stdout}\nstderr: {self.stderr}"
+        )
 
 
 def run_wasmchain(*args: str | Path, hash_seed: int, cwd: Path) -> Run:
@@ -76,8 +80,9 @@ def run_wasmchain(*args: str | Path, hash_seed: int, cwd: Path) -> Run:
     for name in ("WASMCHAIN_DATA", "WASMCHAIN_RPC", "WASMCHAIN_GENESIS"):
         env.pop(name, None)
     text = tuple(str(arg) for arg in args)
-    done = subprocess.run([*wasmchain_command(), *text], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+    done = subprocess.run(
+        [*wasmchain_command(), *text], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
     return Run(text, hash_seed, done.returncode, done.stdout, done.stderr)
 
 

@@ -32,13 +32,43 @@ from hypothesis import strategies as st
 
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import dev_key
-from wasmchain.store.kv import LevelDBKV
 from wasmchain.protocol.transactions import SignedTransaction, TxKind
+from wasmchain.store.kv import LevelDBKV
 
-from .archive_file import (B_HEADER, B_TRANSACTIONS, H_GENESIS_DOCUMENT, H_GENESIS_DOCUMENT_HASH, H_LAST_HASH, H_VM_VERSION,
-                           HEADER_FIELDS, LENGTH, TX_FIELDS, TX_SIGNATURE, ArchiveFile, merkle_root, pack, sha256, unpack)
-from .chains import (CODE, CODE_HASH, COVERAGE, EXTRA, NO_ARGS, SETUP, CallPlan, DeployPlan, Gas, OverridePlan,
-                     Production, Target, TransferPlan, TxBlockPlan, produce)
+from .archive_file import (
+    B_HEADER,
+    B_TRANSACTIONS,
+    H_GENESIS_DOCUMENT,
+    H_GENESIS_DOCUMENT_HASH,
+    H_LAST_HASH,
+    H_VM_VERSION,
+    HEADER_FIELDS,
+    LENGTH,
+    TX_FIELDS,
+    TX_SIGNATURE,
+    ArchiveFile,
+    merkle_root,
+    pack,
+    sha256,
+    unpack,
+)
+from .chains import (
+    CODE,
+    CODE_HASH,
+    COVERAGE,
+    EXTRA,
+    NO_ARGS,
+    SETUP,
+    CallPlan,
+    DeployPlan,
+    Gas,
+    OverridePlan,
+    Production,
+    Target,
+    TransferPlan,
+    TxBlockPlan,
+    produce,
+)
 from .conftest import Run, run_wasmchain
 
 _dev = [Target("account", index) for index in range(5)]
@@ -47,8 +77,13 @@ PRELUDE = (
     TxBlockPlan(()),
     TxBlockPlan((DeployPlan(1, "counter", "none", NO_ARGS, Gas()),)),  # stores code, runs none
     OverridePlan(_dev[3], 10**21),
-    TxBlockPlan((TransferPlan(2, _dev[0], 1), TransferPlan(3, _dev[0], 2),
-                 CallPlan(1, Target("counter", 0), "increment", {}, Gas()))),
+    TxBlockPlan(
+        (
+            TransferPlan(2, _dev[0], 1),
+            TransferPlan(3, _dev[0], 2),
+            CallPlan(1, Target("counter", 0), "increment", {}, Gas()),
+        )
+    ),
 )
 TRAILER = (TxBlockPlan((TransferPlan(0, _dev[1], 3),)), TxBlockPlan((TransferPlan(1, _dev[0], 4),)))
 PLAN = PRELUDE + SETUP + COVERAGE + TRAILER
@@ -154,8 +189,9 @@ def test_the_undamaged_file_and_data_directory_replay_to_a_match(recorded: Recor
 # --- a tampered transaction ------------------------------------------------------------------
 
 
-def test_a_flipped_signature_byte_is_found_by_the_tx_root_naming_the_transaction(recorded: Recorded,
-                                                                                tmp_path: Path) -> None:
+def test_a_flipped_signature_byte_is_found_by_the_tx_root_naming_the_transaction(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     height, index, signed = find_tx(recorded.production, lambda signed, receipt: signed.tx.kind is TxKind.CALL)
     assert index > 0  # a transaction after others in its block
     archive = recorded.file()
@@ -166,14 +202,20 @@ def test_a_flipped_signature_byte_is_found_by_the_tx_root_naming_the_transaction
 
     divergence = diverged(*replay_file(archive, tmp_path), height, "tx_root")
     assert divergence["tx_index"] == index
-    assert divergence["receipt"] == {"tx_hash": {"recorded": hex0x(signed.hash), "replayed": hex0x(sha256(pack(tampered)))}}
+    assert divergence["receipt"] == {
+        "tx_hash": {"recorded": hex0x(signed.hash), "replayed": hex0x(sha256(pack(tampered)))}
+    }
     assert "signature is not valid" in divergence["message"]
 
 
 def test_a_flipped_byte_in_call_arguments_is_found_by_the_tx_root(recorded: Recorded, tmp_path: Path) -> None:
     recipient = dev_key(3).address
-    height, index, signed = find_tx(recorded.production, lambda signed, receipt: (
-        signed.tx.method == "transfer" and signed.tx.args == pack({"to": recipient, "amount": 10**6})))
+    height, index, signed = find_tx(
+        recorded.production,
+        lambda signed, receipt: (
+            signed.tx.method == "transfer" and signed.tx.args == pack({"to": recipient, "amount": 10**6})
+        ),
+    )
     archive = recorded.file()
     record = record_index(archive, height)
     archive.flip_in_block(record, recipient, position=7)  # the recipient inside the msgpack args
@@ -185,12 +227,17 @@ def test_a_flipped_byte_in_call_arguments_is_found_by_the_tx_root(recorded: Reco
 
 
 def test_a_validly_re_signed_transaction_under_a_matching_tx_root_is_found_by_its_receipt_and_state(
-        recorded: Recorded, tmp_path: Path) -> None:
+    recorded: Recorded, tmp_path: Path
+) -> None:
     """The strongest forgery a file allows: other arguments, signed by the sender's own key, and a header whose
     tx_root commits to them.  Only executing the block shows that its outcome is not the recorded one."""
     sender, recipient, other = dev_key(0), dev_key(3).address, EXTRA.address
-    height, index, signed = find_tx(recorded.production, lambda signed, receipt: (
-        signed.tx.method == "transfer" and signed.tx.args == pack({"to": recipient, "amount": 10**6})))
+    height, index, signed = find_tx(
+        recorded.production,
+        lambda signed, receipt: (
+            signed.tx.method == "transfer" and signed.tx.args == pack({"to": recipient, "amount": 10**6})
+        ),
+    )
     assert signed.tx.public_key == sender.public_key
     forged = dataclasses.replace(signed.tx, args=pack({"to": other, "amount": 10**6})).sign(sender)
     archive = recorded.file()
@@ -209,10 +256,12 @@ def test_a_validly_re_signed_transaction_under_a_matching_tx_root_is_found_by_it
     token = next(contract for contract in recorded.production.contracts if contract.kind == "token")
     assert signed.tx.to == token.address
     amount = hex0x((10**6).to_bytes(8, "little"))
-    assert [(entry["key"], entry["recorded"], entry["replayed"]) for entry in divergence["state"]] == sorted([
-        (token_balance_key(token.address, recipient), amount, None),
-        (token_balance_key(token.address, other), None, amount),
-    ])
+    assert [(entry["key"], entry["recorded"], entry["replayed"]) for entry in divergence["state"]] == sorted(
+        [
+            (token_balance_key(token.address, recipient), amount, None),
+            (token_balance_key(token.address, other), None, amount),
+        ]
+    )
 
 
 # --- a changed byte of contract code in the state ---------------------------------------------
@@ -242,12 +291,14 @@ def test_a_changed_byte_of_contract_code_in_the_state_is_named_by_its_key(record
     assert report["blocks"] == recorded.head  # every block matched
     code_key = hex0x(b"c" + CODE_HASH["vault"])
     assert [(entry["key"], entry["recorded"], entry["replayed"]) for entry in divergence["state"]] == [
-        (code_key, hex0x(damaged), hex0x(original))]
+        (code_key, hex0x(damaged), hex0x(original))
+    ]
     assert CODE_HASH["vault"].hex() in divergence["state"][0]["what"]
 
 
-def test_a_changed_byte_of_contract_code_is_found_when_replaying_from_a_later_height(recorded: Recorded,
-                                                                                    tmp_path: Path) -> None:
+def test_a_changed_byte_of_contract_code_is_found_when_replaying_from_a_later_height(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     """From ``--from N`` the state at N is rebuilt from the database and checked against header N's state
     root: the damaged code entry is found there, before any block runs (values shown as their hashes)."""
     original, damaged = tamper_code(recorded, tmp_path / "data", "vault")
@@ -258,11 +309,13 @@ def test_a_changed_byte_of_contract_code_is_found_when_replaying_from_a_later_he
     divergence = report["divergence"]
     assert (divergence["height"], divergence["check"]) == (start, "start_state"), done.describe()
     assert [(entry["key"], entry["recorded"], entry["replayed"]) for entry in divergence["state"]] == [
-        (hex0x(b"c" + CODE_HASH["vault"]), hex0x(sha256(original)), hex0x(sha256(damaged)))]
+        (hex0x(b"c" + CODE_HASH["vault"]), hex0x(sha256(original)), hex0x(sha256(damaged)))
+    ]
 
 
-def test_replaying_from_before_the_code_was_stored_still_finds_it_at_the_head(recorded: Recorded,
-                                                                             tmp_path: Path) -> None:
+def test_replaying_from_before_the_code_was_stored_still_finds_it_at_the_head(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     original, damaged = tamper_code(recorded, tmp_path / "data", "vault")
     vault = next(contract for contract in recorded.production.contracts if contract.kind == "vault")
     done, report = replay("--data", tmp_path / "data", "--from", str(vault.height - 1), cwd=tmp_path)
@@ -279,8 +332,13 @@ def test_replaying_from_before_the_code_was_stored_still_finds_it_at_the_head(re
 def first_wasm_transaction(production: Production) -> tuple[int, int, SignedTransaction]:
     """The first transaction that ran a contract frame and was charged what it used (``ok`` or ``abort``;
     out of gas and traps are charged their whole limit, whatever the schedule): docs/gas.md."""
-    return find_tx(production, lambda signed, receipt: receipt.status in ("ok", "abort") and (
-        signed.tx.kind is TxKind.CALL or (signed.tx.kind is TxKind.DEPLOY and signed.tx.method != "")))
+    return find_tx(
+        production,
+        lambda signed, receipt: (
+            receipt.status in ("ok", "abort")
+            and (signed.tx.kind is TxKind.CALL or (signed.tx.kind is TxKind.DEPLOY and signed.tx.method != ""))
+        ),
+    )
 
 
 def with_other_instantiate_cost(recorded: Recorded) -> ArchiveFile:
@@ -303,8 +361,9 @@ def test_another_gas_schedule_is_refused(recorded: Recorded, tmp_path: Path) -> 
     assert report["blocks"] == 0
 
 
-def test_another_gas_schedule_allowed_diverges_at_the_first_contract_call_in_gas_used(recorded: Recorded,
-                                                                                      tmp_path: Path) -> None:
+def test_another_gas_schedule_allowed_diverges_at_the_first_contract_call_in_gas_used(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     height, index, signed = first_wasm_transaction(recorded.production)
     assert (height, index) == (len(PRELUDE), 2)  # the prelude's counter call: no block before runs wasm
     receipt = recorded.production.block(height).receipts[index]
@@ -355,8 +414,9 @@ def test_a_dropped_block_is_found_where_it_is_missing(recorded: Recorded, tmp_pa
     assert (divergence["recorded"], divergence["replayed"]) == (height + 1, height)
 
 
-def test_a_block_replaced_by_another_valid_one_is_found_by_the_next_blocks_parent_hash(recorded: Recorded,
-                                                                                     tmp_path: Path) -> None:
+def test_a_block_replaced_by_another_valid_one_is_found_by_the_next_blocks_parent_hash(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     """A later timestamp makes another valid block (no contract here reads the time): it re-executes to the
     same roots, and the next block, whose parent hash names the original, is where the chain breaks."""
     height = len(PRELUDE) + len(SETUP) + 1
@@ -370,8 +430,9 @@ def test_a_block_replaced_by_another_valid_one_is_found_by_the_next_blocks_paren
     assert divergence["replayed"] == hex0x(sha256(pack(block[B_HEADER])))
 
 
-def test_a_changed_timestamp_in_the_last_block_is_found_by_the_hash_the_file_records(recorded: Recorded,
-                                                                                       tmp_path: Path) -> None:
+def test_a_changed_timestamp_in_the_last_block_is_found_by_the_hash_the_file_records(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     """The last block has no next block to name its hash: the file's header does (``last_hash``)."""
     archive = recorded.file()
     record = record_index(archive, recorded.head)
@@ -383,16 +444,17 @@ def test_a_changed_timestamp_in_the_last_block_is_found_by_the_hash_the_file_rec
     assert divergence["replayed"] == hex0x(sha256(pack(block[B_HEADER])))
 
 
-def test_a_changed_last_hash_in_the_files_header_is_found_at_the_last_block(recorded: Recorded,
-                                                                             tmp_path: Path) -> None:
+def test_a_changed_last_hash_in_the_files_header_is_found_at_the_last_block(recorded: Recorded, tmp_path: Path) -> None:
     archive = recorded.file()
     header = archive.header_fields()
     assert header[H_LAST_HASH] == recorded.production.head.hash
     header[H_LAST_HASH] = header[H_LAST_HASH][:5] + bytes([header[H_LAST_HASH][5] ^ 4]) + header[H_LAST_HASH][6:]
     archive.replace_header(header)
     divergence = diverged(*replay_file(archive, tmp_path), recorded.head, "block_hash")
-    assert (divergence["recorded"], divergence["replayed"]) == (hex0x(header[H_LAST_HASH]),
-                                                                hex0x(recorded.production.head.hash))
+    assert (divergence["recorded"], divergence["replayed"]) == (
+        hex0x(header[H_LAST_HASH]),
+        hex0x(recorded.production.head.hash),
+    )
 
 
 def test_a_changed_genesis_document_is_refused_before_any_block(recorded: Recorded, tmp_path: Path) -> None:
@@ -406,8 +468,9 @@ def test_a_changed_genesis_document_is_refused_before_any_block(recorded: Record
     assert "genesis document" in error and hex0x(sha256(header[H_GENESIS_DOCUMENT])) in error
 
 
-def test_a_file_cut_inside_a_block_is_refused_after_the_blocks_before_it_matched(recorded: Recorded,
-                                                                                tmp_path: Path) -> None:
+def test_a_file_cut_inside_a_block_is_refused_after_the_blocks_before_it_matched(
+    recorded: Recorded, tmp_path: Path
+) -> None:
     height = len(PRELUDE) + len(SETUP) + 4
     archive = recorded.file()
     record = record_index(archive, height)
@@ -424,7 +487,7 @@ def test_a_file_cut_between_blocks_is_refused_naming_the_first_missing_one(recor
     height = recorded.head - 1
     archive = recorded.file()
     path = tmp_path / "cut.wcb"
-    path.write_bytes(archive.to_bytes()[:archive.offset_of_record(record_index(archive, height))])
+    path.write_bytes(archive.to_bytes()[: archive.offset_of_record(record_index(archive, height))])
     done, report = replay(path, cwd=tmp_path)
     error = refused(done, report)
     assert "truncated" in error and f"block {height}," in error and "missing" in error
@@ -462,10 +525,13 @@ def expected_report(recorded: Recorded, archive: ArchiveFile, record: int) -> tu
         block = unpack(damaged[0])
         header = block[B_HEADER]
         original = unpack(produced.encode())
-        same_but_time = (damaged[1:] == unpack(recorded.file().records[record])[1:]
-                         and block[1:] == original[1:] and len(header) == len(original[B_HEADER])
-                         and [field for field, (a, b) in zip(HEADER_FIELDS, zip(header, original[B_HEADER])) if a != b]
-                         == ["timestamp"])
+        same_but_time = (
+            damaged[1:] == unpack(recorded.file().records[record])[1:]
+            and block[1:] == original[1:]
+            and len(header) == len(original[B_HEADER])
+            and [field for field, (a, b) in zip(HEADER_FIELDS, zip(header, original[B_HEADER])) if a != b]
+            == ["timestamp"]
+        )
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError, IndexError):
         same_but_time = False
     if not same_but_time:
@@ -479,20 +545,32 @@ def expected_report(recorded: Recorded, archive: ArchiveFile, record: int) -> tu
     return height + 1, "parent_hash"
 
 
-@settings(deadline=None, derandomize=True, database=None, max_examples=10,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=10,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
-def test_any_flipped_bit_in_the_blocks_is_reported_at_its_block(recorded: Recorded, data: st.DataObject,
-                                                                tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_any_flipped_bit_in_the_blocks_is_reported_at_its_block(
+    recorded: Recorded, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     check_one_flip(recorded, data, tmp_path_factory)
 
 
 @pytest.mark.slow
-@settings(deadline=None, derandomize=True, database=None, max_examples=60,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_many_flipped_bits_in_the_blocks_are_each_reported_at_their_block(
-        recorded: Recorded, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
+    recorded: Recorded, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     check_one_flip(recorded, data, tmp_path_factory)
 
 
@@ -500,7 +578,7 @@ def parts_of(item: bytes) -> dict[str, range]:
     """Byte ranges of a record item (length prefix, then msgpack ``[block, receipts, changes]``): where each
     part's payload lies, so that a flip can be aimed at each part equally (a deploy's code would otherwise
     take most of them)."""
-    record = unpack(item[LENGTH.size:])
+    record = unpack(item[LENGTH.size :])
     position = LENGTH.size + 1  # the prefix, then the one-byte header of a 3-array
     ranges = {"length prefix": range(0, LENGTH.size)}
     for name, value in (("block", record[0]), ("receipts", record[1])):
@@ -524,9 +602,9 @@ def check_one_flip(recorded: Recorded, data: st.DataObject, tmp_path_factory: py
     flipped[offset] ^= 1 << bit
     whole = archive.to_bytes()
     start = archive.offset_of_record(record)
-    damaged_bytes = whole[:start] + bytes(flipped) + whole[start + len(item):]
+    damaged_bytes = whole[:start] + bytes(flipped) + whole[start + len(item) :]
     if offset >= LENGTH.size:
-        archive.records[record] = bytes(flipped[LENGTH.size:])
+        archive.records[record] = bytes(flipped[LENGTH.size :])
         expected = expected_report(recorded, archive, record)
     else:
         expected = (record + 1, None)  # a damaged length: the record cannot be read as written

@@ -28,15 +28,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.chain import Chain
 from wasmchain.store.kv import LevelDBKV
 
 from .chains import COVERAGE, SETUP, BlockPlan, Production, TxBlockPlan, plans, produce
 from .conftest import hash_seeds, run_wasmchain
 
-HARNESS = settings(deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+HARNESS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def export(production: Production, out: Path, hash_seed: int) -> None:
@@ -103,8 +107,12 @@ def check_replays(production: Production, work: Path, seeds: tuple[int, int, int
 @settings(HARNESS, max_examples=4)
 @given(plan=plans(min_blocks=5, max_blocks=30), seeds=st.tuples(hash_seeds(), hash_seeds(), hash_seeds(), hash_seeds()))
 def test_a_random_chain_replays_and_imports_identically_in_other_processes(
-        plan: tuple[BlockPlan, ...], seeds: tuple[int, int, int, int], genesis: Genesis, module_cache: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    plan: tuple[BlockPlan, ...],
+    seeds: tuple[int, int, int, int],
+    genesis: Genesis,
+    module_cache: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     work = tmp_path_factory.mktemp("harness")
     production = produce(plan, work / "data", genesis, module_cache)
     check_replays(production, work, seeds)
@@ -112,10 +120,16 @@ def test_a_random_chain_replays_and_imports_identically_in_other_processes(
 
 @pytest.mark.slow
 @settings(HARNESS, max_examples=15)
-@given(plan=plans(min_blocks=20, max_blocks=80), seeds=st.tuples(hash_seeds(), hash_seeds(), hash_seeds(), hash_seeds()))
+@given(
+    plan=plans(min_blocks=20, max_blocks=80), seeds=st.tuples(hash_seeds(), hash_seeds(), hash_seeds(), hash_seeds())
+)
 def test_many_longer_random_chains_replay_and_import_identically(
-        plan: tuple[BlockPlan, ...], seeds: tuple[int, int, int, int], genesis: Genesis, module_cache: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    plan: tuple[BlockPlan, ...],
+    seeds: tuple[int, int, int, int],
+    genesis: Genesis,
+    module_cache: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     work = tmp_path_factory.mktemp("harness-long")
     production = produce(plan, work / "data", genesis, module_cache)
     check_replays(production, work, seeds)
@@ -124,8 +138,9 @@ def test_many_longer_random_chains_replay_and_import_identically(
 RUNS = 10
 
 
-def test_ten_processes_with_ten_hash_seeds_reach_one_state_root(genesis: Genesis, module_cache: Path,
-                                                                tmp_path: Path) -> None:
+def test_ten_processes_with_ten_hash_seeds_reach_one_state_root(
+    genesis: Genesis, module_cache: Path, tmp_path: Path
+) -> None:
     plan = SETUP + COVERAGE + (TxBlockPlan(()),)
     production = produce(plan, tmp_path / "data", genesis, module_cache)
     archive = tmp_path / "chain.wcb"

@@ -15,20 +15,41 @@ import pytest
 from hypothesis import given, settings
 
 from wasmchain.protocol.blocks import Block
-from wasmchain.store.chain import Chain
 from wasmchain.protocol.genesis import Genesis
+from wasmchain.store.chain import Chain
 from wasmchain.store.kv import LevelDBKV
 from wasmchain.store.signatures import MIN_TRANSACTIONS
 from wasmchain.store.tuning import OPTIMIZED, STRAIGHTFORWARD, Tuning
 
-from .chains import COVERAGE, SETUP, SENDERS, BlockPlan, CallPlan, Gas, Target, TransferPlan, TxBlockPlan, plans, produce
+from .chains import (
+    COVERAGE,
+    SENDERS,
+    SETUP,
+    BlockPlan,
+    CallPlan,
+    Gas,
+    Target,
+    TransferPlan,
+    TxBlockPlan,
+    plans,
+    produce,
+)
 from .test_harness import HARNESS, stored
 
-LARGE_BLOCK = TxBlockPlan(tuple(
-    CallPlan(index % SENDERS, Target("token", 0), "transfer", {"to": Target("account", (index + 1) % SENDERS),
-                                                               "amount": index}, Gas())
-    if index % 3 else TransferPlan(index % SENDERS, Target("account", (index + 2) % SENDERS), index)
-    for index in range(2 * MIN_TRANSACTIONS)))
+LARGE_BLOCK = TxBlockPlan(
+    tuple(
+        CallPlan(
+            index % SENDERS,
+            Target("token", 0),
+            "transfer",
+            {"to": Target("account", (index + 1) % SENDERS), "amount": index},
+            Gas(),
+        )
+        if index % 3
+        else TransferPlan(index % SENDERS, Target("account", (index + 2) % SENDERS), index)
+        for index in range(2 * MIN_TRANSACTIONS)
+    )
+)
 """Token and native transfers from every sender: enough for the signature workers."""
 
 
@@ -50,7 +71,8 @@ def check_both_ways(plan: tuple[BlockPlan, ...], genesis: Genesis, module_cache:
 
 
 def test_a_chain_with_every_outcome_is_the_same_with_and_without_the_speed_ups(
-        genesis: Genesis, module_cache: Path, tmp_path: Path) -> None:
+    genesis: Genesis, module_cache: Path, tmp_path: Path
+) -> None:
     plan = SETUP + COVERAGE + (LARGE_BLOCK, LARGE_BLOCK)
     assert max(len(block.txs) for block in plan if isinstance(block, TxBlockPlan)) >= MIN_TRANSACTIONS
     check_both_ways(plan, genesis, module_cache, tmp_path)
@@ -59,6 +81,6 @@ def test_a_chain_with_every_outcome_is_the_same_with_and_without_the_speed_ups(
 @settings(HARNESS, max_examples=3)
 @given(plan=plans(min_blocks=5, max_blocks=20))
 def test_random_chains_are_the_same_with_and_without_the_speed_ups(
-        plan: tuple[BlockPlan, ...], genesis: Genesis, module_cache: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    plan: tuple[BlockPlan, ...], genesis: Genesis, module_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     check_both_ways(plan, genesis, module_cache, tmp_path_factory.mktemp("tuning"))

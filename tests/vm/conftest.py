@@ -88,9 +88,7 @@ def memory_export() -> bytes:
     return section(7, vec([name("memory") + b"\x02\x00"]))
 
 
-def body_module(
-    body: bytes, local_decls: bytes = b"\x00", func_type: bytes = b"\x60\x00\x00"
-) -> bytes:
+def body_module(body: bytes, local_decls: bytes = b"\x00", func_type: bytes = b"\x60\x00\x00") -> bytes:
     """A module with one memory (exported) and one function with this raw body.
 
     ``body`` is the instruction bytes including the final ``end``;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -52,8 +52,14 @@ CALLEE = wat("""(module
 CALLER_ADDRESS = contract_address(30)
 CALLEE_ADDRESS = contract_address(31)
 
-PRE_CALL_FEES = (GAS.instantiate + GAS.host_call + GAS.copy_byte * 32  # the frame, input_read of 32 bytes
-                 + GAS.host_call + GAS.call_base + GAS.copy_byte * len("spin"))  # call "spin" with no arguments
+PRE_CALL_FEES = (
+    GAS.instantiate
+    + GAS.host_call
+    + GAS.copy_byte * 32  # the frame, input_read of 32 bytes
+    + GAS.host_call
+    + GAS.call_base
+    + GAS.copy_byte * len("spin")
+)  # call "spin" with no arguments
 """What the caller pays in host costs before its callee runs (its wasm instructions come on top)."""
 
 OWN_MESSAGE = re.compile(r"guarded: 2: out of gas: (.*?)\x00*", re.DOTALL)
@@ -108,16 +114,27 @@ def test_the_caller_always_aborts_with_its_own_message_whatever_the_limit(sandbo
     # (here the "not run" message), and a few wasm instructions.
     message = guarded(sandbox, minimum).error or ""
     assert "not run" in message
-    own_costs = (PRE_CALL_FEES + GAS.host_call + GAS.copy_byte * (len(message) - 12)
-                 + GAS.host_call + GAS.copy_byte * len(message))
+    own_costs = (
+        PRE_CALL_FEES
+        + GAS.host_call
+        + GAS.copy_byte * (len(message) - 12)
+        + GAS.host_call
+        + GAS.copy_byte * len(message)
+    )
     assert own_costs <= minimum < own_costs + 100
     assert guarded(sandbox, minimum - 1).status == "out_of_gas"
 
     # (A spinning callee burns its whole budget, so the limits stay below ~10**7: 10 ms of wasm each.)
-    limits = sorted({*range(minimum, minimum + 300), *range(minimum, 3 * RESERVE, 997),
-                     *(minimum + RESERVE + d for d in range(-50, 50)),  # where the callee starts to run
-                     *(PRE_CALL_FEES + 64 * RESERVE + d for d in range(-64, 64)),  # where the 64th takes over
-                     *(minimum * 3**k for k in range(1, 4)), 10**7})
+    limits = sorted(
+        {
+            *range(minimum, minimum + 300),
+            *range(minimum, 3 * RESERVE, 997),
+            *(minimum + RESERVE + d for d in range(-50, 50)),  # where the callee starts to run
+            *(PRE_CALL_FEES + 64 * RESERVE + d for d in range(-64, 64)),  # where the 64th takes over
+            *(minimum * 3**k for k in range(1, 4)),
+            10**7,
+        }
+    )
     for gas in (0, 1, 99_999, 100_000, 1_000_000, 2**63 - 1):
         for limit in limits:
             outcome = guarded(sandbox, limit, gas)
@@ -139,12 +156,14 @@ def test_the_floor_boundary(sandbox: Sandbox) -> None:
     # The lowest limit at which the callee runs at all (its error is no longer "not run").
     def runs(limit: int) -> bool:
         return not callee_error(guarded(sandbox, limit)).startswith("not run: ")
+
     first_run = lowest(runs, PRE_CALL_FEES + RESERVE // 2, 10 * RESERVE)
     # There the caller had call_reserve + 1 left: the callee got a budget of 1, not enough to instantiate.
     assert callee_error(guarded(sandbox, first_run)) == f"needed {GAS.instantiate} more, 1 left of 1"
     # One less, and it had exactly call_reserve: not run, charged nothing.
     assert callee_error(guarded(sandbox, first_run - 1)) == (
-        f"not run: the caller has {RESERVE} gas left, no more than the call_reserve of {RESERVE} it keeps")
+        f"not run: the caller has {RESERVE} gas left, no more than the call_reserve of {RESERVE} it keeps"
+    )
     pre_call = first_run - RESERVE - 1
     """What the caller used up to and including the call's fee: its host costs and a few instructions."""
     assert PRE_CALL_FEES <= pre_call < PRE_CALL_FEES + 50
@@ -160,12 +179,23 @@ def test_the_floor_boundary(sandbox: Sandbox) -> None:
 
     # The budget: left - max(left // 64, call_reserve), and min(gas, that) when the caller asks for gas.
     crossover = 64 * RESERVE
-    for left in (RESERVE + 2, RESERVE + 100_000, 2 * RESERVE, crossover - 64, crossover - 1, crossover,
-                 crossover + 63, crossover + 64, crossover + 1_000_000):
+    for left in (
+        RESERVE + 2,
+        RESERVE + 100_000,
+        2 * RESERVE,
+        crossover - 64,
+        crossover - 1,
+        crossover,
+        crossover + 63,
+        crossover + 64,
+        crossover + 1_000_000,
+    ):
         cap = left - max(left // 64, RESERVE)
         for gas, budget in ((0, cap), (1, 1), (cap - 1, cap - 1), (cap, cap), (cap + 1, cap), (2**63 - 1, cap)):
             error = callee_error(guarded(sandbox, pre_call + left, gas))
-            expected = ("needed", f"{budget} left of {budget}") if budget < GAS.instantiate else ("used all", str(budget))
+            expected = (
+                ("needed", f"{budget} left of {budget}") if budget < GAS.instantiate else ("used all", str(budget))
+            )
             assert error.startswith(expected[0]) and error.endswith(expected[1]), (left, gas, error)
 
 

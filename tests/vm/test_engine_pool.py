@@ -13,8 +13,15 @@ from tests.helpers import ALICE, GENESIS, Sandbox, contract_address, devnet_para
 from tests.vm.test_runtime import CHAIN_LINK, KV
 from wasmchain.vm import InvalidParams, Message, VMParams, abi
 from wasmchain.vm.engine import POOL_INSTANCES, engine
-from wasmchain.vm.params import (ENGINE_MAX_CALL_DEPTH, ENGINE_MAX_FUNCTIONS, ENGINE_MAX_GLOBALS, ENGINE_MAX_IMPORTS,
-                       ENGINE_MAX_INITIAL_MEMORY_PAGES, ENGINE_MAX_MEMORY_PAGES, ENGINE_MAX_TABLE_SIZE)
+from wasmchain.vm.params import (
+    ENGINE_MAX_CALL_DEPTH,
+    ENGINE_MAX_FUNCTIONS,
+    ENGINE_MAX_GLOBALS,
+    ENGINE_MAX_IMPORTS,
+    ENGINE_MAX_INITIAL_MEMORY_PAGES,
+    ENGINE_MAX_MEMORY_PAGES,
+    ENGINE_MAX_TABLE_SIZE,
+)
 from wasmchain.vm.runtime import HostFault
 
 SMALL = wasmtime.wat2wasm('(module (memory 1) (func (export "f")))')
@@ -63,22 +70,26 @@ def test_a_call_tree_as_deep_as_the_ceiling_fits_in_the_pool() -> None:
     assert int.from_bytes(deepest.return_data, "little") == abi.CALL_OK
 
 
-@pytest.mark.parametrize("name, ceiling", [
-    ("max_memory_pages", ENGINE_MAX_MEMORY_PAGES),
-    ("max_initial_memory_pages", ENGINE_MAX_INITIAL_MEMORY_PAGES),
-    ("max_table_size", ENGINE_MAX_TABLE_SIZE),
-    ("max_functions", ENGINE_MAX_FUNCTIONS),
-    ("max_globals", ENGINE_MAX_GLOBALS),
-    ("max_imports", ENGINE_MAX_IMPORTS),
-    ("max_call_depth", ENGINE_MAX_CALL_DEPTH),
-])
+@pytest.mark.parametrize(
+    "name, ceiling",
+    [
+        ("max_memory_pages", ENGINE_MAX_MEMORY_PAGES),
+        ("max_initial_memory_pages", ENGINE_MAX_INITIAL_MEMORY_PAGES),
+        ("max_table_size", ENGINE_MAX_TABLE_SIZE),
+        ("max_functions", ENGINE_MAX_FUNCTIONS),
+        ("max_globals", ENGINE_MAX_GLOBALS),
+        ("max_imports", ENGINE_MAX_IMPORTS),
+        ("max_call_depth", ENGINE_MAX_CALL_DEPTH),
+    ],
+)
 def test_genesis_limits_above_the_pool_slots_are_refused(name: str, ceiling: int) -> None:
     section = json.loads(GENESIS.read_text())["vm"]
     section["limits"][name] = ceiling
     assert getattr(VMParams.from_dict(section).limits, name) == ceiling
     section["limits"][name] = ceiling + 1
-    with pytest.raises(InvalidParams, match=f"vm.limits.{name}: at most {ceiling} .the engine's instance pool., "
-                                            f"found {ceiling + 1}"):
+    with pytest.raises(
+        InvalidParams, match=f"vm.limits.{name}: at most {ceiling} .the engine's instance pool., found {ceiling + 1}"
+    ):
         VMParams.from_dict(section)
 
 
@@ -107,8 +118,14 @@ def test_a_module_at_the_function_and_global_ceilings_fits_an_instance_slot() ->
       (table {count} funcref) (elem (i32.const 0) {names})
       {globals_} {functions}
       (func (export "run")))""")
-    sandbox = Sandbox(devnet_params(max_functions=ENGINE_MAX_FUNCTIONS, max_globals=ENGINE_MAX_GLOBALS,
-                                    max_table_size=count, max_code_size=4 << 20))
+    sandbox = Sandbox(
+        devnet_params(
+            max_functions=ENGINE_MAX_FUNCTIONS,
+            max_globals=ENGINE_MAX_GLOBALS,
+            max_table_size=count,
+            max_code_size=4 << 20,
+        )
+    )
     address = sandbox.deploy(code, contract_address(3))
     outcome = sandbox.call(address, "run")
     assert outcome.ok, outcome.error

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wasmchain.cli.main import main
 from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.cli.main import main
 
 COUNTER = CONTRACTS / "counter" / "counter.wasm"
 TOKEN = CONTRACTS / "token" / "token.wasm"
@@ -42,11 +42,13 @@ def test_counter_twice_against_one_state_file_advances_and_is_byte_identical(
     assert set(first_report) >= {"status", "gas_used", "return_hex", "error", "events"}
     # Replaying from the same starting state gives the same bytes.
     replay_state = tmp_path / "replay.json"
-    code, replay_first, _ = run_cli(capsys, "vm", "run", str(COUNTER), "--method", "increment",
-                                    "--state", str(replay_state), "--json")
+    code, replay_first, _ = run_cli(
+        capsys, "vm", "run", str(COUNTER), "--method", "increment", "--state", str(replay_state), "--json"
+    )
     assert replay_first == first
-    code, replay_second, _ = run_cli(capsys, "vm", "run", str(COUNTER), "--method", "increment",
-                                     "--state", str(replay_state), "--json")
+    code, replay_second, _ = run_cli(
+        capsys, "vm", "run", str(COUNTER), "--method", "increment", "--state", str(replay_state), "--json"
+    )
     assert replay_second == second
     assert state.read_text() == replay_state.read_text()
     code, got = run_json(capsys, "vm", "run", str(COUNTER), "--method", "get", "--state", str(state))
@@ -59,17 +61,17 @@ def test_token_through_the_runner(capsys: pytest.CaptureFixture[str], tmp_path: 
     base = ("vm", "run", str(TOKEN), "--state", str(state))
     code, init = run_json(capsys, *base, "--method", "init", "--args", '{"supply": 1000}', "--caller", alice)
     assert code == 0, init
-    code, sent = run_json(capsys, *base, "--method", "transfer", "--caller", alice,
-                          "--args", json.dumps({"to": bob, "amount": 250}))
+    code, sent = run_json(
+        capsys, *base, "--method", "transfer", "--caller", alice, "--args", json.dumps({"to": bob, "amount": 250})
+    )
     assert code == 0, sent
-    assert [(e["name"], e["data"]) for e in sent["events"]] == [
-        ("Transfer", {"from": alice, "to": bob, "amount": 250})
-    ]
+    assert [(e["name"], e["data"]) for e in sent["events"]] == [("Transfer", {"from": alice, "to": bob, "amount": 250})]
     code, balance = run_json(capsys, *base, "--method", "balance_of", "--args", json.dumps({"owner": bob}))
     assert (code, balance["return"]) == (0, 250)
     before = state.read_text()
-    code, overdraft = run_json(capsys, *base, "--method", "transfer", "--caller", bob,
-                               "--args", json.dumps({"to": alice, "amount": 251}))
+    code, overdraft = run_json(
+        capsys, *base, "--method", "transfer", "--caller", bob, "--args", json.dumps({"to": alice, "amount": 251})
+    )
     assert (code, overdraft["status"]) == (1, "abort")
     assert "insufficient balance" in overdraft["error"]
     assert state.read_text() == before  # a failed call leaves the state file alone
@@ -77,9 +79,7 @@ def test_token_through_the_runner(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert supply["return"] == 1000
 
 
-def test_validate_reports_methods_and_rejects_with_the_rule(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_validate_reports_methods_and_rejects_with_the_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, report = run_json(capsys, "vm", "validate", str(COUNTER))
     assert code == 0 and report["valid"] and {"increment", "get"} <= set(report["methods"])
     bad = tmp_path / "bad.wat"
@@ -91,7 +91,9 @@ def test_validate_reports_methods_and_rejects_with_the_rule(
     assert code == 2 and "import" in err and "Traceback" not in err
 
 
-FLOATS = '(module (memory (export "memory") 1) (func (export "nan") (result f32) (f32.div (f32.const 0) (f32.const 0))))'
+FLOATS = (
+    '(module (memory (export "memory") 1) (func (export "nan") (result f32) (f32.div (f32.const 0) (f32.const 0))))'
+)
 
 
 def test_plain_functions_report_types_and_bits(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ LOOP = '(module (memory (export "memory") 1) (func (export "spin") (loop $l (br 
         (("--method", "increment", "--input-hex", "zz"), "--input-hex is not hex"),
         (("--method", "increment", "--gas", "0"), "--gas must be positive"),
         (("--method", "increment", "--caller", "0x12"), "--caller must be 0x followed by 40 hex digits"),
-        (("--method", "nope"), "no method \"nope\""),
+        (("--method", "nope"), 'no method "nope"'),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_error(
@@ -165,9 +167,24 @@ def test_the_console_script_runs_in_a_fresh_process(tmp_path: Path) -> None:
     command = [str(script)] if script.exists() else [sys.executable, "-m", "wasmchain.cli.main"]
     shutil.copy(COUNTER, tmp_path / "counter.wasm")
     result = subprocess.run(
-        [*command, "vm", "run", "counter.wasm", "--method", "increment", "--state", "s.json", "--json",
-         "--genesis", str(GENESIS)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        [
+            *command,
+            "vm",
+            "run",
+            "counter.wasm",
+            "--method",
+            "increment",
+            "--state",
+            "s.json",
+            "--json",
+            "--genesis",
+            str(GENESIS),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["return"] == 1

@@ -97,8 +97,10 @@ def test_gas_is_exact_and_repeatable(kv: Sandbox) -> None:
     host_costs = (
         4 * gas.host_call
         + gas.copy_byte * 5  # input copied in
-        + gas.storage_write_base + gas.storage_write_byte * 6
-        + gas.event_base + gas.event_byte * 6
+        + gas.storage_write_base
+        + gas.storage_write_byte * 6
+        + gas.event_base
+        + gas.event_byte * 6
         + gas.copy_byte * 5  # return data copied out
     )
     assert first.gas_used > gas.instantiate + host_costs
@@ -149,16 +151,12 @@ def test_gas_limit_below_instantiation_cost_is_out_of_gas(kv: Sandbox) -> None:
 def test_unknown_method_and_unknown_contract_are_invalid_and_free(kv: Sandbox) -> None:
     missing = kv.call(KV_ADDRESS, "nope")
     assert (missing.status, missing.gas_used) == ("invalid", 0)
-    assert "no method \"nope\"" in (missing.error or "") and "put" in (missing.error or "")
+    assert 'no method "nope"' in (missing.error or "") and "put" in (missing.error or "")
     nowhere = kv.call(contract_address(99), "get")
     assert nowhere.status == "invalid" and "no contract" in (nowhere.error or "")
 
 
-STRAIGHT_LINE = module(
-    '(func (export "run") '
-    + " ".join(["(drop (i32.add (i32.const 1) (i32.const 2)))"] * 300)
-    + ")"
-)
+STRAIGHT_LINE = module('(func (export "run") ' + " ".join(["(drop (i32.add (i32.const 1) (i32.const 2)))"] * 300) + ")")
 
 
 def test_straight_line_code_that_overshoots_the_limit_is_out_of_gas() -> None:
@@ -300,8 +298,10 @@ def test_float_results_are_canonical_nan_bit_patterns() -> None:
     params = devnet_params(allow_floats=True)
     sandbox = Sandbox(params)
     compiled = sandbox.runtime.compile(wat(FLOATS))
-    results = {name: sandbox.runtime.invoke_plain(compiled, name, 10**6)[1] for name in
-               ("nan", "nan64", "nan_bits", "snan", "pair")}
+    results = {
+        name: sandbox.runtime.invoke_plain(compiled, name, 10**6)[1]
+        for name in ("nan", "nan64", "nan_bits", "snan", "pair")
+    }
     assert results["nan"] == [{"type": "f32", "bits": "0x7fc00000"}]
     assert results["nan64"] == [{"type": "f64", "bits": "0x7ff8000000000000"}]
     assert results["nan_bits"] == [{"type": "i32", "bits": "0x7fc00000"}]

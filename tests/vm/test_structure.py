@@ -64,8 +64,11 @@ def test_only_vm_engine_creates_an_engine_or_config() -> None:
     for package in ("vm", "chain"):
         for path in _python_files(package):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                        and node.func.attr in ("Engine", "Config"):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("Engine", "Config")
+                ):
                     creators.append(str(path.relative_to(ROOT)))
     assert sorted(set(creators)) == ["vm/engine.py"]
 

@@ -43,9 +43,7 @@ class Instance:
         self.store.set_fuel(10**9)
         self.probes: list[int] = []
         linker = wasmtime.Linker(engine)
-        linker.define_func(
-            "wasmchain", "probe", wasmtime.FuncType([], []), self._probe, access_caller=True
-        )
+        linker.define_func("wasmchain", "probe", wasmtime.FuncType([], []), self._probe, access_caller=True)
         self.instance = linker.instantiate(self.store, wasmtime.Module(engine, code))
 
     def _probe(self, caller: wasmtime.Caller) -> None:
@@ -191,9 +189,7 @@ def test_the_counter_holds_the_sum_of_the_frames_on_the_stack(
 
 
 @pytest.mark.parametrize("limit", [1000, 32768, REC_COST * 40, REC_COST * 40 - 1])
-def test_recursion_traps_at_the_depth_the_limit_predicts(
-    limit: int, strict_engine: wasmtime.Engine
-) -> None:
+def test_recursion_traps_at_the_depth_the_limit_predicts(limit: int, strict_engine: wasmtime.Engine) -> None:
     prepared = prep(wat(RECURSIVE), max_stack_units=limit)
     assert prepared.entry_costs["rec"] == REC_COST
     # rec(n) has n + 1 frames on the stack at its deepest, each costing REC_COST.
@@ -255,9 +251,7 @@ def test_existing_globals_keep_their_indices(strict_engine: wasmtime.Engine) -> 
 
 
 def test_calls_to_host_functions_are_left_alone() -> None:
-    code = wat(
-        '(import "wasmchain" "probe" (func $probe)) (func (export "f") (call $probe) (call $probe))'
-    )
+    code = wat('(import "wasmchain" "probe" (func $probe)) (func (export "f") (call $probe) (call $probe))')
     body = b"\x06\x00\x10\x00\x10\x00\x0b"
     assert body in code
     assert body in prep(code).code

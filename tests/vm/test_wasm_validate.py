@@ -131,26 +131,17 @@ MALFORMED = {
     "section longer than its content": MAGIC_VERSION + section(1, b"\x00\x00"),
     "section shorter than its content": MAGIC_VERSION + b"\x01\x01\x01\x60\x00\x00",
     "bad utf-8 custom name": MAGIC_VERSION + section(0, b"\x02\xc3\x28"),
-    "bad utf-8 export name": MAGIC_VERSION
-    + MEMORY_SECTION
-    + section(7, vec([b"\x01\xff\x02\x00"])),
-    "bad utf-8 import name": _type_section_then(
-        section(2, vec([name("wasmchain") + b"\x02\xc0\xaf" + b"\x00\x00"]))
-    ),
+    "bad utf-8 export name": MAGIC_VERSION + MEMORY_SECTION + section(7, vec([b"\x01\xff\x02\x00"])),
+    "bad utf-8 import name": _type_section_then(section(2, vec([name("wasmchain") + b"\x02\xc0\xaf" + b"\x00\x00"]))),
     "unknown value type": MAGIC_VERSION + section(1, vec([b"\x60\x01\x55\x00"])),
     "unknown type form": MAGIC_VERSION + section(1, vec([b"\x61\x00\x00"])),
     "function type index out of range": _type_section_then(section(3, vec([b"\x01"]))),
-    "function without a body": _type_section_then(
-        section(3, vec([b"\x00"])) + MEMORY_SECTION + memory_export()
-    ),
+    "function without a body": _type_section_then(section(3, vec([b"\x00"])) + MEMORY_SECTION + memory_export()),
     "body without a function": _type_section_then(
         MEMORY_SECTION + memory_export() + section(10, vec([b"\x02\x00\x0b"]))
     ),
     "body count differs": _type_section_then(
-        section(3, vec([b"\x00", b"\x00"]))
-        + MEMORY_SECTION
-        + memory_export()
-        + section(10, vec([b"\x02\x00\x0b"]))
+        section(3, vec([b"\x00", b"\x00"])) + MEMORY_SECTION + memory_export() + section(10, vec([b"\x02\x00\x0b"]))
     ),
     "unknown opcode": body_module(b"\x27\x0b"),
     "unknown 0xfc opcode": body_module(b"\xfc\x17\x0b"),
@@ -168,9 +159,7 @@ MALFORMED = {
     "branch out of range": body_module(b"\x0c\x01\x0b"),
     "br_table label out of range": body_module(b"\x41\x00\x0e\x01\x00\x02\x0b"),
     "ref.func out of range": body_module(b"\xd2\x03\x1a\x0b"),
-    "memory.init without a data count section": body_module(
-        b"\x41\x00\x41\x00\x41\x00\xfc\x08\x00\x00\x0b"
-    ),
+    "memory.init without a data count section": body_module(b"\x41\x00\x41\x00\x41\x00\xfc\x08\x00\x00\x0b"),
     "elem.drop out of range": body_module(b"\xfc\x0d\x00\x0b"),
     "over-long u32": body_module(b"\x20\x80\x80\x80\x80\x80\x00\x0b"),
     "u32 too large": body_module(b"\x20\x80\x80\x80\x80\x10\x0b"),
@@ -181,16 +170,9 @@ MALFORMED = {
     "truncated memarg": body_module(b"\x41\x00\x28\x02"),
     "non-zero memory.size reserved byte encoded long": body_module(b"\x3f\x80\x00\x1a\x0b"),
     "duplicate export": wat('(func (export "a")) (func (export "a"))'),
-    "global.get in a constant expression": wat(
-        "(global i32 (i32.const 1)) (global i32 (global.get 0))"
-    ),
-    "export of a missing function": MAGIC_VERSION
-    + MEMORY_SECTION
-    + section(7, vec([name("f") + b"\x00\x00"])),
-    "bad data segment flags": MAGIC_VERSION
-    + MEMORY_SECTION
-    + memory_export()
-    + section(11, vec([b"\x03"])),
+    "global.get in a constant expression": wat("(global i32 (i32.const 1)) (global i32 (global.get 0))"),
+    "export of a missing function": MAGIC_VERSION + MEMORY_SECTION + section(7, vec([name("f") + b"\x00\x00"])),
+    "bad data segment flags": MAGIC_VERSION + MEMORY_SECTION + memory_export() + section(11, vec([b"\x03"])),
     "data count mismatch": MAGIC_VERSION
     + MEMORY_SECTION
     + memory_export()
@@ -206,13 +188,9 @@ def test_malformed_modules_are_refused(code: bytes) -> None:
 
 
 def test_malformed_messages_say_what_was_expected_and_found() -> None:
-    error = refused(
-        MALFORMED["bad magic"], "malformed", "expected the wasm magic", "found 00 61 73 6e"
-    )
+    error = refused(MALFORMED["bad magic"], "malformed", "expected the wasm magic", "found 00 61 73 6e")
     assert str(error).startswith("malformed: ")
-    refused(
-        MALFORMED["call to a missing function"], "malformed", "call to function 5", "1 functions"
-    )
+    refused(MALFORMED["call to a missing function"], "malformed", "call to function 5", "1 functions")
     refused(MALFORMED["unknown opcode"], "malformed", "unknown opcode 0x27", "function 0")
 
 
@@ -302,9 +280,7 @@ def test_the_code_size_limit_is_checked_before_anything_is_parsed() -> None:
 
 
 def test_a_locals_declaration_of_four_billion_is_refused_without_allocating() -> None:
-    huge = body_module(
-        b"\x0b", local_decls=b"\x02" + b"\xff\xff\xff\xff\x0f\x7f" + b"\xff\xff\xff\xff\x0f\x7e"
-    )
+    huge = body_module(b"\x0b", local_decls=b"\x02" + b"\xff\xff\xff\xff\x0f\x7f" + b"\xff\xff\xff\xff\x0f\x7e")
     start = time.perf_counter()
     refused(huge, "max_locals_per_function", "at least 4294967295 locals")
     assert time.perf_counter() - start < 0.1
@@ -319,9 +295,7 @@ def test_the_nesting_limit_counts_block_loop_and_if() -> None:
 def test_a_hundred_thousand_functions_are_refused_in_well_under_a_second() -> None:
     count = 100_000
     bodies = section(10, leb(count) + b"\x02\x00\x0b" * count)
-    code = _type_section_then(
-        section(3, leb(count) + b"\x00" * count) + MEMORY_SECTION + memory_export() + bodies
-    )
+    code = _type_section_then(section(3, leb(count) + b"\x00" * count) + MEMORY_SECTION + memory_export() + bodies)
     start = time.perf_counter()
     refused(code, "max_functions", "100000 defined functions", "the limit is 4096")
     assert time.perf_counter() - start < 0.05
@@ -330,15 +304,10 @@ def test_a_hundred_thousand_functions_are_refused_in_well_under_a_second() -> No
 def test_a_huge_body_is_refused_before_it_is_read() -> None:
     body = b"\x00" + b"\x01" * (4 << 20) + b"\x0b"
     code = _type_section_then(
-        section(3, vec([b"\x00"]))
-        + MEMORY_SECTION
-        + memory_export()
-        + section(10, vec([leb(len(body)) + body]))
+        section(3, vec([b"\x00"])) + MEMORY_SECTION + memory_export() + section(10, vec([leb(len(body)) + body]))
     )
     start = time.perf_counter()
-    refused(
-        code, "max_function_body_size", "function 0", "the limit is 65536", max_code_size=8 << 20
-    )
+    refused(code, "max_function_body_size", "function 0", "the limit is 65536", max_code_size=8 << 20)
     assert time.perf_counter() - start < 0.05
 
 
@@ -504,9 +473,7 @@ DISABLED = {
     "exnref": (wat("(func (param exnref))"), "exception handling", "exnref"),
     "return_call": (wat("(func $f (return_call $f))"), "tail calls", "return_call in function 0"),
     "return_call_indirect": (
-        wat(
-            "(type $t (func)) (table 1 funcref) (func (return_call_indirect (type $t) (i32.const 0)))"
-        ),
+        wat("(type $t (func)) (table 1 funcref) (func (return_call_indirect (type $t) (i32.const 0)))"),
         "tail calls",
         "return_call_indirect",
     ),
@@ -578,10 +545,7 @@ DISABLED = {
         "memory index 1",
     ),
     "data for memory 1": (
-        MAGIC_VERSION
-        + MEMORY_SECTION
-        + memory_export()
-        + section(11, vec([b"\x02\x01\x41\x00\x0b\x00"])),
+        MAGIC_VERSION + MEMORY_SECTION + memory_export() + section(11, vec([b"\x02\x01\x41\x00\x0b\x00"])),
         "multi-memory",
         "data segment 0 for memory 1",
     ),
@@ -741,11 +705,7 @@ def test_non_minimal_leb128_is_accepted_everywhere(strict_engine: wasmtime.Engin
 
 
 def _encodings() -> list[tuple[str, bytes]]:
-    out = [
-        (op.name, bytes([code]))
-        for code, op in SINGLE.items()
-        if op.imm in (Imm.NONE,) and op.name != "select"
-    ]
+    out = [(op.name, bytes([code])) for code, op in SINGLE.items() if op.imm in (Imm.NONE,) and op.name != "select"]
     out += [(op.name, b"\xfc" + leb(code)) for code, op in PREFIX_FC.items() if op.imm == Imm.NONE]
     return out
 
@@ -784,9 +744,7 @@ def _prepare_or_refuse(code: bytes) -> PreparedModule | None:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
-    st.lists(
-        st.tuples(st.integers(0, len(FUZZ_BASE) - 1), st.integers(0, 255)), min_size=1, max_size=4
-    ),
+    st.lists(st.tuples(st.integers(0, len(FUZZ_BASE) - 1), st.integers(0, 255)), min_size=1, max_size=4),
     st.integers(8, len(FUZZ_BASE)),
 )
 def test_mutated_modules_only_raise_invalid_module(edits: list[tuple[int, int]], cut: int) -> None:
@@ -806,11 +764,7 @@ def test_garbage_only_raises_invalid_module(tail: bytes, at: int) -> None:
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(
-    edits=st.lists(
-        st.tuples(st.integers(8, len(FUZZ_BASE) - 1), st.integers(0, 255)), min_size=1, max_size=2
-    )
-)
+@given(edits=st.lists(st.tuples(st.integers(8, len(FUZZ_BASE) - 1), st.integers(0, 255)), min_size=1, max_size=2))
 def test_instrumenting_never_breaks_a_module_wasmtime_accepts(
     edits: list[tuple[int, int]], strict_engine: wasmtime.Engine
 ) -> None:

@@ -14,9 +14,9 @@ Layout: ``reader``/``encode`` (the binary format), ``opcodes``/``valtypes``/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from ..errors import InvalidModule
 from ..params import Limits
@@ -83,9 +83,7 @@ def prepare(
         code = bytes(code)  # a bytearray (as wat2wasm returns) must not change under us
     valid = validate(code, Policy(limits, allow_floats, allowed_imports, import_module))
     module = valid.module
-    functions = sorted(
-        (export.name, export.index) for export in module.exports if export.kind == ExternKind.FUNC
-    )
+    functions = sorted((export.name, export.index) for export in module.exports if export.kind == ExternKind.FUNC)
     exports = {name: module.func_sig(index) for name, index in functions}
     instrumented = instrument(valid, limits.max_stack_units)
     if len(instrumented) > MAX_INSTRUMENTED_GROWTH * limits.max_code_size:
@@ -101,9 +99,7 @@ def prepare(
         code=instrumented,
         exports=MappingProxyType(exports),
         methods=tuple(
-            name
-            for name, sig in exports.items()
-            if sig == METHOD_SIG and not name.startswith(RESERVED_EXPORT_PREFIX)
+            name for name, sig in exports.items() if sig == METHOD_SIG and not name.startswith(RESERVED_EXPORT_PREFIX)
         ),
         entry_costs=MappingProxyType({name: valid.cost(index) for name, index in functions}),
         max_cost=valid.max_cost,

@@ -102,16 +102,14 @@ class BodyContext:
     data_count: int | None
 
     @classmethod
-    def of(cls, module: Module, policy: Policy) -> "BodyContext":
+    def of(cls, module: Module, policy: Policy) -> BodyContext:
         """The context for scanning the bodies of ``module``."""
         type_arity = tuple((len(t.params), len(t.results)) for t in module.types)
         return cls(
             policy=policy,
             func_arity=tuple(type_arity[t] for t in module.functions),
             type_arity=type_arity,
-            type_has_float=tuple(
-                bool(FLOAT_TYPES.intersection(t.params + t.results)) for t in module.types
-            ),
+            type_has_float=tuple(bool(FLOAT_TYPES.intersection(t.params + t.results)) for t in module.types),
             imported=module.imported_functions,
             globals=module.globals,
             tables=module.tables,
@@ -182,10 +180,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
             else:
                 value, pos = read_u32(data, pos, end, "a local index")
             if value >= nlocals:
-                raise malformed(
-                    f"function {index} at byte offset {at}: local {value} out of range "
-                    f"({nlocals} locals)"
-                )
+                raise malformed(f"function {index} at byte offset {at}: local {value} out of range ({nlocals} locals)")
         elif imm == _I32:
             if pos < end and data[pos] < 0x80:
                 pos += 1
@@ -197,8 +192,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
             value, pos = read_u32(data, pos, end, "a global index")
             if value >= nglobals:
                 raise malformed(
-                    f"function {index} at byte offset {at}: global {value} out of range "
-                    f"({nglobals} globals)"
+                    f"function {index} at byte offset {at}: global {value} out of range ({nglobals} globals)"
                 )
         elif imm == _CALL:
             callee, pos = read_u32(data, pos, end, "a function index")
@@ -232,8 +226,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
             if not frames:
                 if pos != end:
                     raise malformed(
-                        f"function {index}: final end at byte offset {at}, but the body runs to "
-                        f"byte offset {end}"
+                        f"function {index}: final end at byte offset {at}, but the body runs to byte offset {end}"
                     )
                 break
             outer_base, _, block_results, _ = frames.pop()
@@ -281,9 +274,7 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
                     f"but the module defines {len(ctx.type_arity)} types"
                 )
             if ctx.type_has_float[type_index] and not allow_floats:
-                raise float_refused(
-                    f"call_indirect with a float type in function {index} at byte offset {at}"
-                )
+                raise float_refused(f"call_indirect with a float type in function {index} at byte offset {at}")
             pos = _table_index(ctx, data, pos, end, index, at)
             type_params, pushes = ctx.type_arity[type_index]
             pops += type_params
@@ -313,14 +304,11 @@ def scan_body(ctx: BodyContext, index: int, body: Body, data: bytes) -> Function
 def _check_label(label: int, depth: int, index: int, at: int) -> None:
     if label > depth:
         raise malformed(
-            f"function {index} at byte offset {at}: branch to label {label}, "
-            f"but only {depth + 1} labels are in scope"
+            f"function {index} at byte offset {at}: branch to label {label}, but only {depth + 1} labels are in scope"
         )
 
 
-def _block_type(
-    ctx: BodyContext, data: bytes, pos: int, end: int, index: int, at: int
-) -> tuple[int, int, int]:
+def _block_type(ctx: BodyContext, data: bytes, pos: int, end: int, index: int, at: int) -> tuple[int, int, int]:
     """A block type: (params, results, position after it)."""
     code, after = read_byte(data, pos, end, "a block type")
     if code == EMPTY_BLOCK_TYPE:
@@ -337,9 +325,7 @@ def _block_type(
             f"of the module ({len(ctx.type_arity)} types)"
         )
     if ctx.type_has_float[type_index] and not ctx.policy.allow_floats:
-        raise float_refused(
-            f"a block with float parameters or results in function {index} at byte offset {at}"
-        )
+        raise float_refused(f"a block with float parameters or results in function {index} at byte offset {at}")
     params, results = ctx.type_arity[type_index]
     return params, results, pos
 
@@ -368,8 +354,7 @@ def _memory_index(data: bytes, pos: int, end: int, index: int, at: int) -> int:
             proposals.MULTI_MEMORY, f"memory index {memory} in function {index} at byte offset {at}"
         )
     raise malformed(
-        f"function {index} at byte offset {at}: expected the memory index as the byte 0x00, "
-        "found a longer encoding"
+        f"function {index} at byte offset {at}: expected the memory index as the byte 0x00, found a longer encoding"
     )
 
 
@@ -378,32 +363,25 @@ def _table_index(ctx: BodyContext, data: bytes, pos: int, end: int, index: int, 
     table, pos = read_u32(data, pos, end, "a table index")
     if table >= ctx.tables:
         raise malformed(
-            f"function {index} at byte offset {at}: table {table} out of range "
-            f"(the module has {ctx.tables})"
+            f"function {index} at byte offset {at}: table {table} out of range (the module has {ctx.tables})"
         )
     return pos
 
 
-def _segment_index(
-    count: int | None, kind: str, data: bytes, pos: int, end: int, index: int, at: int
-) -> int:
+def _segment_index(count: int | None, kind: str, data: bytes, pos: int, end: int, index: int, at: int) -> int:
     value, pos = read_u32(data, pos, end, f"a {kind} segment index")
     if count is None:
         raise malformed(
-            f"function {index} at byte offset {at}: a {kind} segment instruction needs "
-            "a data count section"
+            f"function {index} at byte offset {at}: a {kind} segment instruction needs a data count section"
         )
     if value >= count:
         raise malformed(
-            f"function {index} at byte offset {at}: {kind} segment {value} out of range "
-            f"(the module has {count})"
+            f"function {index} at byte offset {at}: {kind} segment {value} out of range (the module has {count})"
         )
     return pos
 
 
-def _index_immediates(
-    ctx: BodyContext, imm: Imm, data: bytes, pos: int, end: int, index: int, at: int
-) -> int:
+def _index_immediates(ctx: BodyContext, imm: Imm, data: bytes, pos: int, end: int, index: int, at: int) -> int:
     """Read and range-check the index immediates of the less frequent instructions."""
     if imm == Imm.NONE:
         return pos
@@ -430,9 +408,7 @@ def _index_immediates(
     if imm == Imm.SELECT_T:
         count, pos = read_u32(data, pos, end, "the number of select types")
         if count != 1:
-            raise malformed(
-                f"function {index} at byte offset {at}: expected one select type, found {count}"
-            )
+            raise malformed(f"function {index} at byte offset {at}: expected one select type, found {count}")
         code, pos = read_byte(data, pos, end, "a select type")
         vtype = value_type(code, f"a select in function {index} at byte offset {at}")
         if vtype in FLOAT_TYPES and not ctx.policy.allow_floats:
@@ -461,9 +437,7 @@ def _prefix_fc(data: bytes, pos: int, end: int, index: int, at: int) -> tuple[Op
         return op, pos
     refused = DISABLED_FC.get(sub)
     if refused is not None:
-        raise proposals.disabled(
-            refused.proposal, f"{refused.name} in function {index} at byte offset {at}"
-        )
+        raise proposals.disabled(refused.proposal, f"{refused.name} in function {index} at byte offset {at}")
     raise malformed(f"function {index} at byte offset {at}: unknown opcode 0xfc {sub}")
 
 
@@ -471,13 +445,9 @@ def _unknown_opcode(op: int, data: bytes, pos: int, end: int, index: int, at: in
     """The error for a one-byte opcode that is not allowed: disabled or unknown."""
     refused = DISABLED_SINGLE.get(op)
     if refused is not None:
-        return proposals.disabled(
-            refused.proposal, f"{refused.name} in function {index} at byte offset {at}"
-        )
+        return proposals.disabled(refused.proposal, f"{refused.name} in function {index} at byte offset {at}")
     proposal = DISABLED_PREFIXES.get(op)
     if proposal is not None:
         sub, _ = read_u32(data, pos, end, f"a 0x{op:02x} sub-opcode")
-        return proposals.disabled(
-            proposal, f"instruction 0x{op:02x} {sub} in function {index} at byte offset {at}"
-        )
+        return proposals.disabled(proposal, f"instruction 0x{op:02x} {sub} in function {index} at byte offset {at}")
     return malformed(f"function {index} at byte offset {at}: unknown opcode 0x{op:02x}")

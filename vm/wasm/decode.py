@@ -8,8 +8,9 @@ only delimited here (their size checked); ``body.scan_body`` reads them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Final
+from typing import Final
 
 from ..errors import InvalidModule, quote
 from . import policy as rules
@@ -151,13 +152,9 @@ def _check_module(b: _Builder) -> None:
     """Rules that need the whole module."""
     defined = len(b.functions) - len(b.imports)
     if defined != len(b.bodies):
-        raise malformed(
-            f"function section declares {defined} functions, code section has {len(b.bodies)} bodies"
-        )
+        raise malformed(f"function section declares {defined} functions, code section has {len(b.bodies)} bodies")
     if b.data_count is not None and b.data_count != b.data_segments:
-        raise malformed(
-            f"data count section says {b.data_count} segments, data section has {b.data_segments}"
-        )
+        raise malformed(f"data count section says {b.data_count} segments, data section has {b.data_segments}")
     if b.memories == 0:
         raise InvalidModule(
             rules.MEMORY,
@@ -171,9 +168,7 @@ def _check_module(b: _Builder) -> None:
                     f"expected export 'memory' to be the memory, found a {KIND_NAMES[export.kind]}",
                 )
             return
-    raise InvalidModule(
-        rules.MEMORY, "expected the memory to be exported as 'memory'; found no such export"
-    )
+    raise InvalidModule(rules.MEMORY, "expected the memory to be exported as 'memory'; found no such export")
 
 
 # Sections, in order.
@@ -220,9 +215,7 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
             _refuse_import(kind, full)
         type_index = r.u32(f"the type of import {full}")
         if type_index >= len(b.types):
-            raise malformed(
-                f"import {full} has type {type_index}, but the module defines {len(b.types)} types"
-            )
+            raise malformed(f"import {full} has type {type_index}, but the module defines {len(b.types)} types")
         sig = b.types[type_index]
         if module != policy.import_module:
             raise InvalidModule(
@@ -231,13 +224,9 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
             )
         expected = policy.allowed_imports.get(name)
         if expected is None:
-            raise InvalidModule(
-                rules.IMPORT, f"import {full} is not a host function of this chain's ABI"
-            )
+            raise InvalidModule(rules.IMPORT, f"import {full} is not a host function of this chain's ABI")
         if sig != expected:
-            raise InvalidModule(
-                rules.IMPORT, f"import {full} must have type {expected}, found {sig}"
-            )
+            raise InvalidModule(rules.IMPORT, f"import {full} must have type {expected}, found {sig}")
         if (module, name) in seen:
             raise InvalidModule(rules.IMPORT, f"import {full} appears more than once")
         seen.add((module, name))
@@ -248,15 +237,11 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
 
 def _refuse_import(kind: int, full: str) -> None:
     if kind == ExternKind.MEMORY:
-        raise InvalidModule(
-            rules.MEMORY, f"expected the memory to be defined by the module, found import {full}"
-        )
+        raise InvalidModule(rules.MEMORY, f"expected the memory to be defined by the module, found import {full}")
     if kind == ExternKind.TAG:
         raise proposals.disabled(proposals.EXCEPTIONS, f"tag import {full}")
     if kind in (ExternKind.TABLE, ExternKind.GLOBAL):
-        raise InvalidModule(
-            rules.IMPORT, f"expected only function imports, found {KIND_NAMES[kind]} import {full}"
-        )
+        raise InvalidModule(rules.IMPORT, f"expected only function imports, found {KIND_NAMES[kind]} import {full}")
     raise malformed(f"import {full}: expected an import kind 0-3, found {kind}")
 
 
@@ -271,10 +256,7 @@ def _decode_functions(b: _Builder, r: Reader) -> None:
         index = len(b.functions)
         type_index = r.u32(f"the type of function {index}")
         if type_index >= len(b.types):
-            raise malformed(
-                f"function {index} has type {type_index}, "
-                f"but the module defines {len(b.types)} types"
-            )
+            raise malformed(f"function {index} has type {type_index}, but the module defines {len(b.types)} types")
         _check_sig_floats(b, b.types[type_index], f"function {index}")
         b.functions.append(type_index)
 
@@ -286,16 +268,12 @@ def _decode_tables(b: _Builder, r: Reader) -> None:
     for _ in range(count):
         code = r.byte("a table's element type")
         if code == TABLE_WITH_INIT:
-            raise proposals.disabled(
-                proposals.FUNCTION_REFERENCES, "a table with an initializer expression"
-            )
+            raise proposals.disabled(proposals.FUNCTION_REFERENCES, "a table with an initializer expression")
         if code != FUNCREF_CODE:
             element = VALUE_TYPES.get(code) or DISABLED_TYPES.get(code, ("", ""))[1]
             if not element:
                 raise malformed(f"the table: expected a reference type, found 0x{code:02x}")
-            raise InvalidModule(
-                rules.TABLE, f"expected a table of funcref, found a table of {element}"
-            )
+            raise InvalidModule(rules.TABLE, f"expected a table of funcref, found a table of {element}")
         initial, maximum = _limits(r, "table")
         limit = b.policy.limits.max_table_size
         if initial > limit:
@@ -303,8 +281,7 @@ def _decode_tables(b: _Builder, r: Reader) -> None:
         if maximum is not None and maximum < initial:
             raise InvalidModule(
                 rules.TABLE,
-                f"expected the table's maximum to be at least its initial size {initial}, "
-                f"found {maximum}",
+                f"expected the table's maximum to be at least its initial size {initial}, found {maximum}",
             )
         b.tables += 1
 
@@ -331,21 +308,16 @@ def _limits(r: Reader, what: str) -> tuple[int, int | None]:
 def _decode_memories(b: _Builder, r: Reader) -> None:
     count = r.count("memories")
     if count > 1:
-        raise proposals.disabled(
-            proposals.MULTI_MEMORY, f"{count} memories (exactly one is allowed)"
-        )
+        raise proposals.disabled(proposals.MULTI_MEMORY, f"{count} memories (exactly one is allowed)")
     for _ in range(count):
         initial, maximum = _limits(r, "memory")
         limit = b.policy.limits.max_initial_memory_pages
         if initial > limit:
-            raise over_limit(
-                rules.MAX_INITIAL_MEMORY_PAGES, f"memory has {initial} initial pages", limit
-            )
+            raise over_limit(rules.MAX_INITIAL_MEMORY_PAGES, f"memory has {initial} initial pages", limit)
         if maximum is not None and maximum < initial:
             raise InvalidModule(
                 rules.MEMORY,
-                f"expected the memory's maximum to be at least its initial {initial} pages, "
-                f"found {maximum}",
+                f"expected the memory's maximum to be at least its initial {initial} pages, found {maximum}",
             )
         b.memories += 1
 
@@ -407,15 +379,12 @@ def _decode_exports(b: _Builder, r: Reader) -> None:
 def _decode_start(b: _Builder, r: Reader) -> None:
     raise InvalidModule(
         rules.START,
-        "expected no start function (a contract runs only through its methods); "
-        "found a start section",
+        "expected no start function (a contract runs only through its methods); found a start section",
     )
 
 
 def _decode_elements(b: _Builder, r: Reader) -> None:
-    count = r.count(
-        "element segments", rules.MAX_ELEMENT_SEGMENTS, b.policy.limits.max_element_segments
-    )
+    count = r.count("element segments", rules.MAX_ELEMENT_SEGMENTS, b.policy.limits.max_element_segments)
     for index in range(count):
         where = f"element segment {index}"
         flags = r.u32(f"the flags of {where}")
@@ -434,12 +403,8 @@ def _decode_elements(b: _Builder, r: Reader) -> None:
             if code != expected:
                 if uses_exprs:
                     value_type(code, where)
-                    raise InvalidModule(
-                        rules.TABLE, f"{where}: expected funcref elements, found 0x{code:02x}"
-                    )
-                raise malformed(
-                    f"{where}: expected element kind 0x00 (funcref), found 0x{code:02x}"
-                )
+                    raise InvalidModule(rules.TABLE, f"{where}: expected funcref elements, found 0x{code:02x}")
+                raise malformed(f"{where}: expected element kind 0x00 (funcref), found 0x{code:02x}")
         items = r.count(f"elements in {where}")
         for _ in range(items):
             if uses_exprs:
@@ -451,9 +416,7 @@ def _decode_elements(b: _Builder, r: Reader) -> None:
 
 def _function_index(b: _Builder, index: int, where: str) -> None:
     if index >= len(b.functions):
-        raise malformed(
-            f"{where} refers to function {index}, but the module has {len(b.functions)}"
-        )
+        raise malformed(f"{where} refers to function {index}, but the module has {len(b.functions)}")
 
 
 def _decode_data_count(b: _Builder, r: Reader) -> None:
@@ -468,18 +431,14 @@ def _decode_code(b: _Builder, r: Reader) -> None:
     defined = len(b.functions) - len(b.imports)
     count = r.u32("the number of function bodies")
     if count != defined:
-        raise malformed(
-            f"function section declares {defined} functions, code section has {count} bodies"
-        )
+        raise malformed(f"function section declares {defined} functions, code section has {count} bodies")
     limit = b.policy.limits.max_function_body_size
     for number in range(count):
         start = r.pos
         index = len(b.imports) + number
         size = r.u32(f"the body size of function {index}")
         if size > limit:
-            raise over_limit(
-                rules.MAX_FUNCTION_BODY_SIZE, f"function {index} has a {size}-byte body", limit
-            )
+            raise over_limit(rules.MAX_FUNCTION_BODY_SIZE, f"function {index} has a {size}-byte body", limit)
         locals_start = r.pos
         r.raw(size, f"the body of function {index}")
         b.bodies.append(Body(start, locals_start, r.pos))
@@ -534,18 +493,11 @@ def _const_expr(b: _Builder, r: Reader, where: str) -> None:
                 "and a contract imports none"
             )
         elif op in EXTENDED_CONST:
-            raise proposals.disabled(
-                proposals.EXTENDED_CONST, f"{EXTENDED_CONST[op]} in {where} at byte offset {at}"
-            )
+            raise proposals.disabled(proposals.EXTENDED_CONST, f"{EXTENDED_CONST[op]} in {where} at byte offset {at}")
         elif op in DISABLED_PREFIXES:
-            raise proposals.disabled(
-                DISABLED_PREFIXES[op], f"a 0x{op:02x}-prefixed instruction in {where}"
-            )
+            raise proposals.disabled(DISABLED_PREFIXES[op], f"a 0x{op:02x}-prefixed instruction in {where}")
         else:
-            raise malformed(
-                f"{where}: expected a constant instruction at byte offset {at}, found opcode "
-                f"0x{op:02x}"
-            )
+            raise malformed(f"{where}: expected a constant instruction at byte offset {at}, found opcode 0x{op:02x}")
 
 
 _DECODERS: Final[dict[SectionId, Callable[[_Builder, Reader], None]]] = {

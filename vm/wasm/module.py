@@ -56,9 +56,7 @@ SECTION_ORDER: Final[tuple[SectionId, ...]] = (
 SECTION_RANK: Final[dict[int, int]] = {int(sid): rank for rank, sid in enumerate(SECTION_ORDER, 1)}
 """Each non-custom section id's position in ``SECTION_ORDER``."""
 
-SECTION_NAMES: Final[dict[int, str]] = {
-    int(sid): sid.name.lower().replace("_", " ") for sid in SectionId
-}
+SECTION_NAMES: Final[dict[int, str]] = {int(sid): sid.name.lower().replace("_", " ") for sid in SectionId}
 
 
 class ExternKind(IntEnum):

@@ -160,8 +160,7 @@ SINGLE: Final[dict[int, Op]] = {
     ),
     **_run(
         0x36,
-        "i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 "
-        "i64.store16 i64.store32",
+        "i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 i64.store16 i64.store32",
         Imm.MEMARG,
         2,
         0,

@@ -6,8 +6,9 @@ limit rules are named after the ``Limits`` field they enforce.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Mapping
+from typing import Final
 
 from ..errors import InvalidModule
 from ..params import Limits

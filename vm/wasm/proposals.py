@@ -33,6 +33,4 @@ EXTERNREF: Final = "reference types beyond funcref"
 
 def disabled(proposal: str, found: str) -> InvalidModule:
     """The error for a use of a disabled proposal: names it and what was found."""
-    return InvalidModule(
-        DISABLED_PROPOSAL, f"the {proposal} proposal is not allowed; found {found}"
-    )
+    return InvalidModule(DISABLED_PROPOSAL, f"the {proposal} proposal is not allowed; found {found}")

@@ -40,9 +40,7 @@ def read_byte(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
 def read_bytes(data: bytes, pos: int, end: int, size: int, what: str) -> tuple[bytes, int]:
     """``size`` raw bytes."""
     if size > end - pos:
-        raise malformed(
-            f"expected {size} bytes of {what} at byte offset {pos}, found {max(end - pos, 0)}"
-        )
+        raise malformed(f"expected {size} bytes of {what} at byte offset {pos}, found {max(end - pos, 0)}")
     return data[pos : pos + size], pos + size
 
 
@@ -66,13 +64,11 @@ def read_unsigned(data: bytes, pos: int, end: int, bits: int, what: str) -> tupl
         if byte < 0x80:
             if result >> bits:
                 raise malformed(
-                    f"{what} at byte offset {start}: expected an unsigned {bits}-bit integer, "
-                    f"found {result}"
+                    f"{what} at byte offset {start}: expected an unsigned {bits}-bit integer, found {result}"
                 )
             return result, pos
     raise malformed(
-        f"{what} at byte offset {start}: expected a LEB128 integer of at most {max_bytes} bytes, "
-        "found a longer one"
+        f"{what} at byte offset {start}: expected a LEB128 integer of at most {max_bytes} bytes, found a longer one"
     )
 
 
@@ -99,14 +95,10 @@ def read_signed(data: bytes, pos: int, end: int, bits: int, what: str) -> tuple[
             if byte & 0x40:
                 result -= 1 << shift
             if not -(1 << (bits - 1)) <= result < 1 << (bits - 1):
-                raise malformed(
-                    f"{what} at byte offset {start}: expected a signed {bits}-bit integer, "
-                    f"found {result}"
-                )
+                raise malformed(f"{what} at byte offset {start}: expected a signed {bits}-bit integer, found {result}")
             return result, pos
     raise malformed(
-        f"{what} at byte offset {start}: expected a LEB128 integer of at most {max_bytes} bytes, "
-        "found a longer one"
+        f"{what} at byte offset {start}: expected a LEB128 integer of at most {max_bytes} bytes, found a longer one"
     )
 
 
@@ -125,8 +117,7 @@ def read_name(data: bytes, pos: int, end: int, what: str) -> tuple[str, int]:
         return raw.decode("utf-8"), after
     except UnicodeDecodeError as error:
         raise malformed(
-            f"{what} at byte offset {pos}: expected UTF-8, found invalid byte at position "
-            f"{error.start}"
+            f"{what} at byte offset {pos}: expected UTF-8, found invalid byte at position {error.start}"
         ) from None
 
 
@@ -186,8 +177,7 @@ class Reader:
             raise InvalidModule(limit_rule, f"module has {value} {what}; the limit is {limit}")
         if value > self.end - self.pos:
             raise malformed(
-                f"the number of {what} at byte offset {start} is {value}, but only "
-                f"{self.end - self.pos} bytes follow"
+                f"the number of {what} at byte offset {start} is {value}, but only {self.end - self.pos} bytes follow"
             )
         return value
 
@@ -195,6 +185,5 @@ class Reader:
         """Require that the region has been read exactly."""
         if self.pos != self.end:
             raise malformed(
-                f"{what}: expected it to end at byte offset {self.end}, "
-                f"found its contents ending at {self.pos}"
+                f"{what}: expected it to end at byte offset {self.end}, found its contents ending at {self.pos}"
             )

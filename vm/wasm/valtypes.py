@@ -70,7 +70,5 @@ def heap_type(code: int, where: str) -> None:
         proposal, name = refused
         raise proposals.disabled(proposal, f"heap type {name.removesuffix('ref')} in {where}")
     if code < 0x40 or code >= 0x80:
-        raise proposals.disabled(
-            proposals.FUNCTION_REFERENCES, f"a concrete heap type (type index) in {where}"
-        )
+        raise proposals.disabled(proposals.FUNCTION_REFERENCES, f"a concrete heap type (type index) in {where}")
     raise malformed(f"{where}: expected a heap type, found byte 0x{code:02x}")
