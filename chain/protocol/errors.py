@@ -8,9 +8,15 @@ fails is not an error: it is a receipt with a failure status.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ChainError(Exception):
     """Root of every error raised by the ``chain`` package."""
+
+    reason: ClassVar[str] = "chain_error"
+    """What went wrong as a stable machine-readable name: JSON-RPC returns it in an error's ``data``,
+    the client exposes it, and callers and tests branch on it (or on the class), never on the text."""
 
 
 class InvalidEncoding(ChainError):
