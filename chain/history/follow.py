@@ -74,13 +74,14 @@ class FollowError(ChainError):
 class BlockRefused(FollowError):
     """A block from the remote that does not verify: its height, the check, both values."""
 
-    def __init__(self, height: int, reason: str, difference: str | None = None) -> None:
-        message = f"block {height} refused: {reason}"
+    def __init__(self, height: int, problem: str, difference: str | None = None) -> None:
+        message = f"block {height} refused: {problem}"
         if difference is not None:
             message += f"; the first receipt that differs: {difference}"
         super().__init__(message)
         self.height = height
-        self.reason = reason
+        self.problem = problem
+        """What is wrong with the block: the check and both values (``reason`` is the class's stable name)."""
         self.difference = difference
         """The first difference between the remote's receipts and the replayed ones, if any."""
 

@@ -247,8 +247,8 @@ def test_a_tampered_transaction_is_refused_at_the_tx_root() -> None:
         return Block(block.header, (forged,), block.overrides), receipts
 
     error, source, _ = refused_at(2, tamper)
-    assert error.reason.startswith("tx_root mismatch: computed 0x")
-    assert error.reason.endswith(f"block has 0x{source.chain.header(2).tx_root.hex()}")
+    assert error.problem.startswith("tx_root mismatch: computed 0x")
+    assert error.problem.endswith(f"block has 0x{source.chain.header(2).tx_root.hex()}")
 
 
 def test_a_forged_signature_with_a_matching_tx_root_fails_on_replay_and_names_the_receipt() -> None:
@@ -264,7 +264,7 @@ def test_a_forged_signature_with_a_matching_tx_root_fails_on_replay_and_names_th
         return Block(header, (forged,), block.overrides), forged_receipts
 
     error, _, _ = refused_at(2, tamper)
-    assert error.reason.startswith("receipts_root mismatch: computed 0x")
+    assert error.problem.startswith("receipts_root mismatch: computed 0x")
     assert error.difference == 'transaction 0 status: remote "ok", replayed "invalid"'
 
 
@@ -277,7 +277,7 @@ def test_receipts_that_replay_does_not_make_are_named_by_transaction_and_field()
 
     error, source, _ = refused_at(3, tamper)
     gas = source.chain.receipts(3)[0].gas_used
-    assert error.reason.startswith("receipts_root mismatch")
+    assert error.problem.startswith("receipts_root mismatch")
     assert error.difference == f"transaction 0 gas_used: remote {gas + 1}, replayed {gas}"
     assert str(error).endswith(
         f"; the first receipt that differs: transaction 0 gas_used: remote {gas + 1}, replayed {gas}"
@@ -289,8 +289,8 @@ def test_receipts_the_remote_sends_must_be_the_blocks() -> None:
         return block, [dataclasses.replace(receipts[0], error="made up")]
 
     error, source, _ = refused_at(3, tamper)  # the failing transfer
-    assert error.reason.startswith("the receipts the remote sent have root 0x")
-    assert error.reason.endswith(f"the block's receipts_root is 0x{source.chain.header(3).receipts_root.hex()}")
+    assert error.problem.startswith("the receipts the remote sent have root 0x")
+    assert error.problem.endswith(f"the block's receipts_root is 0x{source.chain.header(3).receipts_root.hex()}")
     assert error.difference == (
         'transaction 0 error: remote "made up", replayed "insufficient balance: have 250, need 1000000000"'
     )
@@ -319,7 +319,7 @@ def test_an_override_the_header_does_not_commit_to_is_refused() -> None:
         return Block(block.header, block.transactions, ((address, 1),)), receipts
 
     error, _, _ = refused_at(5, tamper)  # the set_balance block
-    assert error.reason.startswith("overrides_root mismatch: computed 0x")
+    assert error.problem.startswith("overrides_root mismatch: computed 0x")
 
 
 def test_receipt_difference_names_the_first_transaction_and_field() -> None:
