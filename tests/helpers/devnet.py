@@ -76,9 +76,11 @@ class Devnet:
         self.process.send_signal(signal.SIGTERM)
         try:
             code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as timeout:
             self.process.kill()
-            raise AssertionError(f"the devnet did not exit within {STOP_TIMEOUT} s of SIGTERM:\n{self._finish()}")
+            raise AssertionError(
+                f"the devnet did not exit within {STOP_TIMEOUT} s of SIGTERM:\n{self._finish()}"
+            ) from timeout
         output = self._finish()
         assert code == 0, f"the devnet exited with {code} after SIGTERM:\n{output}"
         assert "Traceback" not in output and "Unhandled exception" not in output, (

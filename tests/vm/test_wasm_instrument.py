@@ -241,7 +241,8 @@ def test_existing_globals_keep_their_indices(strict_engine: wasmtime.Engine) -> 
     code = wat(
         """(global $a (mut i32) (i32.const 5)) (global $b i64 (i64.const 7))
         (func $inc (global.set $a (i32.add (global.get $a) (i32.const 1))))
-        (func (export "f") (result i64) (call $inc) (call $inc) (i64.add (i64.extend_i32_u (global.get $a)) (global.get $b)))"""
+        (func (export "f") (result i64) (call $inc) (call $inc)
+              (i64.add (i64.extend_i32_u (global.get $a)) (global.get $b)))"""
     )
     prepared = prep(code)
     inst = Instance(strict_engine, prepared.code)

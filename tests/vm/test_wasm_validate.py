@@ -418,7 +418,9 @@ FLOAT_MODULES = {
     "global init f64.const": "(global i32 (f64.const 0))",
     "block type f32": "(func (block (result f32) unreachable))",
     "select type f64": "(func (drop (select (result f64) (unreachable))))",
-    "call_indirect type": "(type $t (func (param f32))) (table 1 funcref) (func (call_indirect (type $t) (unreachable)))",
+    "call_indirect type": (
+        "(type $t (func (param f32))) (table 1 funcref) (func (call_indirect (type $t) (unreachable)))"
+    ),
     "block with float params": "(type $t (func (param f64))) (func (block (type $t) unreachable))",
     "import type": '(import "wasmchain" "fx" (func (param f64)))',
 }
@@ -551,7 +553,8 @@ DISABLED = {
     ),
     "wide arithmetic": (
         wat(
-            "(func (param i64 i64 i64 i64) (drop (drop (i64.add128 (local.get 0) (local.get 1) (local.get 2) (local.get 3)))))"
+            "(func (param i64 i64 i64 i64)"
+            " (drop (drop (i64.add128 (local.get 0) (local.get 1) (local.get 2) (local.get 3)))))"
         ),
         "wide arithmetic",
         "i64.add128",
@@ -612,7 +615,8 @@ ALLOWED = {
     "bulk memory": """
         (data $d "hello") (table 2 funcref) (elem $e func $f) (func $f)
         (func (memory.init $d (i32.const 0) (i32.const 0) (i32.const 5)) (data.drop $d)
-              (memory.copy (i32.const 8) (i32.const 0) (i32.const 5)) (memory.fill (i32.const 0) (i32.const 0) (i32.const 4))
+              (memory.copy (i32.const 8) (i32.const 0) (i32.const 5))
+              (memory.fill (i32.const 0) (i32.const 0) (i32.const 4))
               (table.init $e (i32.const 0) (i32.const 0) (i32.const 1)) (elem.drop $e)
               (table.copy (i32.const 1) (i32.const 0) (i32.const 1))
               (drop (table.grow (ref.null func) (i32.const 1))) (drop (table.size))
@@ -636,7 +640,9 @@ ALLOWED = {
         (func (result i32) (table.set (i32.const 0) (ref.func $f)) (drop (table.get (i32.const 0)))
               (select (result funcref) (ref.null func) (ref.func $f) (i32.const 1)) (ref.is_null))""",
     "mutable globals exported": '(global (export "g") (mut i64) (i64.const 5)) (func (global.set 0 (i64.const 1)))',
-    "i64 and i32 arithmetic": "(func (param i64) (result i64) (i64.rotl (i64.mul (local.get 0) (i64.const -7)) (i64.const 3)))",
+    "i64 and i32 arithmetic": (
+        "(func (param i64) (result i64) (i64.rotl (i64.mul (local.get 0) (i64.const -7)) (i64.const 3)))"
+    ),
     "br_table and loops": """(func (param i32) (result i32) (block (block (loop (br_table 0 1 2 (local.get 0)))))
         (if (result i32) (local.get 0) (then (i32.const 1)) (else (return (i32.const 2)))))""",
     "passive and active data with a data count": '(data (i32.const 0) "a") (data "b") (func (data.drop 1))',
@@ -655,7 +661,8 @@ def test_saturating_truncation_is_accepted_when_floats_are_allowed(
     strict_engine: wasmtime.Engine,
 ) -> None:
     code = wat(
-        "(func (param f32 f64) (result i64) (drop (i32.trunc_sat_f32_u (local.get 0))) (i64.trunc_sat_f64_s (local.get 1)))"
+        "(func (param f32 f64) (result i64)"
+        " (drop (i32.trunc_sat_f32_u (local.get 0))) (i64.trunc_sat_f64_s (local.get 1)))"
     )
     wasmtime.Module(strict_engine, run(code, allow_floats=True).code)
 
