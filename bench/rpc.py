@@ -75,7 +75,7 @@ from common import (
     shown_share,
 )
 
-from wasmchain.client.client import Client, RPCClientError  # noqa: E402
+from wasmchain import Client, RPCClientError  # noqa: E402
 from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address  # noqa: E402
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind  # noqa: E402
 

@@ -161,7 +161,15 @@ def test_the_package_maps_chain_and_vm_under_one_name() -> None:
     assert Path(wasmchain.vm.__file__).parent == ROOT / "vm"
 
 
-LIGHT = ("wasmchain", "wasmchain.client", "wasmchain.client.client", "wasmchain.node", "wasmchain.node.jsonrpc")
+LIGHT = (
+    "wasmchain",
+    "wasmchain.client",
+    "wasmchain.client.client",
+    "wasmchain.client.results",
+    "wasmchain.client.transport",
+    "wasmchain.node",
+    "wasmchain.node.jsonrpc",
+)
 """What a program that only talks to a node loads of the layers above protocol: the client, and the
 interface's codes and limits (``node.jsonrpc`` imports nothing of the node)."""
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from wasmchain.client.client import Client, HTTPTransport, RPCClientError
+from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
+from wasmchain.client.transport import HTTPTransport, RPCClientError
 from wasmchain.history.archive import ArchiveReader, write_archive
 from wasmchain.history.replay import (
     Progress,

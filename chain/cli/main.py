@@ -29,7 +29,7 @@ from typing import Any
 from wasmchain.cli import commands
 from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TxOptions
 from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunnerError, RunRequest, load_module, run, validate
-from wasmchain.client.client import RPCClientError
+from wasmchain.client.transport import RPCClientError
 from wasmchain.history.follow import DEFAULT_POLL, FollowOptions, run_follow
 from wasmchain.history.follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
 from wasmchain.history.replay import MEMORY_STORE_BLOCKS, describe_divergence, describe_report

@@ -41,7 +41,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from wasmchain.client.client import HTTPTransport, RPCClientError, Transport
+from wasmchain.client.transport import HTTPTransport, RPCClientError, Transport
 from wasmchain.node.datadir import DataDir
 from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
 from wasmchain.node.node import Node

@@ -1,1 +1,2 @@
-"""The protocol: canonical encoding, keys, transactions, blocks, genesis, the Merkle tree, state and the transition; no I/O, no clock, no threads."""
+"""The protocol: canonical encoding, keys, transactions, blocks, genesis, the Merkle tree, state and the transition;
+no I/O, no clock, no threads."""

@@ -77,6 +77,8 @@ _sha256 = hashlib.sha256
 class MissingNode(ChainError):
     """A node that the tree refers to is not in the node store."""
 
+    reason = "missing_node"
+
 
 class NodeReader(Protocol):
     """Reads a node's stored encoding by its hash; ``None`` when it is not stored."""

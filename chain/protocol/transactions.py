@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from wasmchain.protocol.codec import decode, decode_amount, encode, encode_amount
-from wasmchain.protocol.errors import InvalidEncoding, InvalidTransaction
+from wasmchain.protocol.errors import InvalidEncoding, MalformedTransaction, WrongSigningKey
 from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, address_of, verify_signature
 
 if TYPE_CHECKING:  # not imported at run time: the HTTP client uses this module and loads no VM
@@ -99,7 +99,7 @@ class Transaction:
 
     def sign(self, key: KeyPair) -> SignedTransaction:
         if key.public_key != self.public_key:
-            raise InvalidTransaction("signing key does not match the transaction's public key")
+            raise WrongSigningKey("signing key does not match the transaction's public key")
         return SignedTransaction(self, key.sign(self.signing_bytes()))
 
 
@@ -147,11 +147,11 @@ class SignedTransaction:
 
     @classmethod
     def decode(cls, data: bytes) -> SignedTransaction:
-        """Decode and check the shape of every field; raise InvalidTransaction naming the field."""
+        """Decode and check the shape of every field; raise ``MalformedTransaction`` naming the field."""
         try:
             value = decode(data, what="transaction")
         except InvalidEncoding as error:
-            raise InvalidTransaction(str(error)) from None
+            raise MalformedTransaction(str(error)) from None
         signed = cls.from_canonical(value)
         # ``decode`` accepts canonical bytes only, so they are exactly what encoding would give.
         signed.__dict__["encoded"] = bytes(data)
@@ -160,10 +160,10 @@ class SignedTransaction:
     @classmethod
     def from_canonical(cls, value: Any) -> SignedTransaction:
         if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], list)):
-            raise InvalidTransaction("a signed transaction is [fields, signature]")
+            raise MalformedTransaction("a signed transaction is [fields, signature]")
         fields, signature = value
         if len(fields) != 12:
-            raise InvalidTransaction(f"a transaction has 12 fields, found {len(fields)}")
+            raise MalformedTransaction(f"a transaction has 12 fields, found {len(fields)}")
         version, chain_id, nonce, gas_limit, gas_price, public_key, kind, to, value_bytes, code, method, args = fields
         _expect(version == TX_VERSION, f"version must be {TX_VERSION}, found {version!r}")
         _expect(isinstance(chain_id, str), "chain_id must be a string")
@@ -186,7 +186,7 @@ class SignedTransaction:
         try:
             amount = decode_amount(value_bytes, what="value")
         except InvalidEncoding as error:
-            raise InvalidTransaction(str(error)) from None
+            raise MalformedTransaction(str(error)) from None
         tx = Transaction(
             chain_id, nonce, gas_limit, gas_price, public_key, TxKind(kind), to, amount, code, method, args
         )
@@ -196,7 +196,7 @@ class SignedTransaction:
 
 def _expect(condition: bool, message: str) -> None:
     if not condition:
-        raise InvalidTransaction(message)
+        raise MalformedTransaction(message)
 
 
 def _check_kind(tx: Transaction) -> None:
@@ -219,4 +219,4 @@ def _check_kind(tx: Transaction) -> None:
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             # (TypeError: a map keyed by an array.)  The message names no
             # library detail, which could change between msgpack versions.
-            raise InvalidTransaction("args do not decode as msgpack") from None
+            raise MalformedTransaction("args do not decode as msgpack") from None

@@ -12,7 +12,7 @@ manner of ethereum/execution-specs' ``fork.py``:
   of a block it did not build);
 - ``apply_overrides``: the balances a devnet block sets outright, before
   its transactions (only where genesis allows it);
-- ``simulate_transaction``: a dry run without a signature, for estimates;
+- ``simulate_transaction``: a dry run without a signature, for estimates (``validate_unsigned``);
 - ``check_header``: a header against its parent and its body.
 
 Fees are burned: the devnet has no block producer to pay, and burning
@@ -25,7 +25,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
-from wasmchain.protocol.errors import InvalidBlock, InvalidTransaction
+from wasmchain.protocol.errors import (
+    ArgsTooLarge,
+    BadSignature,
+    BlockGasExceeded,
+    ContractExists,
+    GasLimitTooHigh,
+    GasPriceTooLow,
+    InsufficientFunds,
+    IntrinsicGasTooLow,
+    InvalidBlock,
+    InvalidDeployModule,
+    InvalidTransaction,
+    NonceTooHigh,
+    NonceTooLow,
+    TransactionTooLarge,
+    UnknownContract,
+    UnknownMethod,
+    WrongChainId,
+)
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import contract_address, format_address
 from wasmchain.protocol.state import Account, State
@@ -66,9 +84,9 @@ def validate_transaction(state: State, signed: SignedTransaction, context: Conte
     tx = signed.tx
     account = state.account(tx.sender)
     if tx.nonce < account.nonce:
-        raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
+        raise NonceTooLow(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
     if tx.nonce > account.nonce:
-        raise InvalidTransaction(f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}")
+        raise NonceTooHigh(f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}")
     check_affordable(account.balance, tx)
     intrinsic = check_payload(signed, context)
     check_target(state, signed, context)
@@ -86,21 +104,19 @@ def check_envelope(
     genesis = context.genesis
     size = len(signed.encoded)
     if size > genesis.chain.max_tx_size:
-        raise InvalidTransaction(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
+        raise TransactionTooLarge(f"transaction is {size} bytes, over max_tx_size ({genesis.chain.max_tx_size})")
     if tx.chain_id != genesis.chain_id:
-        raise InvalidTransaction(
+        raise WrongChainId(
             f"wrong chain id: transaction is for {quote(tx.chain_id)}, this chain is {quote(genesis.chain_id)}"
         )
     if signed_by_sender and not signed.signature_valid():
-        raise InvalidTransaction(f"bad signature: not signed by the key of {format_address(tx.sender)}")
+        raise BadSignature(f"bad signature: not signed by the key of {format_address(tx.sender)}")
     if tx.gas_price < genesis.chain.min_gas_price:
-        raise InvalidTransaction(f"gas price {tx.gas_price} is below the minimum {genesis.chain.min_gas_price}")
+        raise GasPriceTooLow(f"gas price {tx.gas_price} is below the minimum {genesis.chain.min_gas_price}")
     if tx.gas_limit > genesis.chain.block_gas_limit:
-        raise InvalidTransaction(
-            f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}"
-        )
+        raise GasLimitTooHigh(f"gas limit {tx.gas_limit} is above the block gas limit {genesis.chain.block_gas_limit}")
     if tx.gas_limit > block_gas_left:
-        raise InvalidTransaction(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
+        raise BlockGasExceeded(f"gas limit {tx.gas_limit} is above the gas left in this block ({block_gas_left})")
 
 
 def max_cost(tx: Transaction) -> int:
@@ -111,7 +127,7 @@ def max_cost(tx: Transaction) -> int:
 def check_affordable(balance: int, tx: Transaction) -> None:
     cost = max_cost(tx)
     if balance < cost:
-        raise InvalidTransaction(
+        raise InsufficientFunds(
             f"balance {balance} is below value plus maximum fee ({tx.value} + {tx.gas_limit} x {tx.gas_price} = {cost})"
         )
 
@@ -124,14 +140,14 @@ def check_payload(signed: SignedTransaction, context: Context) -> int:
         # compiling at least the code as sent gets it.
         floor = _intrinsic(signed, context, len(tx.code))  # instrumenting only adds bytes
         if tx.gas_limit < floor:
-            raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {floor}")
+            raise IntrinsicGasTooLow(f"gas limit {tx.gas_limit} is below the intrinsic cost {floor}")
         _validate_deploy(signed, context)
     intrinsic = intrinsic_gas(signed, context)
     if tx.gas_limit < intrinsic:
-        raise InvalidTransaction(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
+        raise IntrinsicGasTooLow(f"gas limit {tx.gas_limit} is below the intrinsic cost {intrinsic}")
     max_input = context.genesis.vm.limits.max_input_size
     if len(tx.args) > max_input:
-        raise InvalidTransaction(f"args of {len(tx.args)} bytes are over max_input_size ({max_input})")
+        raise ArgsTooLarge(f"args of {len(tx.args)} bytes are over max_input_size ({max_input})")
     return intrinsic
 
 
@@ -141,9 +157,7 @@ def check_target(state: State, signed: SignedTransaction, context: Context) -> N
     if tx.kind is TxKind.CALL:
         _validate_call(state, signed, context)
     elif tx.kind is TxKind.DEPLOY and state.account(contract_address(tx.sender, tx.nonce)).is_contract:
-        raise InvalidTransaction(
-            f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}"
-        )
+        raise ContractExists(f"a contract already exists at {format_address(contract_address(tx.sender, tx.nonce))}")
 
 
 def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
@@ -151,9 +165,9 @@ def _validate_deploy(signed: SignedTransaction, context: Context) -> None:
     try:
         prepared = context.runtime.validate(tx.code)
     except InvalidModule as error:
-        raise InvalidTransaction(f"invalid module: {error}") from None
+        raise InvalidDeployModule(f"invalid module: {error}") from None
     if tx.method and tx.method not in prepared.methods:
-        raise InvalidTransaction(
+        raise UnknownMethod(
             f"the module has no init method {quote(tx.method)} (methods: {', '.join(prepared.methods) or 'none'})"
         )
 
@@ -162,11 +176,12 @@ def _validate_call(state: State, signed: SignedTransaction, context: Context) ->
     tx = signed.tx
     code_hash = state.code_hash(tx.to)
     if code_hash is None:
-        raise InvalidTransaction(f"no contract at {format_address(tx.to)}")
+        raise UnknownContract(f"no contract at {format_address(tx.to)}")
     methods = context.runtime.compile_stored(code_hash, lambda: state.code(code_hash)).prepared.methods
     if tx.method not in methods:
-        raise InvalidTransaction(
-            f"contract {format_address(tx.to)} has no method {quote(tx.method)} (methods: {', '.join(methods) or 'none'})"
+        raise UnknownMethod(
+            f"contract {format_address(tx.to)} has no method {quote(tx.method)}"
+            f" (methods: {', '.join(methods) or 'none'})"
         )
 
 
@@ -234,22 +249,29 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
 def simulate_transaction(state: State, signed: SignedTransaction, context: Context) -> Receipt:
     """Run a transaction without checking its signature: the basis of gas estimation.
 
-    Every other check of ``validate_transaction`` applies, so a simulation
-    says ``invalid`` where the real transaction would be refused.  The
-    caller throws the state away.
+    Every other check of ``validate_transaction`` applies (``validate_unsigned``), so a
+    simulation says ``invalid`` where the real transaction would be refused.  The caller
+    throws the state away.
     """
     try:
-        check_envelope(signed, context, context.genesis.chain.block_gas_limit, signed_by_sender=False)
-        tx = signed.tx
-        account = state.account(tx.sender)
-        if tx.nonce != account.nonce:
-            raise InvalidTransaction(f"nonce {tx.nonce} is not the account's next nonce {account.nonce}")
-        check_affordable(account.balance, tx)
-        intrinsic = check_payload(signed, context)
-        check_target(state, signed, context)
+        intrinsic = validate_unsigned(state, signed, context)
     except InvalidTransaction as error:
         return Receipt(signed.hash, "invalid", 0, error=str(error))
     return execute_transaction(state, signed, context, intrinsic)
+
+
+def validate_unsigned(state: State, signed: SignedTransaction, context: Context) -> int:
+    """``validate_transaction`` but for the signature, against a whole block's gas; the intrinsic gas."""
+    check_envelope(signed, context, context.genesis.chain.block_gas_limit, signed_by_sender=False)
+    tx = signed.tx
+    account = state.account(tx.sender)
+    if tx.nonce != account.nonce:
+        refusal = NonceTooLow if tx.nonce < account.nonce else NonceTooHigh
+        raise refusal(f"nonce {tx.nonce} is not the account's next nonce {account.nonce}")
+    check_affordable(account.balance, tx)
+    intrinsic = check_payload(signed, context)
+    check_target(state, signed, context)
+    return intrinsic
 
 
 def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:

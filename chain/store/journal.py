@@ -33,6 +33,8 @@ from wasmchain.store.kv import KVStore
 class JournalError(ChainError):
     """A journal used out of order: commit or revert with no checkpoint, flush with one open."""
 
+    reason = "journal_error"
+
 
 class _Absent(enum.Enum):
     TOKEN = enum.auto()

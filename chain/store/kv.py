@@ -37,13 +37,19 @@ Changes = Mapping[bytes, bytes | None]
 class StoreError(ChainError):
     """Root of the key-value store's errors: the database cannot be used."""
 
+    reason = "storage_error"
+
 
 class DatabaseLocked(StoreError):
     """The LevelDB directory is held by another ``LevelDBKV`` (usually a running node)."""
 
+    reason = "database_locked"
+
 
 class DatabaseMissing(StoreError):
     """``create=False`` and there is no database at the path."""
+
+    reason = "database_missing"
 
 
 class KVStore(Protocol):

@@ -21,8 +21,9 @@ import pytest
 
 from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.cli.main import main
-from wasmchain.client.client import Client, RPCClientError, Transport
+from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
+from wasmchain.client.transport import RPCClientError, Transport
 from wasmchain.history.follow import (
     BlockRefused,
     Diverged,

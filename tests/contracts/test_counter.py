@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wasmchain.client.client import Account, Client, Contract, TransactionFailed
+from wasmchain import Account, Client, Contract, TransactionFailed
 from wasmchain.client.testing import ChainFactory
 from wasmchain.protocol.genesis import Genesis
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wasmchain.client.client import Account, CallResult, Contract, TransactionFailed, TxResult
+from wasmchain import Account, CallResult, Contract, TransactionFailed, TxResult
 from wasmchain.client.testing import ChainFactory
 
 TOKEN = Path(__file__).resolve().parents[2] / "contracts" / "token" / "token.wasm"

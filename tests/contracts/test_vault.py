@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wasmchain.client.client import Account, CallFailed, Client, Contract, TransactionFailed
+from wasmchain import Account, CallFailed, Client, Contract, TransactionFailed
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 TOKEN = CONTRACTS / "token" / "token.wasm"

@@ -36,7 +36,7 @@ from tests.e2e.tools import (
     submit,
     tx_hex,
 )
-from wasmchain.client.client import Client, RPCClientError
+from wasmchain import Client, RPCClientError
 from wasmchain.protocol.codec import encode
 from wasmchain.protocol.keys import KeyPair, dev_key, format_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind

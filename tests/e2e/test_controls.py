@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.conftest import Devnets
 from tests.e2e.tools import native_balance, native_transfer, next_nonce, submit
 from tests.helpers.devnet import Devnet
-from wasmchain.client.client import Client, RPCClientError
+from wasmchain import Client, RPCClientError
 from wasmchain.protocol.keys import dev_key, format_address
 
 DEVNET_REFUSED = -32002

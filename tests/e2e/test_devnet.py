@@ -36,7 +36,7 @@ from tests.e2e.tools import (
     tx_hex,
 )
 from tests.helpers.devnet import wait_for
-from wasmchain.client.client import RPCClientError
+from wasmchain import RPCClientError
 from wasmchain.protocol.keys import dev_key
 
 SEED = 20260414

@@ -28,7 +28,7 @@ from tests.e2e.tools import (
     tx_hex,
 )
 from tests.helpers.devnet import STOP_TIMEOUT, Devnet, start_listening, wait_for
-from wasmchain.client.client import Client, RPCClientError
+from wasmchain import Client, RPCClientError
 from wasmchain.node.jsonrpc import FOLLOWER_REFUSED
 from wasmchain.protocol.keys import dev_key
 

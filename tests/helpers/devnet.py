@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wasmchain.client.client import Client, HTTPTransport
+from wasmchain import Client, HTTPTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 GENESIS = ROOT / "genesis.json"
