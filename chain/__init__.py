@@ -18,23 +18,18 @@ subpackage, lowest first (docs/architecture.md; tests/test_layers.py holds them 
 - ``wasmchain.cli``: the ``wasmchain`` command.
 """
 
-from wasmchain.client.client import (
-    Account,
+from wasmchain.client.client import Account, Client, Contract
+from wasmchain.client.results import (
     CallFailed,
     CallResult,
-    Client,
-    ClientError,
-    Contract,
     Event,
     Head,
-    HTTPTransport,
     LoggedEvent,
     ReceiptTimeout,
-    RPCClientError,
     TransactionFailed,
-    Transport,
     TxResult,
 )
+from wasmchain.client.transport import ClientError, HTTPTransport, RPCClientError, Transport
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_address, parse_address
 

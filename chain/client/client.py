@@ -15,163 +15,38 @@ A transaction that is included but fails raises ``TransactionFailed``
 raises ``RPCClientError``.  Every error here is a ``ClientError``.
 
 The low level: ``Client.call(method, **params)`` is one JSON-RPC call; it returns the
-result or raises ``RPCClientError`` with the node's code and message.  Two
+result or raises ``RPCClientError`` with the node's code, message and reason.  Two
 transports carry it:
 
-- ``HTTPTransport(url)``: a running ``wasmchain devnet``; one kept-alive
-  connection per thread;
-- ``LocalTransport(dispatcher)``: a ``Dispatcher`` in this process (the
+- ``HTTPTransport(url)`` (``client.transport``): a running ``wasmchain devnet``; one
+  kept-alive connection per thread;
+- ``LocalTransport(dispatcher)`` (``client.local``): a ``Dispatcher`` in this process (the
   pytest fixture, the embedded CLI): no server, no port, same answers.
+
+The results (``CallResult``, ``TxResult``, events) and the errors about them are in
+``client.results``; the package root re-exports all of it.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Union
 
+from wasmchain.client.results import CallResult, Head, LoggedEvent, ReceiptTimeout, TxResult
+from wasmchain.client.transport import DEFAULT_TIMEOUT, ClientError, HTTPTransport, Transport
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.keys import ADDRESS_SIZE, DEV_ACCOUNTS, KeyPair, dev_key, format_address, parse_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
-DEFAULT_TIMEOUT = 60.0
-
-
-class ClientError(ChainError):
-    """A client-side error: a bad argument to the client, or an answer it cannot use."""
-
-
-class RPCClientError(ClientError):
-    """The node answered with an error, or could not be reached (code ``None``)."""
-
-    def __init__(self, code: int | None, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class Transport(Protocol):
-    """How a ``Client`` reaches its node: ``HTTPTransport`` here, ``client.local.LocalTransport`` in process."""
-
-    mines_while_waiting: bool
-    """Whether blocks can appear while a caller waits (a running node); an in-process chain mines only when told."""
-
-    def call(self, method: str, params: dict[str, Any]) -> Any: ...
-
-    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]: ...
-
-
-class HTTPTransport:
-    """JSON-RPC over HTTP/1.1 with a kept-alive connection per thread."""
-
-    mines_while_waiting = True
-
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        expected = f"a node URL is http://HOST:PORT (as `wasmchain devnet` prints it), found {url!r}"
-        try:
-            parsed = urllib.parse.urlsplit(url)
-            port = parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
-        except ValueError:
-            raise RPCClientError(None, expected) from None
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise RPCClientError(None, expected)
-        self.url = url
-        self.host = parsed.hostname
-        self.port = port or 80
-        self.path = parsed.path or "/"
-        self.timeout = timeout
-        self._local = threading.local()
-        self._ids = 0
-
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-            self._local.connection = connection
-        return connection
-
-    def _post(self, payload: Any) -> Any:
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
-            connection = self._connection()
-            try:
-                connection.request("POST", self.path, body, headers)
-                response = connection.getresponse()
-                data = response.read()
-                break
-            except (ConnectionError, http.client.HTTPException, OSError) as error:
-                connection.close()
-                self._local.connection = None
-                if attempt == 2 or isinstance(error, TimeoutError):
-                    raise RPCClientError(None, f"cannot reach the node at {self.url}: {error}") from None
-        if response.status == 204:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise RPCClientError(None, f"the node at {self.url} answered HTTP {response.status} with no JSON") from None
-
-    def _next_id(self) -> int:
-        self._ids += 1
-        return self._ids
-
-    def call(self, method: str, params: dict[str, Any]) -> Any:
-        reply = self._post({"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params})
-        return _result(reply)
-
-    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]:
-        first = self._next_id()
-        self._ids += len(calls)
-        payload = [
-            {"jsonrpc": "2.0", "id": first + index, "method": method, "params": params}
-            for index, (method, params) in enumerate(calls)
-        ]
-        replies = self._post(payload)
-        if not isinstance(replies, list):
-            raise RPCClientError(None, f"the node answered a batch with {_describe(replies)}")
-        by_id = {reply.get("id"): reply for reply in replies if isinstance(reply, dict)}
-        results: list[Any | RPCClientError] = []
-        for index in range(len(calls)):
-            try:
-                results.append(_result(by_id.get(first + index)))
-            except RPCClientError as error:
-                results.append(error)
-        return results
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
-
-
-def _describe(reply: Any) -> str:
-    text = json.dumps(reply)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _result(reply: Any) -> Any:
-    if not isinstance(reply, dict):
-        raise RPCClientError(None, f"not a JSON-RPC response: {_describe(reply)}")
-    if "error" in reply:
-        error = reply["error"]
-        raise RPCClientError(error.get("code"), error.get("message", "unknown error"))
-    return reply.get("result")
-
-
-# -- the high-level API: accounts, contracts, results ----------------------------------------
+# -- accounts and contracts ------------------------------------------------------------------
 
 AddressLike = Union[str, bytes, "Account", "Contract"]
 """An address as ``0x`` + 40 hex digits, as its 20 bytes, or an ``Account`` or ``Contract`` handle."""
@@ -182,204 +57,6 @@ DEFAULT_RECEIPT_TIMEOUT = 60.0
 """Seconds ``wait_for_receipt`` waits by default (with ``--block-time``, a few blocks)."""
 POLL_INTERVAL = 0.1
 """Seconds between two ``get_receipt`` polls."""
-
-
-class ReceiptTimeout(ClientError):
-    """A transaction still pending when ``wait_for_receipt`` gave up; ``tx_hash`` says which."""
-
-    def __init__(self, tx_hash: str, message: str) -> None:
-        super().__init__(message)
-        self.tx_hash = tx_hash
-
-
-class CallFailed(ClientError):
-    """An execution that ran and did not end ``ok``: a view, or (``TransactionFailed``) a transaction.
-
-    ``result`` holds what the chain said: the status, the gas charged and
-    the contract's abort message (``error``).  ``str(error)`` is
-    ``"<status>: <message>"``, so ``pytest.raises(..., match="insufficient balance")``
-    matches the contract's own words.
-    """
-
-    def __init__(self, result: CallResult | TxResult) -> None:
-        super().__init__(f"{result.status}: {result.error}")
-        self.result = result
-
-    @property
-    def status(self) -> str:
-        return self.result.status
-
-    @property
-    def error(self) -> str:
-        return self.result.error or ""
-
-
-class TransactionFailed(CallFailed):
-    """A transaction that was included in a block and failed; its fee was paid, its changes reverted."""
-
-    result: TxResult
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """An event a contract emitted."""
-
-    contract: str
-    """The emitting contract's address (``0x`` hex)."""
-    name: str
-    """The event's name, e.g. ``Transfer``."""
-    data: Any
-    """The payload decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if it is not msgpack."""
-    raw: bytes = field(repr=False)
-    """The payload as emitted."""
-
-    @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> Event:
-        return cls(report["contract"], report["name"], report["data"], bytes.fromhex(report["data_hex"]))
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedEvent(Event):
-    """An event of a committed transaction, with where it is in the chain."""
-
-    block_height: int
-    tx_hash: str
-    tx_index: int
-    """The transaction's position in its block."""
-    log_index: int
-    """The event's position among its transaction's events."""
-
-    @classmethod
-    def from_found(cls, report: Mapping[str, Any]) -> LoggedEvent:
-        """From a ``get_events`` entry."""
-        return cls(
-            report["contract"],
-            report["name"],
-            report["data"],
-            bytes.fromhex(report["data_hex"]),
-            report["block_height"],
-            report["tx_hash"],
-            report["tx_index"],
-            report["log_index"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """What a ``view`` or a ``simulate`` did; nothing of it was kept."""
-
-    status: str
-    """``ok``, or how it failed: ``abort``, ``trap``, ``out_of_gas``, ``invalid`` (would be refused)."""
-    gas_used: int
-    """Gas it was charged, as the same transaction in the next block would be (for ``simulate``)."""
-    result: Any
-    """The return value decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if none."""
-    return_data: bytes
-    events: tuple[Event, ...]
-    error: str | None
-    """What went wrong (a contract's abort message, say); ``None`` when ``ok``."""
-    block_height: int
-    """The head it ran against."""
-    address: str | None = None
-    """The address a simulated deploy would create."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def raise_for_status(self) -> CallResult:
-        """Raise ``CallFailed`` unless ``ok``; returns the result, so calls chain."""
-        if not self.ok:
-            raise CallFailed(self)
-        return self
-
-    @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> CallResult:
-        return cls(
-            report["status"],
-            report["gas_used"],
-            report["result"],
-            bytes.fromhex(report["return_hex"]),
-            tuple(Event.from_report(event) for event in report["events"]),
-            report["error"],
-            report["block_height"],
-            report.get("address"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TxResult:
-    """A transaction's receipt: what it did, in which block."""
-
-    tx_hash: str
-    status: str
-    """``ok``, or how it failed: ``abort``, ``trap``, ``out_of_gas``."""
-    gas_used: int
-    """All gas charged (intrinsic, deploy and execution); the fee is this times the gas price."""
-    result: Any
-    """The return value decoded from msgpack as JSON (bytes as ``0x`` hex strings); ``None`` if none."""
-    return_data: bytes
-    events: tuple[LoggedEvent, ...]
-    error: str | None
-    """What went wrong (a contract's abort message, say); ``None`` when ``ok``."""
-    address: str | None
-    """The new contract's address, for a deploy that succeeded."""
-    block_height: int
-    block_hash: str
-    tx_index: int
-    """The transaction's position in its block."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def raise_for_status(self) -> TxResult:
-        """Raise ``TransactionFailed`` unless ``ok``; returns the result, so calls chain."""
-        if not self.ok:
-            raise TransactionFailed(self)
-        return self
-
-    @classmethod
-    def from_receipt(cls, report: Mapping[str, Any]) -> TxResult:
-        """From a ``get_receipt`` (or ``submit_transaction``) receipt report."""
-        height, tx_hash, index = report["block_height"], report["tx_hash"], report["index"]
-        events = tuple(
-            LoggedEvent(
-                event["contract"],
-                event["name"],
-                event["data"],
-                bytes.fromhex(event["data_hex"]),
-                height,
-                tx_hash,
-                index,
-                log_index,
-            )
-            for log_index, event in enumerate(report["events"])
-        )
-        return cls(
-            tx_hash,
-            report["status"],
-            report["gas_used"],
-            report["return"],
-            bytes.fromhex(report["return_hex"]),
-            events,
-            report["error"],
-            report.get("address"),
-            height,
-            report["block_hash"],
-            index,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """The newest block."""
-
-    height: int
-    hash: str
-    timestamp: int
-    """Seconds since the Unix epoch."""
-    state_root: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,8 +338,9 @@ class Client:
         caller keeps), at most the block gas limit; it simulates again at that
         limit, and if the outcome changes (a caller also keeps at least the
         genesis ``call_reserve``, more than 13% of a small call), searches for
-        the lowest limit that keeps it.  The fee is only ever the gas used.  A transaction the node refuses (bad nonce, unaffordable,
-        no such method) raises ``RPCClientError`` and costs nothing.
+        the lowest limit that keeps it.  The fee is only ever the gas used.  A
+        transaction the node refuses (bad nonce, unaffordable, no such method)
+        raises ``RPCClientError`` and costs nothing.
 
         ``check=True`` raises ``TransactionFailed`` (carrying the result) if
         the transaction was included but did not end ``ok`` (it paid its fee

@@ -3,8 +3,8 @@
 ``local_client()`` is a fresh chain in memory with its own node (what the pytest fixture gives
 each test); ``LocalTransport(dispatcher)`` puts any ``Dispatcher`` behind a ``Client`` (the
 embedded CLI does this over a data directory).  This module imports the node, the VM and the
-database; ``wasmchain.client.client`` does not, so a program that only talks to a running node
-loads none of them.
+database; ``wasmchain.client.client`` (with its ``transport`` and ``results``) does not, so a
+program that only talks to a running node loads none of them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wasmchain.client.client import Client, RPCClientError
+from wasmchain.client.client import Client
+from wasmchain.client.transport import RPCClientError
 from wasmchain.node.jsonrpc import RPCError
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
@@ -36,7 +37,7 @@ class LocalTransport:
         try:
             result = self.dispatcher.call(method, params)
         except RPCError as error:
-            raise RPCClientError(error.code, error.message) from None
+            raise RPCClientError(error.code, error.message, error.reason) from None
         return json.loads(json.dumps(result))  # the same types a remote caller sees
 
     def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]:

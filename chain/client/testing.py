@@ -7,7 +7,7 @@ ask for its fixtures by name, with no conftest.py::
 
     import pytest
 
-    from wasmchain.client.client import Client, TransactionFailed
+    from wasmchain import Client, TransactionFailed
 
     TOKEN = Path(__file__).parent.parent / "token" / "token.wasm"
 
@@ -39,7 +39,7 @@ Fixtures:
 Deploy once per module and still give each test a clean chain with a
 snapshot and a revert (``Client.isolated``)::
 
-    from wasmchain.client.client import Contract
+    from wasmchain import Contract
     from wasmchain.client.testing import ChainFactory
 
     @pytest.fixture(scope="module")

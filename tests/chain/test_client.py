@@ -1,4 +1,4 @@
-"""The Python client (chain/client.py) and its pytest plugin (chain/testing.py).
+"""The Python client (chain/client/: client.py, transport.py, results.py, local.py) and its pytest plugin (testing.py).
 
 Most tests run against an in-process chain (the ``wasmchain`` fixture); a
 few start the real ``wasmchain devnet`` as a subprocess and talk HTTP.
@@ -16,18 +16,10 @@ import pytest
 import wasmtime
 
 from tests.helpers.devnet import start_devnet
-from wasmchain.client.client import (
-    Account,
-    CallFailed,
-    Client,
-    ClientError,
-    Contract,
-    ReceiptTimeout,
-    RPCClientError,
-    TransactionFailed,
-    estimate_gas,
-)
+from wasmchain.client.client import Account, Client, Contract, estimate_gas
 from wasmchain.client.local import LocalTransport, local_client
+from wasmchain.client.results import CallFailed, ReceiptTimeout, TransactionFailed
+from wasmchain.client.transport import ClientError, RPCClientError
 from wasmchain.protocol.keys import dev_key
 from wasmchain.protocol.transactions import Transaction, TxKind
 
