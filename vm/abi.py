@@ -14,7 +14,6 @@ IMPORT_MODULE: Final = "wasmchain"
 
 ADDRESS_SIZE: Final = 20
 AMOUNT_SIZE: Final = 16
-HASH_SIZE: Final = 32
 ENV_SIZE: Final = 112
 MAX_ABORT_MESSAGE: Final = 1024
 MAX_METHOD_NAME: Final = 256

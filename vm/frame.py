@@ -35,7 +35,6 @@ from .messages import BlockEnv, Event, Outcome
 from .params import GasSchedule, Limits
 
 U32 = 0xFFFFFFFF
-U128 = (1 << 128) - 1
 
 # wasmtime's C functions that host calls use most, called without the Python
 # wrappers of wasmtime-py's ``_ffi`` (one Python frame each), and the memory's

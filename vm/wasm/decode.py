@@ -75,7 +75,6 @@ class _Builder:
     elements: int = 0
     data_count: int | None = None
     data_segments: int = 0
-    code_seen: bool = False
     bodies: list[Body] = field(default_factory=list)
 
     def build(self) -> Module:

@@ -131,10 +131,6 @@ class Reader:
         self.pos = pos
         self.end = end
 
-    def at_end(self) -> bool:
-        """Whether the whole region has been read."""
-        return self.pos >= self.end
-
     def byte(self, what: str) -> int:
         """One byte."""
         value, self.pos = read_byte(self.data, self.pos, self.end, what)
