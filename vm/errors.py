@@ -1,10 +1,13 @@
-"""Errors of the VM, under one root with two branches.
+"""Errors of the VM, under one root with three branches.
 
 ``InvalidModule`` and ``InvalidParams`` reject input before anything runs
 (a deploy, a genesis file).  ``ExecutionHalted`` ends a call that was
 running; it becomes a failed outcome with a status and a message, never an
 exception that escapes the runtime.  Whether a halt burns the whole gas
-limit of the call lives on the class.
+limit of the call lives on the class.  ``HostFault`` is the node's own
+failure during a call (its database, its cache, its instance pool, a bug):
+it always escapes the runtime and never becomes an outcome, because its
+cause lies in one node and not in the chain.
 """
 
 from __future__ import annotations
@@ -83,3 +86,14 @@ class Abort(ExecutionHalted):
 
     status = "abort"
     burns_all_gas = False
+
+
+class HostFault(VMError):
+    """The node itself failed during a call: a database or cache error inside a host function, an
+    exhausted instance pool, a bug.
+
+    Neither invalid input nor a halt of the contract: other nodes running the same call would not
+    fail, so nothing may record it.  The runtime never turns it into an outcome (it catches only
+    ``ExecutionHalted``), and it ends the block being built instead of becoming a receipt.  Whoever
+    catches ``VMError`` must let it through or stop.
+    """

@@ -27,7 +27,7 @@ from wasmtime._func import enter_wasm
 
 from . import abi
 from .engine import ENGINE_FINGERPRINT, POOL_EXHAUSTED, engine
-from .errors import ExecutionHalted, HostError, InvalidModule, OutOfGas, StackExhausted, Trap, quote
+from .errors import ExecutionHalted, HostError, HostFault, InvalidModule, OutOfGas, StackExhausted, Trap, quote
 from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
@@ -512,12 +512,6 @@ _STATUS_CODES: Final = {
     "trap": abi.CALL_TRAPPED,
     "invalid": abi.CALL_NOT_FOUND,
 }
-
-
-class HostFault(Exception):
-    """A failure of the node itself inside a host function (a database or cache
-    error, a bug).  It is not a VM error: nothing in the runtime catches it, so
-    it can never become a receipt that depends on one node's condition."""
 
 
 # -- the crossing from wasm into the host ---------------------------------------------

@@ -13,6 +13,7 @@ from tests.helpers import ALICE, GENESIS, Sandbox, contract_address, devnet_para
 from tests.vm.test_runtime import CHAIN_LINK, KV
 from wasmchain.vm import InvalidParams, Message, VMParams, abi
 from wasmchain.vm.engine import POOL_INSTANCES, engine
+from wasmchain.vm.errors import HostFault
 from wasmchain.vm.params import (
     ENGINE_MAX_CALL_DEPTH,
     ENGINE_MAX_FUNCTIONS,
@@ -22,7 +23,6 @@ from wasmchain.vm.params import (
     ENGINE_MAX_MEMORY_PAGES,
     ENGINE_MAX_TABLE_SIZE,
 )
-from wasmchain.vm.runtime import HostFault
 
 SMALL = wasmtime.wat2wasm('(module (memory 1) (func (export "f")))')
 

@@ -8,9 +8,8 @@ import pytest
 
 from tests.helpers import CONTRACTS, Sandbox, contract_address, wat
 from tests.vm.test_runtime import CALLER, CALLER_ADDRESS, KV, KV_ADDRESS, module, relay_input, status_and_result
-from wasmchain.vm import MemoryHost, Runtime, abi
-from wasmchain.vm.errors import InvalidModule, quote
-from wasmchain.vm.runtime import HostFault
+from wasmchain.vm import MemoryHost, Runtime, abi, errors
+from wasmchain.vm.errors import ExecutionHalted, HostFault, InvalidModule, InvalidParams, VMError, quote
 
 
 def test_a_module_with_a_type_error_is_refused_at_validation() -> None:
@@ -50,6 +49,17 @@ def test_a_host_fault_escapes_instead_of_becoming_a_receipt() -> None:
     # Also from inside a nested call, where it passes through the caller's host function.
     with pytest.raises(HostFault, match="disk on fire"):
         sandbox.call(CALLER_ADDRESS, "relay", relay_input(KV_ADDRESS, "get"))
+
+
+def test_a_host_fault_is_a_vm_error_on_its_own_branch() -> None:
+    # Under the root, but neither a halt (which becomes an outcome) nor a refusal of input.
+    assert issubclass(HostFault, VMError)
+    branches = (InvalidModule, InvalidParams, ExecutionHalted, HostFault)
+    assert [branch for branch in branches if issubclass(HostFault, branch)] == [HostFault]
+    # Every other error of the vm sits on exactly one branch.
+    for error in vars(errors).values():
+        if isinstance(error, type) and issubclass(error, VMError) and error is not VMError:
+            assert sum(issubclass(error, branch) for branch in branches) == 1, error
 
 
 def test_names_in_errors_are_quoted_the_same_on_every_python() -> None:

@@ -92,3 +92,17 @@ def test_compiled_modules_are_cached_on_disk_and_reused(tmp_path: Path) -> None:
     second.deploy(code, contract_address(1))
     assert artifacts[0].stat().st_mtime_ns == stamp  # loaded, not rewritten
     assert first.call(contract_address(1), "increment") == second.call(contract_address(1), "increment")
+
+
+def test_nothing_catches_the_vm_error_root() -> None:
+    # HostFault is a VMError: a handler of the root would also catch a node's own fault, and could
+    # turn it into a receipt or a refusal.  Catch the branch meant (ExecutionHalted, InvalidModule...).
+    handlers = []
+    for path in sorted([*(ROOT / "vm").rglob("*.py"), *(ROOT / "chain").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                caught = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+                names = {c.attr if isinstance(c, ast.Attribute) else getattr(c, "id", "") for c in caught}
+                if "VMError" in names:
+                    handlers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert handlers == []
