@@ -19,6 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/wasmchain devnet $(ARGS)
 
+# Every test; test-fast leaves out the ones marked slow (over 10 s each) and stays under 3 minutes.
 test: $(STAMP)
 	$(BIN)/pytest -q
 
