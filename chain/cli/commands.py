@@ -54,7 +54,8 @@ from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import KeyPair, format_address, parse_address
 from wasmchain.protocol.transactions import Transaction, TxKind
-from wasmchain.store.chain import HEAD_KEY, Chain
+from wasmchain.store import schema
+from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
 from wasmchain.vm.host import Address
@@ -537,9 +538,9 @@ def _sync(kv: LevelDBKV) -> None:
     blocks, never part of one), then syncs once at the end.
     """
     kv.sync = True
-    head = kv.get(HEAD_KEY)
+    head = kv.get(schema.head_key())
     if head is not None:
-        kv.write({HEAD_KEY: head})
+        kv.write({schema.head_key(): head})
 
 
 def cmd_replay(

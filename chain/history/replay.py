@@ -60,10 +60,11 @@ from wasmchain.protocol import smt
 from wasmchain.protocol.blocks import Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
-from wasmchain.protocol.state import ACCOUNT, CODE, STATE_PREFIX, STORAGE, Account
+from wasmchain.protocol.state import ACCOUNT, CODE, STORAGE, Account
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_header, check_results, receipts_root
-from wasmchain.store.chain import GENESIS_KEY, NODE_PREFIX, Chain, PendingBlock
+from wasmchain.store import schema
+from wasmchain.store.chain import Chain, PendingBlock
 from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
 from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
 from wasmchain.vm import VM_VERSION
@@ -262,7 +263,7 @@ def check_block(
         return found
 
     pending = chain.finalize(block.transactions, block.header.timestamp, block.overrides)
-    replayed_changes = {key[len(STATE_PREFIX) :]: value for key, value in pending.changes.items()}
+    replayed_changes = pending.changes
 
     def diverged(check: str, message: str, recorded: Any = None, replayed: Any = None) -> Divergence:
         changes = record.changes
@@ -394,8 +395,8 @@ def _state_diffs(chain: Chain, recorded: StateChanges, replayed: StateChanges) -
     """The keys whose value after the block differs; a key one side did not change keeps its value before."""
     diffs = []
     for key in sorted(recorded.keys() | replayed.keys()):
-        old = recorded[key] if key in recorded else chain.kv.get(STATE_PREFIX + key)
-        new = replayed[key] if key in replayed else chain.kv.get(STATE_PREFIX + key)
+        old = recorded[key] if key in recorded else chain.kv.get(schema.state_db_key(key))
+        new = replayed[key] if key in replayed else chain.kv.get(schema.state_db_key(key))
         if old != new:
             diffs.append(StateDiff(key, old, new))
     return diffs
@@ -764,7 +765,7 @@ class _Stored:
 
 def _open_source(kv: KVStore, allow_version_mismatch: bool) -> _Stored:
     """The recorded chain in a database, opened whatever VM version its genesis names (checked here)."""
-    document = kv.get(GENESIS_KEY)
+    document = kv.get(schema.genesis_key())
     if document is None:
         raise Refused("the database holds no chain")
     try:
@@ -817,7 +818,7 @@ def _start_state_divergence(recorded: Chain, start: int, state: dict[bytes, byte
     The tree holds hashes (``smt``), so both sides are value hashes: the
     tree's (recorded) and the stored value's (replayed, i.e. rebuilt)."""
     root = recorded.header(start).state_root
-    committed = smt.collect(lambda node: recorded.kv.get(NODE_PREFIX + node), root)
+    committed = smt.collect(lambda node: recorded.kv.get(schema.node_key(node)), root)
     mine = {hashlib.sha256(key).digest(): key for key in state}
     diffs = []
     for key_hash in sorted(committed.keys() | mine.keys()):
@@ -839,7 +840,7 @@ def _start_state_divergence(recorded: Chain, start: int, state: dict[bytes, byte
 
 def _stored_state_divergence(recorded: Chain, chain: Chain, height: int) -> Divergence | None:
     stored = recorded.state_at(height)
-    replayed = {key[len(STATE_PREFIX) :]: value for key, value in chain.kv.iterate(STATE_PREFIX)}
+    replayed = dict(schema.iterate_state(chain.kv))
     diffs = compare_states(stored, replayed)
     if not diffs:
         return None

@@ -35,7 +35,7 @@ from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_envelope, check_payload
-from wasmchain.store.chain import TX_PREFIX, Chain
+from wasmchain.store.chain import Chain
 from wasmchain.vm import Event, Outcome
 from wasmchain.vm.host import Address, Hash32
 
@@ -102,7 +102,7 @@ class Node:
     def submit(self, signed: SignedTransaction) -> Submitted:
         """Admit a transaction to the mempool; with instant mining, mine what became ready."""
         chain = self.chain
-        if chain.kv.get(TX_PREFIX + signed.hash) is not None:
+        if chain.has_transaction(signed.hash):
             raise InvalidTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
         context = chain.context(chain.head.height + 1, self._peek_timestamp())
         check_envelope(signed, context, chain.genesis.chain.block_gas_limit)

@@ -69,8 +69,8 @@ INTERNAL = 0x01
 NODE_SIZE = 65
 """Length of every node encoding: one kind byte and two 32-byte hashes."""
 
-_LEAF_PREFIX = bytes([LEAF])
-_INTERNAL_PREFIX = bytes([INTERNAL])
+_LEAF_TAG = bytes([LEAF])
+_INTERNAL_TAG = bytes([INTERNAL])
 _sha256 = hashlib.sha256
 
 
@@ -179,7 +179,7 @@ class _Batch:
             return node
         if new_left == EMPTY or new_right == EMPTY:  # rare: a side emptied by deletes
             return self._join_with_empty(new_left, new_right)
-        return self._store(_INTERNAL_PREFIX + new_left + new_right)
+        return self._store(_INTERNAL_TAG + new_left + new_right)
 
     def _apply_to_leaf(self, node: Hash32, encoding: bytes, depth: int, lo: int, hi: int) -> Hash32:
         """Merge the entry of an existing leaf into changes ``[lo, hi)`` and rebuild that subtree."""
@@ -214,14 +214,14 @@ class _Batch:
     ) -> Hash32:
         """The subtree at ``depth`` holding exactly entries ``[lo, hi)``, built from scratch."""
         if hi - lo == 1:
-            encoding = _LEAF_PREFIX + key_hashes[lo] + value_hashes[lo]
+            encoding = _LEAF_TAG + key_hashes[lo] + value_hashes[lo]
         elif hi == lo:
             return EMPTY
         else:
             mid = _split(paths, depth, lo, hi)
             left = self._build(paths, key_hashes, value_hashes, depth + 1, lo, mid)
             right = self._build(paths, key_hashes, value_hashes, depth + 1, mid, hi)
-            encoding = _INTERNAL_PREFIX + left + right
+            encoding = _INTERNAL_TAG + left + right
         digest = _sha256(encoding).digest()  # inlined _store: this is the hot loop of a batch
         self.new_nodes[digest] = encoding
         return digest
@@ -234,7 +234,7 @@ class _Batch:
         encoding = self.new_nodes.get(other) or _read(self.read_node, other)
         if encoding[0] == LEAF:
             return other
-        return self._store(_INTERNAL_PREFIX + left + right)
+        return self._store(_INTERNAL_TAG + left + right)
 
     def _store(self, encoding: bytes) -> Hash32:
         """Record a new node; returns its hash."""

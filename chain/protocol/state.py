@@ -8,10 +8,15 @@ State keys (each also a leaf of the sparse Merkle tree):
 | ``b"c" + code_hash`` | a module's code, as deployed |
 | ``b"s" + contract + key`` | a contract's storage value |
 
-In the database every state key is stored under the prefix ``b"S"``, so
-that the journal's pending changes at the end of a block are exactly the
-state changes that feed the Merkle root.  ``State`` implements
-``vm.host.Host``, so contracts read and write through the same journal.
+This is the protocol's layout, the one the state root commits to.  Where
+the state is kept is the store's business (``wasmchain.store.schema``
+stores each state key under a database prefix): ``State`` reads and writes
+state keys through the journal it is given, so that the journal's pending
+changes at the end of a block are exactly the state changes that feed the
+Merkle root.  ``State`` implements ``vm.host.Host``, so contracts read and
+write through the same journal.  Every change to an account goes through
+one of the named operations at the end (``set_balance``, ``debit_fee``,
+``refund``, ``increment_nonce``, ``move_balance``, ``set_code``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from wasmchain.protocol.codec import decode, decode_amount, encode, encode_amoun
 from wasmchain.protocol.errors import ChainError, InvalidEncoding
 from wasmchain.vm.host import Address, Hash32
 
-STATE_PREFIX = b"S"
 ACCOUNT = b"a"
 CODE = b"c"
 STORAGE = b"s"
@@ -89,9 +93,10 @@ def _decode_account(data: bytes) -> Account:
 
 
 class StateJournal(Protocol):
-    """Where the state reads and writes: pending writes with nested checkpoints over the database.
+    """Where the state reads and writes, by state key: pending writes with nested checkpoints.
 
-    ``wasmchain.store.journal.Journal`` is the one the chain uses; the protocol only needs these.
+    ``wasmchain.store.journal.Journal`` over ``wasmchain.store.schema.StateTable`` is the one the
+    chain uses; the protocol only needs these.
     """
 
     def get(self, key: bytes) -> bytes | None: ...
@@ -106,6 +111,10 @@ class StateJournal(Protocol):
 
     def revert(self) -> None: ...
 
+    def flush(self) -> dict[bytes, bytes | None]:
+        """The net changes (state key -> value, ``None``: deleted), sorted by key, now forgotten."""
+        ...
+
 
 class State:
     """Typed access to the state through a journal; a ``vm.host.Host``."""
@@ -117,13 +126,13 @@ class State:
     # -- raw keys ---------------------------------------------------------
 
     def get(self, state_key: bytes) -> bytes | None:
-        return self.journal.get(STATE_PREFIX + state_key)
+        return self.journal.get(state_key)
 
     def set(self, state_key: bytes, value: bytes) -> None:
-        self.journal.set(STATE_PREFIX + state_key, value)
+        self.journal.set(state_key, value)
 
     def delete(self, state_key: bytes) -> None:
-        self.journal.delete(STATE_PREFIX + state_key)
+        self.journal.delete(state_key)
 
     # -- accounts and code -------------------------------------------------------
 
@@ -161,19 +170,7 @@ class State:
         return self.account(address).balance
 
     def transfer(self, sender: Address, recipient: Address, amount: int) -> bool:
-        """Move ``amount``; ``False`` and no change if the sender is short or the
-        recipient's balance would pass 2**128 - 1 (reachable after a balance override)."""
-        source = self.account(sender)
-        if source.balance < amount:
-            return False
-        if amount == 0 or sender == recipient:
-            return True
-        target = self.account(recipient)
-        if target.balance + amount >= 1 << 128:
-            return False
-        self.set_account(sender, Account(source.balance - amount, source.nonce, source.code_hash))
-        self.set_account(recipient, Account(target.balance + amount, target.nonce, target.code_hash))
-        return True
+        return move_balance(self, sender, recipient, amount)
 
     def code_hash(self, address: Address) -> Hash32 | None:
         return self.account(address).code_hash or None
@@ -192,3 +189,58 @@ class State:
 
     def revert(self) -> None:
         self.journal.revert()
+
+
+# -- the named operations on accounts: every change to an account goes through one of these ----------
+
+MAX_BALANCE = (1 << 128) - 1
+"""A balance is an amount: 16 bytes at most."""
+
+
+def set_balance(state: State, address: Address, balance: int) -> None:
+    """Set an account's balance outright (genesis, a devnet's balance override); nonce and code stay."""
+    account = state.account(address)
+    state.set_account(address, Account(balance, account.nonce, account.code_hash))
+
+
+def debit_fee(state: State, address: Address, fee: int) -> None:
+    """Take a transaction's maximum fee from its sender (validation checked the sender can pay)."""
+    account = state.account(address)
+    state.set_account(address, Account(account.balance - fee, account.nonce, account.code_hash))
+
+
+def refund(state: State, address: Address, amount: int) -> None:
+    """Give back the fee for gas a transaction did not use."""
+    account = state.account(address)
+    state.set_account(address, Account(account.balance + amount, account.nonce, account.code_hash))
+
+
+def increment_nonce(state: State, address: Address) -> None:
+    """Count one more transaction sent by ``address``."""
+    account = state.account(address)
+    state.set_account(address, Account(account.balance, account.nonce + 1, account.code_hash))
+
+
+def move_balance(state: State, sender: Address, recipient: Address, amount: int) -> bool:
+    """Move ``amount``; ``False`` and no change if the sender is short or the
+    recipient's balance would pass 2**128 - 1 (reachable after a balance override)."""
+    source = state.account(sender)
+    if source.balance < amount:
+        return False
+    if amount == 0 or sender == recipient:
+        return True
+    target = state.account(recipient)
+    if target.balance + amount > MAX_BALANCE:
+        return False
+    state.set_account(sender, Account(source.balance - amount, source.nonce, source.code_hash))
+    state.set_account(recipient, Account(target.balance + amount, target.nonce, target.code_hash))
+    return True
+
+
+def set_code(state: State, address: Address, code: bytes) -> Hash32:
+    """Make ``address`` a contract running ``code`` (stored once per hash); its balance and nonce stay.
+    Returns the code's hash."""
+    account = state.account(address)
+    code_hash = state.put_code(code)
+    state.set_account(address, Account(account.balance, account.nonce, code_hash))
+    return code_hash

@@ -13,7 +13,16 @@ manner of ethereum/execution-specs' ``fork.py``:
 - ``apply_overrides``: the balances a devnet block sets outright, before
   its transactions (only where genesis allows it);
 - ``simulate_transaction``: a dry run without a signature, for estimates (``validate_unsigned``);
-- ``check_header``: a header against its parent and its body.
+- ``apply_block``: a block built elsewhere, verified by executing it on its
+  parent's state: ``check_header`` against the parent and the body, then
+  ``execute_block``, then ``check_results`` compares each computed root
+  with the header (``InvalidBlock`` names the field and both values);
+- ``build_block``: the next block made from transactions, its header filled in;
+- ``genesis_block``: block 0 and the genesis state.
+
+The store (``wasmchain.store.chain``) keeps the blocks and the state and
+commits each block in one atomic write; what a block does, and whether a
+block is valid, is decided here.
 
 Fees are burned: the devnet has no block producer to pay, and burning
 keeps "total supply = genesis supply - fees" checkable.
@@ -21,10 +30,11 @@ keeps "total supply = genesis supply - fees" checkable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
+from wasmchain.protocol import smt
+from wasmchain.protocol.blocks import ZERO_HASH, BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import (
     ArgsTooLarge,
     BadSignature,
@@ -32,6 +42,7 @@ from wasmchain.protocol.errors import (
     ContractExists,
     GasLimitTooHigh,
     GasPriceTooLow,
+    GenesisError,
     InsufficientFunds,
     IntrinsicGasTooLow,
     InvalidBlock,
@@ -46,10 +57,11 @@ from wasmchain.protocol.errors import (
 )
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import contract_address, format_address
-from wasmchain.protocol.state import Account, State
+from wasmchain.protocol.state import State, debit_fee, increment_nonce, move_balance, refund, set_balance, set_code
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
 from wasmchain.vm.errors import quote
+from wasmchain.vm.host import Hash32
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,17 +211,15 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
     """
     tx = signed.tx
     sender = tx.sender
-    account = state.account(sender)
-    state.set_account(
-        sender, Account(account.balance - tx.gas_limit * tx.gas_price, account.nonce + 1, account.code_hash)
-    )
+    debit_fee(state, sender, tx.gas_limit * tx.gas_price)
+    increment_nonce(state, sender)
 
     state.checkpoint()
     new_contract = b""
     if tx.kind is TxKind.TRANSFER:
         # validate_transaction checked the balance; a refusal here is the
         # recipient's balance passing 2**128 - 1 (possible after an override).
-        moved = state.transfer(sender, tx.to, tx.value)
+        moved = move_balance(state, sender, tx.to, tx.value)
         outcome = (
             Outcome(status="ok", gas_used=0)
             if moved
@@ -240,9 +250,7 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
         new_contract = b""
 
     gas_used = intrinsic + outcome.gas_used
-    refund = (tx.gas_limit - gas_used) * tx.gas_price
-    paid = state.account(sender)
-    state.set_account(sender, Account(paid.balance + refund, paid.nonce, paid.code_hash))
+    refund(state, sender, (tx.gas_limit - gas_used) * tx.gas_price)
     return Receipt.from_outcome(signed.hash, outcome, gas_used, new_contract)
 
 
@@ -277,11 +285,9 @@ def validate_unsigned(state: State, signed: SignedTransaction, context: Context)
 def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:
     tx = signed.tx
     # The address is predictable, so it may hold native tokens already: they stay.
-    existing = state.account(address)
-    code_hash = state.put_code(tx.code)
-    state.set_account(address, Account(existing.balance, existing.nonce, code_hash))
+    set_code(state, address, tx.code)
     if not tx.method:
-        if not state.transfer(tx.sender, address, tx.value):
+        if not move_balance(state, tx.sender, address, tx.value):
             return Outcome(status="abort", gas_used=0, error="the new contract's balance would pass 2**128 - 1")
         return Outcome(status="ok", gas_used=0)
     message = Message(
@@ -299,8 +305,7 @@ def _deploy(state: State, signed: SignedTransaction, context: Context, address: 
 def apply_overrides(state: State, overrides: Sequence[BalanceOverride]) -> None:
     """Set balances outright, before the transactions (a devnet's ``set_balance``)."""
     for address, balance in overrides:
-        account = state.account(address)
-        state.set_account(address, Account(balance, account.nonce, account.code_hash))
+        set_balance(state, address, balance)
 
 
 def apply_body(state: State, transactions: Sequence[SignedTransaction], context: Context) -> list[Receipt]:
@@ -315,6 +320,124 @@ def apply_body(state: State, transactions: Sequence[SignedTransaction], context:
         gas_left -= receipt.gas_used
         receipts.append(receipt)
     return receipts
+
+
+# -- blocks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutput:
+    """What executing a block on its parent's state gives."""
+
+    receipts: tuple[Receipt, ...]
+    changes: dict[bytes, bytes | None]
+    """The state changes, state key -> value after the block (``None``: deleted), sorted by key."""
+    state_root: Hash32
+    nodes: dict[bytes, bytes]
+    """The new Merkle tree nodes, by hash."""
+
+
+def apply_block(
+    state: State,
+    parent: Header,
+    block: Block,
+    context: Context,
+    read_node: smt.NodeReader,
+    *,
+    executed: Callable[[], object] | None = None,
+) -> BlockOutput:
+    """Verify a block built elsewhere against its parent by executing it.
+
+    The header must follow from the parent and the body (``check_header``);
+    the body runs on ``state``, the parent's; then each root the execution
+    computes must be the header's (``check_results``).  ``InvalidBlock``
+    names the first field that differs and both values.  ``context.env``
+    must be the block's own height and timestamp (``block_context``).
+    """
+    check_header(parent, block, context.genesis)
+    output = execute_block(state, parent, block.transactions, block.overrides, context, read_node, executed=executed)
+    check_results(block.header, output.receipts, output.state_root)
+    return output
+
+
+def build_block(
+    state: State,
+    parent: Header,
+    transactions: Sequence[SignedTransaction],
+    overrides: Sequence[BalanceOverride],
+    context: Context,
+    read_node: smt.NodeReader,
+    *,
+    executed: Callable[[], object] | None = None,
+) -> tuple[Block, BlockOutput]:
+    """Make the block after ``parent`` from ``transactions``: execute them, then fill in the header.
+
+    ``context.env`` is the new block's height and timestamp (``block_context``).
+    """
+    output = execute_block(state, parent, transactions, overrides, context, read_node, executed=executed)
+    header = Header(
+        chain_id=context.genesis.chain_id,
+        height=context.env.height,
+        parent_hash=parent.hash,
+        timestamp=context.env.timestamp,
+        tx_root=merkle_root([tx.hash for tx in transactions]),
+        receipts_root=receipts_root(output.receipts),
+        state_root=output.state_root,
+        gas_used=sum(receipt.gas_used for receipt in output.receipts),
+        overrides_root=overrides_root(overrides),
+    )
+    return Block(header, tuple(transactions), tuple(overrides)), output
+
+
+def block_context(parent: Header, timestamp: int, genesis: Genesis, runtime: Runtime) -> Context:
+    """The context of the block after ``parent``: the next height, and a timestamp never earlier than the parent's."""
+    return Context(genesis, runtime, BlockEnv(parent.height + 1, max(timestamp, parent.timestamp)))
+
+
+def execute_block(
+    state: State,
+    parent: Header,
+    transactions: Sequence[SignedTransaction],
+    overrides: Sequence[BalanceOverride],
+    context: Context,
+    read_node: smt.NodeReader,
+    *,
+    executed: Callable[[], object] | None = None,
+) -> BlockOutput:
+    """The balance overrides, then the transactions; then the state root over the changes.
+
+    ``state`` must have no pending changes.  ``executed``, if given, is called
+    between the execution and the root (the store times the two).
+    """
+    apply_overrides(state, overrides)
+    receipts = apply_body(state, transactions, context)
+    changes = state.journal.flush()
+    if executed is not None:
+        executed()
+    root, nodes = smt.update(read_node, parent.state_root, changes.items())
+    return BlockOutput(tuple(receipts), changes, root, nodes)
+
+
+def genesis_block(
+    state: State, genesis: Genesis, runtime: Runtime, read_node: smt.NodeReader
+) -> tuple[Block, BlockOutput]:
+    """Block 0 and its state: the genesis accounts, then its contracts (each must compile)."""
+    for address, balance in genesis.accounts:
+        set_balance(state, address, balance)
+    for contract in genesis.contracts:
+        try:
+            runtime.compile(contract.code)
+        except Exception as error:
+            raise GenesisError(f"genesis contract at 0x{contract.address.hex()}: {error}") from None
+        set_code(state, contract.address, contract.code)
+        set_balance(state, contract.address, contract.balance)
+        for key, value in contract.storage:
+            state.storage_write(contract.address, key, value)
+    changes = state.journal.flush()
+    root, nodes = smt.update(read_node, smt.EMPTY_ROOT, changes.items())
+    empty = merkle_root([])
+    header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0, empty)
+    return Block(header, ()), BlockOutput((), changes, root, nodes)
 
 
 def check_header(parent: Header, block: Block, genesis: Genesis) -> None:
@@ -335,6 +458,11 @@ def check_results(header: Header, receipts: Sequence[Receipt], state_root: bytes
     """The fields of a header that only executing the block can confirm."""
     _same("receipts_root", receipts_root(receipts), header.receipts_root)
     _same("gas_used", sum(receipt.gas_used for receipt in receipts), header.gas_used)
+    check_state_root(header, state_root)
+
+
+def check_state_root(header: Header, state_root: bytes) -> None:
+    """The state root computed for a block's state is the header's."""
     _same("state_root", state_root, header.state_root)
 
 

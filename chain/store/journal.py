@@ -24,16 +24,23 @@ import enum
 import heapq
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import Final
+from typing import Final, Protocol
 
 from wasmchain.protocol.errors import ChainError
-from wasmchain.store.kv import KVStore
 
 
 class JournalError(ChainError):
     """A journal used out of order: commit or revert with no checkpoint, flush with one open."""
 
     reason = "journal_error"
+
+
+class JournalBase(Protocol):
+    """What a journal reads through to: a ``KVStore``, or ``schema.StateTable`` (the state keyed by state key)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class _Absent(enum.Enum):
@@ -50,7 +57,7 @@ class Journal:
     Keys and values must be ``bytes``; they are stored as given, not copied.
     """
 
-    def __init__(self, base: KVStore) -> None:
+    def __init__(self, base: JournalBase) -> None:
         self.base = base
         self._overlay: dict[bytes, bytes | None] = {}
         self._scopes: list[dict[bytes, bytes | None | _Absent]] = []

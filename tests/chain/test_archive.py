@@ -108,7 +108,7 @@ def produce(chain: Chain) -> Produced:
         pending = chain.finalize(transactions, chain.head.timestamp + 10, overrides)
         chain.commit(pending)
         height = pending.block.height
-        changes[height] = {key[1:]: value for key, value in pending.changes.items()}
+        changes[height] = dict(pending.changes)
         states[height] = stored_state(chain.kv)
     statuses = [receipt.status for receipt in chain.receipts(2)]
     assert statuses == ["ok", "ok", "abort", "abort", "ok", "ok", "out_of_gas", "ok"], chain.receipts(2)

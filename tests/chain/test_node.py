@@ -22,8 +22,9 @@ from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransacti
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from wasmchain.store.chain import NODE_PREFIX, Chain
+from wasmchain.store.chain import Chain
 from wasmchain.store.kv import MemoryKV
+from wasmchain.store.schema import NODE_PREFIX
 
 DOCUMENT = json.loads(GENESIS.read_text())
 GENESIS_TIME = DOCUMENT["genesis_time"]

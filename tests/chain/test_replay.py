@@ -38,8 +38,8 @@ from wasmchain.protocol.blocks import Block, Receipt, decode_receipts, encode_re
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.state import account_key, code_key, storage_key
 from wasmchain.protocol.transactions import SignedTransaction
-from wasmchain.store import signatures
-from wasmchain.store.chain import GENESIS_KEY, Chain
+from wasmchain.store import schema, signatures
+from wasmchain.store.chain import Chain
 from wasmchain.store.kv import LevelDBKV, MemoryKV
 from wasmchain.store.signatures import SignatureWorkers
 
@@ -376,9 +376,9 @@ def test_a_changed_receipt_in_the_database(copied: DataDir) -> None:
 
 def test_another_gas_schedule_in_the_database_names_the_keys(copied: DataDir) -> None:
     def edit(kv: LevelDBKV) -> None:
-        document = json.loads(kv.get(GENESIS_KEY) or b"")
+        document = json.loads(kv.get(schema.genesis_key()) or b"")
         document["vm"]["gas"]["tx_base"] += 7
-        kv.write({GENESIS_KEY: json.dumps(document, sort_keys=True, separators=(",", ":")).encode()})
+        kv.write({schema.genesis_key(): json.dumps(document, sort_keys=True, separators=(",", ":")).encode()})
 
     change(copied, edit)
     with LevelDBKV(copied.db, create=False) as kv:
@@ -393,9 +393,9 @@ def test_another_gas_schedule_in_the_database_names_the_keys(copied: DataDir) ->
 
 def test_another_vm_version_in_the_database_is_refused(copied: DataDir) -> None:
     def edit(kv: LevelDBKV) -> None:
-        document = json.loads(kv.get(GENESIS_KEY) or b"")
+        document = json.loads(kv.get(schema.genesis_key()) or b"")
         document["vm"]["version"] = "wasmtime-49.0.0/abi-1"
-        kv.write({GENESIS_KEY: json.dumps(document, sort_keys=True, separators=(",", ":")).encode()})
+        kv.write({schema.genesis_key(): json.dumps(document, sort_keys=True, separators=(",", ":")).encode()})
 
     change(copied, edit)
     with LevelDBKV(copied.db, create=False) as kv:

@@ -27,11 +27,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from wasmchain.protocol import state
 from wasmchain.protocol.blocks import Receipt
 from wasmchain.protocol.genesis import genesis_from_document
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.protocol.state import STATE_PREFIX, Account
+from wasmchain.protocol.state import Account, account_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store import schema
 from wasmchain.store.chain import Chain
 from wasmchain.store.kv import MemoryKV
 
@@ -425,7 +427,7 @@ class ChainMachine(RuleBasedStateMachine):
         gas_left = BLOCK_GAS_LIMIT
         for index, (item, receipt) in enumerate(zip(planned, receipts)):
             assert receipt.tx_hash == sha256(item.signed.encoded)
-            sender_key = STATE_PREFIX + b"a" + sha256(item.signed.tx.public_key)[:20]
+            sender_key = account_key(sha256(item.signed.tx.public_key)[:20])
             status = self.model.apply(item, receipt, gas_left)
             assert receipt.status == status, (index, receipt, item.signed.tx)
             if status == "invalid":
@@ -439,10 +441,10 @@ class ChainMachine(RuleBasedStateMachine):
         assert self.chain.head.gas_used == sum(receipt.gas_used for receipt in receipts)
 
     def changed_keys(self, before: dict[bytes, bytes | None], after: dict[bytes, bytes | None]) -> set[bytes]:
-        """Keys whose value differs between two block drafts over the same (uncommitted) base."""
+        """State keys whose value differs between two block drafts over the same (uncommitted) base."""
 
         def value(changes: dict[bytes, bytes | None], key: bytes) -> bytes | None:
-            return changes[key] if key in changes else self.kv.get(key)
+            return changes[key] if key in changes else self.kv.get(schema.state_db_key(key))
 
         return {key for key in before.keys() | after.keys() if value(before, key) != value(after, key)}
 
@@ -492,7 +494,10 @@ class ChainMachine(RuleBasedStateMachine):
 
     @invariant()
     def native_supply_is_conserved(self) -> None:
-        accounts = {key[2:]: Account.decode(value) for key, value in self.kv.iterate(STATE_PREFIX + b"a")}
+        accounts = {
+            key[len(state.ACCOUNT) :]: Account.decode(value)
+            for key, value in schema.StateTable(self.kv).iterate(state.ACCOUNT)
+        }
         assert set(accounts) <= set(self.model.holders()), "an account appeared that no transaction created"
         assert sum(account.balance for account in accounts.values()) + self.model.fees == GENESIS_SUPPLY
 
