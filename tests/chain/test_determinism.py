@@ -30,6 +30,7 @@ from wasmchain.protocol.errors import InvalidBlock
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import KeyPair, dev_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.protocol.transition import apply_block, block_context, build_block
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import KVStore, MemoryKV
@@ -310,3 +311,21 @@ def test_a_tampered_block_is_refused_naming_the_field(recording: Recording, tamp
     # Nothing of the refused block stayed behind: the real one still applies, to the recorded state.
     chain.apply_block(original)
     assert chain.head.state_root == recording.headers[1].state_root
+
+
+def test_the_protocols_apply_block_agrees_with_build_block_and_names_a_wrong_root(recording: Recording) -> None:
+    """``protocol.transition.apply_block`` on its own, over a plain state: the block ``build_block``
+    made from the same body passes it with the same output, and a wrong state root is named."""
+    chain = Chain.create(MemoryKV(), recording.genesis)
+    recorded = Block.decode(recording.blocks[0])
+    parent, header = chain.head, recorded.header
+    context = block_context(parent, header.timestamp, chain.genesis, chain.runtime)
+    built, output = build_block(
+        chain.state(), parent, recorded.transactions, recorded.overrides, context, chain._read_node
+    )
+    assert built == recorded
+    assert apply_block(chain.state(), parent, recorded, context, chain._read_node) == output
+    wrong = dataclasses.replace(recorded, header=dataclasses.replace(header, state_root=bytes(32)))
+    with pytest.raises(InvalidBlock, match="^state_root mismatch: computed 0x") as refused:
+        apply_block(chain.state(), parent, wrong, context, chain._read_node)
+    assert refused.value.reason == "invalid_block" and f"0x{header.state_root.hex()}" in str(refused.value)

@@ -31,7 +31,16 @@ from wasmchain.protocol import state
 from wasmchain.protocol.blocks import Receipt
 from wasmchain.protocol.genesis import genesis_from_document
 from wasmchain.protocol.keys import KeyPair, dev_key
-from wasmchain.protocol.state import Account, account_key
+from wasmchain.protocol.state import (
+    Account,
+    account_key,
+    debit_fee,
+    increment_nonce,
+    move_balance,
+    refund,
+    set_balance,
+    set_code,
+)
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.store import schema
 from wasmchain.store.chain import Chain
@@ -655,3 +664,23 @@ def test_the_model_notices_a_wrong_prediction() -> None:
     else:
         raise AssertionError("a wrong fee total passed the supply check")
     machine.teardown()
+
+
+def test_the_named_state_operations() -> None:
+    chain = fresh_chain()
+    s = chain.state()
+    a, b = ADDRESSES[0], bytes(range(20))
+    start = s.account(a)
+    debit_fee(s, a, 10)
+    increment_nonce(s, a)
+    refund(s, a, 3)
+    assert s.account(a) == Account(start.balance - 7, start.nonce + 1, start.code_hash)
+    set_balance(s, b, 5)
+    assert s.account(b) == Account(5)
+    assert move_balance(s, b, a, 5) and s.account(b) == Account() and s.get(account_key(b)) is None  # empty: gone
+    assert not move_balance(s, b, a, 1)  # short: nothing moves
+    set_balance(s, b, (1 << 128) - 1)
+    before = s.account(a)
+    assert not move_balance(s, a, b, 1) and s.account(a) == before  # the recipient would pass 2**128 - 1
+    code_hash = set_code(s, b, COUNTER_CODE)
+    assert s.account(b) == Account((1 << 128) - 1, 0, code_hash) and s.code(code_hash) == COUNTER_CODE
