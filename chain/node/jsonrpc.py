@@ -1,19 +1,40 @@
-"""What a node's JSON-RPC interface promises its callers: the error codes, the error and the limits.
+"""JSON-RPC 2.0 as a node speaks it: the codes, limits and error object its callers rely on, and the
+machinery between an HTTP body and the methods (docs/rpc.md).
 
-The server (``node.rpc``) and every client (``client``) share these; the module imports nothing
-of the node, so a client that uses it loads no VM and no database.
+``answer(body, call)`` parses a request or a batch, checks each call's envelope, runs it through
+``call`` and returns the response body (``None`` when there is nothing to send: notifications
+only).  A method declares its parameters as ``Param``s (a name, a converter, a default) in a
+``Methods`` table; ``bind`` takes them by name (an object) or by position (an array, in the
+declared order) and converts each, and a converter names the parameter in its error.  Every error
+reaches the caller as an error object with a code, a message and ``data.reason``, a stable name
+(``RPCError``); an unexpected exception becomes ``-32603`` with its type and message, is logged,
+and the node goes on serving.
+
+The methods themselves are ``node.rpc``'s.  This module imports nothing of the node, so a client
+that uses its codes and limits loads no VM and no database.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
+from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.keys import ADDRESS_SIZE
 
 JSONRPC = "2.0"
 MAX_BATCH = 1_000
 MAX_RAW_BLOCKS = 100
 """Blocks one ``get_raw_blocks`` call returns at most."""
+MAX_EVENT_BLOCK_RANGE = 10_000
+"""Blocks one events query may scan."""
+MAX_EVENTS = 10_000
+"""Events one query may return."""
 
 # The JSON-RPC 2.0 codes, and ours (-32000 to -32099 are for the server).
 PARSE_ERROR = -32700
@@ -28,6 +49,21 @@ MEMPOOL_FULL = -32003
 STORE_ERROR = -32004
 FOLLOWER_REFUSED = -32005
 
+REASONS: dict[int, str] = {
+    PARSE_ERROR: "parse_error",
+    INVALID_REQUEST: "invalid_request",
+    METHOD_NOT_FOUND: "method_not_found",
+    INVALID_PARAMS: "invalid_params",
+    INTERNAL_ERROR: "internal_error",
+    TX_REJECTED: "invalid_transaction",
+    NOT_FOUND: "not_found",
+    DEVNET_REFUSED: "devnet_refused",
+    MEMPOOL_FULL: "mempool_full",
+    STORE_ERROR: "storage_error",
+    FOLLOWER_REFUSED: "follower_refused",
+}
+"""Each code's reason, when no more precise one is given (a rejection gives its own: ``nonce_too_low``)."""
+
 
 def changes_chain(method: str) -> bool:
     """Whether a method adds transactions or blocks, or controls the devnet: what a follower refuses."""
@@ -35,18 +71,264 @@ def changes_chain(method: str) -> bool:
 
 
 class RPCError(ChainError):
-    """A JSON-RPC error object: a code (above) and a message that names what was wrong."""
+    """A JSON-RPC error object: a code (above), a message that names what was wrong, and a reason.
 
-    def __init__(self, code: int, message: str) -> None:
+    ``reason`` is a stable snake_case name for what went wrong, answered as ``data.reason``: the
+    refused exception's own (``nonce_too_low``, ``not_found``) or, by default, the code's.
+    """
+
+    # Each error carries the reason of what it reports, so the class's own is only a default.
+    reason: ClassVar[str] = "rpc_error"
+
+    def __init__(self, code: int, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = REASONS[code] if reason is None else reason  # type: ignore[misc]
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, "data": {"reason": self.reason}}
 
 
-MAX_EVENT_BLOCK_RANGE = 10_000
-"""Blocks one events query may scan."""
-MAX_EVENTS = 10_000
-"""Events one query may return."""
+# -- parameters -------------------------------------------------------------------------------------
+
+REQUIRED: Any = object()
+"""The default of a parameter that has none: a call must give it."""
+
+Converter = Callable[[Any, str], Any]
+"""A JSON value and the parameter's name in, the method's argument out; raises ``RPCError`` naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of a method, as docs/rpc.md's table lists it."""
+
+    name: str
+    """Its name in a call's ``params`` object (and its place in an array)."""
+    convert: Converter
+    default: Any = REQUIRED
+    keyword: str | None = None
+    """The handler's argument, when the name is a Python keyword (``from``)."""
+
+
+def bad(name: str, expected: str, value: Any) -> RPCError:
+    """The ``-32602`` error of a parameter whose value is not what it must be."""
+    shown = json.dumps(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return RPCError(INVALID_PARAMS, f"invalid params: {name} must be {expected}, found {shown}")
+
+
+def to_uint(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise bad(name, "a non-negative integer", value)
+    return value
+
+
+def to_uint64(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+        raise bad(name, "an integer from 0 to 2**64-1", value)
+    return value
+
+
+def to_gas(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 63:
+        raise bad(name, "an integer from 1 to 2**63-1", value)
+    return value
+
+
+def to_string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise bad(name, "a string", value)
+    return value
+
+
+def to_bytes(value: Any, name: str) -> bytes:
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise bad(name, "0x followed by an even number of hex digits", value)
+
+
+def to_fixed_bytes(size: int) -> Callable[[Any, str], bytes]:
+    """Bytes of exactly ``size``, as ``0x`` and ``2 * size`` hex digits."""
+
+    def convert(value: Any, name: str) -> bytes:
+        try:
+            raw = to_bytes(value, name)
+        except RPCError:  # say what is expected here: a fixed number of digits
+            raw = None
+        if raw is None or len(raw) != size:
+            raise bad(name, f"0x followed by {2 * size} hex digits", value)
+        return raw
+
+    return convert
+
+
+to_address = to_fixed_bytes(ADDRESS_SIZE)
+to_hash = to_fixed_bytes(32)
+
+
+def optional(convert: Converter) -> Converter:
+    """``null``, or what ``convert`` takes."""
+
+    def optional(value: Any, name: str) -> Any:
+        return None if value is None else convert(value, name)
+
+    return optional
+
+
+def to_json_args(value: Any, name: str) -> bytes:
+    """Contract arguments as a JSON value ("0x.." strings are bytes), encoded as msgpack."""
+    try:
+        return encode_args(value)
+    except ArgsError as error:
+        raise RPCError(INVALID_PARAMS, f"invalid params: {name}: {error}") from None
+    except RecursionError:
+        raise RPCError(INVALID_PARAMS, f"invalid params: {name} is nested too deeply") from None
+
+
+def to_block(value: Any, name: str) -> int | bytes | None:
+    """A block height, a block hash, or "latest" (``None``, as is ``null``)."""
+    if value == "latest" or value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        return to_hash(value, name)
+    raise bad(name, 'a height, a 0x block hash or "latest"', value)
+
+
+def bind(params: Any, spec: tuple[Param, ...], method: str) -> dict[str, Any]:
+    """A call's ``params`` (an object, an array or absent) as the handler's keyword arguments, converted."""
+    if params is None:
+        params = {}
+    if isinstance(params, list):
+        if len(params) > len(spec):
+            raise RPCError(
+                INVALID_PARAMS, f"invalid params: {method} takes at most {len(spec)} parameters, found {len(params)}"
+            )
+        params = {param.name: value for param, value in zip(spec, params)}
+    elif not isinstance(params, dict):
+        raise RPCError(INVALID_PARAMS, "invalid params: params must be an object or an array")
+    known = {param.name for param in spec}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        accepted = ", ".join(param.name for param in spec) or "none"
+        raise RPCError(
+            INVALID_PARAMS, f"invalid params: {method} has no parameter {unknown[0]!r} (it takes: {accepted})"
+        )
+    bound = {}
+    for param in spec:
+        if param.name in params:
+            value = param.convert(params[param.name], param.name)
+        elif param.default is REQUIRED:
+            raise RPCError(INVALID_PARAMS, f"invalid params: {method} needs {param.name!r}")
+        else:
+            value = param.default
+        bound[param.keyword or param.name] = value
+    return bound
+
+
+# -- methods ----------------------------------------------------------------------------------------
+
+Handler = Callable[..., Any]
+"""A method: its context (the dispatcher) and its bound parameters in, a JSON-able result out."""
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    handler: Handler
+    params: tuple[Param, ...]
+
+
+class Methods:
+    """A table of methods, each declared where it is defined: ``@methods.add(Param("address", to_address))``
+    above ``def get_balance(rpc, address)`` makes ``get_balance`` a method taking one parameter."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Method] = {}
+
+    def add(self, *params: Param) -> Callable[[H], H]:
+        """Declare the decorated function as the method of its name, taking ``params`` in this order."""
+
+        def declare(handler: H) -> H:
+            name = handler.__name__
+            assert name not in self._by_name, f"method {name!r} is declared twice"
+            self._by_name[name] = Method(name, handler, params)
+            return handler
+
+        return declare
+
+    def table(self) -> dict[str, Method]:
+        """The methods by name, in the order declared (a copy: a dispatcher may change its own)."""
+        return dict(self._by_name)
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(self._by_name.values())
+
+
+# -- requests and answers ---------------------------------------------------------------------------
+
+Call = Callable[[str, Any], Any]
+"""One call, a method name and its raw ``params``: the result, or ``RPCError``."""
+
+
+def answer(body: bytes, call: Call) -> bytes | None:
+    """A whole HTTP body in, a whole response body out (``None``: nothing to send)."""
+    try:
+        request = json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as error:
+        return _dump(_error(None, RPCError(PARSE_ERROR, f"parse error: the body is not JSON ({error})")))
+    if isinstance(request, list):
+        if not request:
+            return _dump(_error(None, RPCError(INVALID_REQUEST, "invalid request: an empty batch")))
+        if len(request) > MAX_BATCH:
+            message = f"invalid request: a batch holds at most {MAX_BATCH} calls, found {len(request)}"
+            return _dump(_error(None, RPCError(INVALID_REQUEST, message)))
+        responses = [response for response in (_one(item, call) for item in request) if response is not None]
+        return _dump(responses) if responses else None
+    response = _one(request, call)
+    return None if response is None else _dump(response)
+
+
+def _one(request: Any, call: Call) -> dict[str, Any] | None:
+    if not isinstance(request, dict):
+        return _error(None, RPCError(INVALID_REQUEST, "invalid request: a call is a JSON object"))
+    request_id = request.get("id")
+    if not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
+        return _error(None, RPCError(INVALID_REQUEST, "invalid request: id must be a string, an integer or null"))
+    if request.get("jsonrpc") != JSONRPC:
+        return _error(request_id, RPCError(INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"'))
+    method = request.get("method")
+    if not isinstance(method, str):
+        return _error(request_id, RPCError(INVALID_REQUEST, "invalid request: method must be a string"))
+    extra = sorted(set(request) - {"jsonrpc", "method", "params", "id"})
+    if extra:
+        return _error(request_id, RPCError(INVALID_REQUEST, f"invalid request: unknown member {extra[0]!r}"))
+    notification = "id" not in request
+    try:
+        result = call(method, request.get("params"))
+    except RPCError as error:
+        return None if notification else _error(request_id, error)
+    except Exception as error:  # a bug: say so, log it, keep serving
+        traceback.print_exc(file=sys.stderr)
+        failure = RPCError(INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
+        return None if notification else _error(request_id, failure)
+    return None if notification else {"jsonrpc": JSONRPC, "id": request_id, "result": result}
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _error(request_id: Any, error: RPCError) -> dict[str, Any]:
+    return {"jsonrpc": JSONRPC, "id": request_id, "error": error.to_json()}
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

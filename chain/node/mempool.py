@@ -13,6 +13,11 @@ Bounds: ``capacity`` transactions in all, and nonces at most
 ``max_nonce_gap`` ahead of the sender's next one, so one sender cannot fill
 the pool with transactions that can never run.
 
+Each refusal is its own ``InvalidTransaction`` (``node.errors``, ``protocol.errors``):
+``DuplicateTransaction``, ``NonceTooLow``, ``NonceTaken``, ``NonceGapTooLarge``,
+``InsufficientFunds`` (for this transaction and the sender's pending ones together) and
+``MempoolFull``, checked in that order.
+
 Order: ``ready`` hands out transactions in arrival order, except that a
 sender's transactions always go in nonce order.  The order is the block
 producer's choice and is recorded in the block, so nothing downstream
@@ -25,17 +30,14 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wasmchain.protocol.errors import InvalidTransaction
+from wasmchain.node.errors import DuplicateTransaction, MempoolFull, NonceGapTooLarge, NonceTaken
+from wasmchain.protocol.errors import InsufficientFunds, NonceTooLow
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import max_cost
 from wasmchain.vm.host import Address, Hash32
 
 DEFAULT_CAPACITY = 10_000
 DEFAULT_MAX_NONCE_GAP = 64
-
-
-class MempoolFull(InvalidTransaction):
-    """The pool holds ``capacity`` transactions already."""
 
 
 @dataclass(order=True)
@@ -68,23 +70,23 @@ class Mempool:
         """
         tx = signed.tx
         if signed.hash in self._by_hash:
-            raise InvalidTransaction(f"transaction 0x{signed.hash.hex()} is already in the mempool")
+            raise DuplicateTransaction(f"transaction 0x{signed.hash.hex()} is already in the mempool")
         queue = self._by_sender.get(tx.sender, {})
         if tx.nonce < next_nonce:
-            raise InvalidTransaction(f"nonce {tx.nonce} was already used: the account's next nonce is {next_nonce}")
+            raise NonceTooLow(f"nonce {tx.nonce} was already used: the account's next nonce is {next_nonce}")
         if tx.nonce in queue:
-            raise InvalidTransaction(
+            raise NonceTaken(
                 f"nonce {tx.nonce} is already taken by pending transaction 0x{queue[tx.nonce].signed.hash.hex()}"
             )
         if tx.nonce > next_nonce + self.max_nonce_gap:
-            raise InvalidTransaction(
+            raise NonceGapTooLarge(
                 f"nonce {tx.nonce} is too far ahead: the account's next nonce is {next_nonce}, "
                 f"and the mempool holds nonces at most {self.max_nonce_gap} ahead"
             )
         pending_cost = sum(max_cost(entry.signed.tx) for entry in queue.values())
         cost = max_cost(tx)
         if balance < pending_cost + cost:
-            raise InvalidTransaction(
+            raise InsufficientFunds(
                 f"balance {balance} is below the maximum cost of this transaction ({cost}) "
                 f"plus the sender's {len(queue)} pending ones ({pending_cost})"
             )

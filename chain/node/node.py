@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wasmchain.node.errors import DevnetError, DuplicateTransaction
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.node.mempool import Mempool
 from wasmchain.protocol.blocks import Block, Receipt
-from wasmchain.protocol.errors import ChainError, InvalidTransaction, NotFound
+from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_envelope, check_payload
@@ -45,10 +46,6 @@ MAX_DROPPED = 10_000
 """Dropped transactions remembered, to answer "what happened to it"."""
 MAX_TIMESTAMP = (1 << 63) - 1
 """The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
-
-
-class DevnetError(ChainError):
-    """A devnet control refused: an unknown snapshot, a timestamp in the past, controls not allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +100,7 @@ class Node:
         """Admit a transaction to the mempool; with instant mining, mine what became ready."""
         chain = self.chain
         if chain.has_transaction(signed.hash):
-            raise InvalidTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
+            raise DuplicateTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
         context = chain.context(chain.head.height + 1, self._peek_timestamp())
         check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
         check_payload(signed, context)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC
+from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC, RPCError
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 
@@ -249,4 +249,4 @@ def _parse_head(head: bytes) -> _Request:
 
 
 def _error_body(code: int, message: str) -> bytes:
-    return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": {"code": code, "message": message}}).encode()
+    return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": RPCError(code, message).to_json()}).encode()

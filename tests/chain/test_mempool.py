@@ -9,8 +9,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from wasmchain.node.mempool import Mempool, MempoolFull
-from wasmchain.protocol.errors import InvalidTransaction
+from wasmchain.node.errors import DuplicateTransaction, MempoolFull, NonceGapTooLarge, NonceTaken
+from wasmchain.node.mempool import Mempool
+from wasmchain.protocol.errors import InsufficientFunds, InvalidTransaction, NonceTooHigh, NonceTooLow
 from wasmchain.protocol.keys import dev_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
@@ -23,6 +24,16 @@ CAPACITY = 6
 MAX_GAP = 3
 BALANCE = 3_500_000
 """Three big transactions fit, a fourth does not: cumulative affordability matters."""
+
+REFUSALS: dict[str, type[InvalidTransaction]] = {
+    "already in the mempool": DuplicateTransaction,
+    "was already used": NonceTooLow,
+    "is already taken": NonceTaken,
+    "too far ahead": NonceGapTooLarge,
+    "is below the maximum cost": InsufficientFunds,
+    "full": MempoolFull,
+}
+"""Each refusal the model expects (a part of its message) and the type, so the reason, it must have."""
 
 _signed: dict[tuple[int, int, bool, int], SignedTransaction] = {}
 
@@ -108,11 +119,10 @@ class MempoolMachine(RuleBasedStateMachine):
             self.arrivals += 1
             self.model.append(Pooled(signed, self.arrivals))
             return
-        error_type = MempoolFull if expected == "full" else InvalidTransaction
-        with pytest.raises(error_type, match=expected) as caught:
+        error_type = REFUSALS[expected]
+        with pytest.raises(InvalidTransaction, match=expected) as caught:
             self.pool.add(signed, self.state_nonce[sender], self.balance[sender])
-        if expected != "full":
-            assert not isinstance(caught.value, MempoolFull)
+        assert type(caught.value) is error_type and caught.value.reason == error_type.reason
 
     def drop_from_model(self, signed: SignedTransaction) -> None:
         self.model = [p for p in self.model if p.signed.hash != signed.hash]
@@ -219,22 +229,22 @@ def test_a_gap_holds_back_the_later_nonces() -> None:
     assert pool.next_nonce(SENDERS[0], 0) == 3
 
 
-def test_admission_messages() -> None:
+def test_admission_messages_and_reasons() -> None:
     pool = Mempool(capacity=2, max_nonce_gap=2)
     pool.add(transfer(0, 5), 5, BALANCE)
-    with pytest.raises(InvalidTransaction, match=r"0x[0-9a-f]{64} is already in the mempool"):
+    with pytest.raises(DuplicateTransaction, match=r"0x[0-9a-f]{64} is already in the mempool"):
         pool.add(transfer(0, 5), 5, BALANCE)
-    with pytest.raises(InvalidTransaction, match="nonce 4 was already used: the account's next nonce is 5"):
+    with pytest.raises(NonceTooLow, match="nonce 4 was already used: the account's next nonce is 5"):
         pool.add(transfer(0, 4), 5, BALANCE)
-    with pytest.raises(InvalidTransaction, match="nonce 5 is already taken by pending transaction 0x"):
+    with pytest.raises(NonceTaken, match="nonce 5 is already taken by pending transaction 0x"):
         pool.add(transfer(0, 5, value=1), 5, BALANCE)
     with pytest.raises(
-        InvalidTransaction,
+        NonceGapTooLarge,
         match="nonce 8 is too far ahead: the account's next nonce is 5, and the mempool holds nonces at most 2 ahead",
     ):
         pool.add(transfer(0, 8), 5, BALANCE)
     with pytest.raises(
-        InvalidTransaction,
+        InsufficientFunds,
         match=r"balance 1099999 is below the maximum cost of this transaction "
         r"\(1000000\) plus the sender's 1 pending ones \(100000\)",
     ):
@@ -242,6 +252,21 @@ def test_admission_messages() -> None:
     pool.add(transfer(0, 6, big=True), 5, 1_100_000)  # exactly affordable
     with pytest.raises(MempoolFull, match=r"the mempool is full \(2 transactions\)"):
         pool.add(transfer(1, 0), 0, BALANCE)
+
+
+def test_each_refusal_has_its_own_reason() -> None:
+    reasons = [error.reason for error in REFUSALS.values()]
+    assert reasons == [
+        "duplicate_transaction",
+        "nonce_too_low",
+        "nonce_taken",
+        "nonce_gap_too_large",
+        "insufficient_funds",
+        "mempool_full",
+    ]
+    assert issubclass(NonceGapTooLarge, NonceTooHigh) and all(
+        issubclass(e, InvalidTransaction) for e in REFUSALS.values()
+    )
 
 
 def test_prune_drops_used_nonces_only() -> None:

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 import wasmchain.node.node as node_module
 from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.client.local import local_client
+from wasmchain.node.errors import DevnetError
 from wasmchain.node.jsonrpc import MAX_EVENTS
 from wasmchain.node.mempool import Mempool
-from wasmchain.node.node import MAX_MINE, MAX_TIMESTAMP, DevnetError, Node
+from wasmchain.node.node import MAX_MINE, MAX_TIMESTAMP, Node
 from wasmchain.protocol.blocks import Block, merkle_root
 from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransaction, NotFound
 from wasmchain.protocol.genesis import Genesis, genesis_from_document

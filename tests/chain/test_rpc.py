@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 
 from tests.helpers import CONTRACTS, GENESIS
+from wasmchain.client.client import Client
+from wasmchain.client.local import LocalTransport
+from wasmchain.client.transport import RPCClientError
 from wasmchain.node.jsonrpc import (
     DEVNET_REFUSED,
+    FOLLOWER_REFUSED,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -20,9 +24,10 @@ from wasmchain.node.jsonrpc import (
     PARSE_ERROR,
     STORE_ERROR,
     TX_REJECTED,
+    Method,
     RPCError,
 )
-from wasmchain.node.mempool import Mempool
+from wasmchain.node.mempool import DEFAULT_MAX_NONCE_GAP, Mempool
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol.args import encode_args
@@ -116,7 +121,11 @@ def test_an_id_of_another_type_is_an_invalid_request_answered_with_a_null_id(rpc
     assert send(rpc, body) == {
         "jsonrpc": "2.0",
         "id": None,
-        "error": {"code": INVALID_REQUEST, "message": "invalid request: id must be a string, an integer or null"},
+        "error": {
+            "code": INVALID_REQUEST,
+            "message": "invalid request: id must be a string, an integer or null",
+            "data": {"reason": "invalid_request"},
+        },
     }
 
 
@@ -155,7 +164,7 @@ def test_a_body_that_is_not_json_is_a_parse_error(rpc: Dispatcher, body: bytes) 
 )
 def test_invalid_requests(rpc: Dispatcher, body: Any, message: str) -> None:
     answer = send(rpc, body)
-    assert answer["error"] == {"code": INVALID_REQUEST, "message": message}
+    assert answer["error"] == {"code": INVALID_REQUEST, "message": message, "data": {"reason": "invalid_request"}}
     assert answer["id"] == (body.get("id") if isinstance(body, dict) else None)
 
 
@@ -163,6 +172,7 @@ def test_an_unknown_method(rpc: Dispatcher) -> None:
     assert error_of(rpc, "eth_blockNumber") == {
         "code": METHOD_NOT_FOUND,
         "message": "method not found: 'eth_blockNumber' (see docs/rpc.md for the methods)",
+        "data": {"reason": "method_not_found"},
     }
 
 
@@ -218,6 +228,7 @@ def test_a_batch_holds_at_most_max_batch_calls(rpc: Dispatcher) -> None:
         "error": {
             "code": INVALID_REQUEST,
             "message": f"invalid request: a batch holds at most {MAX_BATCH} calls, found {MAX_BATCH + 1}",
+            "data": {"reason": "invalid_request"},
         },
     }
     assert rpc.node.chain.head.height == 0  # none of it ran
@@ -229,7 +240,11 @@ def test_a_nested_batch_is_one_invalid_call(rpc: Dispatcher) -> None:
         {
             "jsonrpc": "2.0",
             "id": None,
-            "error": {"code": INVALID_REQUEST, "message": "invalid request: a call is a JSON object"},
+            "error": {
+                "code": INVALID_REQUEST,
+                "message": "invalid request: a call is a JSON object",
+                "data": {"reason": "invalid_request"},
+            },
         }
     ]
 
@@ -245,6 +260,7 @@ def test_parameters_by_position_in_the_declared_order(rpc: Dispatcher) -> None:
     assert error_of(rpc, "get_balance", [OUTSIDER, 1]) == {
         "code": INVALID_PARAMS,
         "message": "invalid params: get_balance takes at most 1 parameters, found 2",
+        "data": {"reason": "invalid_params"},
     }
 
 
@@ -310,7 +326,11 @@ def test_parameter_errors_name_the_parameter(rpc: Dispatcher) -> None:
         ),
     ]
     for method, params, message in cases:
-        assert error_of(rpc, method, params) == {"code": INVALID_PARAMS, "message": message}, method
+        assert error_of(rpc, method, params) == {
+            "code": INVALID_PARAMS,
+            "message": message,
+            "data": {"reason": "invalid_params"},
+        }, method
 
 
 def test_a_long_bad_value_is_shortened_in_the_message(rpc: Dispatcher) -> None:
@@ -325,6 +345,7 @@ def test_args_nested_too_deeply_are_invalid_params_not_an_internal_error(rpc: Di
     assert error_of(rpc, "view", {"contract": OUTSIDER, "method": "m", "args": deep}) == {
         "code": INVALID_PARAMS,
         "message": "invalid params: args is nested too deeply",
+        "data": {"reason": "invalid_params"},
     }
 
 
@@ -344,6 +365,7 @@ def test_a_float_too_big_for_a_double_is_still_refused_as_a_value(rpc: Dispatche
     assert answer["error"] == {
         "code": INVALID_PARAMS,
         "message": "invalid params: blocks must be a non-negative integer, found Infinity",
+        "data": {"reason": "invalid_params"},
     }
 
 
@@ -360,6 +382,7 @@ def test_rejected_transactions(rpc: Dispatcher) -> None:
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + forged.encoded.hex()}) == {
         "code": TX_REJECTED,
         "message": f"rejected: bad signature: not signed by the key of {format_address(DEV0.address)}",
+        "data": {"reason": "bad_signature"},
     }
     submit(rpc, signed(DEV0, 0))
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + signed(DEV0, 0).encoded.hex()})["message"].endswith(
@@ -367,7 +390,11 @@ def test_rejected_transactions(rpc: Dispatcher) -> None:
     )
     assert error_of(
         rpc, "submit_transaction", {"tx": "0x" + signed(DEV0, 0, value=1, to=DEV1.address).encoded.hex()}
-    ) == {"code": TX_REJECTED, "message": "rejected: nonce 0 was already used: the account's next nonce is 1"}
+    ) == {
+        "code": TX_REJECTED,
+        "message": "rejected: nonce 0 was already used: the account's next nonce is 1",
+        "data": {"reason": "nonce_too_low"},
+    }
 
 
 def test_not_found(rpc: Dispatcher) -> None:
@@ -375,20 +402,24 @@ def test_not_found(rpc: Dispatcher) -> None:
     assert error_of(rpc, "get_block", {"block": 5}) == {
         "code": NOT_FOUND,
         "message": "no block at height 5 (the head is at 0)",
+        "data": {"reason": "not_found"},
     }
     assert error_of(rpc, "get_block", {"block": 2**64})["code"] == NOT_FOUND
     assert error_of(rpc, "get_block", {"block": unknown}) == {
         "code": NOT_FOUND,
         "message": f"no block with hash {unknown}",
+        "data": {"reason": "not_found"},
     }
     assert error_of(rpc, "get_transaction", {"hash": unknown}) == {
         "code": NOT_FOUND,
         "message": f"no transaction with hash {unknown}",
+        "data": {"reason": "not_found"},
     }
     assert error_of(rpc, "get_receipt", {"hash": unknown})["code"] == NOT_FOUND
     assert error_of(rpc, "get_code", {"address": OUTSIDER}) == {
         "code": NOT_FOUND,
         "message": f"no contract at {OUTSIDER}",
+        "data": {"reason": "not_found"},
     }
     assert error_of(rpc, "view", {"contract": OUTSIDER, "method": "get"})["code"] == NOT_FOUND
 
@@ -397,10 +428,12 @@ def test_devnet_refusals(rpc: Dispatcher) -> None:
     assert error_of(rpc, "devnet_revert", {"id": 3}) == {
         "code": DEVNET_REFUSED,
         "message": "no snapshot with id 3 (it may have been reverted already)",
+        "data": {"reason": "devnet_refused"},
     }
     assert error_of(rpc, "devnet_set_next_block_timestamp", {"timestamp": 5}) == {
         "code": DEVNET_REFUSED,
         "message": f"timestamp 5 is earlier than the head block's ({G.genesis_time})",
+        "data": {"reason": "devnet_refused"},
     }
     assert error_of(rpc, "devnet_mine", {"blocks": 0})["code"] == DEVNET_REFUSED
 
@@ -411,6 +444,7 @@ def test_mempool_full() -> None:
     assert error_of(rpc, "submit_transaction", {"tx": "0x" + signed(DEV1, 0).encoded.hex()}) == {
         "code": MEMPOOL_FULL,
         "message": "rejected: the mempool is full (1 transactions); try again after the next block",
+        "data": {"reason": "mempool_full"},
     }
 
 
@@ -419,17 +453,22 @@ def test_a_storage_failure(rpc: Dispatcher) -> None:
     assert error_of(rpc, "get_balance", {"address": OUTSIDER}) == {
         "code": STORE_ERROR,
         "message": "storage error: the memory store is closed",
+        "data": {"reason": "storage_error"},
     }
 
 
 def test_an_unexpected_exception_is_an_internal_error_and_the_node_goes_on(
     rpc: Dispatcher, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken() -> None:
+    def broken(rpc: Dispatcher) -> None:
         raise KeyError("oops")
 
-    rpc.methods["chain_info"] = (broken, ())
-    assert error_of(rpc, "chain_info") == {"code": INTERNAL_ERROR, "message": "internal error: KeyError: 'oops'"}
+    rpc.methods["chain_info"] = Method("chain_info", broken, ())
+    assert error_of(rpc, "chain_info") == {
+        "code": INTERNAL_ERROR,
+        "message": "internal error: KeyError: 'oops'",
+        "data": {"reason": "internal_error"},
+    }
     assert "KeyError: 'oops'" in capsys.readouterr().err  # the traceback goes to the log
     assert send(rpc, request("devnet_mine"))["result"]["head"] == 1
     with pytest.raises(KeyError):  # call() is for in-process use: a bug is not turned into an answer
@@ -479,7 +518,8 @@ def test_a_dropped_transaction() -> None:
     }
     assert error_of(rpc, "get_receipt", {"hash": tx_hash}) == {
         "code": TX_REJECTED,
-        "message": f"rejected: transaction {tx_hash} was dropped: no contract at 0x0000000000000000000000000000000000000000",
+        "message": f"rejected: transaction {tx_hash} was dropped: no contract at 0x{'00' * 20}",
+        "data": {"reason": "transaction_dropped"},
     }
 
 
@@ -490,6 +530,7 @@ def test_view_is_bounded_by_the_block_gas_limit(rpc: Dispatcher) -> None:
     assert error_of(rpc, "view", {"contract": token, "method": "total_supply", "gas": limit + 1}) == {
         "code": INVALID_PARAMS,
         "message": f"invalid params: gas {limit + 1} is above the block gas limit {limit}",
+        "data": {"reason": "invalid_params"},
     }
 
 
@@ -504,6 +545,7 @@ def test_view_args_as_json_or_hex(rpc: Dispatcher) -> None:
     assert error_of(rpc, "view", {"contract": token, "method": "total_supply", "args": {}, "args_hex": "0x80"}) == {
         "code": INVALID_PARAMS,
         "message": "invalid params: give args or args_hex, not both",
+        "data": {"reason": "invalid_params"},
     }
     missing = rpc.call("view", {"contract": token, "method": "nope"})
     assert missing["status"] == "invalid" and "nope" in missing["error"]
@@ -595,6 +637,7 @@ def test_simulate_says_invalid_where_the_transaction_would_be_refused(rpc: Dispa
     assert error_of(rpc, "simulate", {"from": OUTSIDER, "to": OUTSIDER, "code": "0x00"}) == {
         "code": INVALID_PARAMS,
         "message": "invalid params: a deploy (code) has no 'to'",
+        "data": {"reason": "invalid_params"},
     }
 
 
@@ -633,3 +676,122 @@ def test_a_gas_estimate_for_nested_calls(rpc: Dispatcher) -> None:
     )
     receipt = submit(rpc, sent)["receipt"]
     assert (receipt["status"], receipt["gas_used"]) == ("ok", estimate["gas_used"])
+
+
+# -- every reason the node answers -------------------------------------------------------------
+
+
+def _reason_of(rpc: Dispatcher, method: str, params: Any, code: int, reason: str) -> None:
+    error = error_of(rpc, method, params)
+    assert (error["code"], error["data"]) == (code, {"reason": reason}), error
+
+
+REJECTIONS = (
+    "malformed_transaction",
+    "bad_signature",
+    "wrong_chain_id",
+    "transaction_too_large",
+    "gas_price_too_low",
+    "gas_limit_too_high",
+    "intrinsic_gas_too_low",
+    "args_too_large",
+    "invalid_module",
+    "unknown_contract",
+    "unknown_method",
+    "insufficient_funds",
+    "nonce_too_low",
+    "duplicate_transaction",
+    "nonce_gap_too_large",
+    "nonce_taken",
+    "transaction_dropped",
+)
+"""Every reason of a refused transaction (-32000) the node answers, each provoked below; docs/rpc.md lists them."""
+
+
+def test_each_refusal_of_a_transaction_answers_its_reason() -> None:
+    """Every reason ``submit_transaction`` gives, each from the refusal that has it (never from the message)."""
+    seen: list[str] = []
+
+    def rejected(reason: str, tx: SignedTransaction, rpc: Dispatcher | None = None) -> None:
+        target = rpc or new_dispatcher()
+        _reason_of(target, "submit_transaction", {"tx": "0x" + tx.encoded.hex()}, TX_REJECTED, reason)
+        seen.append(reason)
+
+    stranger = KeyPair(bytes(range(32)))  # holds nothing
+    _reason_of(new_dispatcher(), "submit_transaction", {"tx": "0x00"}, TX_REJECTED, "malformed_transaction")
+    seen.append("malformed_transaction")
+    forged = signed(DEV0, 0)
+    rejected("bad_signature", SignedTransaction(forged.tx, bytes(64)))
+    rejected(
+        "wrong_chain_id",
+        Transaction("elsewhere", 0, 10**8, 1, DEV0.public_key, TxKind.TRANSFER, to=DEV2.address).sign(DEV0),
+    )
+    rejected("transaction_too_large", signed(DEV0, 0, TxKind.DEPLOY, code=bytes(G.chain.max_tx_size + 1)))
+    rejected(
+        "gas_price_too_low",
+        Transaction(G.chain_id, 0, 10**8, 0, DEV0.public_key, TxKind.TRANSFER, to=DEV2.address).sign(DEV0),
+    )
+    rejected("gas_limit_too_high", signed(DEV0, 0, gas=G.chain.block_gas_limit + 1))
+    rejected("intrinsic_gas_too_low", signed(DEV0, 0, gas=1))
+    big_args = encode_args({"x": "a" * G.vm.limits.max_input_size})
+    rejected(
+        "args_too_large",
+        signed(DEV0, 0, TxKind.CALL, gas=G.chain.block_gas_limit, to=DEV1.address, method="m", args=big_args),
+    )
+    rejected("invalid_module", signed(DEV0, 0, TxKind.DEPLOY, code=b"not a module"))
+    rejected("unknown_contract", signed(DEV0, 0, TxKind.CALL, to=bytes(20), method="get"))
+    rpc = new_dispatcher()
+    deploy_token(rpc)
+    rejected("unknown_method", signed(DEV0, 1, TxKind.CALL, to=bytes.fromhex(TOKEN[2:]), method="nope"), rpc)
+    rejected("insufficient_funds", signed(stranger, 0, to=DEV1.address))
+    rejected("nonce_too_low", signed(DEV0, 0, value=1), rpc)
+    rejected(
+        "duplicate_transaction",
+        signed(DEV0, 0, TxKind.DEPLOY, code=TOKEN_CODE, method="init", args=encode_args({"supply": 1_000})),
+        rpc,
+    )
+    gap = DEFAULT_MAX_NONCE_GAP + 1
+    rejected("nonce_gap_too_large", signed(DEV0, 1 + gap), rpc)
+
+    interval = new_dispatcher(block_time=1.0)
+    submit(interval, signed(DEV0, 0))
+    rejected("duplicate_transaction", signed(DEV0, 0), interval)
+    rejected("nonce_taken", signed(DEV0, 0, value=1), interval)
+    dropped = new_dispatcher(block_time=1.0)
+    broken = signed(DEV0, 1, TxKind.CALL, to=bytes(20), method="x")
+    submit(dropped, broken)
+    submit(dropped, signed(DEV0, 0))
+    dropped.call("devnet_mine")
+    _reason_of(dropped, "get_receipt", {"hash": "0x" + broken.hash.hex()}, TX_REJECTED, "transaction_dropped")
+    seen.append("transaction_dropped")
+    assert sorted(set(seen)) == sorted(REJECTIONS)
+
+
+def test_each_refusal_of_the_node_answers_its_reason(rpc: Dispatcher) -> None:
+    _reason_of(rpc, "get_block", {"block": 9}, NOT_FOUND, "not_found")
+    _reason_of(rpc, "devnet_revert", {"id": 9}, DEVNET_REFUSED, "devnet_refused")
+    _reason_of(rpc, "no_such_method", None, METHOD_NOT_FOUND, "method_not_found")
+    _reason_of(rpc, "get_balance", {}, INVALID_PARAMS, "invalid_params")
+    follower = Dispatcher(rpc.node, follows="http://127.0.0.1:1")
+    _reason_of(follower, "devnet_mine", None, FOLLOWER_REFUSED, "follower_refused")
+    full = new_dispatcher(block_time=1.0, mempool=Mempool(capacity=1))
+    submit(full, signed(DEV0, 0))
+    _reason_of(full, "submit_transaction", {"tx": "0x" + signed(DEV1, 0).encoded.hex()}, MEMPOOL_FULL, "mempool_full")
+    rpc.node.chain.kv.close()
+    _reason_of(rpc, "get_balance", {"address": OUTSIDER}, STORE_ERROR, "storage_error")
+
+
+def test_errors_of_the_envelope_answer_their_reason(rpc: Dispatcher) -> None:
+    assert send(rpc, b"{")["error"]["data"] == {"reason": "parse_error"}
+    assert send(rpc, [])["error"]["data"] == {"reason": "invalid_request"}
+    assert send(rpc, {"jsonrpc": "2.0", "id": 1})["error"]["data"] == {"reason": "invalid_request"}
+
+
+def test_call_raises_an_rpc_error_with_the_reason_and_the_client_reads_it(rpc: Dispatcher) -> None:
+    with pytest.raises(RPCError) as caught:
+        submit(rpc, SignedTransaction(signed(DEV0, 0).tx, bytes(64)))
+    assert (caught.value.code, caught.value.reason) == (TX_REJECTED, "bad_signature")
+    client = Client(LocalTransport(rpc))
+    with pytest.raises(RPCClientError) as refused:
+        client.call("devnet_revert", id=4)
+    assert (refused.value.code, refused.value.reason) == (DEVNET_REFUSED, "devnet_refused")

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from tests.chain.test_rpc import REJECTIONS
 from tests.helpers import CONTRACTS, GENESIS, ROOT
+from wasmchain.node.jsonrpc import REASONS, REQUIRED, TX_REJECTED
 from wasmchain.node.node import Node
-from wasmchain.node.rpc import _MISSING, Dispatcher
+from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol.args import encode_args
 from wasmchain.protocol.keys import contract_address, dev_key, format_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
@@ -33,6 +35,7 @@ HEADING = re.compile(r"^#{2,3} ", re.MULTILINE)
 EXAMPLE = re.compile(r"^[ \t]*```json (request|response)\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
 ROW = re.compile(r"^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \|", re.MULTILINE)
 ELIDED = "..."
+REASON_ROW = re.compile(r"^\| `([a-z_]+)` \| `(-3\d{4})` \|", re.MULTILINE)
 
 
 def setup_transactions() -> list[SignedTransaction]:
@@ -114,8 +117,8 @@ def test_every_method_has_a_section_and_every_section_a_method() -> None:
 def test_a_section_lists_exactly_the_declared_parameters_in_order_with_their_defaults(method: str) -> None:
     section = sections(TEXT).get(method)
     assert section is not None, f"docs/rpc.md has no section for {method}"
-    _, spec = DISPATCHER_METHODS[method]
-    declared = [(param.name, "required" if param.default is _MISSING else param.default) for param in spec]
+    spec = DISPATCHER_METHODS[method].params
+    declared = [(param.name, "required" if param.default is REQUIRED else param.default) for param in spec]
     documented = documented_params(section)
     assert [name for name, _ in documented] == [name for name, _ in declared]
     for (name, default_text), (_, default) in zip(documented, declared):
@@ -148,3 +151,10 @@ def test_every_example_gives_the_documented_answer() -> None:
         )
         ran += 1
     assert ran >= len(DISPATCHER_METHODS)
+
+
+def test_the_errors_list_every_reason_the_node_answers_with_its_code() -> None:
+    """Each code's own reason, and every refusal of a transaction the tests provoke (tests/chain/test_rpc.py)."""
+    documented = {reason: int(code) for reason, code in REASON_ROW.findall(TEXT)}
+    expected = {reason: code for code, reason in REASONS.items()} | {reason: TX_REJECTED for reason in REJECTIONS}
+    assert documented == expected
