@@ -7,19 +7,18 @@ The data directory is the embedded CLI's (``--data``, default
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from wasmchain.node.datadir import DataDir
+from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.node import Node
 from wasmchain.node.server import Server
 from wasmchain.protocol.errors import GenesisError
+from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
-from wasmchain.store.kv import LevelDBKV
 
 
 @dataclass(frozen=True)
@@ -37,29 +36,17 @@ def open_devnet_chain(options: DevnetOptions) -> tuple[Chain, bool]:
     """The chain in the data directory, created from genesis if absent; and whether it was created."""
     data = options.data
     genesis = load_genesis(options.genesis)
-    if options.fresh:
-        for part in (data.db, data.cache):
-            shutil.rmtree(part, ignore_errors=True)
-    created = not data.db.exists()
-    if created:
-        data.path.mkdir(parents=True, exist_ok=True)
+
+    def same_genesis(resumed: Genesis) -> None:
+        if resumed.document != genesis.document:
+            raise GenesisError(
+                f"{data.path} holds a chain from a different genesis than {options.genesis} "
+                f"(chain id {resumed.chain_id!r}); use --fresh to start over, or another --data"
+            )
+
     # Non-durable writes survive the process dying (LevelDB has handed them
     # to the OS); only an OS crash or power cut can lose the newest blocks.
-    kv = LevelDBKV(data.db, create=created, sync=options.durable)
-    try:
-        if created:
-            chain = Chain.create(kv, genesis, cache_dir=data.cache)
-        else:
-            chain = Chain.load(kv, cache_dir=data.cache)
-            if chain.genesis.document != genesis.document:
-                raise GenesisError(
-                    f"{data.path} holds a chain from a different genesis than {options.genesis} "
-                    f"(chain id {chain.genesis.chain_id!r}); use --fresh to start over, or another --data"
-                )
-    except BaseException:
-        kv.close()
-        raise
-    return chain, created
+    return open_chain(data, lambda: genesis, sync=options.durable, fresh=options.fresh, check=same_genesis)
 
 
 def run_devnet(options: DevnetOptions, out: TextIO) -> int:
