@@ -6,7 +6,9 @@ few start the real ``wasmchain devnet`` as a subprocess and talk HTTP.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from importlib.metadata import entry_points
@@ -19,7 +21,7 @@ from tests.helpers.devnet import start_devnet
 from wasmchain.client.client import Account, Client, Contract, estimate_gas
 from wasmchain.client.local import LocalTransport, local_client
 from wasmchain.client.results import CallFailed, ReceiptTimeout, TransactionFailed
-from wasmchain.client.transport import ClientError, RPCClientError
+from wasmchain.client.transport import ClientError, HTTPTransport, RPCClientError
 from wasmchain.protocol.keys import dev_key
 from wasmchain.protocol.transactions import Transaction, TxKind
 
@@ -192,7 +194,7 @@ def test_a_refused_transaction_raises_the_nodes_error_and_costs_nothing(token: C
     balance, nonce = alice.balance(), alice.nonce()
     with pytest.raises(RPCClientError, match='has no method "mint"') as refused:
         token.call("mint", {"amount": 1}, sender=alice)
-    assert refused.value.code == -32000
+    assert (refused.value.code, refused.value.reason) == (-32000, "unknown_method")
     assert (alice.balance(), alice.nonce()) == (balance, nonce)
 
 
@@ -313,8 +315,9 @@ def test_snapshot_revert_mine_and_time(wasmchain: Client, bob: Account) -> None:
     wasmchain.revert(snapshot)
     assert wasmchain.head() == start
     assert bob.balance() == 10**22
-    with pytest.raises(RPCClientError, match="no snapshot"):
+    with pytest.raises(RPCClientError, match="no snapshot") as refused:
         wasmchain.revert(snapshot)
+    assert refused.value.reason == "devnet_refused"
 
 
 # -- over HTTP, against the real devnet -------------------------------------------------------
@@ -379,7 +382,7 @@ def test_with_a_block_time_a_transaction_waits_for_its_block(devnet: Client) -> 
 def test_an_unreachable_node_is_a_client_error() -> None:
     with pytest.raises(RPCClientError, match="cannot reach the node") as unreachable:
         Client.connect("http://127.0.0.1:1", timeout=5).head()
-    assert unreachable.value.code is None
+    assert unreachable.value.code is None and unreachable.value.reason is None
     with pytest.raises(RPCClientError, match="http://HOST:PORT"):
         Client.connect("ftp://example.org")
 
@@ -413,3 +416,53 @@ def test_the_default_gas_covers_the_call_reserve_of_a_small_nested_call(wasmchai
     assert (at_margin.status, at_margin.error) == ("abort", "callee failed")
     by_default = caller.call("go", sender=alice)
     assert by_default.ok and by_default.gas_used == simulated.gas_used
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with the error objects of ``replies`` (one per call of a batch)."""
+
+    replies: list[dict[str, object]] = []
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        calls = request if isinstance(request, list) else [request]
+        answers = [{"jsonrpc": "2.0", "id": call["id"], **reply} for call, reply in zip(calls, self.replies)]
+        body = json.dumps(answers if isinstance(request, list) else answers[0]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_over_http_an_error_carries_the_nodes_reason_from_its_data() -> None:
+    _Answers.replies = [
+        {
+            "error": {
+                "code": -32000,
+                "message": "rejected: nonce 0 was already used",
+                "data": {"reason": "nonce_too_low"},
+            }
+        },
+        {"error": {"code": -32001, "message": "no block"}},  # a node that sends no data: no reason
+        {"error": {"code": -32001, "message": "odd", "data": {"reason": 7}}},
+    ]
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        transport = HTTPTransport(f"http://127.0.0.1:{server.server_address[1]}", timeout=10)
+        with pytest.raises(RPCClientError, match="nonce 0 was already used") as caught:
+            transport.call("submit_transaction", {"tx": "0x00"})
+        assert (caught.value.code, caught.value.reason) == (-32000, "nonce_too_low")
+        answers = transport.batch([("get_block", {}), ("get_block", {}), ("get_block", {})])
+        reasons = [(error.code, error.reason) for error in answers if isinstance(error, RPCClientError)]
+        assert reasons == [(-32000, "nonce_too_low"), (-32001, None), (-32001, None)]
+        transport.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

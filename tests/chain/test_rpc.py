@@ -30,6 +30,7 @@ from wasmchain.node.jsonrpc import (
 from wasmchain.node.mempool import DEFAULT_MAX_NONCE_GAP, Mempool
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
+from wasmchain.node.server import _error_body
 from wasmchain.protocol.args import encode_args
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key, format_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
@@ -795,3 +796,16 @@ def test_call_raises_an_rpc_error_with_the_reason_and_the_client_reads_it(rpc: D
     with pytest.raises(RPCClientError) as refused:
         client.call("devnet_revert", id=4)
     assert (refused.value.code, refused.value.reason) == (DEVNET_REFUSED, "devnet_refused")
+
+
+def test_the_http_servers_own_errors_carry_a_reason_too() -> None:
+    body = json.loads(_error_body(INVALID_REQUEST, "a POST needs a Content-Length header"))
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": INVALID_REQUEST,
+            "message": "a POST needs a Content-Length header",
+            "data": {"reason": "invalid_request"},
+        },
+    }
