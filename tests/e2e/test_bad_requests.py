@@ -20,6 +20,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from tests.e2e.conftest import Devnets
 from tests.e2e.tools import (
     CHAIN_ID,
     GAS_PRICE,
@@ -541,11 +542,37 @@ def test_keep_alive_and_pipelining(devnet: Devnet) -> None:
     assert parse_response(raw).headers["connection"] == "close"  # the node closed: exchange returned
 
 
-def test_node_still_correct(devnet: Devnet, client: Client) -> None:
-    """After all of the above: the same head over HTTP as the blocks say, and a transaction still goes in."""
+def test_node_still_correct_after_one_bad_request_of_each_class(devnets: Devnets) -> None:
+    """A node of its own (no other test's requests before): a block, then one bad request of each class above,
+    then the same head over HTTP as the blocks say, and a transaction still goes in."""
+    node = devnets.start()
+    client = node.client()
+    key = dev_key(2)
+    assert submit(client, native_transfer(key, next_nonce(client, key), dev_key(3).address, 1))["status"] == "included"
+
+    assert posted_error(node, b"{")["code"] == PARSE_ERROR
+    assert error_of(rpc(node, 42), None)["code"] == INVALID_REQUEST
+    assert error_of(rpc(node, []), None)["code"] == INVALID_REQUEST
+    assert len(rpc(node, [call("chain_info"), 42, call("no_such_method", request_id=2)])) == 3
+    assert error_of(rpc(node, call("no_such_method")))["code"] == METHOD_NOT_FOUND
+    assert error_of(rpc(node, call("get_balance", {"address": 12})))["code"] == INVALID_PARAMS
+    assert error_of(rpc(node, call("get_receipt", {"hash": "0x" + "ab" * 32})))["code"] == NOT_FOUND
+    assert rpc(node, {"jsonrpc": "2.0", "method": "no_such_method"}) is None
+    assert "does not decode" in rejected(client, "0xdeadbeef")
+    stale = native_transfer(key, next_nonce(client, key) - 1, dev_key(3).address, 2)
+    assert "was already used" in rejected(client, tx_hex(stale))
+    assert post(node, json.dumps(call("chain_info")), method="PUT").status == 405
+    for request_, status, _ in RAW_HTTP_ERRORS:
+        assert parse_response(exchange(node, request_)).status == status, request_
+    for half_close in (False, True):
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+            sock.sendall(b'POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"jsonrpc"')
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
+
+    assert node.process.poll() is None, f"the devnet died:\n{node.output()}"
     info = client.call("chain_info")
     block = client.call("get_block")
-    assert info["head"]["height"] == block["height"] and info["head"]["hash"] == block["hash"]
-    key = dev_key(2)
+    assert info["head"]["height"] == block["height"] == 1 and info["head"]["hash"] == block["hash"]
     report = submit(client, native_transfer(key, next_nonce(client, key), dev_key(3).address, 1))
     assert report["status"] == "included" and report["receipt"]["block_height"] == block["height"] + 1
