@@ -162,6 +162,8 @@ def start_listening(arguments: list[str], data: Path, options: tuple[str, ...] =
                 process.kill()
             process.wait(STOP_TIMEOUT)
             reader.join(STOP_TIMEOUT)
+            if process.stdout is not None:
+                process.stdout.close()
             raise AssertionError(
                 f"{' '.join(command)} did not print a Listening line within {START_TIMEOUT} s "
                 f"(exit {process.returncode}):\n{''.join(lines)}"
