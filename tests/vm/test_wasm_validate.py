@@ -732,7 +732,6 @@ FUZZ_BASE = wat(
     + ALLOWED["multi-value"]
     + '(global (export "g") (mut i64) (i64.const 5)) (data "tail")'
 )
-FUZZ_BASE_OUT = run(FUZZ_BASE).code
 
 
 def _prepare_or_refuse(code: bytes) -> PreparedModule | None:
