@@ -28,12 +28,10 @@ from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 from wasmchain.store.chain import Chain
-from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
 from wasmchain.vm import VM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
-GENESIS_PATH = ROOT / "genesis.json"
 CODE = {name: (ROOT / "contracts" / name / f"{name}.wasm").read_bytes() for name in ("token", "counter", "vault")}
 LENGTH = struct.Struct(">I")
 
@@ -116,29 +114,6 @@ def produce(chain: Chain) -> Produced:
 
 
 HEAD = 7
-
-
-@pytest.fixture(scope="session")
-def genesis() -> Genesis:
-    return load_genesis(GENESIS_PATH)
-
-
-@pytest.fixture(scope="session")
-def produced_dir(tmp_path_factory: pytest.TempPathFactory, genesis: Genesis) -> tuple[DataDir, Produced]:
-    """A data directory holding the chain of ``produce`` (closed: copy it before changing it)."""
-    data = DataDir(tmp_path_factory.mktemp("produced") / "node")
-    with LevelDBKV(data.db, create=True) as kv:
-        produced = produce(Chain.create(kv, genesis))
-    return data, produced
-
-
-@pytest.fixture(scope="session")
-def exported(produced_dir: tuple[DataDir, Produced], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole chain of ``produce``, exported (read it, never change it: copy it)."""
-    out = tmp_path_factory.mktemp("exported") / "chain.blocks"
-    code, report = cmd_export(produced_dir[0], out, None, None)
-    assert code == 0, report
-    return out
 
 
 # --- state changes and states from the undo records --------------------------------------
