@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from wasmchain.client.transport import ClientError
 
@@ -17,7 +17,7 @@ from wasmchain.client.transport import ClientError
 class ReceiptTimeout(ClientError):
     """A transaction still pending when ``wait_for_receipt`` gave up; ``tx_hash`` says which."""
 
-    reason: ClassVar[str] = "receipt_timeout"
+    reason = "receipt_timeout"
 
     def __init__(self, tx_hash: str, message: str) -> None:
         super().__init__(message)
@@ -33,7 +33,7 @@ class CallFailed(ClientError):
     matches the contract's own words.
     """
 
-    reason: ClassVar[str] = "call_failed"
+    reason = "call_failed"
 
     def __init__(self, result: CallResult | TxResult) -> None:
         super().__init__(f"{result.status}: {result.error}")
@@ -51,7 +51,7 @@ class CallFailed(ClientError):
 class TransactionFailed(CallFailed):
     """A transaction that was included in a block and failed; its fee was paid, its changes reverted."""
 
-    reason: ClassVar[str] = "transaction_failed"
+    reason = "transaction_failed"
 
     result: TxResult
 

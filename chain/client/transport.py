@@ -11,35 +11,39 @@ import http.client
 import json
 import threading
 import urllib.parse
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
+from wasmchain.node.jsonrpc import REASONS
 from wasmchain.protocol.errors import ChainError
 
 DEFAULT_TIMEOUT = 60.0
 
 
+NO_ANSWER = "no_answer"
+"""The reason of an ``RPCClientError`` when the node could not be reached or did not answer JSON-RPC."""
+
+
 class ClientError(ChainError):
     """A client-side error: a bad argument to the client, or an answer it cannot use."""
 
-    reason: ClassVar[str] = "client_error"
+    reason = "client_error"
 
 
 class RPCClientError(ClientError):
-    """The node answered with an error, or could not be reached (code and reason ``None``).
+    """The node answered with an error, or gave no usable answer (code ``None``, reason ``"no_answer"``).
 
     ``reason`` is the node's stable name for what went wrong (the error's ``data.reason``, e.g.
-    ``"nonce_too_low"``, ``"not_found"``; docs/rpc.md lists them): branch on it, not on the message.
+    ``"nonce_too_low"``, ``"not_found"``; docs/rpc.md lists them), or the code's own where a node
+    sends none: branch on it, not on the message.
     """
 
-    # Each error carries the reason the node sent (None if there was no answer), so the class's
-    # own ("rpc_client_error") is only a default that ``__init__`` replaces.
-    reason: ClassVar[str | None] = "rpc_client_error"  # type: ignore[assignment]
+    reason = "rpc_client_error"
 
     def __init__(self, code: int | None, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason  # type: ignore[misc]
+        self.reason = reason if reason is not None else NO_ANSWER if code is None else REASONS.get(code, "unknown")
 
 
 class Transport(Protocol):

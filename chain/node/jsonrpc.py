@@ -21,7 +21,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
@@ -77,14 +77,11 @@ class RPCError(ChainError):
     refused exception's own (``nonce_too_low``, ``not_found``) or, by default, the code's.
     """
 
-    # Each error carries the reason of what it reports, so the class's own is only a default.
-    reason: ClassVar[str] = "rpc_error"
-
     def __init__(self, code: int, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = REASONS[code] if reason is None else reason  # type: ignore[misc]
+        self.reason = REASONS[code] if reason is None else reason
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "data": {"reason": self.reason}}

@@ -16,13 +16,11 @@ root).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 
 class ChainError(Exception):
     """Root of every error raised by the ``chain`` package."""
 
-    reason: ClassVar[str] = "chain_error"
+    reason: str = "chain_error"
     """What went wrong as a stable machine-readable name: JSON-RPC returns it in an error's ``data``,
     the client exposes it, and callers and tests branch on it (or on the class), never on the text."""
 

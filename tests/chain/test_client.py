@@ -382,7 +382,7 @@ def test_with_a_block_time_a_transaction_waits_for_its_block(devnet: Client) -> 
 def test_an_unreachable_node_is_a_client_error() -> None:
     with pytest.raises(RPCClientError, match="cannot reach the node") as unreachable:
         Client.connect("http://127.0.0.1:1", timeout=5).head()
-    assert unreachable.value.code is None and unreachable.value.reason is None
+    assert unreachable.value.code is None and unreachable.value.reason == "no_answer"
     with pytest.raises(RPCClientError, match="http://HOST:PORT"):
         Client.connect("ftp://example.org")
 
@@ -447,7 +447,7 @@ def test_over_http_an_error_carries_the_nodes_reason_from_its_data() -> None:
                 "data": {"reason": "nonce_too_low"},
             }
         },
-        {"error": {"code": -32001, "message": "no block"}},  # a node that sends no data: no reason
+        {"error": {"code": -32001, "message": "no block"}},  # a node that sends no data: its code's reason
         {"error": {"code": -32001, "message": "odd", "data": {"reason": 7}}},
     ]
     server = http.server.HTTPServer(("127.0.0.1", 0), _Answers)
@@ -460,7 +460,7 @@ def test_over_http_an_error_carries_the_nodes_reason_from_its_data() -> None:
         assert (caught.value.code, caught.value.reason) == (-32000, "nonce_too_low")
         answers = transport.batch([("get_block", {}), ("get_block", {}), ("get_block", {})])
         reasons = [(error.code, error.reason) for error in answers if isinstance(error, RPCClientError)]
-        assert reasons == [(-32000, "nonce_too_low"), (-32001, None), (-32001, None)]
+        assert reasons == [(-32000, "nonce_too_low"), (-32001, "not_found"), (-32001, "not_found")]
         transport.close()
     finally:
         server.shutdown()
