@@ -5,8 +5,8 @@ validation, engine configuration and gas schedule as the chain, applied to
 one contract whose storage lives in a JSON file.  The same inputs always
 give byte-identical output (no timings, no addresses of the moment).
 
-The CLI (``wasmchain vm ...``, in ``chain/cli.py``) parses arguments and
-prints; the functions here do the work and return plain dicts.
+The CLI (``wasmchain vm ...``, in ``main.py``) parses arguments and prints
+(``render.py``); the functions here do the work and return plain dicts.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import wasmtime
 
 from wasmchain.protocol.args import decode_value
+from wasmchain.protocol.errors import ChainError
 from wasmchain.vm.errors import InvalidModule
 from wasmchain.vm.host import MemoryHost
 from wasmchain.vm.messages import BlockEnv, Message, Outcome
@@ -37,8 +38,10 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 
 
-class RunnerError(Exception):
+class RunnerError(ChainError):
     """Bad input to the runner (a file, a state file, an argument)."""
+
+    reason = "runner"
 
 
 def load_module(path: Path) -> bytes:

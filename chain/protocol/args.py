@@ -16,11 +16,15 @@ from typing import Any
 
 import msgpack
 
+from wasmchain.protocol.errors import ChainError
+
 _HEX_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 
-class ArgsError(ValueError):
+class ArgsError(ChainError):
     """Arguments that cannot be encoded for a contract."""
+
+    reason = "invalid_args"
 
 
 def encode_args(value: Any) -> bytes:
