@@ -37,11 +37,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from wasmchain.client.transport import HTTPTransport, RPCClientError, Transport
+from wasmchain.history.divergence import first_receipt_difference
 from wasmchain.node.datadir import DataDir
 from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
 from wasmchain.node.node import Node
@@ -211,26 +212,23 @@ def genesis_from_remote(answer: RemoteGenesis, url: str) -> Genesis:
 
 def receipt_difference(remote: Sequence[Receipt], replayed: Sequence[Receipt]) -> str | None:
     """The first difference between two blocks' receipts: the transaction's index, the field, both values."""
-    for index, (theirs, ours) in enumerate(zip(remote, replayed)):
-        for field in fields(Receipt):
-            a, b = getattr(theirs, field.name), getattr(ours, field.name)
-            if a == b:
-                continue
-            if field.name == "events":
-                return f"transaction {index} {_event_difference(a, b)}"
-            return f"transaction {index} {field.name}: remote {_value(a)}, replayed {_value(b)}"
-    if len(remote) != len(replayed):
+    found = first_receipt_difference(remote, replayed)
+    if found is None:
+        return None
+    if found.recorded is None or found.replayed is None:
         return f"the remote has {len(remote)} receipts, replay made {len(replayed)}"
-    return None
-
-
-def _event_difference(remote: Sequence[Any], replayed: Sequence[Any]) -> str:
-    for index, (theirs, ours) in enumerate(zip(remote, replayed)):
-        for name in ("contract", "name", "data"):
-            a, b = getattr(theirs, name), getattr(ours, name)
-            if a != b:
-                return f"events[{index}].{name}: remote {_value(a)}, replayed {_value(b)}"
-    return f"events: the remote has {len(remote)}, replay made {len(replayed)}"
+    name = found.fields[0]
+    theirs, ours = getattr(found.recorded, name), getattr(found.replayed, name)
+    if name != "events":
+        return f"transaction {found.index} {name}: remote {_value(theirs)}, replayed {_value(ours)}"
+    event = found.event_difference()
+    if event is None:
+        return f"transaction {found.index} events: the remote has {len(theirs)}, replay made {len(ours)}"
+    index, field = event
+    return (
+        f"transaction {found.index} events[{index}].{field}: "
+        f"remote {_value(getattr(theirs[index], field))}, replayed {_value(getattr(ours[index], field))}"
+    )
 
 
 def _value(value: Any) -> str:
