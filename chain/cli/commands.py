@@ -16,8 +16,8 @@ thing for the same chain.  Keys stay here: a transaction is signed with
 the local keystore (``dev0``..``dev9`` are always there), then submitted;
 key names are resolved to addresses here too.
 
-Each handler returns ``(exit code, report)``; ``cli.py`` prints the report
-as JSON or as text.  Exit codes: 0 success, 1 a transaction was included
+Each handler returns ``(exit code, report)``; ``main.py`` prints the report
+as JSON or as text (``render.py``).  Exit codes: 0 success, 1 a transaction was included
 (or a call ran) but failed, 2 it was rejected, the arguments were bad, or
 the node could not be used.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
@@ -43,6 +43,7 @@ from wasmchain.history.replay import (
     load_genesis_document,
     replay_archive,
     replay_database,
+    reporting,
 )
 from wasmchain.node.datadir import DataDir
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE
@@ -431,7 +432,7 @@ def _open_db(data: DataDir, *, create: bool = False, sync: bool = True) -> Level
 
 
 def cmd_export(
-    data: DataDir, out: Path, first: int | None, last: int | None, progress: TextIO | None = None
+    data: DataDir, out: Path, first: int | None, last: int | None, progress: Progress | None = None
 ) -> tuple[int, Report]:
     """Write blocks ``first..last`` (default 1..head) of the data directory's chain to an archive."""
     started = time.monotonic()
@@ -448,11 +449,10 @@ def cmd_export(
             raise ChainError(f"--to {last} is after the head, block {head}")
         if first > last and (first, last) != (1, 0):
             raise ChainError(f"--from {first} is after --to {last}")
-        shown = Progress(progress, last - first + 1)
-        try:
-            header, transactions, size = write_archive(out, chain, first, last, shown.update)
-        finally:
-            shown.close()
+        with reporting(progress, last - first + 1):
+            header, transactions, size = write_archive(
+                out, chain, first, last, None if progress is None else progress.update
+            )
     return EXIT_OK, {
         "file": str(out),
         "chain_id": header.chain_id,
@@ -468,7 +468,7 @@ def cmd_export(
     }
 
 
-def cmd_import(data: DataDir, file: Path, progress: TextIO | None = None) -> tuple[int, Report]:
+def cmd_import(data: DataDir, file: Path, progress: Progress | None = None) -> tuple[int, Report]:
     """Apply an archive's blocks to a fresh data directory (created from the file's genesis) or to one
     whose head is the block before the file's first; each block is checked fully and written atomically."""
     started = time.monotonic()
@@ -550,7 +550,7 @@ def cmd_replay(
     to: int | None,
     *,
     allow_version_mismatch: bool = False,
-    progress: TextIO | None = None,
+    progress: Progress | None = None,
     store: StoreKind = "auto",
 ) -> tuple[int, Report]:
     """Replay an archive (``file``) or a data directory's chain into a fresh state; the report of

@@ -41,11 +41,11 @@ import json
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol
 
 from wasmchain.history.archive import (
     ArchiveError,
@@ -56,11 +56,20 @@ from wasmchain.history.archive import (
     document_hash,
     recorded_params,
 )
+from wasmchain.history.divergence import (
+    Divergence,
+    StateDiff,
+    compare_states,
+    describe_key,
+    first_receipt_difference,
+    hex0x,
+    listed,
+    state_diffs,
+)
 from wasmchain.protocol import smt
 from wasmchain.protocol.blocks import Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
-from wasmchain.protocol.state import ACCOUNT, CODE, STORAGE, Account
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_header, check_results, receipts_root
 from wasmchain.store import schema
@@ -70,12 +79,8 @@ from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
 from wasmchain.vm import VM_VERSION
 from wasmchain.vm.host import Hash32
 
-MAX_STATE_DIFFS = 100
-"""State keys a divergence lists at most (the count of the others is reported)."""
 PREFETCH_BLOCKS = 64
 """Blocks read ahead of the executing one, their signatures verified meanwhile by worker processes."""
-PROGRESS_INTERVAL = 0.2
-"""Seconds between two progress updates on a terminal (at most five a second)."""
 MEMORY_STORE_BLOCKS = 50_000
 """With store "auto", a replay of more blocks than this keeps its state in a temporary LevelDB.
 
@@ -91,82 +96,6 @@ RecordedChanges = Callable[[int], StateChanges]
 
 class Refused(ChainError):
     """A replay or import that will not run: another VM version or gas schedule, an unusable source."""
-
-
-# --- what a divergence says -------------------------------------------------------------
-
-
-def hex0x(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
-def describe_key(state_key: bytes) -> str:
-    """A state key for humans: whose account, which code, which contract's storage key."""
-    kind, rest = state_key[:1], state_key[1:]
-    if kind == ACCOUNT and len(rest) == 20:
-        return f"account {hex0x(rest)}"
-    if kind == CODE and len(rest) == 32:
-        return f"code {hex0x(rest)}"
-    if kind == STORAGE and len(rest) >= 20:
-        key = rest[20:]
-        text = key.decode("ascii", "replace")
-        shown = f" {json.dumps(text)}" if key and text.isprintable() else ""
-        return f"storage of contract {hex0x(rest[:20])}, key {hex0x(key)}{shown}"
-    return "unknown state key"
-
-
-@dataclass(frozen=True)
-class StateDiff:
-    """One state key whose value differs: recorded versus replayed (``None``: absent)."""
-
-    key: bytes
-    recorded: bytes | None
-    replayed: bytes | None
-    what: str = ""
-    """How to read the key; ``describe_key`` when empty."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": hex0x(self.key),
-            "what": self.what or describe_key(self.key),
-            "recorded": None if self.recorded is None else hex0x(self.recorded),
-            "replayed": None if self.replayed is None else hex0x(self.replayed),
-        }
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first place a replay differs from the record."""
-
-    height: int
-    check: str
-    """What differs: a header field, ``receipts``, ``receipts_root``, ``gas_used``, ``state_root``,
-    ``state_changes``, ``block_hash``, ``genesis_hash``, ``start_state`` (``--from``) or ``stored_state`` (the
-    database's state after the last block)."""
-    message: str
-    recorded: Any = None
-    """The checked value as recorded, where there is one value (a header field, a root), JSON-ready."""
-    replayed: Any = None
-    tx_index: int | None = None
-    """The first transaction whose receipt differs (or, for ``tx_root``, whose hash is not the recorded one)."""
-    receipt: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Receipt field -> ``{"recorded": .., "replayed": ..}``, bytes as 0x hex."""
-    state: tuple[StateDiff, ...] = ()
-    state_omitted: int = 0
-    """State keys that differ beyond the ``MAX_STATE_DIFFS`` listed."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "height": self.height,
-            "check": self.check,
-            "message": self.message,
-            "recorded": self.recorded,
-            "replayed": self.replayed,
-            "tx_index": self.tx_index,
-            "receipt": self.receipt,
-            "state": [diff.to_json() for diff in self.state],
-            "state_omitted": self.state_omitted,
-        }
 
 
 @dataclass(frozen=True)
@@ -210,30 +139,6 @@ class ReplayResult:
         }
 
 
-def _receipt_json(receipt: Receipt) -> dict[str, Any]:
-    return {
-        "tx_hash": hex0x(receipt.tx_hash),
-        "status": receipt.status,
-        "gas_used": receipt.gas_used,
-        "return_data": hex0x(receipt.return_data),
-        "events": [{"contract": hex0x(e.contract), "name": e.name, "data": hex0x(e.data)} for e in receipt.events],
-        "error": receipt.error,
-        "contract_address": hex0x(receipt.contract_address),
-    }
-
-
-def receipt_diff(recorded: Receipt | None, replayed: Receipt | None) -> dict[str, dict[str, Any]]:
-    """The fields that differ between two receipts (a missing receipt differs in every field)."""
-    before = _receipt_json(recorded) if recorded is not None else None
-    after = _receipt_json(replayed) if replayed is not None else None
-    names = (before or after or {}).keys()
-    return {
-        name: {"recorded": None if before is None else before[name], "replayed": None if after is None else after[name]}
-        for name in names
-        if before is None or after is None or before[name] != after[name]
-    }
-
-
 def _show(value: Any) -> Any:
     return hex0x(value) if isinstance(value, bytes) else value
 
@@ -265,34 +170,40 @@ def check_block(
     pending = chain.finalize(block.transactions, block.header.timestamp, block.overrides)
     replayed_changes = pending.changes
 
+    def before(key: bytes) -> bytes | None:
+        """A state key's value before the block."""
+        return chain.kv.get(schema.state_db_key(key))
+
     def diverged(check: str, message: str, recorded: Any = None, replayed: Any = None) -> Divergence:
         changes = record.changes
         if changes is None and recorded_changes is not None:
             changes = recorded_changes(height)
-        diffs = [] if changes is None else _state_diffs(chain, changes, replayed_changes)
-        index, fields = _first_receipt_difference(record.receipts, pending.receipts)
+        state, omitted = listed([] if changes is None else state_diffs(before, changes, replayed_changes))
         return Divergence(
             height,
             check,
             message,
             _show(recorded),
             _show(replayed),
-            index,
-            fields,
-            tuple(diffs[:MAX_STATE_DIFFS]),
-            max(0, len(diffs) - MAX_STATE_DIFFS),
+            None if receipt is None else receipt.index,
+            {} if receipt is None else receipt.to_json(),
+            state,
+            omitted,
         )
 
     header = block.header
-    index, fields = _first_receipt_difference(record.receipts, pending.receipts)
-    if index is not None:
+    receipt = first_receipt_difference(record.receipts, pending.receipts)
+    if receipt is not None:
         consistent = receipts_root(record.receipts) == header.receipts_root
         origin = (
             "the recorded receipts match the header's receipts root: execution differs"
             if consistent
             else "the recorded receipts do not match the header's receipts root either: they were altered"
         )
-        return diverged("receipts", f"the receipt of transaction {index} differs in {', '.join(fields)} ({origin})")
+        return diverged(
+            "receipts",
+            f"the receipt of transaction {receipt.index} differs in {', '.join(receipt.fields)} ({origin})",
+        )
     for name, recorded, replayed in (
         ("receipts_root", header.receipts_root, pending.block.header.receipts_root),
         ("gas_used", header.gas_used, pending.block.header.gas_used),
@@ -302,7 +213,7 @@ def check_block(
             return diverged(
                 name, f"{name} differs: recorded {_show(recorded)}, replayed {_show(replayed)}", recorded, replayed
             )
-    if record.changes is not None and _state_diffs(chain, record.changes, replayed_changes):
+    if record.changes is not None and state_diffs(before, record.changes, replayed_changes):
         return diverged(
             "state_changes",
             "the recorded state changes differ from the replayed ones (the state root matches: the record was altered)",
@@ -379,38 +290,6 @@ def _tx_root_divergence(height: int, block: Block, tx_root: Hash32, receipts: tu
     return Divergence(height, "tx_root", message, hex0x(block.header.tx_root), hex0x(tx_root), index, fields)
 
 
-def _first_receipt_difference(
-    recorded: Iterable[Receipt], replayed: Iterable[Receipt]
-) -> tuple[int | None, dict[str, dict[str, Any]]]:
-    before, after = list(recorded), list(replayed)
-    for index in range(max(len(before), len(after))):
-        old = before[index] if index < len(before) else None
-        new = after[index] if index < len(after) else None
-        if old != new:
-            return index, receipt_diff(old, new)
-    return None, {}
-
-
-def _state_diffs(chain: Chain, recorded: StateChanges, replayed: StateChanges) -> list[StateDiff]:
-    """The keys whose value after the block differs; a key one side did not change keeps its value before."""
-    diffs = []
-    for key in sorted(recorded.keys() | replayed.keys()):
-        old = recorded[key] if key in recorded else chain.kv.get(schema.state_db_key(key))
-        new = replayed[key] if key in replayed else chain.kv.get(schema.state_db_key(key))
-        if old != new:
-            diffs.append(StateDiff(key, old, new))
-    return diffs
-
-
-def compare_states(recorded: dict[bytes, bytes], replayed: dict[bytes, bytes]) -> list[StateDiff]:
-    """Every key whose value differs between two whole states."""
-    return [
-        StateDiff(key, recorded.get(key), replayed.get(key))
-        for key in sorted(recorded.keys() | replayed.keys())
-        if recorded.get(key) != replayed.get(key)
-    ]
-
-
 # --- the rules a source was produced under ---------------------------------------------------
 
 
@@ -460,40 +339,33 @@ def _refusal(problems: list[str], allow: bool) -> tuple[str, ...]:
     return tuple(problems)
 
 
-# --- progress on a terminal --------------------------------------------------------------
+# --- progress --------------------------------------------------------------------------------
 
 
-class Progress:
-    """Blocks done/total, blocks/s, tx/s and an ETA on one line of a terminal, redrawn at most five
-    times a second; silent when the stream is not a terminal."""
+class Progress(Protocol):
+    """Where a replay, an import or an export reports how far it is (``cli/render.py`` draws it)."""
 
-    def __init__(self, stream: TextIO | None, total: int) -> None:
-        self.stream = stream if stream is not None and stream.isatty() else None
-        self.total = total
-        self.started = time.monotonic()
-        self._shown = 0.0
-        self._drawn = False
+    def start(self, total: int) -> None:
+        """``total`` blocks are to come, from now."""
 
     def update(self, blocks: int, transactions: int) -> None:
-        if self.stream is None:
-            return
-        now = time.monotonic()
-        if now - self._shown < PROGRESS_INTERVAL and blocks < self.total:
-            return
-        self._shown = now
-        elapsed = max(now - self.started, 1e-9)
-        rate = blocks / elapsed
-        eta = f"{(self.total - blocks) / rate:.0f}s" if rate > 0 else "?"
-        self.stream.write(
-            f"\r\x1b[K{blocks}/{self.total} blocks  {rate:.0f} blocks/s  {transactions / elapsed:.0f} tx/s  ETA {eta}"
-        )
-        self.stream.flush()
-        self._drawn = True
+        """``blocks`` blocks are done, holding ``transactions`` transactions."""
 
     def close(self) -> None:
-        if self.stream is not None and self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        """The run is over, or stopped."""
+
+
+@contextmanager
+def reporting(progress: Progress | None, total: int) -> Iterator[None]:
+    """``progress`` started for ``total`` blocks, and closed however the run ends."""
+    if progress is None:
+        yield
+        return
+    progress.start(total)
+    try:
+        yield
+    finally:
+        progress.close()
 
 
 # --- the replay loop ------------------------------------------------------------------------
@@ -584,7 +456,7 @@ def replay_archive(
     *,
     to: int | None = None,
     allow_version_mismatch: bool = False,
-    progress: TextIO | None = None,
+    progress: Progress | None = None,
     store: StoreKind = "auto",
 ) -> ReplayResult:
     """Replay an archive from genesis into a fresh store (``wasmchain replay FILE``)."""
@@ -615,11 +487,8 @@ def replay_archive(
             if genesis_check is not None:
                 run.divergence = genesis_check
             else:
-                shown = Progress(progress, last - first + 1)
-                try:
-                    replay_records(chain, _take(reader.records(), last - first + 1), run, progress=shown)
-                finally:
-                    shown.close()
+                with reporting(progress, last - first + 1):
+                    replay_records(chain, _take(reader.records(), last - first + 1), run, progress=progress)
     except (Refused, ArchiveError) as error:
         return ReplayResult(
             "refused",
@@ -682,7 +551,7 @@ def replay_database(
     start: int = 0,
     to: int | None = None,
     allow_version_mismatch: bool = False,
-    progress: TextIO | None = None,
+    progress: Progress | None = None,
     store: StoreKind = "auto",
     source: str = "database",
 ) -> ReplayResult:
@@ -719,17 +588,14 @@ def replay_database(
                     Record(recorded.block(height), tuple(recorded.receipts(height)), None)
                     for height in range(first, last + 1)
                 )
-                shown = Progress(progress, last - start)
-                try:
+                with reporting(progress, last - start):
                     replay_records(
                         chain,
                         records,
                         run,
-                        progress=shown,
+                        progress=progress,
                         recorded_changes=lambda height: recorded.state_changes(height, height)[height],
                     )
-                finally:
-                    shown.close()
                 if run.divergence is None:
                     run.divergence = _stored_state_divergence(recorded, chain, last)
     except Refused as error:
@@ -829,12 +695,13 @@ def _start_state_divergence(recorded: Chain, start: int, state: dict[bytes, byte
                 describe_key(key) if key is not None else "a key the state does not hold (its SHA-256 shown)"
             )
             diffs.append(StateDiff(key if key is not None else key_hash, committed.get(key_hash), stored, what))
+    listing, omitted = listed(diffs)
     return Divergence(
         start,
         "start_state",
         f"the state at block {start} rebuilt from the database does not have header {start}'s state root {hex0x(root)}",
-        state=tuple(diffs[:MAX_STATE_DIFFS]),
-        state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS),
+        state=listing,
+        state_omitted=omitted,
     )
 
 
@@ -845,12 +712,13 @@ def _stored_state_divergence(recorded: Chain, chain: Chain, height: int) -> Dive
     if not diffs:
         return None
     where = "the head" if height == recorded.head.height else f"block {height}"
+    state, omitted = listed(diffs)
     return Divergence(
         height,
         "stored_state",
         f"the database's state at {where} is not the replayed state: {len(diffs)} key(s) differ",
-        state=tuple(diffs[:MAX_STATE_DIFFS]),
-        state_omitted=max(0, len(diffs) - MAX_STATE_DIFFS),
+        state=state,
+        state_omitted=omitted,
     )
 
 
@@ -868,7 +736,7 @@ class ImportResult:
     """Why the file could not be read on (the blocks before stay imported)."""
 
 
-def import_records(chain: Chain, reader: ArchiveReader, progress: TextIO | None = None) -> ImportResult:
+def import_records(chain: Chain, reader: ArchiveReader, progress: Progress | None = None) -> ImportResult:
     """Apply an archive's blocks to ``chain`` (whose head must be the block before the file's first),
     each checked fully and committed in its own atomic write; stop at the first that does not check."""
     header = reader.header
@@ -885,82 +753,10 @@ def import_records(chain: Chain, reader: ArchiveReader, progress: TextIO | None 
             f"the data directory's head is block {chain.head.height}; the file's blocks start at "
             f"{header.first}, so the head must be {header.first - 1}"
         )
-    shown = Progress(progress, header.count)
     run = _Run()
-    try:
-        replay_records(chain, reader.records(), run, progress=shown)
-    except ArchiveError as error:
-        return ImportResult(run.blocks, run.transactions, None, str(error))
-    finally:
-        shown.close()
+    with reporting(progress, header.count):
+        try:
+            replay_records(chain, reader.records(), run, progress=progress)
+        except ArchiveError as error:
+            return ImportResult(run.blocks, run.transactions, None, str(error))
     return ImportResult(run.blocks, run.transactions, run.divergence)
-
-
-# --- the report for humans ---------------------------------------------------------------------
-
-
-def describe_report(report: dict[str, Any]) -> str:
-    """``ReplayResult.to_json()`` as text."""
-    lines = []
-    span = f"blocks {report['from']}..{report['to']}" if report["from"] is not None else "no blocks"
-    status = report["status"]
-    if status == "match":
-        lines.append(
-            f"match: {report['blocks']} blocks, {report['transactions']} transactions replayed "
-            f"({span} of {report['source']}) in {report['seconds']:.2f} s: "
-            "every receipt, state root and state key is the same"
-        )
-    elif status == "refused":
-        lines.append(f"refused: {report['error']}")
-    lines += [f"warning: {warning}" for warning in report["warnings"]]
-    divergence = report["divergence"]
-    if divergence is not None:
-        lines += describe_divergence(divergence)
-        lines.append(f"({report['blocks']} blocks before it matched, {span} asked for)")
-    return "\n".join(lines)
-
-
-def describe_divergence(divergence: dict[str, Any]) -> list[str]:
-    """``Divergence.to_json()`` as lines of text."""
-    lines = [f"diverged at block {divergence['height']}: {divergence['check']}", f"  {divergence['message']}"]
-    if divergence["recorded"] is not None or divergence["replayed"] is not None:
-        lines += [f"  recorded: {_brief(divergence['recorded'])}", f"  replayed: {_brief(divergence['replayed'])}"]
-    if divergence["tx_index"] is not None:
-        lines.append(f"  transaction {divergence['tx_index']}:")
-        for name, values in divergence["receipt"].items():
-            lines.append(f"    {name}: recorded {_brief(values['recorded'])}, replayed {_brief(values['replayed'])}")
-    if divergence["state"]:
-        lines.append("  state keys that differ:")
-        for item in divergence["state"]:
-            account = item["what"].startswith("account ")
-            lines += [
-                f"    {item['what']}",
-                f"      recorded {_brief(item['recorded'])}{_account_text(item['recorded']) if account else ''}",
-                f"      replayed {_brief(item['replayed'])}{_account_text(item['replayed']) if account else ''}",
-            ]
-        if divergence["state_omitted"]:
-            lines.append(f"    ... and {divergence['state_omitted']} more")
-    return lines
-
-
-def _account_text(value: str | None) -> str:
-    """An account's value decoded, for humans: ``" (balance B, nonce N)"``."""
-    if value is None:
-        return ""
-    try:
-        account = Account.decode(bytes.fromhex(value[2:]))
-    except (ValueError, ChainError):
-        return " (not an account)"
-    code = f", code 0x{account.code_hash.hex()}" if account.code_hash else ""
-    return f" (balance {account.balance}, nonce {account.nonce}{code})"
-
-
-def _brief(value: Any, limit: int = 66) -> str:
-    """A value on one line; long hex cut short, with its length in bytes."""
-    if value is None:
-        return "(absent)"
-    text = value if isinstance(value, str) else json.dumps(value)
-    if len(text) <= limit + 20:
-        return text
-    size = f"{(len(text) - 2) // 2} bytes" if text.startswith("0x") else f"{len(text)} characters"
-    return f"{text[:limit]}... ({size})"

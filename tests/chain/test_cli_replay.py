@@ -11,9 +11,9 @@ import pytest
 
 from tests.chain.test_archive import HEAD, Produced
 from tests.chain.test_replay import Tamper
+from wasmchain.cli import render
 from wasmchain.cli.main import main
-from wasmchain.history import replay
-from wasmchain.history.replay import Progress
+from wasmchain.cli.render import TerminalProgress
 from wasmchain.node.datadir import DataDir
 from wasmchain.store.kv import LevelDBKV
 
@@ -165,9 +165,10 @@ def test_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
             return True
 
     now = [100.0]
-    monkeypatch.setattr(replay.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(render.time, "monotonic", lambda: now[0])
     stream = Terminal()
-    progress = Progress(stream, total=10)
+    progress = TerminalProgress(stream)
+    progress.start(10)
     now[0] += 1.0
     progress.update(2, 40)
     progress.update(3, 60)  # too soon after the last: not drawn
@@ -180,7 +181,9 @@ def test_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
         "",
     ]
     silent = io.StringIO()
-    Progress(silent, total=10).update(10, 10)
+    progress = TerminalProgress(silent)
+    progress.start(10)
+    progress.update(10, 10)
     assert silent.getvalue() == ""
 
 

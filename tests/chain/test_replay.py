@@ -18,18 +18,17 @@ from hypothesis import strategies as st
 
 from tests.chain.test_archive import HEAD, Produced, assemble, items, produce
 from wasmchain.cli.commands import cmd_export
+from wasmchain.cli.render import describe_report
 from wasmchain.history import replay
 from wasmchain.history.archive import MAGIC, ArchiveReader, Record, encode_changes
+from wasmchain.history.divergence import describe_key, first_receipt_difference
 from wasmchain.history.replay import (
     MEMORY_STORE_BLOCKS,
     Divergence,
     ReplayResult,
     check_block,
-    describe_key,
-    describe_report,
     fresh_store,
     prefetch_signatures,
-    receipt_diff,
     replay_archive,
     replay_database,
 )
@@ -479,7 +478,9 @@ def test_keys_read_for_humans() -> None:
 
 def test_a_missing_receipt_differs_in_every_field() -> None:
     receipt = Receipt(bytes(32), "ok", 5)
-    assert set(receipt_diff(receipt, None)) == {
+    missing = first_receipt_difference([receipt], [])
+    assert missing is not None and missing.index == 0
+    assert set(missing.to_json()) == {
         "tx_hash",
         "status",
         "gas_used",
@@ -488,7 +489,7 @@ def test_a_missing_receipt_differs_in_every_field() -> None:
         "error",
         "contract_address",
     }
-    assert receipt_diff(receipt, receipt) == {}
+    assert first_receipt_difference([receipt], [receipt]) is None
 
 
 def test_a_changed_timestamp_of_the_last_block_is_found_by_its_hash(exported: Path, tmp_path: Path) -> None:

@@ -1,0 +1,204 @@
+"""The text the CLI prints: each command's report (a JSON-ready dict) as lines for people.
+
+The commands (``commands.py``, ``runner.py``) and the history layer produce
+data; ``--json`` prints it as it is, and without ``--json`` the functions
+here turn it into text.  ``TerminalProgress`` draws a long run's progress
+(replay, import, export) on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TextIO
+
+from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.state import Account
+
+PROGRESS_INTERVAL = 0.2
+"""Seconds between two progress updates on a terminal (at most five a second)."""
+
+
+# --- any chain command -----------------------------------------------------------------------
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A report as ``key: value`` lines; a list of records as one line a record (keys, events)."""
+    lines = []
+    for key, value in report.items():
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            lines.append(f"{key}:")
+            for item in value:
+                lines.append("  " + "  ".join(v if isinstance(v, str) else json.dumps(v) for v in item.values()))
+            continue
+        shown = value if isinstance(value, (str, int)) and not isinstance(value, bool) else json.dumps(value)
+        lines.append(f"{key}: {shown}")
+    return lines
+
+
+def events_lines(report: dict[str, Any]) -> list[str]:
+    """One event a line: height, transaction hash, contract, name, data as JSON (or 0x hex if not msgpack)."""
+    lines = []
+    for event in report["events"]:
+        data = json.dumps(event["data"]) if event["data"] is not None else "0x" + event["data_hex"]
+        lines.append(f"{event['block_height']}  {event['tx_hash']}  {event['contract']}  {event['name']}  {data}")
+    return lines
+
+
+# --- export, import and replay -------------------------------------------------------------
+
+
+def import_lines(report: dict[str, Any]) -> list[str]:
+    """``cmd_import``'s report: what was imported, the error and the divergence if any."""
+    head = report["head"]
+    lines = [
+        f"imported {report['imported']} block(s), {report['transactions']} transaction(s) from {report['file']} "
+        f"into {report['data']} in {report['seconds']:.2f} s; the head is block {head['height']} {head['hash']}"
+    ]
+    if report["error"] is not None:
+        lines.append(f"error: {report['error']}")
+    if report["divergence"] is not None:
+        lines += describe_divergence(report["divergence"])
+    return lines
+
+
+def replay_lines(report: dict[str, Any]) -> list[str]:
+    """``ReplayResult.to_json()`` as lines."""
+    return [describe_report(report)]
+
+
+def describe_report(report: dict[str, Any]) -> str:
+    """``ReplayResult.to_json()`` as text."""
+    lines = []
+    span = f"blocks {report['from']}..{report['to']}" if report["from"] is not None else "no blocks"
+    status = report["status"]
+    if status == "match":
+        lines.append(
+            f"match: {report['blocks']} blocks, {report['transactions']} transactions replayed "
+            f"({span} of {report['source']}) in {report['seconds']:.2f} s: "
+            "every receipt, state root and state key is the same"
+        )
+    elif status == "refused":
+        lines.append(f"refused: {report['error']}")
+    lines += [f"warning: {warning}" for warning in report["warnings"]]
+    divergence = report["divergence"]
+    if divergence is not None:
+        lines += describe_divergence(divergence)
+        lines.append(f"({report['blocks']} blocks before it matched, {span} asked for)")
+    return "\n".join(lines)
+
+
+def describe_divergence(divergence: dict[str, Any]) -> list[str]:
+    """``Divergence.to_json()`` as lines of text."""
+    lines = [f"diverged at block {divergence['height']}: {divergence['check']}", f"  {divergence['message']}"]
+    if divergence["recorded"] is not None or divergence["replayed"] is not None:
+        lines += [f"  recorded: {_brief(divergence['recorded'])}", f"  replayed: {_brief(divergence['replayed'])}"]
+    if divergence["tx_index"] is not None:
+        lines.append(f"  transaction {divergence['tx_index']}:")
+        for name, values in divergence["receipt"].items():
+            lines.append(f"    {name}: recorded {_brief(values['recorded'])}, replayed {_brief(values['replayed'])}")
+    if divergence["state"]:
+        lines.append("  state keys that differ:")
+        for item in divergence["state"]:
+            account = item["what"].startswith("account ")
+            lines += [
+                f"    {item['what']}",
+                f"      recorded {_brief(item['recorded'])}{_account_text(item['recorded']) if account else ''}",
+                f"      replayed {_brief(item['replayed'])}{_account_text(item['replayed']) if account else ''}",
+            ]
+        if divergence["state_omitted"]:
+            lines.append(f"    ... and {divergence['state_omitted']} more")
+    return lines
+
+
+def _account_text(value: str | None) -> str:
+    """An account's value decoded, for humans: ``" (balance B, nonce N)"``."""
+    if value is None:
+        return ""
+    try:
+        account = Account.decode(bytes.fromhex(value[2:]))
+    except (ValueError, ChainError):
+        return " (not an account)"
+    code = f", code 0x{account.code_hash.hex()}" if account.code_hash else ""
+    return f" (balance {account.balance}, nonce {account.nonce}{code})"
+
+
+def _brief(value: Any, limit: int = 66) -> str:
+    """A value on one line; long hex cut short, with its length in bytes."""
+    if value is None:
+        return "(absent)"
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) <= limit + 20:
+        return text
+    size = f"{(len(text) - 2) // 2} bytes" if text.startswith("0x") else f"{len(text)} characters"
+    return f"{text[:limit]}... ({size})"
+
+
+class TerminalProgress:
+    """Blocks done/total, blocks/s, tx/s and an ETA on one line of a terminal, redrawn at most five
+    times a second; silent when the stream is not a terminal.  (``history.replay.Progress``.)"""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream if stream is not None and stream.isatty() else None
+        self.total = 0
+        self.started = time.monotonic()
+        self._shown = 0.0
+        self._drawn = False
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = time.monotonic()
+        self._shown = 0.0
+        self._drawn = False
+
+    def update(self, blocks: int, transactions: int) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if now - self._shown < PROGRESS_INTERVAL and blocks < self.total:
+            return
+        self._shown = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = blocks / elapsed
+        eta = f"{(self.total - blocks) / rate:.0f}s" if rate > 0 else "?"
+        self.stream.write(
+            f"\r\x1b[K{blocks}/{self.total} blocks  {rate:.0f} blocks/s  {transactions / elapsed:.0f} tx/s  ETA {eta}"
+        )
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.stream is not None and self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+# --- the standalone runner ------------------------------------------------------------------
+
+
+def validate_lines(file: str, report: dict[str, Any]) -> list[str]:
+    """``runner.validate``'s report of a valid module (an invalid one is ``invalid_line``)."""
+    lines = [f"valid: {file} ({report['code_size']} bytes)", f"methods: {', '.join(report['methods']) or '(none)'}"]
+    lines += [f"export {name}: {signature}" for name, signature in report["exports"].items()]
+    return lines
+
+
+def invalid_line(report: dict[str, Any]) -> str:
+    """``runner.validate``'s report of a module that fails the deploy rules (printed on stderr)."""
+    return f"invalid: {report['error']}"
+
+
+def run_lines(report: dict[str, Any]) -> list[str]:
+    """``runner.run``'s report: status, gas, results or return value, events, error."""
+    lines = [f"status: {report['status']}", f"gas used: {report['gas_used']}"]
+    if report.get("results") is not None:
+        lines += [f"result: {result['type']} {result['bits']}" for result in report["results"]]
+    elif report["return_hex"]:
+        shown = json.dumps(report["return"]) if report["return"] is not None else "0x" + report["return_hex"]
+        lines.append(f"return: {shown}")
+    for event in report["events"]:
+        data = json.dumps(event["data"]) if event["data"] is not None else "0x" + event["data_hex"]
+        lines.append(f"event {event['name']}: {data}")
+    if report["error"]:
+        lines.append(f"error: {report['error']}")
+    return lines
