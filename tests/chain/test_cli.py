@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -9,15 +10,17 @@ from typing import Any
 import pytest
 
 from tests.helpers import CONTRACTS, GENESIS
-from wasmchain.cli import commands
+from wasmchain.cli import commands, render
 from wasmchain.cli.commands import Session, TxOptions
-from wasmchain.cli.main import main
+from wasmchain.cli.main import UsageError, build_parser, main
+from wasmchain.cli.runner import RunnerError
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
 from wasmchain.node.datadir import DataDir
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol import smt
+from wasmchain.protocol.args import ArgsError
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.keys import contract_address, dev_key, format_address
 from wasmchain.store.chain import Chain
@@ -345,3 +348,61 @@ def test_a_transaction_still_pending_after_wait_is_a_clear_error(tmp_path: Path)
     assert len(node.mempool) == 1  # submitted: the next block will hold it
     with pytest.raises(ChainError, match="--wait must not be negative"):
         commands.cmd_transfer(session, TxOptions("dev0", wait=-1), "dev1", 5)
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every runnable command (a parser with no subcommands under it), with its parser's defaults."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*path, name))
+    return found or [(path, parser._defaults)]
+
+
+def test_every_command_sets_its_own_handler() -> None:
+    found = dict(_commands(build_parser()))
+    assert {path[0] for path in found} == {
+        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate",
+        "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
+    }  # fmt: skip
+    assert len(found) == 24
+    handlers = [defaults["handler"] for defaults in found.values()]
+    assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
+    servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",)}
+    for path, defaults in found.items():  # the chain commands' reports are printed by main, as text or JSON
+        assert ("text" in defaults) == (path not in servers), path
+    assert found[("events",)]["text"] is render.events_lines
+    assert found[("replay",)]["text"] is render.replay_lines
+    assert found[("import",)]["text"] is render.import_lines
+    assert found[("balance",)]["text"] is render.report_lines
+
+
+def test_the_dispatch_calls_the_parsed_commands_handler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr(commands, "cmd_keys_show", lambda data, name: seen.append(("show", name)) or (1, {}))
+    monkeypatch.setattr(commands, "cmd_keys_list", lambda data: seen.append(("list",)) or (0, {}))
+    assert main(["keys", "show", "alice", "--data", str(tmp_path)]) == 1
+    assert main(["keys", "list", "--data", str(tmp_path)]) == 0
+    assert seen == [("show", "alice"), ("list",)]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"), [(UsageError, "usage"), (RunnerError, "runner"), (ArgsError, "invalid_args")]
+)
+def test_the_cli_errors_are_chain_errors_with_a_reason(error: type[ChainError], reason: str) -> None:
+    assert issubclass(error, ChainError) and error.reason == reason
+
+
+def test_each_cli_error_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, message in (
+        (["replay", "x", "--data", str(tmp_path), "--json"], "replay takes a FILE or --data DIR, not both"),  # usage
+        (["vm", "validate", str(tmp_path / "none.wasm"), "--json"], "cannot read"),  # runner
+        (
+            ["vm", "run", str(CONTRACTS / "counter" / "counter.wasm"), "--method", "get", "--args", "1.5", "--json"],
+            "no floats",
+        ),  # args
+    ):
+        assert main(argv) == 2
+        report = json.loads(capsys.readouterr().out)
+        assert message in report["error"] and report["status"] in ("invalid", "refused"), argv
