@@ -45,7 +45,7 @@ from wasmchain.history.replay import (
     replay_database,
     reporting,
 )
-from wasmchain.node.datadir import DataDir
+from wasmchain.node.datadir import DataDir, create_chain, load_chain, open_database
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE
 from wasmchain.node.node import Node
 from wasmchain.node.reports import Report
@@ -58,7 +58,7 @@ from wasmchain.protocol.transactions import Transaction, TxKind
 from wasmchain.store import schema
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
-from wasmchain.store.kv import DatabaseLocked, LevelDBKV, MemoryKV, StoreError
+from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV, StoreError
 from wasmchain.vm.host import Address
 
 DEFAULT_GAS = 100_000_000
@@ -84,7 +84,7 @@ class Session:
     def __init__(self, data: DataDir, rpc: str | None = None, *, client: Client | None = None) -> None:
         self.data = data
         self.rpc = rpc
-        self._kv: LevelDBKV | None = None
+        self._kv: KVStore | None = None
         self._client = client
         if client is None and rpc is not None:
             self._client = Client(HTTPTransport(rpc))
@@ -92,13 +92,8 @@ class Session:
     @property
     def client(self) -> Client:
         if self._client is None:
-            kv = LevelDBKV(self.data.db, create=False)
-            try:
-                chain = Chain.load(kv, cache_dir=self.data.cache)
-            except BaseException:
-                kv.close()
-                raise
-            self._kv = kv
+            chain = load_chain(self.data)
+            self._kv = chain.kv
             self._client = Client(LocalTransport(Dispatcher(Node(chain, clock=time.time))))
         return self._client
 
@@ -144,15 +139,11 @@ def _address(data: DataDir, text: str) -> str:
 
 def cmd_init(data: DataDir, genesis_path: Path) -> tuple[int, Report]:
     genesis = load_genesis(genesis_path)
-    if data.db.exists():
-        raise ChainError(f"{data.path} is already initialized; remove it or choose another --data")
-    data.path.mkdir(parents=True, exist_ok=True)
-    kv = LevelDBKV(data.db, create=True)
+    chain = create_chain(data, genesis)
     try:
-        chain = Chain.create(kv, genesis, cache_dir=data.cache)
         head = chain.head
     finally:
-        kv.close()
+        chain.kv.close()
     return EXIT_OK, {
         "data": str(data.path),
         "chain_id": genesis.chain_id,
@@ -422,13 +413,12 @@ def _hex32(text: str, what: str) -> bytes:
 
 def _open_db(data: DataDir, *, create: bool = False, sync: bool = True) -> LevelDBKV:
     """The data directory's database, for a command that reads it directly (a running node holds it)."""
-    try:
-        return LevelDBKV(data.db, create=create, sync=sync)
-    except DatabaseLocked:
-        raise DatabaseLocked(
-            f"data directory {data.path} is in use by another process (is a node running?): "
-            "export, import and replay read the database itself, so stop the node first"
-        ) from None
+    return open_database(
+        data,
+        create=create,
+        sync=sync,
+        exclusive="export, import and replay read the database itself, so stop the node first",
+    )
 
 
 def cmd_export(
@@ -478,7 +468,7 @@ def cmd_import(data: DataDir, file: Path, progress: Progress | None = None) -> t
         if problems:
             raise Refused("; ".join(problems))
         genesis: Genesis | None = None
-        created = not data.db.exists()
+        created = not data.initialized
         if created:
             if header.first != 1:
                 raise Refused(
@@ -492,7 +482,6 @@ def cmd_import(data: DataDir, file: Path, progress: Progress | None = None) -> t
                     f"the file's genesis document gives block 0 hash 0x{genesis_hash.hex()}, its header "
                     f"records 0x{header.genesis_hash.hex()}"
                 )
-            data.path.mkdir(parents=True, exist_ok=True)
         kv = _open_db(data, create=created, sync=False)
         try:
             if genesis is not None:

@@ -43,7 +43,7 @@ from typing import Any, TextIO, TypeVar
 
 from wasmchain.client.transport import HTTPTransport, RPCClientError, Transport
 from wasmchain.history.divergence import first_receipt_difference
-from wasmchain.node.datadir import DataDir
+from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
@@ -54,7 +54,7 @@ from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.transition import check_header, receipts_root
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
-from wasmchain.store.kv import LevelDBKV, MemoryKV
+from wasmchain.store.kv import MemoryKV
 from wasmchain.vm.host import Hash32
 
 DEFAULT_PORT = 8546
@@ -421,23 +421,13 @@ def open_follower_chain(options: FollowOptions, remote: Transport) -> tuple[Chai
         if expected is not None and genesis.document != expected.document:
             raise GenesisError(f"{whose} is not {options.genesis} (chain id {genesis.chain_id!r})")
 
-    created = not data.db.exists()
-    if created:
+    def remote_genesis() -> Genesis:
         genesis = genesis_from_remote(fetch_genesis(remote), options.rpc)
         check(genesis, f"the genesis of {options.rpc}")
-        data.path.mkdir(parents=True, exist_ok=True)
+        return genesis
+
     # Without fsync, as a devnet: a block an OS crash loses is fetched again.
-    kv = LevelDBKV(data.db, create=created, sync=False)
-    try:
-        if created:
-            chain = Chain.create(kv, genesis, cache_dir=data.cache)
-        else:
-            chain = Chain.load(kv, cache_dir=data.cache)
-            check(chain.genesis, f"{data.path}'s genesis")
-    except BaseException:
-        kv.close()
-        raise
-    return chain, created
+    return open_chain(data, remote_genesis, sync=False, check=lambda genesis: check(genesis, f"{data.path}'s genesis"))
 
 
 def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) -> int:
