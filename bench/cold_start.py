@@ -170,9 +170,8 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.python_implementation()} {platform.python_version()}, "
         f"wasmtime-py {version('wasmtime')}"
     )
-    print(
-        f"host calls per increment: {sum(per_call.values())} ({', '.join(f'{k} {v}' for k, v in sorted(per_call.items()))})"
-    )
+    shown = ", ".join(f"{kind} {count}" for kind, count in sorted(per_call.items()))
+    print(f"host calls per increment: {sum(per_call.values())} ({shown})")
     print(f"{'path':<8}{'median us':>12}{'p99 us':>12}")
     print(f"{'engine':<8}{engine_median:>12.1f}{p99(engine_samples):>12.1f}")
     print(f"{'raw':<8}{raw_median:>12.1f}{p99(raw_samples):>12.1f}")

@@ -45,7 +45,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import msgpack
 from hypothesis import strategies as st
@@ -138,7 +138,7 @@ class CallPlan:
 NO_ARGS = ()
 """Args of a call that sends no argument bytes at all."""
 
-TxPlan = Union[TransferPlan, DeployPlan, CallPlan]
+TxPlan = TransferPlan | DeployPlan | CallPlan
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class ReincludePlan:
     """Which earlier executed transaction to include again (modulo how many there are)."""
 
 
-BlockPlan = Union[TxBlockPlan, OverridePlan, ReincludePlan]
+BlockPlan = TxBlockPlan | OverridePlan | ReincludePlan
 
 
 # --- strategies ---------------------------------------------------------------------
