@@ -57,6 +57,8 @@ StateChanges = dict[bytes, bytes | None]
 class ArchiveError(ChainError):
     """A file that is not a block archive, or a damaged one; the message says where."""
 
+    reason = "archive_error"
+
 
 @dataclass(frozen=True)
 class ArchiveHeader:

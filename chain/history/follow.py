@@ -71,9 +71,13 @@ T = TypeVar("T")
 class FollowError(ChainError):
     """The follower cannot go on; the message says why (``wasmchain follow`` exits 1)."""
 
+    reason = "follow_error"
+
 
 class BlockRefused(FollowError):
     """A block from the remote that does not verify: its height, the check, both values."""
+
+    reason = "block_refused"
 
     def __init__(self, height: int, problem: str, difference: str | None = None) -> None:
         message = f"block {height} refused: {problem}"
@@ -89,6 +93,8 @@ class BlockRefused(FollowError):
 
 class Diverged(FollowError):
     """The remote no longer holds the chain this follower has: it was reverted or reset, or is another chain."""
+
+    reason = "remote_diverged"
 
 
 _STAY = "A follower does not follow a node onto another chain: start it again with a new --data to follow this one."

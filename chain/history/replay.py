@@ -18,7 +18,8 @@ chain and compares, in this order:
 
 At the first difference it stops with a ``Divergence``: the height, the
 check, the transaction index, the receipt fields and the state keys whose
-values differ (recorded versus replayed).  ``check_block`` is the one
+values differ (recorded versus replayed), compared by ``divergence.py``
+as the follower's receipts are.  ``check_block`` is the one
 function that does this for a block; ``import_archive`` uses it too,
 committing each block that passes into a persistent chain.
 
@@ -29,7 +30,7 @@ import; a failure only they catch is reported as check ``header`` or
 
 Signatures are verified as blocks execute (``apply_body``); the blocks
 read ahead of the executing one have theirs sent to worker processes
-(``chain/signatures.py``) meanwhile, so that on a machine with a core to
+(``store/signatures.py``) meanwhile, so that on a machine with a core to
 spare the executing thread finds the verdicts ready.  The VM itself runs
 on the calling thread only.
 """
@@ -96,6 +97,8 @@ RecordedChanges = Callable[[int], StateChanges]
 
 class Refused(ChainError):
     """A replay or import that will not run: another VM version or gas schedule, an unusable source."""
+
+    reason = "replay_refused"
 
 
 @dataclass(frozen=True)

@@ -240,8 +240,9 @@ def test_import_refuses_another_chain(exported: Path, tmp_path: Path, genesis: G
     target = DataDir(tmp_path / "other")
     with LevelDBKV(target.db, create=True) as kv:
         Chain.create(kv, other)
-    with pytest.raises(Refused, match="the data directory holds another chain"):
+    with pytest.raises(Refused, match="the data directory holds another chain") as refused:
         cmd_import(target, exported)
+    assert refused.value.reason == "replay_refused"
 
 
 def test_an_empty_export(tmp_path: Path, genesis: Genesis) -> None:
@@ -355,8 +356,9 @@ def test_damaged_files_are_refused_with_the_reason(exported: Path, tmp_path: Pat
 
 
 def test_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ArchiveError, match="cannot read"):
+    with pytest.raises(ArchiveError, match="cannot read") as caught:
         ArchiveReader(tmp_path / "nothing")
+    assert caught.value.reason == "archive_error"
 
 
 def test_the_header_round_trips(genesis: Genesis) -> None:

@@ -228,7 +228,7 @@ def refused_at(height: int, change: Change) -> tuple[BlockRefused, Source, Follo
     follower = follower_of(Rewriting(source.transport, at_height(height, change)))
     with pytest.raises(BlockRefused) as refused:
         follower.sync()
-    assert refused.value.height == height
+    assert refused.value.height == height and refused.value.reason == "block_refused"
     # Everything before it is committed; nothing of it.
     assert follower.chain.head == source.chain.header(height - 1)
     return refused.value, source, follower
@@ -345,6 +345,7 @@ def test_a_remote_reverted_below_the_followers_head_is_detected() -> None:
     source.client.call("devnet_revert", id=snapshot)
     with pytest.raises(Diverged) as diverged:
         follower.sync()
+    assert diverged.value.reason == "remote_diverged"
     assert str(diverged.value) == (
         f"{URL} has no block at height 5 any more (its head is at 0): it was reverted "
         "(devnet_revert) or reset since we took that block. A follower does not follow a "
