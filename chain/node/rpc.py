@@ -65,7 +65,7 @@ from wasmchain.node.reports import (
     transaction_report,
 )
 from wasmchain.protocol import smt
-from wasmchain.protocol.args import ArgsError, encode_args
+from wasmchain.protocol.args import encode_args
 from wasmchain.protocol.blocks import encode_receipts
 from wasmchain.protocol.errors import ChainError, InvalidTransaction, MalformedTransaction, NotFound
 from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
@@ -106,7 +106,7 @@ class Dispatcher:
             return self._call(method, params)
         except RPCError:
             raise
-        except (ChainError, ArgsError) as error:
+        except ChainError as error:
             raise rpc_error(error) from None
 
     def _call(self, name: str, params: Any) -> Any:
@@ -137,7 +137,7 @@ _ANSWERS: tuple[tuple[type[ChainError], int, str], ...] = (
 prefix, and the error its own reason (``nonce_too_low``, ``mempool_full``, ``not_found`` ...)."""
 
 
-def rpc_error(error: ChainError | ArgsError) -> RPCError:
+def rpc_error(error: ChainError) -> RPCError:
     """The error object of a refusal; any other error is a value the method cannot take (``-32602``)."""
     for kind, code, prefix in _ANSWERS:
         if isinstance(error, kind):
