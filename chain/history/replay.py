@@ -420,6 +420,23 @@ class _Run:
     transactions: int = 0
     divergence: Divergence | None = None
 
+    def result(
+        self,
+        source: str,
+        first: int | None,
+        last: int | None,
+        started: float,
+        warnings: tuple[str, ...],
+        error: str | None = None,
+    ) -> ReplayResult:
+        """How the run ended: refused (``error``), diverged, or a match."""
+        status: Status = "refused" if error is not None else "diverged" if self.divergence else "match"
+        seconds = time.monotonic() - started
+        divergence = None if error is not None else self.divergence
+        return ReplayResult(
+            status, source, self.blocks, self.transactions, first, last, seconds, divergence, error, warnings
+        )
+
 
 def replay_records(
     chain: Chain,
@@ -493,28 +510,8 @@ def replay_archive(
                 with reporting(progress, last - first + 1):
                     replay_records(chain, _take(reader.records(), last - first + 1), run, progress=progress)
     except (Refused, ArchiveError) as error:
-        return ReplayResult(
-            "refused",
-            source,
-            run.blocks,
-            run.transactions,
-            first,
-            last,
-            time.monotonic() - started,
-            error=str(error),
-            warnings=warnings,
-        )
-    return ReplayResult(
-        "diverged" if run.divergence else "match",
-        source,
-        run.blocks,
-        run.transactions,
-        first,
-        last,
-        time.monotonic() - started,
-        run.divergence,
-        warnings=warnings,
-    )
+        return run.result(source, first, last, started, warnings, error=str(error))
+    return run.result(source, first, last, started, warnings)
 
 
 def _take(records: Generator[Record, None, None], count: int) -> Iterator[Record]:
@@ -602,28 +599,8 @@ def replay_database(
                 if run.divergence is None:
                     run.divergence = _stored_state_divergence(recorded, chain, last)
     except Refused as error:
-        return ReplayResult(
-            "refused",
-            source,
-            run.blocks,
-            run.transactions,
-            first,
-            last,
-            time.monotonic() - started,
-            error=str(error),
-            warnings=warnings,
-        )
-    return ReplayResult(
-        "diverged" if run.divergence else "match",
-        source,
-        run.blocks,
-        run.transactions,
-        first,
-        last,
-        time.monotonic() - started,
-        run.divergence,
-        warnings=warnings,
-    )
+        return run.result(source, first, last, started, warnings, error=str(error))
+    return run.result(source, first, last, started, warnings)
 
 
 @dataclass(frozen=True)
