@@ -28,6 +28,7 @@ from typing import Any
 from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC, RPCError
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
+from wasmchain.protocol.errors import ChainError
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -59,7 +60,11 @@ class _Request:
     headers: dict[str, str]
 
 
-class _HTTPError(Exception):
+class _HTTPError(ChainError):
+    """A request that is not well-formed HTTP/1.1: answered with ``status`` and a JSON-RPC error body."""
+
+    reason = "invalid_request"
+
     def __init__(self, status: int, message: str, code: int = INVALID_REQUEST) -> None:
         super().__init__(message)
         self.status = status
