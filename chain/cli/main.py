@@ -34,8 +34,8 @@ from wasmchain.cli import commands, render
 from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TxOptions
 from wasmchain.cli.render import TerminalProgress
 from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunRequest, load_module, run, validate
-from wasmchain.client.transport import RPCClientError
-from wasmchain.history.follow import DEFAULT_POLL, FollowOptions, run_follow
+from wasmchain.client.transport import DEFAULT_MAX_ANSWER, RPCClientError
+from wasmchain.history.follow import DEFAULT_POLL, FETCH_TIMEOUT, FollowOptions, run_follow
 from wasmchain.history.follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
 from wasmchain.history.replay import MEMORY_STORE_BLOCKS
 from wasmchain.node.datadir import DataDir
@@ -44,6 +44,7 @@ from wasmchain.node.jsonrpc import INVALID_PARAMS
 from wasmchain.node.reports import Report
 from wasmchain.protocol.args import parse_args
 from wasmchain.protocol.errors import ChainError, InvalidTransaction
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import parse_address
 from wasmchain.store.genesis_file import default_genesis_path, load_vm_params
 from wasmchain.vm import VMParams
@@ -268,7 +269,7 @@ def cmd_vm_run(args: argparse.Namespace) -> int:
     code = load_module(args.file)
     if args.input_hex is not None:
         try:
-            input_bytes = bytes.fromhex(args.input_hex.removeprefix("0x"))
+            input_bytes = from_hex(args.input_hex.removeprefix("0x"))
         except ValueError:
             raise UsageError(f"--input-hex is not hex: {args.input_hex!r}") from None
     else:
@@ -383,14 +384,42 @@ def follow_arguments(sub: Subcommands) -> None:
         metavar="SECONDS",
         help="seconds between two polls of the followed node's head (default %(default)s)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=FETCH_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds one call to the followed node may take in all, answer included (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-answer",
+        type=int,
+        default=DEFAULT_MAX_ANSWER // 2**20,
+        metavar="MIB",
+        help="MiB one answer of the followed node may have; a larger page is asked for again in fewer blocks "
+        "(default %(default)s)",
+    )
     parser.set_defaults(handler=cmd_follow)
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
     if not 0 < args.poll <= 3_600:
         raise UsageError(f"--poll must be between 0 and 3600 seconds, found {args.poll:g}")
+    if not 0 < args.timeout <= 3_600:
+        raise UsageError(f"--timeout must be between 0 and 3600 seconds, found {args.timeout:g}")
+    if not 1 <= args.max_answer <= 65_536:
+        raise UsageError(f"--max-answer must be between 1 and 65536 MiB, found {args.max_answer}")
     _port(args.port)
-    options = FollowOptions(args.rpc, DataDir(args.data), args.genesis, args.host, args.port, args.poll)
+    options = FollowOptions(
+        args.rpc,
+        DataDir(args.data),
+        args.genesis,
+        args.host,
+        args.port,
+        args.poll,
+        args.timeout,
+        args.max_answer * 2**20,
+    )
     try:
         return run_follow(options, sys.stdout, sys.stderr)
     except OSError as error:  # the port is taken, say

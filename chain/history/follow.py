@@ -25,23 +25,44 @@ Threads: the follower runs on the server's one asyncio loop
 (``Server.run(beside=...)``), so every block is applied on the loop's
 thread, one at a time, between RPC calls.  Only the remote calls run in a
 worker thread (``fetch_genesis``, ``fetch_page``: plain functions of the
-transport that never touch the chain).  A network error is retried every
-poll interval, with one line at most every ``RETRY_NOTICE`` seconds.
+transport that never touch the chain), a daemon thread: a signal stops
+the follower at once, whatever call is in flight (the transport is
+aborted, and nothing waits for the thread).
+
+A hostile remote can neither bloat nor freeze it: every call ends within
+``--timeout`` seconds in all and reads at most ``--max-answer`` bytes
+(``HTTPTransport``).  A remote that cannot be reached is retried with
+back-off (``poll`` doubling up to ``MAX_BACKOFF``), with one line at most
+every ``RETRY_NOTICE`` seconds, for as long as it takes; an answer too
+slow, too large or malformed is retried the same way, and after
+``BAD_ANSWERS`` in a row the follower stops with the last one's message
+(exit 1).  A page too large is first asked for again with half as many
+blocks, down to one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from wasmchain.client.transport import HTTPTransport, RPCClientError, Transport
+from wasmchain.client.transport import (
+    DEFAULT_MAX_ANSWER,
+    LARGE_ANSWER,
+    NO_ANSWER,
+    HTTPTransport,
+    RPCClientError,
+    Transport,
+    describe,
+)
 from wasmchain.history.divergence import first_receipt_difference
 from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
@@ -61,9 +82,13 @@ DEFAULT_PORT = 8546
 DEFAULT_POLL = 0.5
 """Seconds between two polls of the remote's head once caught up."""
 FETCH_TIMEOUT = 10.0
-"""Seconds the remote may leave a call without an answer (a stop waits for a call in flight, at most this long)."""
+"""Seconds one call to the remote may take in all, from connecting to the answer's last byte (``--timeout``)."""
 RETRY_NOTICE = 5.0
 """Seconds between two lines about a remote that cannot be reached."""
+MAX_BACKOFF = 5.0
+"""Seconds between two tries at most, however many failed before."""
+BAD_ANSWERS = 5
+"""Answers in a row too slow, too large or malformed after which the follower gives up (exit 1)."""
 
 T = TypeVar("T")
 
@@ -143,11 +168,11 @@ def fetch_genesis(remote: Transport) -> RemoteGenesis:
     return RemoteGenesis(_hash(answer.get("genesis_hash"), "get_genesis: genesis_hash"), answer["document"])
 
 
-def fetch_page(remote: Transport, height: int) -> Page:
+def fetch_page(remote: Transport, height: int, count: int = MAX_RAW_BLOCKS) -> Page:
     """One round trip (a batch, answered in one go): the remote's block at ``height`` and up to
-    ``MAX_RAW_BLOCKS`` blocks after it."""
+    ``count`` blocks after it."""
     at_height, raw = remote.batch(
-        [("get_block", {"block": height}), ("get_raw_blocks", {"from_height": height + 1, "count": MAX_RAW_BLOCKS})]
+        [("get_block", {"block": height}), ("get_raw_blocks", {"from_height": height + 1, "count": count})]
     )
     if isinstance(raw, RPCClientError):
         raise raw
@@ -189,8 +214,7 @@ def _hash(value: Any, what: str) -> Hash32:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return describe(value, 120)
 
 
 # -- checking a genesis ----------------------------------------------------------------------
@@ -252,6 +276,12 @@ class Follower:
         self.chain = chain
         self.remote = remote
         self.url = url
+        self.page_size = MAX_RAW_BLOCKS
+        """Blocks asked for in a page: halved while the answer is too large, doubled back after each page."""
+
+    def fetch_page(self, height: int) -> Page:
+        """``fetch_page`` with this follower's page size (read in the worker thread at each try)."""
+        return fetch_page(self.remote, height, self.page_size)
 
     def check_genesis(self, answer: RemoteGenesis) -> None:
         """The remote must be on this chain's genesis: the same block 0 and the same document."""
@@ -344,35 +374,48 @@ class Follower:
 
     async def run(self, poll: float, out: TextIO, err: TextIO) -> None:
         """Follow until cancelled (a signal) or refused: the loop beside the server."""
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="follow")  # one kept-alive connection
+        worker = _Worker()
         notices = _Notices(self.url, err)
 
-        async def ask(function: Callable[..., T], *args: Any) -> T:
+        async def ask(call: Callable[[], T]) -> T:
+            failures = bad = 0
             while True:
                 try:
-                    result = await loop.run_in_executor(executor, function, self.remote, *args)
+                    result = await worker.run(call)
                 except RPCClientError as error:
                     if error.code is not None:  # it answered, with an error: not worth retrying
                         raise FollowError(f"{self.url} answered an error: {error.message}") from None
-                    notices.unreachable(error.message)
-                    await asyncio.sleep(poll)
+                    if error.reason == LARGE_ANSWER and self.page_size > 1:
+                        self.page_size //= 2
+                        notices.smaller(error.message, self.page_size)
+                        continue
+                    delay = min(poll * 2**failures, MAX_BACKOFF)
+                    failures += 1
+                    if error.reason == NO_ANSWER:
+                        notices.unreachable(error.message)
+                    else:
+                        bad += 1
+                        if bad >= BAD_ANSWERS:
+                            raise FollowError(f"{error.message} ({bad} times in a row: giving up)") from None
+                        notices.bad(error.message, delay, bad)
+                    await asyncio.sleep(delay)
                     continue
                 notices.reached()
                 return result
 
         try:
-            self.check_genesis(await ask(fetch_genesis))
+            self.check_genesis(await ask(functools.partial(fetch_genesis, self.remote)))
             while True:
-                page = await ask(fetch_page, self.chain.head.height)
+                page = await ask(functools.partial(self.fetch_page, self.chain.head.height))
                 self.check_page(page)
                 for raw in page.blocks:
                     self.apply(raw)
                     await asyncio.sleep(0)  # answer waiting RPC calls between blocks
                 if page.blocks:
-                    count = f"{len(page.blocks)} block{'s' if len(page.blocks) > 1 else ''}"
+                    self.page_size = min(self.page_size * 2, MAX_RAW_BLOCKS)
+                    blocks = f"{len(page.blocks)} block{'s' if len(page.blocks) > 1 else ''}"
                     print(
-                        f"synced to height {self.chain.head.height} (+{count}; the remote's head is at "
+                        f"synced to height {self.chain.head.height} (+{blocks}; the remote's head is at "
                         f"{page.remote_head})",
                         file=out,
                         flush=True,
@@ -380,11 +423,52 @@ class Follower:
                 if page.caught_up:
                     await asyncio.sleep(poll)
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+            worker.stop()
+
+
+class _Worker:
+    """The thread that makes the follower's remote calls, one at a time (one kept-alive connection).
+
+    A daemon thread, unlike a ``concurrent.futures`` pool's (joined at exit): a call in flight when
+    the follower stops never keeps the process alive.  Its answer, arriving after the loop stopped
+    waiting, is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._calls = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="follow", daemon=True).start()
+
+    async def run(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((call, loop, future))
+        return await future
+
+    def stop(self) -> None:
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, loop, future = item
+            try:
+                outcome = (future.set_result, call())
+            except Exception as error:  # handed to the loop, which raises it in ``run``
+                outcome = (future.set_exception, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:
+                return  # the loop is closed: the follower stopped
+
+
+def _settle(future: asyncio.Future[Any], settle: Callable[[Any], None], value: Any) -> None:
+    if not future.done():  # (cancelled: the follower stopped waiting)
+        settle(value)
 
 
 class _Notices:
-    """Lines about an unreachable remote: at most one every ``RETRY_NOTICE`` seconds, and one when it is back."""
+    """Lines about a remote that fails: at most one every ``RETRY_NOTICE`` seconds while it cannot be
+    reached, and one when it is back; one for each answer it cannot use."""
 
     def __init__(self, url: str, err: TextIO) -> None:
         self.url = url
@@ -397,6 +481,12 @@ class _Notices:
         if self.last is None or now - self.last >= RETRY_NOTICE:
             print(f"{message}; retrying", file=self.err, flush=True)
             self.last = now
+
+    def bad(self, message: str, delay: float, count: int) -> None:
+        print(f"{message}; retrying in {delay:g} s ({count} of {BAD_ANSWERS})", file=self.err, flush=True)
+
+    def smaller(self, message: str, count: int) -> None:
+        print(f"{message}; asking for {count} block{'s' if count > 1 else ''} at a time", file=self.err, flush=True)
 
     def reached(self) -> None:
         if self.last is not None:
@@ -416,6 +506,10 @@ class FollowOptions:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     poll: float = DEFAULT_POLL
+    timeout: float = FETCH_TIMEOUT
+    """Seconds one call to the remote may take in all."""
+    max_answer: int = DEFAULT_MAX_ANSWER
+    """Bytes one answer of the remote may have."""
 
 
 def open_follower_chain(options: FollowOptions, remote: Transport) -> tuple[Chain, bool]:
@@ -438,8 +532,12 @@ def open_follower_chain(options: FollowOptions, remote: Transport) -> tuple[Chai
 
 def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) -> int:
     """Serve the read-only RPC and follow the remote until a signal (0) or a refusal (1)."""
-    remote = HTTPTransport(options.rpc, timeout=FETCH_TIMEOUT)
-    chain, created = open_follower_chain(options, remote)
+    remote = HTTPTransport(options.rpc, timeout=options.timeout, max_answer=options.max_answer)
+    try:
+        chain, created = open_follower_chain(options, remote)
+    except KeyboardInterrupt:  # SIGINT while asking for the genesis (the server's signal handlers come later)
+        print(f"stopped before following {options.rpc}: nothing created", file=out, flush=True)
+        return 0
     try:
         follower = Follower(chain, remote, options.rpc)
         node = Node(chain)
@@ -464,6 +562,6 @@ def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) ->
             return 1
         print(f"stopped at height {chain.head.height}", file=out, flush=True)
     finally:
-        remote.close()
+        remote.abort()  # a call in flight in the worker thread ends now
         chain.kv.close()
     return 0
