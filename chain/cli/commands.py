@@ -53,6 +53,7 @@ from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol.args import parse_args
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import KeyPair, format_address, parse_address
 from wasmchain.protocol.transactions import Transaction, TxKind
 from wasmchain.store import schema
@@ -400,7 +401,7 @@ def cmd_events(
 
 def _hex32(text: str, what: str) -> bytes:
     try:
-        raw = bytes.fromhex(text.removeprefix("0x"))
+        raw = from_hex(text.removeprefix("0x"))
     except ValueError:
         raw = b""
     if len(raw) != 32:

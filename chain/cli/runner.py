@@ -22,6 +22,7 @@ import wasmtime
 
 from wasmchain.protocol.args import decode_value
 from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.vm.errors import InvalidModule
 from wasmchain.vm.host import MemoryHost
 from wasmchain.vm.messages import BlockEnv, Message, Outcome
@@ -170,7 +171,7 @@ def _read_state(path: Path | None) -> dict[bytes, bytes]:
 def _hex(text: Any) -> bytes:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise ValueError(f"expected a 0x-prefixed hex string, found {text!r}")
-    return bytes.fromhex(text[2:])
+    return from_hex(text[2:])
 
 
 def _write_state(path: Path, storage: dict[bytes, bytes]) -> None:

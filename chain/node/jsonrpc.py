@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.hexstr import from_0x
 from wasmchain.protocol.keys import ADDRESS_SIZE
 
 JSONRPC = "2.0"
@@ -141,12 +142,11 @@ def to_string(value: Any, name: str) -> str:
 
 
 def to_bytes(value: Any, name: str) -> bytes:
-    if isinstance(value, str) and value.startswith("0x"):
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    raise bad(name, "0x followed by an even number of hex digits", value)
+    """``0x`` and hex digits only (``protocol/hexstr.py``: no spaces, which ``bytes.fromhex`` would skip)."""
+    try:
+        return from_0x(value)
+    except ValueError:
+        raise bad(name, "0x followed by an even number of hex digits", value) from None
 
 
 def to_fixed_bytes(size: int) -> Callable[[Any, str], bytes]:

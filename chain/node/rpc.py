@@ -68,6 +68,7 @@ from wasmchain.protocol import smt
 from wasmchain.protocol.args import encode_args
 from wasmchain.protocol.blocks import encode_receipts
 from wasmchain.protocol.errors import ChainError, InvalidTransaction, MalformedTransaction, NotFound
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
 from wasmchain.protocol.state import Account, account_key, storage_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
@@ -500,7 +501,7 @@ def _storage_key(text: str) -> bytes:
     """A storage key as ``0x`` hex, or else as its UTF-8 text."""
     if text.startswith("0x"):
         try:
-            return bytes.fromhex(text[2:])
+            return from_hex(text[2:])
         except ValueError:
             raise ChainError(f"storage key {text!r} starts with 0x but is not hex") from None
     return text.encode()

@@ -3,7 +3,8 @@
 The SDK's convention (docs/abi.md) is that a method's input is a msgpack
 map and its return value is msgpack.  Tools accept and print JSON, with
 one rule for bytes, which JSON lacks: a string of ``0x`` followed by an even
-number of hex digits is bytes (msgpack ``bin``).  So an address printed as
+number of hex digits is bytes (msgpack ``bin``), and any other string starting
+with ``0x`` is refused (a mistyped address, not text).  So an address printed as
 ``0x5f3e...`` can be pasted into ``--args`` and reaches the contract as the
 20 bytes it names; and ``bin`` in a return value prints the same way.
 """
@@ -11,14 +12,12 @@ number of hex digits is bytes (msgpack ``bin``).  So an address printed as
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import msgpack
 
 from wasmchain.protocol.errors import ChainError
-
-_HEX_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+from wasmchain.protocol.hexstr import from_0x
 
 
 class ArgsError(ChainError):
@@ -43,8 +42,14 @@ def parse_args(text: str) -> bytes:
 
 
 def _to_msgpack(value: Any, where: str) -> Any:
-    if isinstance(value, str) and _HEX_BYTES.fullmatch(value):
-        return bytes.fromhex(value[2:])
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            return from_0x(value)
+        except ValueError:
+            raise ArgsError(
+                f"{where}: {json.dumps(value[:70])} starts with 0x but is not an even number of hex digits "
+                "(a 0x string is bytes, e.g. an address: 0x and 40 hex digits, no spaces)"
+            ) from None
     if isinstance(value, float):
         raise ArgsError(f"{where}: {value!r} is not an integer; contracts take no floats")
     if isinstance(value, int) and not isinstance(value, bool):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wasmchain.protocol.errors import ChainError, GenesisError
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import parse_address
 from wasmchain.vm import InvalidParams, VMParams
 from wasmchain.vm.host import Address
@@ -181,6 +182,6 @@ def _hex(value: Any, name: str, fail: Any) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise fail(f"{name} must be a 0x hex string")
     try:
-        return bytes.fromhex(value[2:])
+        return from_hex(value[2:])
     except ValueError:
         raise fail(f"{name} is not valid hex") from None

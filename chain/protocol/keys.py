@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.hexstr import from_hex
 
 if TYPE_CHECKING:  # not imported at run time: signature workers (signatures.py) import this module alone
     from wasmchain.vm.host import Address
@@ -46,7 +47,7 @@ def parse_address(text: str) -> Address:
     """``0x`` + 40 hex digits (the prefix may be left out); the error shows what was found."""
     digits = text[2:] if text.startswith(("0x", "0X")) else text
     try:
-        raw = bytes.fromhex(digits)
+        raw = from_hex(digits)
     except ValueError:
         raw = b""
     if len(raw) != ADDRESS_SIZE or len(digits) != 2 * ADDRESS_SIZE:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wasmchain.protocol.errors import ChainError, InvalidEncoding
+from wasmchain.protocol.hexstr import from_hex
 from wasmchain.vm.host import Hash32
 
 EMPTY = bytes(32)
@@ -330,7 +331,7 @@ def _hash_from_hex(text: Any, what: str) -> Hash32:
     if not isinstance(text, str) or len(text) != 64:
         raise InvalidEncoding(f"{what}: expected 64 hex digits, found {text!r:.80}")
     try:
-        return bytes.fromhex(text)
+        return from_hex(text)
     except ValueError:
         raise InvalidEncoding(f"{what}: expected 64 hex digits, found {text!r:.80}") from None
 
