@@ -608,6 +608,151 @@ def test_a_tag_section_is_refused_as_exceptions() -> None:
     refused(code, "disabled_proposal", "exception handling", "tag section")
 
 
+# Bytes that are malformed under every proposal a chain could enable are `malformed`, not a proposal.
+
+
+def _import(kind_and_payload: bytes) -> bytes:
+    return _type_section_then(section(2, vec([name("wasmchain") + name("x") + kind_and_payload])))
+
+
+MALFORMED_NOT_A_PROPOSAL = {
+    # The core test suite's "integer too large": a shared memory needs a maximum.
+    "memory limits flags 0x02": (MAGIC_VERSION + section(5, b"\x01\x02\x01") + memory_export(), "found 0x02"),
+    "table limits flags 0x02": (
+        MAGIC_VERSION + section(4, b"\x01\x70\x02\x01") + MEMORY_SECTION + memory_export(),
+        "a shared table",
+    ),
+    "table limits flags 0x03": (
+        MAGIC_VERSION + section(4, b"\x01\x70\x03\x01\x01") + MEMORY_SECTION + memory_export(),
+        "a shared table",
+    ),
+    # The core test suite's "malformed import kind": 0x04 then a dummy byte is not even a tag import.
+    "import kind 0x04 cut short": (_import(b"\x04\x00"), "the type of tag import wasmchain.x"),
+    "import kind 0x04 with a bad attribute": (_import(b"\x04\x01\x00"), "expected attribute 0x00"),
+    "import kind 0x04 of a missing type": (_import(b"\x04\x00\x05"), "has type 5"),
+    "global mutability 0x02": (
+        MAGIC_VERSION + MEMORY_SECTION + section(6, vec([b"\x7f\x02\x41\x00\x0b"])) + memory_export(),
+        "expected mutability 0 or 1, found 2",
+    ),
+    "export of a tag": (
+        MAGIC_VERSION + MEMORY_SECTION + section(7, vec([name("memory") + b"\x02\x00", name("t") + b"\x04\x00"])),
+        "refers to tag 0, but the module has no tags",
+    ),
+    "memory access flags 0x80": (body_module(b"\x41\x00\x28\x80\x01\x00\x1a\x0b"), "found 0x80"),
+    "memory access flags 0xc2": (body_module(b"\x41\x00\x36\xc2\x01\x00\x0b"), "found 0xc2"),
+}
+
+
+@pytest.mark.parametrize("code, found", MALFORMED_NOT_A_PROPOSAL.values(), ids=MALFORMED_NOT_A_PROPOSAL.keys())
+def test_malformed_bytes_are_not_reported_as_a_proposal(
+    code: bytes, found: str, strict_engine: wasmtime.Engine
+) -> None:
+    refused(code, "malformed", found)
+    with pytest.raises(wasmtime.WasmtimeError):
+        wasmtime.Module.validate(strict_engine, code)
+
+
+def test_a_well_formed_tag_import_is_still_exceptions() -> None:
+    refused(_import(b"\x04\x00\x00"), "disabled_proposal", "exception handling", "tag import wasmchain.x")
+
+
+# Active segments must fit their memory or table: one that does not traps at every instantiation.
+
+
+def _instance_traps(strict_engine: wasmtime.Engine, code: bytes) -> bool:
+    store = wasmtime.Store(strict_engine)
+    store.set_fuel(10**9)
+    try:
+        wasmtime.Instance(store, wasmtime.Module(strict_engine, code), [])
+    except wasmtime.Trap:
+        return True
+    return False
+
+
+SEGMENTS_OUT_OF_BOUNDS = {
+    "data past the initial memory": (
+        '(data (i32.const 65535) "ab")',
+        MEMORY,
+        "data_segment_out_of_bounds",
+        "data segment 0 (2 bytes at offset 65535)",
+    ),
+    "data at a negative offset": (
+        '(data (i32.const -1) "a")',
+        MEMORY,
+        "data_segment_out_of_bounds",
+        "at offset 4294967295",
+    ),
+    "empty data past the end": (
+        '(data (i32.const 65537) "")',
+        MEMORY,
+        "data_segment_out_of_bounds",
+        "0 bytes at offset 65537",
+    ),
+    "data for a memory of no pages": (
+        '(data (i32.const 0) "a")',
+        '(memory (export "memory") 0 1)',
+        "data_segment_out_of_bounds",
+        "initial 0 pages",
+    ),
+    "the second data segment": (
+        '(data (i32.const 0) "ok") (data (i32.const 131070) "abc")',
+        '(memory (export "memory") 2)',
+        "data_segment_out_of_bounds",
+        "data segment 1 (3 bytes at offset 131070)",
+    ),
+    "elements past the table": (
+        "(table 2 funcref) (elem (i32.const 1) $f $f) (func $f)",
+        MEMORY,
+        "element_segment_out_of_bounds",
+        "element segment 0 (2 elements at offset 1)",
+    ),
+    "elements of a table that may grow": (
+        "(table 1 10 funcref) (elem (i32.const 0) func $f $f) (func $f)",
+        MEMORY,
+        "element_segment_out_of_bounds",
+        "initial 1 elements",
+    ),
+    "element expressions past the table": (
+        "(table 1 funcref) (elem (table 0) (i32.const 2) funcref (ref.null func))",
+        MEMORY,
+        "element_segment_out_of_bounds",
+        "ending at element 3",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "fields, memory, rule, found", SEGMENTS_OUT_OF_BOUNDS.values(), ids=SEGMENTS_OUT_OF_BOUNDS.keys()
+)
+def test_a_segment_outside_its_memory_or_table_is_refused(
+    fields: str, memory: str, rule: str, found: str, strict_engine: wasmtime.Engine
+) -> None:
+    code = wat(fields, memory)
+    error = refused(code, rule, found, "would trap")
+    assert rule in RULES
+    assert str(error).startswith(f"{rule}: ")
+    # What the rule saves a caller from: wasmtime accepts the module, and every instance traps.
+    assert _instance_traps(strict_engine, code)
+
+
+SEGMENTS_IN_BOUNDS = {
+    "data ending at the last byte": ('(data (i32.const 65534) "ab")', MEMORY),
+    "empty data at the end": ('(data (i32.const 65536) "")', MEMORY),
+    "passive data anywhere": ('(data "far")', '(memory (export "memory") 0 1)'),
+    "elements filling the table": ("(table 2 funcref) (elem (i32.const 0) $f $f) (func $f)", MEMORY),
+    "passive and declared elements": ("(table 0 funcref) (elem func $f $f) (elem declare func $f) (func $f)", MEMORY),
+}
+
+
+@pytest.mark.parametrize("fields, memory", SEGMENTS_IN_BOUNDS.values(), ids=SEGMENTS_IN_BOUNDS.keys())
+def test_a_segment_inside_its_memory_or_table_is_accepted(
+    fields: str, memory: str, strict_engine: wasmtime.Engine
+) -> None:
+    code = wat(fields, memory)
+    run(code)
+    assert not _instance_traps(strict_engine, code)
+
+
 # Allowed features: accepted, and they compile under the strict engine.
 
 

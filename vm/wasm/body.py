@@ -26,6 +26,8 @@ from .valtypes import heap_type, value_type
 
 EMPTY_BLOCK_TYPE: Final = 0x40
 MEMARG_HAS_MEMORY: Final = 0x40
+MEMARG_FLAGS_END: Final = 0x80
+"""Memory access flags hold an alignment exponent (bits 0-5) and ``MEMARG_HAS_MEMORY``; nothing above."""
 INDIRECT: Final = -1
 """The callee recorded for a ``call_indirect`` site."""
 
@@ -333,6 +335,11 @@ def _block_type(ctx: BodyContext, data: bytes, pos: int, end: int, index: int, a
 def _memarg(data: bytes, pos: int, end: int, index: int, at: int) -> int:
     """Alignment flags and offset of a load or store; memory 0 only."""
     flags, pos = read_u32(data, pos, end, "memory alignment flags")
+    if flags >= MEMARG_FLAGS_END:
+        raise malformed(
+            f"function {index} at byte offset {at}: expected memory access flags below 0x{MEMARG_FLAGS_END:02x} "
+            f"(an alignment exponent and the memory-index bit), found 0x{flags:x}"
+        )
     if flags & MEMARG_HAS_MEMORY:
         memory, pos = read_u32(data, pos, end, "a memory index")
         raise proposals.disabled(

@@ -40,6 +40,10 @@ LIMITS_HAS_MAX: Final = 0x01
 LIMITS_SHARED: Final = 0x02
 LIMITS_64: Final = 0x04
 LIMITS_PAGE_SIZE: Final = 0x08
+PAGE_SIZE: Final = 65536
+"""Bytes in a page of linear memory."""
+TAG_ATTRIBUTE_EXCEPTION: Final = 0x00
+"""The one attribute a tag may have (exception handling)."""
 
 DISABLED_TYPE_FORMS: Final[dict[int, tuple[str, str]]] = {
     0x4E: (proposals.GC, "a recursive type group (rec)"),
@@ -69,7 +73,11 @@ class _Builder:
     imports: list[Import] = field(default_factory=list)
     functions: list[int] = field(default_factory=list)
     tables: int = 0
+    table_size: int = 0
+    """The table's initial number of elements."""
     memories: int = 0
+    memory_pages: int = 0
+    """The memory's initial number of pages."""
     globals: int = 0
     exports: list[Export] = field(default_factory=list)
     elements: int = 0
@@ -211,7 +219,7 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
         full = f"{module}.{name}"
         kind = r.byte(f"the kind of import {full}")
         if kind != ExternKind.FUNC:
-            _refuse_import(kind, full)
+            _refuse_import(b, r, kind, full)
         type_index = r.u32(f"the type of import {full}")
         if type_index >= len(b.types):
             raise malformed(f"import {full} has type {type_index}, but the module defines {len(b.types)} types")
@@ -234,10 +242,17 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
         b.functions.append(type_index)
 
 
-def _refuse_import(kind: int, full: str) -> None:
+def _refuse_import(b: _Builder, r: Reader, kind: int, full: str) -> None:
     if kind == ExternKind.MEMORY:
         raise InvalidModule(rules.MEMORY, f"expected the memory to be defined by the module, found import {full}")
     if kind == ExternKind.TAG:
+        # Only a tag import well-formed under exception handling is that proposal's; any other is malformed.
+        attribute = r.byte(f"the attribute of tag import {full}")
+        if attribute != TAG_ATTRIBUTE_EXCEPTION:
+            raise malformed(f"tag import {full}: expected attribute 0x00, found 0x{attribute:02x}")
+        type_index = r.u32(f"the type of tag import {full}")
+        if type_index >= len(b.types):
+            raise malformed(f"tag import {full} has type {type_index}, but the module defines {len(b.types)} types")
         raise proposals.disabled(proposals.EXCEPTIONS, f"tag import {full}")
     if kind in (ExternKind.TABLE, ExternKind.GLOBAL):
         raise InvalidModule(rules.IMPORT, f"expected only function imports, found {KIND_NAMES[kind]} import {full}")
@@ -274,6 +289,7 @@ def _decode_tables(b: _Builder, r: Reader) -> None:
                 raise malformed(f"the table: expected a reference type, found 0x{code:02x}")
             raise InvalidModule(rules.TABLE, f"expected a table of funcref, found a table of {element}")
         initial, maximum = _limits(r, "table")
+        b.table_size = initial
         limit = b.policy.limits.max_table_size
         if initial > limit:
             raise over_limit(rules.MAX_TABLE_SIZE, f"table has {initial} initial elements", limit)
@@ -294,6 +310,14 @@ def _limits(r: Reader, what: str) -> tuple[int, int | None]:
     if flags & LIMITS_64:
         raise proposals.disabled(proposals.MEMORY64, f"a 64-bit {what}")
     if flags & LIMITS_SHARED:
+        # Threads shares memories, and a shared memory must have a maximum: a shared table, or a
+        # shared memory without a maximum, is well-formed under no proposal a chain could enable
+        # (the core test suite's "integer too large").
+        if what != "memory" or not flags & LIMITS_HAS_MAX:
+            raise malformed(
+                f"the {what}: expected limits flags 0x00 or 0x01, found 0x{flags:02x} "
+                f"(a shared {what}{'' if what == 'table' else ' without a maximum'})"
+            )
         raise proposals.disabled(proposals.THREADS, f"a shared {what}")
     if flags & LIMITS_PAGE_SIZE:
         raise proposals.disabled(proposals.CUSTOM_PAGE_SIZES, f"a custom page size for the {what}")
@@ -310,6 +334,7 @@ def _decode_memories(b: _Builder, r: Reader) -> None:
         raise proposals.disabled(proposals.MULTI_MEMORY, f"{count} memories (exactly one is allowed)")
     for _ in range(count):
         initial, maximum = _limits(r, "memory")
+        b.memory_pages = initial
         limit = b.policy.limits.max_initial_memory_pages
         if initial > limit:
             raise over_limit(rules.MAX_INITIAL_MEMORY_PAGES, f"memory has {initial} initial pages", limit)
@@ -334,8 +359,7 @@ def _decode_globals(b: _Builder, r: Reader) -> None:
             raise float_refused(f"{where} of type {vtype}")
         mutability = r.byte(f"the mutability of {where}")
         if mutability > 1:
-            if mutability <= 3:
-                raise proposals.disabled(proposals.THREADS, f"shared {where}")
+            # 2 and 3 are shared globals of shared-everything-threads, not of threads: malformed here.
             raise malformed(f"{where}: expected mutability 0 or 1, found {mutability}")
         _const_expr(b, r, f"the initializer of {where}")
         b.globals += 1
@@ -355,7 +379,8 @@ def _decode_exports(b: _Builder, r: Reader) -> None:
         kind = r.byte(f"the kind of export {quote(name)}")
         index = r.u32(f"the index of export {quote(name)}")
         if kind == ExternKind.TAG:
-            raise proposals.disabled(proposals.EXCEPTIONS, f"tag export {quote(name)}")
+            # A tag section or tag import was refused before, so the tag cannot exist.
+            raise malformed(f"export {quote(name)} refers to tag {index}, but the module has no tags")
         if kind not in sizes:
             raise malformed(f"export {quote(name)}: expected an export kind 0-3, found {kind}")
         if index >= sizes[ExternKind(kind)]:
@@ -391,11 +416,12 @@ def _decode_elements(b: _Builder, r: Reader) -> None:
             raise malformed(f"{where}: expected flags 0-7, found {flags}")
         active = not flags & 1
         uses_exprs = bool(flags & 4)
+        offset = None
         if active:
             table = r.u32(f"the table of {where}") if flags & 2 else 0
             if table >= b.tables:
                 raise malformed(f"{where} refers to table {table}, but the module has {b.tables}")
-            _const_expr(b, r, f"the offset of {where}")
+            offset = _const_expr(b, r, f"the offset of {where}")
         if flags & 3:
             code = r.byte(f"the element type of {where}")
             expected = FUNCREF_CODE if uses_exprs else 0x00
@@ -405,6 +431,13 @@ def _decode_elements(b: _Builder, r: Reader) -> None:
                     raise InvalidModule(rules.TABLE, f"{where}: expected funcref elements, found 0x{code:02x}")
                 raise malformed(f"{where}: expected element kind 0x00 (funcref), found 0x{code:02x}")
         items = r.count(f"elements in {where}")
+        if offset is not None and offset + items > b.table_size:
+            raise InvalidModule(
+                rules.ELEMENT_SEGMENT_OUT_OF_BOUNDS,
+                f"expected {where} ({items} elements at offset {offset}) to fit in the table's initial "
+                f"{b.table_size} elements, found it ending at element {offset + items}: every instantiation, "
+                "and so every call, would trap",
+            )
         for _ in range(items):
             if uses_exprs:
                 _const_expr(b, r, f"an element of {where}")
@@ -454,27 +487,40 @@ def _decode_data(b: _Builder, r: Reader) -> None:
             memory = r.u32(f"the memory of {where}")
             if memory != 0:
                 raise proposals.disabled(proposals.MULTI_MEMORY, f"{where} for memory {memory}")
-        if flags != 1:
-            _const_expr(b, r, f"the offset of {where}")
+        offset = _const_expr(b, r, f"the offset of {where}") if flags != 1 else None
         size = r.u32(f"the size of {where}")
         r.raw(size, where)
+        # Without a memory, the memory rule refuses the module (``_check_module``).
+        if offset is not None and b.memories and offset + size > b.memory_pages * PAGE_SIZE:
+            raise InvalidModule(
+                rules.DATA_SEGMENT_OUT_OF_BOUNDS,
+                f"expected {where} ({size} bytes at offset {offset}) to fit in the memory's initial "
+                f"{b.memory_pages} pages ({b.memory_pages * PAGE_SIZE} bytes), found it ending at byte "
+                f"{offset + size}: every instantiation, and so every call, would trap",
+            )
     b.data_segments = count
 
 
-def _const_expr(b: _Builder, r: Reader, where: str) -> None:
-    """A constant expression, up to and including its ``end``.
+def _const_expr(b: _Builder, r: Reader, where: str) -> int | None:
+    """A constant expression, up to and including its ``end``; its value if it is one ``i32.const``.
 
     Its type is wasmtime's to check; here, the instructions must be ones a
     constant expression may hold in the enabled proposals, and indices must
-    be in range.
+    be in range.  The value is the one a segment offset reads (an ``i32``
+    taken as unsigned); ``global.get`` and extended constants are refused,
+    so every offset wasmtime would accept is a single ``i32.const``, known
+    at deploy.
     """
+    value: int | None = None
+    instructions = 0
     while True:
         at = r.pos
         op = r.byte(f"an instruction of {where}")
         if op == 0x0B:
-            return
+            return value if instructions == 1 else None
+        instructions += 1
         if op == 0x41:
-            r.signed(32, f"an i32.const in {where}")
+            value = r.signed(32, f"an i32.const in {where}") & 0xFFFF_FFFF
         elif op == 0x42:
             r.signed(64, f"an i64.const in {where}")
         elif op in (0x43, 0x44):

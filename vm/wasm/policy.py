@@ -22,6 +22,8 @@ IMPORT: Final = "import"
 START: Final = "start"
 EXPORT: Final = "export"
 FLOAT_INSTRUCTION: Final = "float_instruction"
+DATA_SEGMENT_OUT_OF_BOUNDS: Final = "data_segment_out_of_bounds"
+ELEMENT_SEGMENT_OUT_OF_BOUNDS: Final = "element_segment_out_of_bounds"
 
 MAX_CODE_SIZE: Final = "max_code_size"
 MAX_FUNCTIONS: Final = "max_functions"
@@ -48,6 +50,8 @@ RULES: Final = frozenset(
         START,
         EXPORT,
         FLOAT_INSTRUCTION,
+        DATA_SEGMENT_OUT_OF_BOUNDS,
+        ELEMENT_SEGMENT_OUT_OF_BOUNDS,
         DISABLED_PROPOSAL,
         MAX_CODE_SIZE,
         MAX_FUNCTIONS,
