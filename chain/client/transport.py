@@ -213,12 +213,15 @@ class HTTPTransport:
         limit = self.max_answer
         if response.length is not None and response.length > limit:
             raise self._too_large(f"it announced {response.length:,}")
-        data = bytearray()
-        while chunk := response.read(min(_CHUNK, limit + 1 - len(data))):
-            data += chunk
-            if len(data) > limit:
+        chunks: list[bytes] = []  # (not a growing bytearray: its copies would double the peak)
+        size = 0
+        while chunk := response.read(min(_CHUNK, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                chunks.clear()  # now: the error's traceback keeps this frame, and the caller may try again
                 raise self._too_large("it sent more")
-        return bytes(data)
+        return b"".join(chunks)
 
     def _too_large(self, detail: str) -> RPCClientError:
         return RPCClientError(
