@@ -182,12 +182,15 @@ class HTTPTransport:
                 raise RPCClientError(None, f"the transport to {self.url} was aborted: no more calls")
             connection = self._connection()
             connection.deadline = deadline
+            response = None
             try:
                 connection.request("POST", self.path, body, headers)
                 response = connection.getresponse()
                 data = self._read(response)
                 break
             except (ConnectionError, http.client.HTTPException, OSError, RPCClientError) as error:
+                if response is not None:
+                    response.close()  # (it holds the socket open)
                 self._drop(connection)
                 if isinstance(error, RPCClientError):
                     raise
@@ -199,6 +202,7 @@ class HTTPTransport:
                     raise RPCClientError(None, f"cannot reach the node at {self.url}: {error}") from None
             finally:
                 connection.deadline = math.inf
+        assert response is not None
         if response.status == 204:
             return None
         try:

@@ -383,12 +383,12 @@ class Follower:
                 try:
                     result = await worker.run(call)
                 except RPCClientError as error:
-                    if error.code is not None:  # it answered, with an error: not worth retrying
-                        raise FollowError(f"{self.url} answered an error: {error.message}") from None
-                    if error.reason == LARGE_ANSWER and self.page_size > 1:
+                    if error.reason == LARGE_ANSWER and self.page_size > 1:  # over our limit, or the remote's
                         self.page_size //= 2
                         notices.smaller(error.message, self.page_size)
                         continue
+                    if error.code is not None:  # it answered, with an error: not worth retrying
+                        raise FollowError(f"{self.url} answered an error: {error.message}") from None
                     delay = min(poll * 2**failures, MAX_BACKOFF)
                     failures += 1
                     if error.reason == NO_ANSWER:

@@ -510,3 +510,62 @@ def test_the_data_directory_is_created_from_the_remotes_genesis_held_to_a_local_
     assert not (tmp_path / "new").exists()
     with pytest.raises(GenesisError, match=f"'s genesis is not {other} "):
         open_follower_chain(FollowOptions(URL, DataDir(tmp_path / "follower"), genesis=other), source.transport)
+
+
+# -- a remote that answers too much, or badly ------------------------------------------------------
+
+
+class Limited:
+    """A transport that refuses, as too large, every page of more than ``most`` blocks (code ``None``:
+    over the transport's limit; ``-32000``: over the node's own, reason ``answer_too_large`` both)."""
+
+    def __init__(self, inner: Transport, most: int, code: int | None) -> None:
+        self.inner = inner
+        self.most = most
+        self.code = code
+        self.asked: list[int] = []
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        return self.inner.call(method, params)
+
+    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]:
+        count = calls[-1][1]["count"]
+        self.asked.append(count)
+        if count > self.most:
+            raise RPCClientError(self.code, f"the answer of the node at {URL} is over the limit", "answer_too_large")
+        return self.inner.batch(calls)
+
+
+@pytest.mark.parametrize("code", [None, -32000])
+def test_a_page_too_large_is_asked_for_again_in_fewer_blocks(code: int | None) -> None:
+    source = Source()
+    source.mine(30)
+    follower = follower_of(source.transport)
+    remote = Limited(source.transport, 10, code)
+    follower.remote = remote
+    out, err = io.StringIO(), io.StringIO()
+    asyncio.run(run_until(follower, lambda: follower.chain.head.height == 30, out, err))
+    assert remote.asked[:5] == [MAX_RAW_BLOCKS, 50, 25, 12, 6]
+    assert max(remote.asked[5:]) <= 12  # doubled back after each page, halved again when too large
+    assert err.getvalue().startswith(
+        f"the answer of the node at {URL} is over the limit; asking for 50 blocks at a time\n"
+    )
+    assert_same_chain(source.chain, follower.chain)
+
+
+def test_answers_it_cannot_use_are_retried_with_back_off_then_it_gives_up_with_the_message() -> None:
+    class Bad(Flaky):
+        def _fail(self) -> None:
+            raise RPCClientError(None, f"the node at {URL} answered with no JSON (HTTP 200)", "bad_answer")
+
+    source = Source()
+    follower = follower_of(source.transport)
+    follower.remote = Bad(source.transport, 0)
+    err = io.StringIO()
+    with pytest.raises(FollowError) as caught:
+        asyncio.run(follower.run(0.001, io.StringIO(), err))
+    assert str(caught.value) == f"the node at {URL} answered with no JSON (HTTP 200) (5 times in a row: giving up)"
+    assert err.getvalue().splitlines() == [
+        f"the node at {URL} answered with no JSON (HTTP 200); retrying in {delay:g} s ({count} of 5)"
+        for count, delay in enumerate((0.001, 0.002, 0.004, 0.008), start=1)
+    ]
