@@ -40,7 +40,15 @@ from wasmchain.history.follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
 from wasmchain.history.replay import MEMORY_STORE_BLOCKS
 from wasmchain.node.datadir import DataDir
 from wasmchain.node.devnet import DevnetOptions, run_devnet
-from wasmchain.node.jsonrpc import INVALID_PARAMS
+from wasmchain.node.jsonrpc import (
+    BATCH_GAS_FLAG,
+    DEFAULT_LIMITS,
+    GAS_CAP_FLAG,
+    INVALID_PARAMS,
+    MAX_ANSWER_SIZE_FLAG,
+    MAX_BATCH_ANSWER_SIZE_FLAG,
+    Limits,
+)
 from wasmchain.node.reports import Report
 from wasmchain.protocol.args import parse_args
 from wasmchain.protocol.errors import ChainError, InvalidTransaction
@@ -306,6 +314,31 @@ def _address(text: str, option: str) -> bytes:
 # -- wasmchain devnet and follow: servers ---------------------------------------------------------
 
 
+def _add_rpc_limits(parser: argparse.ArgumentParser) -> None:
+    """What one JSON-RPC request may cost the node (docs/rpc.md, "Limits"): the same flags for devnet and follow."""
+    limits = parser.add_argument_group("limits of one JSON-RPC request (docs/rpc.md, Limits)")
+    for flag, default, metavar, text in (
+        (GAS_CAP_FLAG, DEFAULT_LIMITS.gas_cap, "GAS", "gas one view or simulate may execute (more is clamped to it)"),
+        (BATCH_GAS_FLAG, DEFAULT_LIMITS.batch_gas, "GAS", "gas the view and simulate calls of one batch may use"),
+        (MAX_ANSWER_SIZE_FLAG, DEFAULT_LIMITS.max_answer_size, "BYTES", "bytes of one call's answer"),
+        (MAX_BATCH_ANSWER_SIZE_FLAG, DEFAULT_LIMITS.max_batch_answer_size, "BYTES", "bytes of a batch's answers"),
+    ):
+        limits.add_argument(flag, type=int, default=default, metavar=metavar, help=text + " (default %(default)s)")
+
+
+def _rpc_limits(args: argparse.Namespace) -> Limits:
+    limits = Limits(args.rpc_gas_cap, args.rpc_batch_gas, args.rpc_max_answer_size, args.rpc_max_batch_answer_size)
+    for flag, value in (
+        (GAS_CAP_FLAG, limits.gas_cap),
+        (BATCH_GAS_FLAG, limits.batch_gas),
+        (MAX_ANSWER_SIZE_FLAG, limits.max_answer_size),
+        (MAX_BATCH_ANSWER_SIZE_FLAG, limits.max_batch_answer_size),
+    ):
+        if value < 1:
+            raise UsageError(f"{flag} must be a positive integer, found {value}")
+    return limits
+
+
 def devnet_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("devnet", help="run a local devnet node serving JSON-RPC (the main job)")
     parser.add_argument(
@@ -333,6 +366,7 @@ def devnet_arguments(sub: Subcommands) -> None:
     parser.add_argument(
         "--durable", action="store_true", help="fsync every block (survives an OS crash too; about 1 ms a block)"
     )
+    _add_rpc_limits(parser)
     parser.set_defaults(handler=cmd_devnet)
 
 
@@ -348,6 +382,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         args.block_time,
         args.fresh,
         args.durable,
+        limits=_rpc_limits(args),
     )
     try:
         return run_devnet(options, sys.stdout)
@@ -399,6 +434,7 @@ def follow_arguments(sub: Subcommands) -> None:
         help="MiB one answer of the followed node may have; a larger page is asked for again in fewer blocks "
         "(default %(default)s)",
     )
+    _add_rpc_limits(parser)
     parser.set_defaults(handler=cmd_follow)
 
 
@@ -419,6 +455,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         args.poll,
         args.timeout,
         args.max_answer * 2**20,
+        limits=_rpc_limits(args),
     )
     try:
         return run_follow(options, sys.stdout, sys.stderr)

@@ -65,7 +65,7 @@ from wasmchain.client.transport import (
 )
 from wasmchain.history.divergence import first_receipt_difference
 from wasmchain.node.datadir import DataDir, open_chain
-from wasmchain.node.jsonrpc import MAX_RAW_BLOCKS, NOT_FOUND
+from wasmchain.node.jsonrpc import DEFAULT_LIMITS, MAX_RAW_BLOCKS, NOT_FOUND, Limits
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.node.server import Server
@@ -510,6 +510,8 @@ class FollowOptions:
     """Seconds one call to the remote may take in all."""
     max_answer: int = DEFAULT_MAX_ANSWER
     """Bytes one answer of the remote may have."""
+    limits: Limits = DEFAULT_LIMITS
+    """What one JSON-RPC request to the follower may cost (the ``--rpc-*`` flags, as a devnet's)."""
 
 
 def open_follower_chain(options: FollowOptions, remote: Transport) -> tuple[Chain, bool]:
@@ -541,7 +543,9 @@ def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) ->
     try:
         follower = Follower(chain, remote, options.rpc)
         node = Node(chain)
-        server = Server(node, options.host, options.port, dispatcher=Dispatcher(node, follows=options.rpc))
+        server = Server(
+            node, options.host, options.port, dispatcher=Dispatcher(node, follows=options.rpc, limits=options.limits)
+        )
 
         def banner(url: str) -> None:
             head = chain.head

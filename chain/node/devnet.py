@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from wasmchain.node.datadir import DataDir, open_chain
+from wasmchain.node.jsonrpc import DEFAULT_LIMITS, Limits
 from wasmchain.node.node import Node
+from wasmchain.node.rpc import Dispatcher
 from wasmchain.node.server import Server
 from wasmchain.protocol.errors import GenesisError
 from wasmchain.protocol.genesis import Genesis
@@ -30,6 +32,8 @@ class DevnetOptions:
     block_time: float | None = None
     fresh: bool = False
     durable: bool = False
+    limits: Limits = DEFAULT_LIMITS
+    """What one JSON-RPC request may cost (the ``--rpc-*`` flags; docs/rpc.md, "Limits")."""
 
 
 def open_devnet_chain(options: DevnetOptions) -> tuple[Chain, bool]:
@@ -53,7 +57,7 @@ def run_devnet(options: DevnetOptions, out: TextIO) -> int:
     chain, created = open_devnet_chain(options)
     try:
         node = Node(chain, block_time=options.block_time)
-        server = Server(node, options.host, options.port)
+        server = Server(node, options.host, options.port, dispatcher=Dispatcher(node, limits=options.limits))
 
         def banner(url: str) -> None:
             head = chain.head

@@ -3,7 +3,10 @@ machinery between an HTTP body and the methods (docs/rpc.md).
 
 ``answer(body, call)`` parses a request or a batch, checks each call's envelope, runs it through
 ``call`` and returns the response body (``None`` when there is nothing to send: notifications
-only).  A method declares its parameters as ``Param``s (a name, a converter, a default) in a
+only); ``answering`` is the same as a generator that pauses between the calls of a batch, so a
+server can serve others meanwhile.  ``Limits`` bounds what one request may cost: the gas of
+``view`` and ``simulate`` (spent by the methods) and the size of one answer and of a batch's
+answers (checked here).  A method declares its parameters as ``Param``s (a name, a converter, a default) in a
 ``Methods`` table; ``bind`` takes them by name (an object) or by position (an array, in the
 declared order) and converts each, and a converter names the parameter in its error.  Every error
 reaches the caller as an error object with a code, a message and ``data.reason``, a stable name
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,6 +40,15 @@ MAX_EVENT_BLOCK_RANGE = 10_000
 MAX_EVENTS = 10_000
 """Events one query may return."""
 
+DEFAULT_GAS_CAP = 50_000_000
+"""Gas one ``view`` or ``simulate`` may execute by default: about 30 ms of a busy loop (docs/rpc.md, "Limits")."""
+DEFAULT_BATCH_GAS = 500_000_000
+"""Gas the ``view`` and ``simulate`` calls of one request (a batch) may execute together by default."""
+DEFAULT_MAX_ANSWER_SIZE = 8 * 1024 * 1024
+"""Bytes of one call's answer by default: a contract of the largest size (512 KiB) is 1 MiB of hex."""
+DEFAULT_MAX_BATCH_ANSWER_SIZE = 16 * 1024 * 1024
+"""Bytes of a batch's answers together by default."""
+
 # The JSON-RPC 2.0 codes, and ours (-32000 to -32099 are for the server).
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -49,6 +61,7 @@ DEVNET_REFUSED = -32002
 MEMPOOL_FULL = -32003
 STORE_ERROR = -32004
 FOLLOWER_REFUSED = -32005
+LIMIT_EXCEEDED = -32006
 
 REASONS: dict[int, str] = {
     PARSE_ERROR: "parse_error",
@@ -62,6 +75,7 @@ REASONS: dict[int, str] = {
     MEMPOOL_FULL: "mempool_full",
     STORE_ERROR: "storage_error",
     FOLLOWER_REFUSED: "follower_refused",
+    LIMIT_EXCEEDED: "limit_exceeded",
 }
 """Each code's reason, when no more precise one is given (a rejection gives its own: ``nonce_too_low``)."""
 
@@ -86,6 +100,45 @@ class RPCError(ChainError):
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "data": {"reason": self.reason}}
+
+
+# -- limits -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may cost the node, each with its flag (of ``wasmchain devnet`` and ``follow``)."""
+
+    gas_cap: int = DEFAULT_GAS_CAP
+    """Gas one ``view`` or ``simulate`` may execute, beyond a transaction's intrinsic gas (its bytes, and
+    compiling a deploy's code); a call that asks for more runs with this much (``--rpc-gas-cap``)."""
+    batch_gas: int = DEFAULT_BATCH_GAS
+    """Gas the ``view`` and ``simulate`` calls of one request (a call or a batch) may reserve together: each
+    reserves its gas limit and gives back what it did not use; a call that does not fit is refused
+    (``--rpc-batch-gas``)."""
+    max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE
+    """Bytes of one call's answer; a larger one is refused (``--rpc-max-answer-size``)."""
+    max_batch_answer_size: int = DEFAULT_MAX_BATCH_ANSWER_SIZE
+    """Bytes of a batch's answers together; the call that passes it, and every call after it, are refused
+    without running (``--rpc-max-batch-answer-size``)."""
+
+
+DEFAULT_LIMITS = Limits()
+
+GAS_CAP_FLAG = "--rpc-gas-cap"
+BATCH_GAS_FLAG = "--rpc-batch-gas"
+MAX_ANSWER_SIZE_FLAG = "--rpc-max-answer-size"
+MAX_BATCH_ANSWER_SIZE_FLAG = "--rpc-max-batch-answer-size"
+
+
+def answer_too_large(what: str, size: int, limit: int) -> RPCError:
+    """The error of one answer over ``Limits.max_answer_size``."""
+    return RPCError(
+        LIMIT_EXCEEDED,
+        f"the answer to {what} is {size} bytes, over the node's limit of {limit} for one answer: "
+        f"ask for less (fewer blocks, say), or start the node with a larger {MAX_ANSWER_SIZE_FLAG}",
+        "answer_too_large",
+    )
 
 
 # -- parameters -------------------------------------------------------------------------------------
@@ -241,6 +294,8 @@ class Method:
     name: str
     handler: Handler
     params: tuple[Param, ...]
+    metered: bool = False
+    """Whether it executes contract code: its handler also takes the request's gas budget (``budget``)."""
 
 
 class Methods:
@@ -250,13 +305,14 @@ class Methods:
     def __init__(self) -> None:
         self._by_name: dict[str, Method] = {}
 
-    def add(self, *params: Param) -> Callable[[H], H]:
-        """Declare the decorated function as the method of its name, taking ``params`` in this order."""
+    def add(self, *params: Param, metered: bool = False) -> Callable[[H], H]:
+        """Declare the decorated function as the method of its name, taking ``params`` in this order
+        (and, if ``metered``, the request's gas budget)."""
 
         def declare(handler: H) -> H:
             name = handler.__name__
             assert name not in self._by_name, f"method {name!r} is declared twice"
-            self._by_name[name] = Method(name, handler, params)
+            self._by_name[name] = Method(name, handler, params, metered)
             return handler
 
         return declare
@@ -275,29 +331,83 @@ Call = Callable[[str, Any], Any]
 """One call, a method name and its raw ``params``: the result, or ``RPCError``."""
 
 
-def answer(body: bytes, call: Call) -> bytes | None:
+Answering = Generator[None, None, "bytes | None"]
+"""``answering``: pauses (yields) before each call of a batch but the first; returns the response body."""
+
+
+def answer(body: bytes, call: Call, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
     """A whole HTTP body in, a whole response body out (``None``: nothing to send)."""
+    steps = answering(body, call, limits)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            response: bytes | None = done.value
+            return response
+
+
+def answering(body: bytes, call: Call, limits: Limits) -> Answering:
+    """``answer``, pausing between the calls of a batch: whoever drives it may do other work meanwhile."""
     try:
         request = json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError) as error:
         return _dump(_error(None, RPCError(PARSE_ERROR, f"parse error: the body is not JSON ({error})")))
-    if isinstance(request, list):
-        if not request:
-            return _dump(_error(None, RPCError(INVALID_REQUEST, "invalid request: an empty batch")))
-        if len(request) > MAX_BATCH:
-            message = f"invalid request: a batch holds at most {MAX_BATCH} calls, found {len(request)}"
-            return _dump(_error(None, RPCError(INVALID_REQUEST, message)))
-        responses = [response for response in (_one(item, call) for item in request) if response is not None]
-        return _dump(responses) if responses else None
-    response = _one(request, call)
-    return None if response is None else _dump(response)
+    if not isinstance(request, list):
+        response = _one(request, call)
+        return None if response is None else _sized(response, request, limits)
+    if not request:
+        return _dump(_error(None, RPCError(INVALID_REQUEST, "invalid request: an empty batch")))
+    if len(request) > MAX_BATCH:
+        message = f"invalid request: a batch holds at most {MAX_BATCH} calls, found {len(request)}"
+        return _dump(_error(None, RPCError(INVALID_REQUEST, message)))
+    parts: list[bytes] = []
+    total = 0
+    full: RPCError | None = None
+    for index, item in enumerate(request):
+        if index:
+            yield
+        if full is not None:  # the batch's answers passed their limit: the rest do not run
+            if not (isinstance(item, dict) and "id" not in item):  # (a notification gets no answer)
+                request_id = item.get("id") if isinstance(item, dict) and _usable_id(item.get("id")) else None
+                parts.append(_dump(_error(request_id, full)))
+            continue
+        response = _one(item, call)
+        if response is None:
+            continue
+        part = _sized(response, item, limits)
+        if total + len(part) > limits.max_batch_answer_size:
+            full = RPCError(
+                LIMIT_EXCEEDED,
+                f"the answers to this batch passed the node's limit of {limits.max_batch_answer_size} bytes "
+                f"at call {index} ({total + len(part)} bytes): this call and the ones after it did not run; "
+                f"send them in another batch, or start the node with a larger {MAX_BATCH_ANSWER_SIZE_FLAG}",
+                "batch_answer_too_large",
+            )
+            part = _dump(_error(response["id"], full))
+        total += len(part)
+        parts.append(part)
+    return b"[" + b",".join(parts) + b"]" if parts else None
+
+
+def _sized(response: dict[str, Any], request: Any, limits: Limits) -> bytes:
+    """One response's bytes, or the error that it is over ``limits.max_answer_size``."""
+    encoded = _dump(response)
+    if len(encoded) <= limits.max_answer_size:
+        return encoded
+    method = request.get("method") if isinstance(request, dict) else None
+    what = method if isinstance(method, str) else "a call"
+    return _dump(_error(response["id"], answer_too_large(what, len(encoded), limits.max_answer_size)))
+
+
+def _usable_id(request_id: Any) -> bool:
+    return request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)
 
 
 def _one(request: Any, call: Call) -> dict[str, Any] | None:
     if not isinstance(request, dict):
         return _error(None, RPCError(INVALID_REQUEST, "invalid request: a call is a JSON object"))
     request_id = request.get("id")
-    if not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
+    if not _usable_id(request_id):
         return _error(None, RPCError(INVALID_REQUEST, "invalid request: id must be a string, an integer or null"))
     if request.get("jsonrpc") != JSONRPC:
         return _error(request_id, RPCError(INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"'))

@@ -35,9 +35,10 @@ from wasmchain.protocol.blocks import Block, Receipt
 from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.transactions import SignedTransaction
-from wasmchain.protocol.transition import check_envelope, check_payload
+from wasmchain.protocol.transition import check_envelope, check_payload, intrinsic_gas
 from wasmchain.store.chain import Chain
 from wasmchain.vm import Event, Outcome
+from wasmchain.vm.errors import VMError
 from wasmchain.vm.host import Address, Hash32
 
 MAX_MINE = 10_000
@@ -123,6 +124,15 @@ class Node:
 
     def simulate(self, signed: SignedTransaction) -> Receipt:
         return self.chain.simulate(signed, self._peek_timestamp())
+
+    def intrinsic_gas(self, signed: SignedTransaction) -> int | None:
+        """What a transaction costs before it executes (its bytes, compiling a deploy's code), or ``None``
+        when it has no such cost because it cannot run (a deploy whose module is refused)."""
+        chain = self.chain
+        try:
+            return intrinsic_gas(signed, chain.context(chain.head.height + 1, chain.head.timestamp))
+        except (ChainError, VMError):
+            return None
 
     def view(self, contract: Address, method: str, args: bytes, gas_limit: int, caller: Address) -> Outcome:
         return self.chain.view(contract, method, args, gas_limit, caller)

@@ -2,9 +2,15 @@
 
 ``Dispatcher.handle(body)`` takes the bytes of a request (or a batch) and
 returns the bytes of the response, or ``None`` when there is nothing to send
-(notifications only).  ``Dispatcher.call(method, params)`` is the same for one
-call, raising ``RPCError``: the in-process client of the test fixture uses
-it, so the fixture and a real node answer alike.
+(notifications only); ``Dispatcher.serve(body)`` is the same for a server's
+event loop, giving the loop a turn between the calls of a batch (every few
+milliseconds of work), so a health check is answered while a batch runs.
+``Dispatcher.call(method, params)`` is the same for one call, raising
+``RPCError``: the in-process client of the test fixture uses it, so the
+fixture and a real node answer alike.  The dispatcher's ``Limits`` bound what
+one request may cost (docs/rpc.md, "Limits"): ``view`` and ``simulate`` run
+with at most the gas cap, draw on the request's ``GasBudget``, and
+``get_raw_blocks`` sends fewer blocks rather than pass the answer limit.
 
 Each method below is a function of the dispatcher and its parameters,
 declared with them (``@METHODS.add(Param(...), ...)``: a name, a converter
@@ -15,7 +21,9 @@ message, and its own ``reason``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,20 +35,26 @@ from wasmchain.node.errors import (
     TransactionDropped,
 )
 from wasmchain.node.jsonrpc import (
+    BATCH_GAS_FLAG,
+    DEFAULT_LIMITS,
     DEVNET_REFUSED,
     FOLLOWER_REFUSED,
     INVALID_PARAMS,
+    LIMIT_EXCEEDED,
     MAX_RAW_BLOCKS,
     MEMPOOL_FULL,
     METHOD_NOT_FOUND,
     NOT_FOUND,
     STORE_ERROR,
     TX_REJECTED,
+    Limits,
     Method,
     Methods,
     Param,
     RPCError,
     answer,
+    answer_too_large,
+    answering,
     bind,
     changes_chain,
     optional,
@@ -77,6 +91,35 @@ from wasmchain.store.kv import StoreError
 from wasmchain.vm.host import Address
 
 DEFAULT_GAS = 100_000_000
+TURN_AFTER = 0.005
+"""Seconds of a batch's work after which ``Dispatcher.serve`` lets the event loop serve others."""
+TURN = 0.001
+"""How long it lets it: enough for the loop to answer what is waiting (a health check takes well under 1 ms)."""
+
+
+class GasBudget:
+    """The gas the ``view`` and ``simulate`` calls of one request (a call or a batch) may still execute.
+
+    As a block's gas pool: a call reserves its gas limit before it runs (refused if it does not fit)
+    and gets back what it did not use, so the calls of a batch execute at most ``Limits.batch_gas``.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+
+    def reserve(self, method: str, gas: int) -> None:
+        if gas > self.left:
+            raise RPCError(
+                LIMIT_EXCEEDED,
+                f"{method} asks for {gas} gas, but this request has {self.left} of its {self.total} left "
+                f"(the node's {BATCH_GAS_FLAG}): send less gas, or the call in another request",
+                "gas_budget_exceeded",
+            )
+        self.left -= gas
+
+    def refund(self, gas: int) -> None:
+        self.left += gas
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------
@@ -91,9 +134,10 @@ class Dispatcher:
     (``FOLLOWER_REFUSED``), and ``chain_info`` says what it follows.
     """
 
-    def __init__(self, node: Node, *, follows: str | None = None) -> None:
+    def __init__(self, node: Node, *, follows: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.node = node
         self.follows = follows
+        self.limits = limits
         self.methods: dict[str, Method] = METHODS.table()
         """The methods by name: every one declared below (a test may replace one of its own dispatcher's)."""
 
@@ -101,16 +145,19 @@ class Dispatcher:
     def chain(self) -> Chain:
         return self.node.chain
 
-    def call(self, method: str, params: Any = None) -> Any:
-        """One call: its result, or ``RPCError``; an unexpected exception (a bug) is raised as it is."""
+    def call(self, method: str, params: Any = None, budget: GasBudget | None = None) -> Any:
+        """One call: its result, or ``RPCError``; an unexpected exception (a bug) is raised as it is.
+
+        ``budget`` is the gas left to its request (a batch); by default the call is a request of its own.
+        """
         try:
-            return self._call(method, params)
+            return self._call(method, params, GasBudget(self.limits.batch_gas) if budget is None else budget)
         except RPCError:
             raise
         except ChainError as error:
             raise rpc_error(error) from None
 
-    def _call(self, name: str, params: Any) -> Any:
+    def _call(self, name: str, params: Any, budget: GasBudget) -> Any:
         method = self.methods.get(name)
         if method is None:
             raise MethodNotFound(f"method not found: {name!r} (see docs/rpc.md for the methods)")
@@ -118,11 +165,31 @@ class Dispatcher:
             raise FollowerRefused(
                 f"this node is a follower of {self.follows} and does not take {name}: send it to the node it follows"
             )
-        return method.handler(self, **bind(params, method.params, name))
+        arguments = bind(params, method.params, name)
+        if method.metered:
+            arguments["budget"] = budget
+        return method.handler(self, **arguments)
 
     def handle(self, body: bytes) -> bytes | None:
         """A whole HTTP body in, a whole response body out (``None``: nothing to send)."""
-        return answer(body, self.call)
+        budget = GasBudget(self.limits.batch_gas)
+        return answer(body, lambda method, params: self.call(method, params, budget), self.limits)
+
+    async def serve(self, body: bytes) -> bytes | None:
+        """``handle`` on an event loop: between the calls of a batch, once ``TURN_AFTER`` seconds of work
+        have passed, the loop gets ``TURN`` to serve other connections (the calls still run on its thread)."""
+        budget = GasBudget(self.limits.batch_gas)
+        steps = answering(body, lambda method, params: self.call(method, params, budget), self.limits)
+        turn_due = time.monotonic() + TURN_AFTER
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                response: bytes | None = done.value
+                return response
+            if time.monotonic() >= turn_due:
+                await asyncio.sleep(TURN)
+                turn_due = time.monotonic() + TURN_AFTER
 
 
 _ANSWERS: tuple[tuple[type[ChainError], int, str], ...] = (
@@ -220,14 +287,18 @@ def get_raw_blocks(rpc: Dispatcher, from_height: int, count: int) -> Report:
     if not 1 <= count <= MAX_RAW_BLOCKS:
         raise ChainError(f"count must be between 1 and {MAX_RAW_BLOCKS}, found {count}")
     last = min(chain.head.height, from_height + count - 1)
-    blocks = [
-        {
-            "height": height,
-            "block": "0x" + chain.block(height).encode().hex(),
-            "receipts": "0x" + encode_receipts(chain.receipts(height)).hex(),
-        }
-        for height in range(from_height, last + 1)
-    ]
+    limit = rpc.limits.max_answer_size
+    blocks: list[Report] = []
+    size = 200  # the envelope, the head and the list's brackets, generously
+    for height in range(from_height, last + 1):
+        block = "0x" + chain.block(height).encode().hex()
+        receipts = "0x" + encode_receipts(chain.receipts(height)).hex()
+        size += len(block) + len(receipts) + 64
+        if size > limit:  # send fewer blocks (the caller asks again from the next), never none
+            if not blocks:
+                raise answer_too_large(f"get_raw_blocks (block {height})", size, limit)
+            break
+        blocks.append({"height": height, "block": block, "receipts": receipts})
     return {"head": chain.head.height, "blocks": blocks}
 
 
@@ -344,6 +415,7 @@ def get_receipt(rpc: Dispatcher, hash: bytes) -> Report | None:
     *ARGS,
     GAS,
     Param("caller", to_address, bytes(ADDRESS_SIZE)),
+    metered=True,
 )
 def view(
     rpc: Dispatcher,
@@ -353,13 +425,17 @@ def view(
     args_hex: bytes | None,
     gas: int,
     caller: Address,
+    budget: GasBudget,
 ) -> Report:
     chain = rpc.chain
     if gas > chain.genesis.chain.block_gas_limit:  # the node serves one call at a time: bound it
         raise ChainError(f"gas {gas} is above the block gas limit {chain.genesis.chain.block_gas_limit}")
     if not chain.account(contract).is_contract:
         raise NotFound(f"no contract at {format_address(contract)}")
+    gas = min(gas, rpc.limits.gas_cap)
+    budget.reserve("view", gas)
     outcome = rpc.node.view(contract, method, _input(args, args_hex), gas, caller)
+    budget.refund(gas - outcome.gas_used)
     return {"block_height": chain.head.height, **outcome_report(outcome)}
 
 
@@ -372,6 +448,7 @@ def view(
     Param("value", to_uint, 0),
     GAS,
     Param("gas_price", optional(to_uint64), None),
+    metered=True,
 )
 def simulate(
     rpc: Dispatcher,
@@ -384,6 +461,7 @@ def simulate(
     value: int,
     gas: int,
     gas_price: int | None,
+    budget: GasBudget,
 ) -> Report:
     chain = rpc.chain
     to_field, code_field, method_field = b"", b"", ""
@@ -400,26 +478,41 @@ def simulate(
     encoded = _input(args, args_hex) if (args is not None or args_hex is not None or kind is TxKind.CALL) else b""
     if kind is TxKind.DEPLOY and method and not encoded:
         encoded = encode_args({})
-    tx = SimulatedTransaction(
-        chain_id=chain.genesis.chain_id,
-        nonce=chain.account(from_).nonce,
-        gas_limit=gas,
-        gas_price=chain.genesis.chain.min_gas_price if gas_price is None else gas_price,
-        public_key=bytes(PUBLIC_KEY_SIZE),
-        kind=kind,
-        to=to_field,
-        value=value,
-        code=code_field,
-        method=method_field,
-        args=encoded,
-        from_address=from_,
-    )
-    try:
-        signed = SignedTransaction.from_canonical([tx.fields(), bytes(SIGNATURE_SIZE)])
-    except InvalidTransaction as error:
-        raise ChainError(str(error)) from None
-    signed = SignedTransaction(tx, signed.signature)
+
+    def simulated(gas_limit: int) -> SignedTransaction:
+        tx = SimulatedTransaction(
+            chain_id=chain.genesis.chain_id,
+            nonce=chain.account(from_).nonce,
+            gas_limit=gas_limit,
+            gas_price=chain.genesis.chain.min_gas_price if gas_price is None else gas_price,
+            public_key=bytes(PUBLIC_KEY_SIZE),
+            kind=kind,
+            to=to_field,
+            value=value,
+            code=code_field,
+            method=method_field,
+            args=encoded,
+            from_address=from_,
+        )
+        try:
+            signed = SignedTransaction.from_canonical([tx.fields(), bytes(SIGNATURE_SIZE)])
+        except InvalidTransaction as error:
+            raise ChainError(str(error)) from None
+        return SignedTransaction(tx, signed.signature)
+
+    signed = simulated(gas)
+    # The cap bounds the gas it executes; its intrinsic gas (its bytes, compiling a deploy) comes on
+    # top, so a large deploy is estimated as well as a small one.  A transaction above the block gas
+    # limit, or with no intrinsic gas (its module is refused), is left as it is: it will not run.
+    intrinsic = rpc.node.intrinsic_gas(signed)
+    executed = 0
+    if intrinsic is not None and gas <= chain.genesis.chain.block_gas_limit:
+        executed = max(0, min(gas - intrinsic, rpc.limits.gas_cap))
+        if intrinsic + executed < gas:
+            signed = simulated(intrinsic + executed)
+    budget.reserve("simulate", executed)
     receipt = rpc.node.simulate(signed)
+    budget.refund(executed - min(executed, max(0, receipt.gas_used - (intrinsic or 0))))
     report = {"block_height": chain.head.height, **outcome_report(receipt)}
     if receipt.contract_address:
         report["address"] = format_address(receipt.contract_address)

@@ -158,7 +158,7 @@ class Server:
                     self._write(writer, error.status, _error_body(error.code, error.message), keep_alive=False)
                     await writer.drain()
                     return
-                status, payload = self._respond(request, body)
+                status, payload = await self._respond(request, body)
                 self._write(writer, status, payload, keep_alive=request.keep_alive)
                 await writer.drain()
                 if not request.keep_alive:
@@ -199,9 +199,9 @@ class Server:
             raise _HTTPError(413, f"the body is {shown} bytes, over the limit of {MAX_BODY_BYTES}")
         return request, await reader.readexactly(int(digits))
 
-    def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None]:
+    async def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None]:
         if request.method == "POST":
-            return 200, self.dispatcher.handle(body)
+            return 200, await self.dispatcher.serve(body)  # (a batch lets the loop serve others between calls)
         if request.method == "GET" and request.target in ("/", "/health"):
             return 200, self.dispatcher.handle(b'{"jsonrpc":"2.0","id":0,"method":"chain_info"}')
         if request.method == "OPTIONS":
