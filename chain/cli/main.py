@@ -50,6 +50,7 @@ from wasmchain.node.jsonrpc import (
     Limits,
 )
 from wasmchain.node.reports import Report
+from wasmchain.node.server import HTTPAccess
 from wasmchain.protocol.args import parse_args
 from wasmchain.protocol.errors import ChainError, InvalidTransaction
 from wasmchain.protocol.hexstr import from_hex
@@ -339,6 +340,26 @@ def _rpc_limits(args: argparse.Namespace) -> Limits:
     return limits
 
 
+def _add_http_access(parser: argparse.ArgumentParser) -> None:
+    """Who besides this machine's own tools may call the node (docs/rpc.md, "Host and Origin")."""
+    parser.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="comma-separated host names a request's Host header may give besides localhost, 127.0.0.1, [::1] "
+        "and the --host address (any port); * for any (default: those only, against DNS rebinding)",
+    )
+    parser.add_argument(
+        "--cors-origins",
+        metavar="ORIGINS",
+        help="comma-separated origins (e.g. http://localhost:3000) whose web pages may call the node, or * for "
+        "any page (default: none; a request with another Origin is refused)",
+    )
+
+
+def _http_access(args: argparse.Namespace) -> HTTPAccess:
+    return HTTPAccess.parse(args.allowed_hosts, args.cors_origins)
+
+
 def devnet_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("devnet", help="run a local devnet node serving JSON-RPC (the main job)")
     parser.add_argument(
@@ -367,6 +388,7 @@ def devnet_arguments(sub: Subcommands) -> None:
         "--durable", action="store_true", help="fsync every block (survives an OS crash too; about 1 ms a block)"
     )
     _add_rpc_limits(parser)
+    _add_http_access(parser)
     parser.set_defaults(handler=cmd_devnet)
 
 
@@ -382,6 +404,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         args.block_time,
         args.fresh,
         args.durable,
+        access=_http_access(args),
         limits=_rpc_limits(args),
     )
     try:
@@ -435,6 +458,7 @@ def follow_arguments(sub: Subcommands) -> None:
         "(default %(default)s)",
     )
     _add_rpc_limits(parser)
+    _add_http_access(parser)
     parser.set_defaults(handler=cmd_follow)
 
 
@@ -455,6 +479,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         args.poll,
         args.timeout,
         args.max_answer * 2**20,
+        access=_http_access(args),
         limits=_rpc_limits(args),
     )
     try:

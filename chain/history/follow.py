@@ -68,7 +68,7 @@ from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.jsonrpc import DEFAULT_LIMITS, MAX_RAW_BLOCKS, NOT_FOUND, Limits
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.server import Server
+from wasmchain.node.server import HTTPAccess, Server
 from wasmchain.protocol.blocks import Block, Receipt, decode_receipts
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, InvalidEncoding
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
@@ -510,6 +510,8 @@ class FollowOptions:
     """Seconds one call to the remote may take in all."""
     max_answer: int = DEFAULT_MAX_ANSWER
     """Bytes one answer of the remote may have."""
+    access: HTTPAccess = HTTPAccess()
+    """Who besides this machine's own tools may call the follower (``--allowed-hosts``, ``--cors-origins``)."""
     limits: Limits = DEFAULT_LIMITS
     """What one JSON-RPC request to the follower may cost (the ``--rpc-*`` flags, as a devnet's)."""
 
@@ -544,7 +546,11 @@ def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) ->
         follower = Follower(chain, remote, options.rpc)
         node = Node(chain)
         server = Server(
-            node, options.host, options.port, dispatcher=Dispatcher(node, follows=options.rpc, limits=options.limits)
+            node,
+            options.host,
+            options.port,
+            dispatcher=Dispatcher(node, follows=options.rpc, limits=options.limits),
+            access=options.access,
         )
 
         def banner(url: str) -> None:

@@ -15,7 +15,7 @@ from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.jsonrpc import DEFAULT_LIMITS, Limits
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.node.server import Server
+from wasmchain.node.server import HTTPAccess, Server
 from wasmchain.protocol.errors import GenesisError
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
@@ -32,6 +32,8 @@ class DevnetOptions:
     block_time: float | None = None
     fresh: bool = False
     durable: bool = False
+    access: HTTPAccess = HTTPAccess()
+    """Who besides this machine's own tools may call it (``--allowed-hosts``, ``--cors-origins``)."""
     limits: Limits = DEFAULT_LIMITS
     """What one JSON-RPC request may cost (the ``--rpc-*`` flags; docs/rpc.md, "Limits")."""
 
@@ -57,7 +59,13 @@ def run_devnet(options: DevnetOptions, out: TextIO) -> int:
     chain, created = open_devnet_chain(options)
     try:
         node = Node(chain, block_time=options.block_time)
-        server = Server(node, options.host, options.port, dispatcher=Dispatcher(node, limits=options.limits))
+        server = Server(
+            node,
+            options.host,
+            options.port,
+            dispatcher=Dispatcher(node, limits=options.limits),
+            access=options.access,
+        )
 
         def banner(url: str) -> None:
             head = chain.head

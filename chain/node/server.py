@@ -9,16 +9,23 @@ Connections are kept alive (HTTP/1.1), so a client thread pays for one
 TCP handshake, not one per call.
 
 The HTTP side is deliberately small: ``POST`` with a ``Content-Length``
-body to any path is a JSON-RPC call; ``GET /`` answers ``chain_info``
-(a health check); ``OPTIONS`` answers CORS preflight, so a page served
-elsewhere may call the node, as Anvil allows.  Everything else gets an
-HTTP error with a JSON-RPC error body saying what was wrong.
+and an ``application/json`` body to any path is a JSON-RPC call; ``GET /``
+answers ``chain_info`` (a health check); everything else gets an HTTP error
+with a JSON-RPC error body saying what was wrong.
+
+Only the developer's own tools reach the node (``HTTPAccess``,
+docs/rpc.md "Host and Origin"): a request whose ``Host`` is not this
+machine's (a DNS-rebinding page's name) or whose ``Origin`` is a web page's
+is refused with 403 before anything runs, as geth's ``--http.vhosts`` and
+``--http.corsdomain`` do; CORS headers, and ``OPTIONS`` preflights, only
+for the origins ``--cors-origins`` names.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -35,6 +42,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 """A batch of many transactions, each up to max_tx_size and sent as hex."""
 IDLE_TIMEOUT = 120.0
 """Seconds a kept-alive connection may sit idle, or take to send a request."""
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""The names a request's ``Host`` may always give (with any port), besides the listening address."""
+SINGLE_HEADERS = ("content-length", "content-type", "host", "origin", "transfer-encoding")
+"""Headers a request may send once: with two, a proxy in front and this node could each read another."""
 
 Companion = Callable[[], Coroutine[Any, Any, None]]
 """A coroutine function run beside the server, on its loop: a follower's loop."""
@@ -43,10 +54,12 @@ _REASONS = {
     200: "OK",
     204: "No Content",
     400: "Bad Request",
+    403: "Forbidden",
     405: "Method Not Allowed",
     408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
     505: "HTTP Version Not Supported",
 }
@@ -58,6 +71,59 @@ class _Request:
     target: str
     keep_alive: bool
     headers: dict[str, str]
+    cors: tuple[str, ...] = ()
+    """The CORS headers its answer carries: only for an allowed ``Origin``."""
+
+
+class AccessOptionError(ChainError):
+    """An ``--allowed-hosts`` or ``--cors-origins`` entry that can match no request."""
+
+    reason = "invalid_option"
+
+
+_HOST_NAME = re.compile(r"\[([0-9a-f:.]+)\]|([0-9a-z._~%!$&'()*+,;=-]+)")
+"""A host (RFC 3986, lowercased): a name or an IPv4 address, or an IPv6 one in brackets (the group without)."""
+_HOST = re.compile(rf"(?:{_HOST_NAME.pattern})(?::[0-9]{{1,5}})?")
+"""A ``Host`` header: a host and maybe a port."""
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/?#]+|null")
+"""A serialized origin, as browsers send it: scheme://host[:port], or ``null`` (a file, a sandbox)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPAccess:
+    """Who may reach the node over HTTP besides this machine's own tools (docs/rpc.md, "Host and Origin")."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    """Names a ``Host`` may give besides ``LOCAL_HOSTS`` and the listening address, lowercased; ``*`` any."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose web pages may call the node (and get CORS headers), lowercased; ``*`` any."""
+
+    @classmethod
+    def parse(cls, allowed_hosts: str | None = None, cors_origins: str | None = None) -> HTTPAccess:
+        """From the flags' comma-separated lists; an entry no request could match is refused, naming it."""
+        hosts = []
+        for entry in _entries(allowed_hosts):
+            match = _HOST_NAME.fullmatch(entry)
+            if entry != "*" and match is None:
+                raise AccessOptionError(
+                    "--allowed-hosts takes host names without a port (any port is allowed; an IPv6 address "
+                    f"in brackets), or *; found {entry!r}"
+                )
+            hosts.append(entry if match is None else match.group(1) or match.group(2))
+        origins = []
+        for entry in _entries(cors_origins):
+            origin = entry.rstrip("/")
+            if entry != "*" and _ORIGIN.fullmatch(origin) is None:
+                raise AccessOptionError(
+                    f"--cors-origins takes origins as a browser sends them, scheme://host[:port] "
+                    f"(e.g. http://localhost:3000), or *; found {entry!r}"
+                )
+            origins.append(origin)
+        return cls(tuple(hosts), tuple(origins))
+
+
+def _entries(text: str | None) -> list[str]:
+    return [entry.strip().lower() for entry in (text or "").split(",") if entry.strip()]
 
 
 class _HTTPError(ChainError):
@@ -65,21 +131,33 @@ class _HTTPError(ChainError):
 
     reason = "invalid_request"
 
-    def __init__(self, status: int, message: str, code: int = INVALID_REQUEST) -> None:
+    def __init__(self, status: int, message: str, code: int = INVALID_REQUEST, reason: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        if reason is not None:
+            self.reason = reason
 
 
 class Server:
     def __init__(
-        self, node: Node, host: str = "127.0.0.1", port: int = 8545, *, dispatcher: Dispatcher | None = None
+        self,
+        node: Node,
+        host: str = "127.0.0.1",
+        port: int = 8545,
+        *,
+        dispatcher: Dispatcher | None = None,
+        access: HTTPAccess = HTTPAccess(),
     ) -> None:
         self.node = node
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(node)
         self.host = host
         self.port = port
+        self.access = access
+        listening = host.lower().removeprefix("[").removesuffix("]")
+        self._hosts = frozenset((*LOCAL_HOSTS, listening, *access.allowed_hosts))
+        self._origins = frozenset(access.cors_origins)
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -155,11 +233,12 @@ class Server:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return  # the client went away, or sat idle
                 except _HTTPError as error:
-                    self._write(writer, error.status, _error_body(error.code, error.message), keep_alive=False)
+                    body = _error_body(error.code, error.message, error.reason)
+                    self._write(writer, error.status, body, keep_alive=False)
                     await writer.drain()
                     return
                 status, payload = await self._respond(request, body)
-                self._write(writer, status, payload, keep_alive=request.keep_alive)
+                self._write(writer, status, payload, keep_alive=request.keep_alive, cors=request.cors)
                 await writer.drain()
                 if not request.keep_alive:
                     return
@@ -183,6 +262,7 @@ class Server:
             raise
         request = _parse_head(head)
         if request.method != "POST":
+            self._admit(request)
             return request, b""
         if "transfer-encoding" in request.headers:
             raise _HTTPError(411, "chunked bodies are not accepted: send a Content-Length")
@@ -197,7 +277,42 @@ class Server:
         if len(digits) > 18 or int(digits) > MAX_BODY_BYTES:
             shown = digits if len(digits) <= 20 else digits[:20] + "..."
             raise _HTTPError(413, f"the body is {shown} bytes, over the limit of {MAX_BODY_BYTES}")
-        return request, await reader.readexactly(int(digits))
+        body = await reader.readexactly(int(digits))  # (read before a refusal, so the client sees the refusal)
+        self._admit(request)
+        return request, body
+
+    def _admit(self, request: _Request) -> None:
+        """Refuse (403, 415) a request from anything but the developer's own tools, before it runs; set its CORS.
+
+        A browser names the page's site in ``Host`` after a DNS rebinding, and sends ``Origin`` with every
+        cross-site request (and every ``POST``); the developer's tools (the CLI, the client, a follower,
+        curl) send this machine's name and no ``Origin``.
+        """
+        host = request.headers.get("host")
+        if host is not None and "*" not in self.access.allowed_hosts:
+            match = _HOST.fullmatch(host.lower())
+            name = None if match is None else match.group(1) or match.group(2)
+            if name not in self._hosts:
+                listed = ", ".join(f"[{h}]" if ":" in h else h for h in sorted(self._hosts))
+                raise _HTTPError(
+                    403,
+                    f"Host {host[:100]!r} is not allowed: this node answers requests to {listed} (any port); "
+                    f"to serve another name, start it with --allowed-hosts {name or 'NAME'} (or '*' for any)",
+                    reason="host_not_allowed",
+                )
+        origin = request.headers.get("origin")
+        if origin is not None:
+            if "*" not in self._origins and origin.lower() not in self._origins:
+                given = ", ".join(sorted(self._origins)) or "none given"
+                raise _HTTPError(
+                    403,
+                    f"Origin {origin[:100]!r} is not allowed: web pages may call this node only from the origins "
+                    f"of --cors-origins ({given}); to let this one, start the node with --cors-origins {origin[:100]}",
+                    reason="origin_not_allowed",
+                )
+            request.cors = _cors_headers(request, "*" if "*" in self._origins else origin)
+        if request.method == "POST":
+            _check_content_type(request.headers.get("content-type"))
 
     async def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None]:
         if request.method == "POST":
@@ -211,14 +326,19 @@ class Server:
         )
 
     @staticmethod
-    def _write(writer: asyncio.StreamWriter, status: int, payload: bytes | None, *, keep_alive: bool) -> None:
+    def _write(
+        writer: asyncio.StreamWriter,
+        status: int,
+        payload: bytes | None,
+        *,
+        keep_alive: bool,
+        cors: tuple[str, ...] = (),
+    ) -> None:
         if payload is None and status == 200:
             status = 204  # only notifications: JSON-RPC sends nothing back
         lines = [
             f"HTTP/1.1 {status} {_REASONS.get(status, '')}",
-            "Access-Control-Allow-Origin: *",
-            "Access-Control-Allow-Methods: POST, GET, OPTIONS",
-            "Access-Control-Allow-Headers: Content-Type",
+            *cors,
             f"Connection: {'keep-alive' if keep_alive else 'close'}",
         ]
         if payload is not None:
@@ -247,11 +367,48 @@ def _parse_head(head: bytes) -> _Request:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise _HTTPError(400, f"a header line is NAME: VALUE, found {line[:80]!r}")
+        if name.lower() in SINGLE_HEADERS and name.lower() in headers:
+            raise _HTTPError(400, f"two {name[:40]} headers: a request sends it once")
         headers[name.lower()] = value.strip()
     connection = headers.get("connection", "").lower()
     keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
     return _Request(method, target, keep_alive, headers)
 
 
-def _error_body(code: int, message: str) -> bytes:
-    return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": RPCError(code, message).to_json()}).encode()
+def _cors_headers(request: _Request, allowed: str) -> tuple[str, ...]:
+    """The CORS headers of an answer to an allowed origin; a preflight (``OPTIONS``) gets what it asks about."""
+    headers = [f"Access-Control-Allow-Origin: {allowed}"]
+    if allowed != "*":
+        headers.append("Vary: Origin")
+    if request.method == "OPTIONS":
+        headers += [
+            "Access-Control-Allow-Methods: POST, GET, OPTIONS",
+            "Access-Control-Allow-Headers: Content-Type",
+            "Access-Control-Max-Age: 600",
+        ]
+        if request.headers.get("access-control-request-private-network", "").lower() == "true":
+            headers.append("Access-Control-Allow-Private-Network: true")  # a public page calling this machine
+    return tuple(headers)
+
+
+def _check_content_type(value: str | None) -> None:
+    """A body is ``application/json`` (a ``charset`` of UTF-8 allowed): a page's form or ``text/plain`` is not."""
+    media, _, parameters = (value or "").partition(";")
+    if media.strip().lower() != "application/json":
+        found = f"found {value[:80]!r}" if value is not None else "found none"
+        raise _HTTPError(
+            415,
+            f"a JSON-RPC body is sent with Content-Type: application/json, {found} "
+            "(with curl: -H 'Content-Type: application/json')",
+            reason="unsupported_media_type",
+        )
+    for parameter in parameters.split(";"):
+        name, _, charset = parameter.partition("=")
+        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise _HTTPError(
+                415, f"JSON is read as UTF-8, found charset {charset.strip()[:40]!r}", reason="unsupported_media_type"
+            )
+
+
+def _error_body(code: int, message: str, reason: str | None = None) -> bytes:
+    return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": RPCError(code, message, reason).to_json()}).encode()

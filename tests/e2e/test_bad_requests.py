@@ -432,8 +432,11 @@ def test_other_methods(devnet: Devnet) -> None:
             assert f"method {method} is not served" in response.json()["error"]["message"]
 
 
-def test_cors_preflight(devnet: Devnet) -> None:
-    response = post(devnet, b"", method="OPTIONS")
+def test_cors_preflight(devnet: Devnet, devnets: Devnets) -> None:
+    """No CORS unless --cors-origins names the page (tests/e2e/test_origin.py has the rest)."""
+    page = {"Origin": "http://localhost:3000"}
+    assert post(devnet, b"", page, method="OPTIONS").status == 403
+    response = post(devnets.start("--cors-origins", "*"), b"", page, method="OPTIONS")
     assert response.status == 204 and response.body == b""
     assert response.headers["access-control-allow-origin"] == "*"
     assert "POST" in response.headers["access-control-allow-methods"]
@@ -443,6 +446,9 @@ def test_post_to_any_path(devnet: Devnet) -> None:
     response = post(devnet, json.dumps(call("chain_info")), path="/rpc/v1?x=1")
     assert response.status == 200 and response.json()["result"]["chain_id"] == CHAIN_ID
 
+
+JSON = b"POST / HTTP/1.1\r\nContent-Type: application/json\r\n"
+"""The start of a raw POST the node would read."""
 
 RAW_HTTP_ERRORS = [
     (b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", 411, "needs a Content-Length"),
@@ -464,6 +470,16 @@ RAW_HTTP_ERRORS = [
     (b"GET / HTTP/0.9\r\n\r\n", 505, "HTTP/1.1 is served"),
     (b"POST / HTTP/1.1\r\nno colon here\r\n\r\n", 400, "a header line is NAME: VALUE"),
     (b"POST / HTTP/1.1\r\n Content-Length: 2\r\n\r\n{}", 400, "a header line is NAME: VALUE"),
+    # Two of a header a proxy in front and the node could each read another of (request smuggling).
+    (JSON + b"Content-Length: 2\r\nContent-Length: 49\r\n\r\n{}", 400, "two Content-Length headers"),
+    (JSON + b"Content-Length: 2\r\ncontent-length: 2\r\n\r\n{}", 400, "two content-length headers"),
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: attacker.example\r\n\r\n", 400, "two Host headers"),
+    (JSON + b"Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 400, "two Content-Type headers"),
+    # Not the developer's own tools (tests/e2e/test_origin.py).
+    (b"GET / HTTP/1.1\r\nHost: attacker.example:8545\r\n\r\n", 403, "Host 'attacker.example:8545' is not allowed"),
+    (b"GET / HTTP/1.1\r\nOrigin: http://attacker.example\r\n\r\n", 403, "is not allowed: web pages may call"),
+    (b"POST / HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415, "application/json"),
+    (b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 415, "Content-Type: application/json, found none"),
 ]
 
 
@@ -491,9 +507,9 @@ def test_disconnects_mid_request(devnet: Devnet) -> None:
     body = json.dumps(call("devnet_mine")).encode()
     height = rpc(devnet, call("chain_info"))["result"]["head"]["height"]
     for partial in [
-        b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[:10]),  # mid-body
-        b"POST / HTTP/1.1\r\nContent-Len",  # mid-headers
-        b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body),  # before the body
+        JSON + b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]),  # mid-body
+        JSON + b"Content-Len",  # mid-headers
+        JSON + b"Content-Length: %d\r\n\r\n" % len(body),  # before the body
     ]:
         for half_close in (False, True):
             sock = socket.create_connection(("127.0.0.1", devnet.port), timeout=10)
@@ -504,7 +520,7 @@ def test_disconnects_mid_request(devnet: Devnet) -> None:
     # A client that vanishes while the node answers it.
     sock = socket.create_connection(("127.0.0.1", devnet.port), timeout=10)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close sends RST
-    sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    sock.sendall(JSON + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     sock.close()
     # None of the unfinished ones mined; the finished one may have, before it noticed.
     after = rpc(devnet, call("chain_info"))["result"]["head"]["height"]
@@ -513,7 +529,7 @@ def test_disconnects_mid_request(devnet: Devnet) -> None:
 
 def test_slow_client_does_not_block_others(devnet: Devnet, client: Client) -> None:
     with socket.create_connection(("127.0.0.1", devnet.port), timeout=10) as slow:
-        slow.sendall(b'POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{"jsonrpc"')
+        slow.sendall(JSON + b'Content-Length: 1000\r\n\r\n{"jsonrpc"')
         assert client.call("chain_info")["chain_id"] == CHAIN_ID
         slow.sendall(b" " * 10)
         assert client.call("get_balance", address=ADDRESS)["address"] == ADDRESS
@@ -525,8 +541,10 @@ def test_keep_alive_and_pipelining(devnet: Devnet) -> None:
     second = json.dumps(call("get_block", {"block": 0}, "b")).encode()
     with socket.create_connection(("127.0.0.1", devnet.port), timeout=10) as sock:
         sock.sendall(
-            b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(first), first)
-            + b"POST / HTTP/1.1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(second), second)
+            JSON
+            + b"Content-Length: %d\r\n\r\n%s" % (len(first), first)
+            + JSON
+            + b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(second), second)
         )
         raw = b""
         while chunk := sock.recv(65536):
@@ -538,7 +556,10 @@ def test_keep_alive_and_pipelining(devnet: Devnet) -> None:
     assert two.headers["connection"] == "close" and two.json()["id"] == "b"
     assert two.json()["result"]["height"] == 0
 
-    raw = exchange(devnet, b"POST / HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(first), first))
+    raw = exchange(
+        devnet,
+        b"POST / HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(first), first),
+    )
     assert parse_response(raw).headers["connection"] == "close"  # the node closed: exchange returned
 
 
@@ -566,7 +587,7 @@ def test_node_still_correct_after_one_bad_request_of_each_class(devnets: Devnets
         assert parse_response(exchange(node, request_)).status == status, request_
     for half_close in (False, True):
         with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
-            sock.sendall(b'POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"jsonrpc"')
+            sock.sendall(JSON + b'Content-Length: 100\r\n\r\n{"jsonrpc"')
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
 

@@ -241,7 +241,10 @@ def test_sigterm_with_connections_open(devnets: Devnets) -> None:
     mid_body = socket.create_connection(("127.0.0.1", devnet.port), timeout=10)
     with kept, mid_headers, mid_body:
         body = json.dumps(call("chain_info")).encode()
-        kept.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        kept.sendall(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
         answer = parse_response(kept.recv(65536))
         assert answer.status == 200 and answer.headers["connection"] == "keep-alive"
         mid_headers.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
