@@ -40,9 +40,10 @@ MAX_EVENT_BLOCK_RANGE = 10_000
 MAX_EVENTS = 10_000
 """Events one query may return."""
 
-DEFAULT_GAS_CAP = 50_000_000
-"""Gas one ``view`` or ``simulate`` may execute by default: about 30 ms of a busy loop (docs/rpc.md, "Limits")."""
-DEFAULT_BATCH_GAS = 500_000_000
+DEFAULT_GAS_CAP = 20_000_000
+"""Gas one ``view`` or ``simulate`` may execute by default: 10 to 20 ms of a busy loop, measured (docs/rpc.md,
+"Limits"), so a health check waits at most that long behind one; a token transfer executes ~0.3M."""
+DEFAULT_BATCH_GAS = 200_000_000
 """Gas the ``view`` and ``simulate`` calls of one request (a batch) may execute together by default."""
 DEFAULT_MAX_ANSWER_SIZE = 8 * 1024 * 1024
 """Bytes of one call's answer by default: a contract of the largest size (512 KiB) is 1 MiB of hex."""
