@@ -70,7 +70,7 @@ from wasmchain.history.divergence import (
 from wasmchain.protocol import smt
 from wasmchain.protocol.blocks import Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock
-from wasmchain.protocol.genesis import Genesis, genesis_from_document
+from wasmchain.protocol.genesis import Genesis, genesis_commitment, genesis_from_document
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_header, check_results, receipts_root
 from wasmchain.store import schema
@@ -502,6 +502,8 @@ def replay_archive(
             genesis = load_genesis_document(
                 header.genesis_document, any_vm_version=allow_version_mismatch, where=f"{path}: genesis"
             )
+            if warnings:  # run under the document's VM section; block 0 commits to the one recorded
+                genesis = genesis.committing_to_vm(header.gas_schedule_hash)
             chain = Chain.create(fresh_store(stack, store, last - first + 1), genesis)
             genesis_check = _genesis_divergence(chain, header.genesis_hash, header.chain_id)
             if genesis_check is not None:
@@ -616,17 +618,29 @@ def _open_source(kv: KVStore, allow_version_mismatch: bool) -> _Stored:
         raise Refused("the database holds no chain")
     try:
         problems = []
-        written = recorded_params(document).version
-        if written != VM_VERSION:
-            problems.append(f"the chain's genesis names VM {written!r}; this node runs {VM_VERSION!r}")
+        written = recorded_params(document)
+        if written.version != VM_VERSION:
+            problems.append(f"the chain's genesis names VM {written.version!r}; this node runs {VM_VERSION!r}")
     except ArchiveError as error:
         raise Refused(f"the database's genesis: {error}") from None
     warnings = _refusal(problems, allow_version_mismatch)
     genesis = load_genesis_document(document, any_vm_version=allow_version_mismatch, where="stored genesis")
     try:
-        return _Stored(Chain(kv, genesis), warnings)
+        chain = Chain(kv, genesis)
+        committed = chain.header(0).parent_hash
     except ChainError as error:
         raise Refused(str(error)) from None
+    if committed != genesis_commitment(document, written.fingerprint()):
+        warnings += _refusal(
+            [
+                "the stored genesis document is not the one block 0 commits to (it was changed after the "
+                "chain was created, or the chain was created before block 0 committed to its genesis)"
+            ],
+            allow_version_mismatch,
+        )
+    if warnings:  # run under the stored VM section; block 0 keeps the commitment it was made with
+        chain.genesis = genesis.committing_to(committed)
+    return _Stored(chain, warnings)
 
 
 def _start(recorded: Chain, start: int, kv: KVStore) -> tuple[Chain, Divergence | None]:

@@ -12,10 +12,18 @@
 }
 ```
 Every field is checked; an error names the field and what was found.
+
+Block 0 commits to the whole document: its ``parent_hash`` is
+``Genesis.commitment``, a hash of the document's VM section (through
+``VMParams.fingerprint``) and of everything else in it (chain id, time,
+chain parameters, accounts, contracts with their code).  So the genesis
+hash, and through parent hashes every block hash, names the chain's rules:
+two documents that differ anywhere make two chains.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -28,6 +36,22 @@ from wasmchain.vm import InvalidParams, VMParams
 from wasmchain.vm.host import Address
 
 MAX_AMOUNT = (1 << 128) - 1
+COMMITMENT_TAG = b"wasmchain/genesis-commitment/1"
+"""Domain separation of ``genesis_commitment`` from every other SHA-256 in the chain."""
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """A parsed document as canonical JSON: sorted keys, no spaces, ASCII."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def genesis_commitment(document: bytes, vm_fingerprint: bytes) -> bytes:
+    """What block 0 commits to: SHA-256 of the tag, of the document without its ``vm`` section
+    (canonical JSON), and of the VM section's ``VMParams.fingerprint()``."""
+    parsed = json.loads(document)
+    parsed.pop("vm", None)
+    rest = hashlib.sha256(canonical_json(parsed)).digest()
+    return hashlib.sha256(COMMITMENT_TAG + rest + vm_fingerprint).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +84,30 @@ class Genesis:
     contracts: tuple[GenesisContract, ...]
     document: bytes
     """The genesis document as canonical JSON (code inlined as hex), stored in the data directory."""
+    committed: bytes | None = None
+    """Block 0's commitment when it is not this document's own: set only by a replay that runs a
+    recorded chain under another VM section (``--allow-version-mismatch``), never by a node."""
 
     @property
     def document_hash(self) -> bytes:
         return hashlib.sha256(self.document).digest()
+
+    @property
+    def commitment(self) -> bytes:
+        """Block 0's ``parent_hash``: ``genesis_commitment`` of this document (or ``committed``)."""
+        if self.committed is not None:
+            return self.committed
+        return genesis_commitment(self.document, self.vm.fingerprint())
+
+    def committing_to_vm(self, vm_fingerprint: bytes) -> Genesis:
+        """This genesis, running its own VM section, with block 0 committing to another one's fingerprint
+        (a recorded chain replayed under another gas schedule or VM version)."""
+        return dataclasses.replace(self, committed=genesis_commitment(self.document, vm_fingerprint))
+
+    def committing_to(self, commitment: bytes) -> Genesis:
+        """This genesis with block 0 carrying ``commitment`` as recorded (a data directory's block 0,
+        replayed under an edited VM section)."""
+        return dataclasses.replace(self, committed=commitment)
 
 
 def parse_vm_params(section: Any, where: str) -> VMParams:
@@ -148,7 +192,7 @@ def genesis_from_document(document: dict[str, Any], where: str = "genesis") -> G
         raise fail("an address appears more than once in accounts and contracts")
     if sum(balance for _, balance in accounts) + sum(c.balance for c in contracts) > MAX_AMOUNT:
         raise fail("the total supply is more than 2**128 - 1")
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    canonical = canonical_json(document)
     return Genesis(chain_id, genesis_time, chain, vm, tuple(accounts), tuple(contracts), canonical)
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wasmchain.protocol import smt
-from wasmchain.protocol.blocks import ZERO_HASH, BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
+from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, merkle_root, overrides_root
 from wasmchain.protocol.errors import (
     ArgsTooLarge,
     BadSignature,
@@ -421,7 +421,12 @@ def execute_block(
 def genesis_block(
     state: State, genesis: Genesis, runtime: Runtime, read_node: smt.NodeReader
 ) -> tuple[Block, BlockOutput]:
-    """Block 0 and its state: the genesis accounts, then its contracts (each must compile)."""
+    """Block 0 and its state: the genesis accounts, then its contracts (each must compile).
+
+    Block 0's parent hash is the genesis document's commitment (``Genesis.commitment``), so its hash,
+    and every later block's, commits to the chain's whole genesis: VM version, limits, gas schedule,
+    chain parameters, accounts and contracts.
+    """
     for address, balance in genesis.accounts:
         set_balance(state, address, balance)
     for contract in genesis.contracts:
@@ -436,7 +441,7 @@ def genesis_block(
     changes = state.journal.flush()
     root, nodes = smt.update(read_node, smt.EMPTY_ROOT, changes.items())
     empty = merkle_root([])
-    header = Header(genesis.chain_id, 0, ZERO_HASH, genesis.genesis_time, empty, empty, root, 0, empty)
+    header = Header(genesis.chain_id, 0, genesis.commitment, genesis.genesis_time, empty, empty, root, 0, empty)
     return Block(header, ()), BlockOutput((), changes, root, nodes)
 
 

@@ -380,10 +380,10 @@ def test_a_remote_on_another_genesis_is_refused() -> None:
     follower = follower_of(Source().transport)
     with pytest.raises(Diverged, match=r"is on another chain: its genesis block is 0x[0-9a-f]{64}, ours is 0x"):
         Follower(follower.chain, Source(other).transport, URL).sync()
-    same_block_other_rules = copy.deepcopy(DOCUMENT)
-    same_block_other_rules["chain"]["min_gas_price"] = 2  # not in block 0: only the document says it
-    with pytest.raises(Diverged, match="the same genesis block as ours but another genesis document"):
-        Follower(follower.chain, Source(same_block_other_rules).transport, URL).sync()
+    other_rules = copy.deepcopy(DOCUMENT)
+    other_rules["chain"]["min_gas_price"] = 2  # block 0 commits to the whole document now (issue 12)
+    with pytest.raises(Diverged, match=r"is on another chain: its genesis block is 0x[0-9a-f]{64}, ours is 0x"):
+        Follower(follower.chain, Source(other_rules).transport, URL).sync()
 
 
 def test_a_genesis_that_does_not_hash_to_what_the_remote_says_is_refused() -> None:
