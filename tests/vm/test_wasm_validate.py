@@ -735,6 +735,16 @@ def test_a_segment_outside_its_memory_or_table_is_refused(
     assert _instance_traps(strict_engine, code)
 
 
+def test_a_segment_offset_is_always_a_constant_known_at_deploy() -> None:
+    # global.get could only read an imported global in an offset, and a contract imports functions only.
+    for fields in (
+        '(global i32 (i32.const 0)) (data (global.get 0) "a")',
+        "(table 1 funcref) (global i32 (i32.const 0)) (elem (global.get 0) func)",
+    ):
+        refused(wat(fields), "malformed", "global.get")
+    refused(_import(b"\x03\x7f\x00"), "import", "expected only function imports, found global import wasmchain.x")
+
+
 SEGMENTS_IN_BOUNDS = {
     "data ending at the last byte": ('(data (i32.const 65534) "ab")', MEMORY),
     "empty data at the end": ('(data (i32.const 65536) "")', MEMORY),
