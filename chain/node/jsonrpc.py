@@ -137,7 +137,7 @@ def answer_too_large(what: str, size: int, limit: int) -> RPCError:
     return RPCError(
         LIMIT_EXCEEDED,
         f"the answer to {what} is {size} bytes, over the node's limit of {limit} for one answer: "
-        f"ask for less (fewer blocks, say), or start the node with a larger {MAX_ANSWER_SIZE_FLAG}",
+        f"ask for less, or start the node with a larger {MAX_ANSWER_SIZE_FLAG}",
         "answer_too_large",
     )
 

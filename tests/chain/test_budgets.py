@@ -21,6 +21,8 @@ from tests.chain.test_rpc import (
     signed,
     submit,
 )
+from tests.chain.test_rpc_docs import docs_node
+from tests.helpers import ROOT
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
 from wasmchain.node import rpc as rpc_module
@@ -205,3 +207,13 @@ def test_a_batch_served_on_a_loop_lets_other_requests_in_between_its_calls(monke
     views = [index for index, what in enumerate(ran) if what == "view"]
     between = [what for what in ran[views[0] : views[-1]] if what == "health"]
     assert len(between) >= 9, ran  # before: the batch ran to its end before anything else
+
+
+def test_the_docs_example_of_a_refusal_is_the_nodes_answer() -> None:
+    text = (ROOT / "docs" / "rpc.md").read_text()
+    limits = text.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    documented = json.loads(limits.split("```text\n", 1)[1].split("```", 1)[0])
+    rpc = docs_node()
+    rpc.limits = Limits(max_answer_size=1000)
+    token = format_address(contract_address(DEV0.address, 0))
+    assert send(rpc, request("get_code", {"address": token})) == documented

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import wasmtime
 
 from tests.e2e.conftest import Devnets
@@ -107,7 +106,6 @@ def test_the_limit_flags_reach_a_follower(devnets: Devnets, tmp_path: Path) -> N
         follower.stop()
 
 
-@pytest.mark.slow
 def test_health_and_cheap_calls_are_answered_while_a_heavy_batch_runs(devnets: Devnets) -> None:
     devnet = devnets.start("--rpc-batch-gas", str(HEAVY_CALLS * DEFAULT_GAS_CAP))
     client = devnet.client()
