@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.chain.test_rpc import (
 )
 from tests.chain.test_rpc_docs import docs_node
 from tests.helpers import ROOT
+from wasmchain.cli.main import main
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
 from wasmchain.node import rpc as rpc_module
@@ -217,3 +219,11 @@ def test_the_docs_example_of_a_refusal_is_the_nodes_answer() -> None:
     rpc.limits = Limits(max_answer_size=1000)
     token = format_address(contract_address(DEV0.address, 0))
     assert send(rpc, request("get_code", {"address": token})) == documented
+
+
+@pytest.mark.parametrize("command", ["devnet", "follow"])
+def test_a_limit_flag_must_be_positive(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["--data", str(tmp_path / "data")] + (["--rpc", "http://127.0.0.1:1"] if command == "follow" else [])
+    assert main([command, *where, "--port", "0", "--rpc-batch-gas", "0"]) == 2
+    assert "--rpc-batch-gas must be a positive integer, found 0" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
