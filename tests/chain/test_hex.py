@@ -107,7 +107,7 @@ def signed_transfer_hex() -> str:
     ("method", "params", "message"),
     [
         ("get_balance", {"address": spaced(ADDRESS)}, "address must be 0x followed by 40 hex digits"),
-        ("get_account", {"address": ADDRESS[:10] + "\n" + ADDRESS[10:-1]}, "address must be 0x followed by 40"),
+        ("get_account", {"address": ADDRESS[:10] + "\n" + ADDRESS[10:]}, "address must be 0x followed by 40"),
         ("get_transaction", {"hash": spaced("ab" * 32)}, "hash must be 0x followed by 64 hex digits"),
         ("get_block", {"block": "0x" + " " * 2 + "ab" * 31 + "a"}, "block must be"),
         ("submit_transaction", {"tx": "0x 92 9c"}, "tx must be 0x followed by an even number of hex digits"),
@@ -168,4 +168,4 @@ def test_genesis_and_proofs_refuse_spaced_hex() -> None:
     with pytest.raises(GenesisError, match="is not valid hex"):
         genesis._hex("0x 01 02", "storage value", GenesisError)
     with pytest.raises(InvalidEncoding, match="expected 64 hex digits"):
-        smt._hash_from_hex(" " + "ab" * 31 + " a", "sibling")
+        smt._hash_from_hex(" " + "ab" * 31 + " ", "sibling")  # 64 characters, 31 bytes
