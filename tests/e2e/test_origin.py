@@ -13,6 +13,7 @@ anything runs, and nothing changes; ``--allowed-hosts`` and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from tests.e2e.tools import (
     rpc,
     tx_hex,
 )
+from tests.helpers.devnet import start_listening, wait_for
 from wasmchain.cli.main import main
 from wasmchain.protocol.keys import dev_key, format_address
 
@@ -226,3 +228,25 @@ def test_the_client_and_the_cli_still_work(devnet: Devnet, capsys: pytest.Captur
     assert rpc(devnet, call("chain_info"))["result"]["chain_id"]
     assert main(["balance", "dev0", "--rpc", devnet.url]) == 0
     assert "balance:" in capsys.readouterr().out
+
+
+def test_a_follower_serves_by_the_same_rules(devnet: Devnet, tmp_path: Path) -> None:
+    """A follower reaches its remote as the developer's tool it is, and refuses pages and other names itself."""
+    data = tmp_path / "follower"
+    follower = start_listening(
+        ["follow", "--rpc", devnet.url, "--data", str(data), "--port", "0", "--cors-origins", "http://localhost:3000"],
+        data,
+    )
+    try:
+        head = devnet.client().call("chain_info")["head"]["height"]
+        follows = follower.client()
+        wait_for("the follower at the devnet's head", lambda: follows.call("chain_info")["head"]["height"] >= head)
+        body = json.dumps(call("chain_info"))
+        refusal(post(follower, body, {"Host": "attacker.example"}), 403, "host_not_allowed")
+        refusal(post(follower, body, {"Origin": ATTACKER_ORIGIN}), 403, "origin_not_allowed")
+        refusal(post(follower, body, {"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+        allowed = post(follower, body, {"Origin": "http://localhost:3000"})
+        assert allowed.status == 200 and allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+        follower.stop()
+    finally:
+        follower.kill()
