@@ -37,8 +37,7 @@ from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_envelope, check_payload, intrinsic_gas
 from wasmchain.store.chain import Chain
-from wasmchain.vm import Event, Outcome
-from wasmchain.vm.errors import VMError
+from wasmchain.vm import Event, InvalidModule, Outcome
 from wasmchain.vm.host import Address, Hash32
 
 MAX_MINE = 10_000
@@ -131,7 +130,7 @@ class Node:
         chain = self.chain
         try:
             return intrinsic_gas(signed, chain.context(chain.head.height + 1, chain.head.timestamp))
-        except (ChainError, VMError):
+        except (ChainError, InvalidModule):
             return None
 
     def view(self, contract: Address, method: str, args: bytes, gas_limit: int, caller: Address) -> Outcome:
