@@ -53,30 +53,9 @@ def test_transfer_tps_runs_every_workload_and_compares_the_paths() -> None:
 
 
 def test_the_workload_is_fixed_by_its_seeds() -> None:
-    first = bench(
-        "transfer_tps.py",
-        "--transfers",
-        "60",
-        "--per-block",
-        "30",
-        "--repeat",
-        "1",
-        "--no-compare",
-        "--workloads",
-        "token",
-    )
-    second = bench(
-        "transfer_tps.py",
-        "--transfers",
-        "60",
-        "--per-block",
-        "30",
-        "--repeat",
-        "1",
-        "--no-compare",
-        "--workloads",
-        "token",
-    )
+    arguments = ("--transfers", "60", "--per-block", "30", "--repeat", "1", "--no-compare", "--workloads", "token")
+    first = bench("transfer_tps.py", *arguments)
+    second = bench("transfer_tps.py", *arguments)
     assert first["workloads"]["token"]["state_root"] == second["workloads"]["token"]["state_root"]
 
 
