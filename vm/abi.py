@@ -1,7 +1,12 @@
-"""The host ABI, version 1: the functions a contract may import.
+"""The host ABI, version 1 (and 1.1): the functions a contract may import.
 
 docs/abi.md is the reference; this table is what validation and the
 runtime use, so the two cannot drift apart silently (a test compares them).
+
+ABI 1.1 adds one function, ``debug_log``, which changes no state and no
+receipt.  A chain keeps the ABI its genesis names (``vm.version``): a module
+importing ``debug_log`` is refused at deploy on an ABI 1.0 chain, exactly as
+before the function existed (``host_functions``).
 """
 
 from __future__ import annotations
@@ -43,7 +48,19 @@ HOST_FUNCTIONS: Final[dict[str, FuncSig]] = {
     "call": _sig("i32 i32 i32 i32 i32 i32 i64", "i32"),
     "call_result_read": _sig("i32 i32", "i32"),
     "transfer": _sig("i32 i32", "i32"),
+    "debug_log": _sig("i32 i32"),
 }
+"""Every host function the runtime defines (the newest ABI's)."""
+
+ABI_1_0_FUNCTIONS: Final = frozenset(HOST_FUNCTIONS) - {"debug_log"}
+"""The functions of ABI 1.0, the first: all but ``debug_log``."""
+
+
+def host_functions(abi_version: str) -> dict[str, FuncSig]:
+    """The host functions a module may import under ``abi_version`` ("1" or "1.1")."""
+    if abi_version == "1":
+        return {name: sig for name, sig in HOST_FUNCTIONS.items() if name in ABI_1_0_FUNCTIONS}
+    return dict(HOST_FUNCTIONS)
 
 # Status codes returned by the ``call`` host function.
 CALL_OK: Final = 0

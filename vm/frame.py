@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import wasmtime
 from cryptography.exceptions import InvalidSignature
@@ -31,8 +32,11 @@ from wasmtime import _ffi as ffi
 from . import abi
 from .errors import Abort, HostError, OutOfGas
 from .host import Address, Host
-from .messages import BlockEnv, Event, Outcome
+from .messages import BlockEnv, Event, LogLine, Outcome
 from .params import GasSchedule, Limits
+
+if TYPE_CHECKING:
+    from .trace import Tracer
 
 U32 = 0xFFFFFFFF
 
@@ -58,6 +62,10 @@ class Execution:
     """Contracts with a frame running, outermost first (re-entry check)."""
     events_emitted: int = 0
     """Events emitted so far by all frames, failed ones included (``max_events``)."""
+    logs: list[LogLine] = field(default_factory=list)
+    """``debug_log`` messages of all frames, failed ones included, in order."""
+    tracer: Tracer | None = None
+    """Records the call tree when set (``vm.trace``); ``None`` on the consensus path."""
 
 
 NestedCall = Callable[["Frame", Address, str, bytes, int, int], tuple[int, Outcome]]
@@ -280,6 +288,14 @@ class Frame:
         data = self._read("event data", data_ptr, data_len)
         self.execution.events_emitted += 1
         self.events.append(Event(self.contract, name, data))
+
+    def host_debug_log(self, msg_ptr: int, msg_len: int) -> None:
+        # Charged like an event of the message's size, and bounded like one.
+        length = self._check_size("debug_log message", msg_len, "max_event_data_size")
+        gas = self.gas
+        self.charge(gas.host_call + gas.event_base + gas.event_byte * length)
+        message = self._read("debug_log message", msg_ptr, length).decode("utf-8", errors="replace")
+        self.execution.logs.append(LogLine(self.contract, message))
 
     def host_env_read(self, out_ptr: int) -> None:
         self.charge(self.gas.host_call + self.gas.copy_byte * abi.ENV_SIZE)

@@ -55,6 +55,16 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """A message a contract wrote with ``debug_log``: for developers, never part of a receipt or a root."""
+
+    contract: Address
+    """The contract that logged it."""
+    message: str
+    """The text (invalid UTF-8 replaced with U+FFFD)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The result of a call: what goes into a receipt."""
 
@@ -68,6 +78,9 @@ class Outcome:
     """What went wrong, for any status but ok."""
     events: tuple[Event, ...] = ()
     """Events of the call and its successful nested calls (empty unless ok)."""
+    logs: tuple[LogLine, ...] = ()
+    """``debug_log`` messages of every frame of the call, failed ones included, in order.
+    Set on the outcome of ``Runtime.execute`` only; never part of a receipt."""
 
     @property
     def ok(self) -> bool:

@@ -19,10 +19,18 @@ from typing import Any, TypeVar
 from .errors import InvalidParams
 
 # The ABI version and the engine are part of the VM version: a replay on a
-# different one must be refused, never silently diverge.
-ABI_VERSION = 1
+# different one must be refused, never silently diverge.  A node runs every
+# version in ``VM_VERSIONS``: they share the engine and differ only in which
+# host functions a module may import (``abi.host_functions``), so a chain
+# whose genesis names ABI 1 replays exactly as it did before ABI 1.1 existed.
+ABI_VERSION = "1.1"
 WASMTIME_VERSION = "50.0.1"
 VM_VERSION = f"wasmtime-{WASMTIME_VERSION}/abi-{ABI_VERSION}"
+"""The newest VM version: what a new genesis names."""
+VM_VERSION_ABI_1 = f"wasmtime-{WASMTIME_VERSION}/abi-1"
+"""The first VM version (ABI 1.0, no ``debug_log``)."""
+VM_VERSIONS = (VM_VERSION_ABI_1, VM_VERSION)
+"""Every VM version this node runs, oldest first."""
 
 # Ceilings the engine's instance pool imposes (vm/engine.py): a genesis may set
 # its limits up to these, never above, so that a limit in genesis is always
@@ -178,8 +186,9 @@ class VMParams:
             raise InvalidParams(f"vm: expected an object, found {type(data).__name__}")
         _check_keys("vm", data, {"version", "allow_floats", "limits", "gas"})
         version = data["version"]
-        if version != VM_VERSION:
-            raise InvalidParams(f"vm.version: this node runs {VM_VERSION!r}, genesis asks for {version!r}")
+        if version not in VM_VERSIONS:
+            runs = " or ".join(repr(known) for known in VM_VERSIONS)
+            raise InvalidParams(f"vm.version: this node runs {runs}, genesis asks for {version!r}")
         allow_floats = data["allow_floats"]
         if not isinstance(allow_floats, bool):
             raise InvalidParams(f"vm.allow_floats: expected true or false, found {allow_floats!r}")
@@ -195,6 +204,11 @@ class VMParams:
             limits=limits,
             gas=_int_record(GasSchedule, "vm.gas", data["gas"]),
         )
+
+    @property
+    def abi_version(self) -> str:
+        """The host ABI of this version: "1" or "1.1" (the text after ``/abi-``)."""
+        return self.version.rpartition("/abi-")[2]
 
     def to_dict(self) -> dict[str, Any]:
         """The inverse of ``from_dict``."""

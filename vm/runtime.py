@@ -11,6 +11,7 @@ a receipt would record something that depends on the node, not the chain.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -32,6 +33,7 @@ from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
 from .params import VMParams
+from .trace import TraceFrame, Tracer, TracingFrame
 from .wasm import PreparedModule, prepare
 from .wasm.types import FuncSig
 
@@ -101,6 +103,7 @@ class Runtime:
         self.cache_dir = cache_dir
         self._prepared: dict[Hash32, PreparedModule] = {}
         self._compiled: dict[Hash32, CompiledContract] = {}
+        self._allowed_imports = abi.host_functions(params.abi_version)
         self._frames: list[Frame] = []
         self._linker = self._make_linker()
         # Compiled code depends on the engine and on the parameters (the
@@ -121,7 +124,7 @@ class Runtime:
                 code,
                 limits=self.limits,
                 allow_floats=self.params.allow_floats,
-                allowed_imports=abi.HOST_FUNCTIONS,
+                allowed_imports=self._allowed_imports,
                 import_module=abi.IMPORT_MODULE,
             )
             # The cheap pass checks structure and limits, not operand types:
@@ -181,14 +184,19 @@ class Runtime:
 
     # -- calls ----------------------------------------------------------------
 
-    def execute(self, host: Host, env: BlockEnv, message: Message) -> Outcome:
-        """Run one top-level call; its state changes are kept only if it succeeds."""
+    def execute(self, host: Host, env: BlockEnv, message: Message, *, tracer: Tracer | None = None) -> Outcome:
+        """Run one top-level call; its state changes are kept only if it succeeds.
+
+        With a ``tracer``, the call tree is recorded into it (``vm.trace``); the outcome is the same.
+        The outcome's ``logs`` are the ``debug_log`` messages of every frame.
+        """
         execution = Execution(
             host=host,
             env=env,
             origin=message.origin or message.caller,
             limits=self.limits,
             gas=self.gas,
+            tracer=tracer,
         )
         if not 0 <= message.gas_limit < MAX_GAS_LIMIT:
             return _invalid(f"gas limit {message.gas_limit} is outside 0..2**63-1")
@@ -206,7 +214,7 @@ class Runtime:
             return _invalid(
                 f"caller balance {host.balance(message.caller)} is lower than the attached value {message.value}"
             )
-        return self._run_frame(
+        outcome = self._run_frame(
             execution,
             compiled,
             caller=message.caller,
@@ -217,6 +225,9 @@ class Runtime:
             budget=message.gas_limit,
             stack_base=0,
         )
+        if execution.logs:
+            outcome = dataclasses.replace(outcome, logs=tuple(execution.logs))
+        return outcome
 
     def _lookup(self, host: Host, contract: Address, method: str) -> CompiledContract:
         code_hash = host.code_hash(contract)
@@ -286,6 +297,10 @@ class Runtime:
         raw_results: list[dict[str, str]] | None = None,
     ) -> Outcome:
         """Snapshot, run one contract frame, then commit or roll back: the one place."""
+        tracer = execution.tracer
+        record = None
+        if tracer is not None:
+            record = tracer.enter(caller=caller, contract=contract, method=method, input=input, value=value, budget=budget)
         host = execution.host
         store = wasmtime.Store(engine())
         store.set_limits(
@@ -295,7 +310,7 @@ class Runtime:
             tables=1,
             memories=1,
         )
-        frame = self._frame_class(
+        frame = (self._frame_class if record is None else TracingFrame)(
             execution,
             store,
             caller=caller,
@@ -305,6 +320,9 @@ class Runtime:
             budget=budget,
             nested_call=self._nested_call,
         )
+        if record is not None:
+            assert isinstance(frame, TracingFrame) and execution.tracer is not None
+            frame.record, frame.tracer = record, execution.tracer
         host.checkpoint()
         execution.call_stack.append(contract)
         self._frames.append(frame)
@@ -319,14 +337,20 @@ class Runtime:
         except ExecutionHalted as halt:
             host.revert()
             used = budget if halt.burns_all_gas else min(frame.gas_used(), budget)
-            return Outcome(status=halt.status, gas_used=used, error=str(halt))  # type: ignore[arg-type]
+            outcome = Outcome(status=halt.status, gas_used=used, error=str(halt))  # type: ignore[arg-type]
+            if tracer is not None:
+                tracer.exit(record, outcome)  # type: ignore[arg-type]
+            return outcome
         finally:
             self._frames.pop()
             execution.call_stack.pop()
             # Give the instance's slot back to the engine's pool now, not whenever the store is collected.
             store.close()
         host.commit()
-        return Outcome(status="ok", gas_used=used, return_data=frame.return_data, events=tuple(frame.events))
+        outcome = Outcome(status="ok", gas_used=used, return_data=frame.return_data, events=tuple(frame.events))
+        if tracer is not None:
+            tracer.exit(record, outcome)  # type: ignore[arg-type]
+        return outcome
 
     def _invoke(
         self,
