@@ -1,4 +1,4 @@
-//! The wasmchain contract SDK: safe wrappers over the host ABI v1
+//! The wasmchain contract SDK: safe wrappers over the host ABI v1.1
 //! (`docs/abi.md`), a msgpack codec for arguments and results, a bump
 //! arena, and a panic handler that reports the panic message.
 //!
@@ -538,4 +538,40 @@ pub fn transfer(to: &Address, amount: u128) -> Result<(), InsufficientBalance> {
         0 => Ok(()),
         _ => Err(InsufficientBalance),
     }
+}
+
+// ---------------------------------------------------------- debug logs
+// (Last in the file: a panic location in a built .wasm holds the line
+// numbers of the code above, so new code goes below it.)
+
+/// The most bytes of a [`debug_log!`] message (longer ones are cut on a
+/// char boundary and end with `...`). The host accepts up to the chain's
+/// `max_event_data_size` (16 KiB on the devnet); this is the SDK's stack
+/// buffer.
+pub const MAX_DEBUG_LOG: usize = 1024;
+
+/// Writes `msg` to the debug log (ABI 1.1, `debug_log`): shown in traces,
+/// simulations, the standalone runner and the devnet's console, never in
+/// a receipt or a root, and kept when the call fails. Charged like an
+/// event of `msg.len()` bytes. A contract that calls it imports
+/// `debug_log`, which a chain whose genesis names ABI 1
+/// (`wasmtime-50.0.1/abi-1`) refuses at deploy.
+pub fn debug_log(msg: &str) {
+    unsafe { sys::debug_log(msg.as_ptr(), msg.len()) }
+}
+
+/// Formats the arguments into a fixed stack buffer (at most
+/// [`MAX_DEBUG_LOG`] bytes, truncated on a char boundary with `...`) and
+/// logs it with one host call.
+pub fn debug_log_fmt(args: fmt::Arguments<'_>) {
+    let mut buf = FmtBuf::<MAX_DEBUG_LOG>::new();
+    let _ = fmt::write(&mut buf, args);
+    debug_log(buf.as_str())
+}
+
+/// `debug_log!("balance of {} is {}", Hex(&owner), balance)`: formats like
+/// `format!` and writes one line to the debug log (see [`debug_log`]).
+#[macro_export]
+macro_rules! debug_log {
+    ($($arg:tt)*) => { $crate::debug_log_fmt(core::format_args!($($arg)*)) };
 }

@@ -10,6 +10,9 @@
 //! let err = mock::invoke(init, b"\x80").unwrap_err(); // the abort message
 //! ```
 //!
+//! `debug_log` lines are collected ([`take_logs`]) and, like the host's,
+//! kept when the call aborts.
+//!
 //! Not modelled: gas, limits, sha256 and ed25519 (they panic), nested
 //! calls into real contracts (register a handler with [`on_call`]).
 
@@ -54,6 +57,7 @@ struct State {
     handler: Option<Handler>,
     calls: Vec<CallRequest>,
     transfers: Vec<(Address, u128)>,
+    logs: Vec<String>,
 }
 
 impl State {
@@ -76,6 +80,7 @@ impl State {
             handler: None,
             calls: Vec::new(),
             transfers: Vec::new(),
+            logs: Vec::new(),
         }
     }
 }
@@ -131,6 +136,12 @@ pub fn take_calls() -> Vec<CallRequest> {
 pub fn take_transfers() -> Vec<(Address, u128)> {
     with(|s| std::mem::take(&mut s.transfers))
 }
+/// `debug_log` messages since the last [`reset`] or [`take_logs`], in
+/// order, those of aborted calls included (as on the chain). Invalid UTF-8
+/// is replaced with U+FFFD, as the host does.
+pub fn take_logs() -> Vec<String> {
+    with(|s| std::mem::take(&mut s.logs))
+}
 /// Answers cross-contract calls: the handler returns `(status, result)`.
 /// Without one, every call gets status 4.
 pub fn on_call(f: impl FnMut(&CallRequest) -> (u32, Vec<u8>) + 'static) {
@@ -151,7 +162,8 @@ fn install_quiet_hook() {
 
 /// Runs a method as the host would: a fresh input, empty return data; on
 /// success the return data, on abort (or panic) the message, with the
-/// call's storage writes, events and transfers reverted.
+/// call's storage writes, events and transfers reverted (its debug logs
+/// are kept).
 pub fn invoke(method: fn(), input: &[u8]) -> Result<Vec<u8>, String> {
     install_quiet_hook();
     crate::reset_input_cache();
@@ -247,6 +259,10 @@ pub mod sys {
         let name = std::str::from_utf8(bytes(name_ptr, name_len)).expect("event name must be UTF-8").to_string();
         let data = bytes(data_ptr, data_len).to_vec();
         with(|s| s.events.push(Event { name, data }));
+    }
+    pub unsafe fn debug_log(msg_ptr: *const u8, msg_len: usize) {
+        let message = String::from_utf8_lossy(bytes(msg_ptr, msg_len)).into_owned();
+        with(|s| s.logs.push(message));
     }
     pub unsafe fn env_read(out_ptr: *mut u8) {
         let r = with(|s| s.env.to_bytes());

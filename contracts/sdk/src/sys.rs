@@ -1,5 +1,8 @@
-//! The raw host ABI v1 (docs/abi.md): every function imported from the
+//! The raw host ABI v1.1 (docs/abi.md): every function imported from the
 //! wasm module `wasmchain`, with the exact wasm types of `vm/abi.py`.
+//!
+//! A module imports only the functions it calls, so a contract that never
+//! calls `debug_log` (ABI 1.1) still deploys on an ABI 1 chain.
 //!
 //! On wasm32, pointers and `usize` are `i32`, `u32` is `i32` and `u64` is
 //! `i64`. On any other target (native `cargo test`) the same functions are
@@ -46,6 +49,10 @@ extern "C" {
     pub fn call_result_read(out_ptr: *mut u8, out_cap: usize) -> u32;
     /// `0` on success, `1` if this contract's balance is too low.
     pub fn transfer(to_ptr: *const u8, amount_ptr: *const u8) -> u32;
+    /// ABI 1.1: a message for the developer (traces, simulations, the
+    /// runner, the devnet's console); never in a receipt. Charged like an
+    /// event of `msg_len` bytes.
+    pub fn debug_log(msg_ptr: *const u8, msg_len: usize);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -588,3 +588,34 @@ fn encode_trait_sizes_are_upper_bounds() {
         assert!(e.len() <= v.max_size());
     }
 }
+
+#[test]
+fn debug_log_macro_formats_truncates_and_survives_an_abort() {
+    fn m() {
+        debug_log!("have {}, need {}", 5, 10);
+        debug_log("plain é");
+        debug_log!("caller {}", Hex(&[0xab; 2]));
+        debug_log!("{}", "y".repeat(5000));
+        abort!("failed after logging");
+    }
+    mock::reset();
+    assert_eq!(mock::invoke(m, &[]).unwrap_err(), "failed after logging");
+    let logs = mock::take_logs();
+    assert_eq!(logs.len(), 4, "one host call per line, kept when the call aborts");
+    assert_eq!(logs[0], "have 5, need 10");
+    assert_eq!(logs[1], "plain é");
+    assert_eq!(logs[2], "caller 0xabab");
+    assert_eq!(logs[3].len(), MAX_DEBUG_LOG);
+    assert!(logs[3].ends_with("yy..."));
+    assert!(mock::take_logs().is_empty());
+    // a cut never splits a char
+    fn wide() {
+        debug_log!("{}", "é".repeat(600));
+    }
+    mock::invoke(wide, &[]).unwrap();
+    let logs = mock::take_logs();
+    assert!(logs[0].len() <= MAX_DEBUG_LOG && logs[0].starts_with("éé") && logs[0].ends_with("é..."));
+    // invalid UTF-8 reaches the host as bytes and is replaced, as the chain does
+    unsafe { sys::debug_log(b"ok\xffend".as_ptr(), 6) };
+    assert_eq!(mock::take_logs(), vec![String::from("ok\u{fffd}end")]);
+}
