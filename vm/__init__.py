@@ -18,8 +18,8 @@ from .errors import (
     VMError,
 )
 from .host import Host, MemoryHost
-from .messages import BlockEnv, Event, Message, Outcome
-from .params import VM_VERSION, GasSchedule, Limits, VMParams
+from .messages import BlockEnv, Event, LogLine, Message, Outcome
+from .params import VM_VERSION, VM_VERSIONS, GasSchedule, Limits, VMParams
 from .runtime import CompiledContract, Runtime
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "InvalidModule",
     "InvalidParams",
     "Limits",
+    "LogLine",
     "MemoryHost",
     "Message",
     "OutOfGas",
@@ -45,4 +46,5 @@ __all__ = [
     "VMError",
     "VMParams",
     "VM_VERSION",
+    "VM_VERSIONS",
 ]

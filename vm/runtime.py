@@ -33,7 +33,7 @@ from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
 from .params import VMParams
-from .trace import TraceFrame, Tracer, TracingFrame
+from .trace import Tracer, TracingFrame
 from .wasm import PreparedModule, prepare
 from .wasm.types import FuncSig
 
@@ -300,7 +300,9 @@ class Runtime:
         tracer = execution.tracer
         record = None
         if tracer is not None:
-            record = tracer.enter(caller=caller, contract=contract, method=method, input=input, value=value, budget=budget)
+            record = tracer.enter(
+                caller=caller, contract=contract, method=method, input=input, value=value, budget=budget
+            )
         host = execution.host
         store = wasmtime.Store(engine())
         store.set_limits(

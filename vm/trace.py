@@ -263,8 +263,9 @@ class TracingFrame(Frame):
         steps = self.record.steps
         before = len(steps)
         code = Frame.host_call(self, addr_ptr, method_ptr, method_len, args_ptr, args_len, value_ptr, gas)
-        if len(steps) > before and isinstance(steps[before], CallStep):
-            steps[before].frame.status_code = code
+        ran = steps[before] if len(steps) > before else None
+        if isinstance(ran, CallStep):
+            ran.frame.status_code = code
             return code
         # Refused before the callee ran: the record is made here, from what the call read.
         target = self._read("call address", addr_ptr, abi.ADDRESS_SIZE)
