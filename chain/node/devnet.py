@@ -58,7 +58,7 @@ def open_devnet_chain(options: DevnetOptions) -> tuple[Chain, bool]:
 def run_devnet(options: DevnetOptions, out: TextIO) -> int:
     chain, created = open_devnet_chain(options)
     try:
-        node = Node(chain, block_time=options.block_time)
+        node = Node(chain, block_time=options.block_time, console=lambda line: print(line, file=out, flush=True))
         server = Server(
             node,
             options.host,

@@ -63,6 +63,8 @@ MEMPOOL_FULL = -32003
 STORE_ERROR = -32004
 FOLLOWER_REFUSED = -32005
 LIMIT_EXCEEDED = -32006
+STATE_UNAVAILABLE = -32007
+TRACE_MISMATCH = -32008
 
 REASONS: dict[int, str] = {
     PARSE_ERROR: "parse_error",
@@ -77,6 +79,8 @@ REASONS: dict[int, str] = {
     STORE_ERROR: "storage_error",
     FOLLOWER_REFUSED: "follower_refused",
     LIMIT_EXCEEDED: "limit_exceeded",
+    STATE_UNAVAILABLE: "state_unavailable",
+    TRACE_MISMATCH: "trace_mismatch",
 }
 """Each code's reason, when no more precise one is given (a rejection gives its own: ``nonce_too_low``)."""
 
@@ -186,6 +190,12 @@ def to_uint64(value: Any, name: str) -> int:
 def to_gas(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 63:
         raise bad(name, "an integer from 1 to 2**63-1", value)
+    return value
+
+
+def to_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad(name, "true or false", value)
     return value
 
 

@@ -34,9 +34,10 @@ from wasmchain.node.mempool import Mempool
 from wasmchain.protocol.blocks import Block, Receipt
 from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
+from wasmchain.protocol.tracing import TransactionTrace
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.protocol.transition import check_envelope, check_payload, intrinsic_gas
-from wasmchain.store.chain import Chain
+from wasmchain.store.chain import Chain, PendingBlock
 from wasmchain.vm import Event, InvalidModule, Outcome
 from wasmchain.vm.host import Address, Hash32
 
@@ -46,6 +47,11 @@ MAX_DROPPED = 10_000
 """Dropped transactions remembered, to answer "what happened to it"."""
 MAX_TIMESTAMP = (1 << 63) - 1
 """The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
+
+
+def _printable(message: str) -> str:
+    """A contract's text for a terminal: every control character (newlines, escapes) shown escaped."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,7 @@ class Node:
         block_time: float | None = None,
         clock: Callable[[], float] | None = time.time,
         mempool: Mempool | None = None,
+        console: Callable[[str], None] | None = None,
     ) -> None:
         if block_time is not None and not block_time > 0:
             raise ChainError(f"the block time must be a positive number of seconds, found {block_time}")
@@ -89,6 +96,9 @@ class Node:
         self._next_snapshot = 1
         self.dropped: dict[Hash32, str] = {}
         """Transactions admitted but left out of a block, and why (they failed at inclusion)."""
+        self.console = console
+        """Where the ``debug_log`` messages of mined transactions are printed, a line at a time (the devnet's
+        console); ``None``: they are not collected."""
 
     @property
     def instant(self) -> bool:
@@ -124,6 +134,12 @@ class Node:
     def simulate(self, signed: SignedTransaction) -> Receipt:
         return self.chain.simulate(signed, self._peek_timestamp())
 
+    def trace_call(
+        self, signed: SignedTransaction, *, verbose: bool = False, profile: bool = False
+    ) -> TransactionTrace:
+        """``simulate`` with a trace (``Chain.trace_call``)."""
+        return self.chain.trace_call(signed, self._peek_timestamp(), verbose=verbose, profile=profile)
+
     def intrinsic_gas(self, signed: SignedTransaction) -> int | None:
         """What a transaction costs before it executes (its bytes, compiling a deploy's code), or ``None``
         when it has no such cost because it cannot run (a deploy whose module is refused)."""
@@ -143,7 +159,8 @@ class Node:
         chain = self.chain
         candidates = self._packable(self.mempool.ready(self._next_nonce, limit))
         timestamp = self._take_timestamp()
-        pending = chain.finalize(candidates, timestamp)
+        logs = self.console is not None
+        pending = chain.finalize(candidates, timestamp, logs=logs)
         failed = [
             (signed, receipt) for signed, receipt in zip(candidates, pending.receipts) if receipt.status == "invalid"
         ]
@@ -158,12 +175,24 @@ class Node:
                 self.mempool.remove(signed)
                 self._drop(signed.hash, receipt.error)
             kept = [signed for signed, receipt in zip(candidates, pending.receipts) if receipt.status != "invalid"]
-            pending = chain.finalize(kept, timestamp)
+            pending = chain.finalize(kept, timestamp, logs=logs)
         chain.commit(pending)
+        if self.console is not None:
+            self._print_logs(pending, self.console)
         for signed in pending.block.transactions:
             self.mempool.remove(signed)
         self.mempool.prune(self._next_nonce)
         return pending.block, pending.receipts
+
+    @staticmethod
+    def _print_logs(pending: PendingBlock, console: Callable[[str], None]) -> None:
+        """Each mined transaction's ``debug_log`` messages, under a line naming it (never stored anywhere)."""
+        height = pending.block.height
+        for signed, logs in zip(pending.block.transactions, pending.logs):
+            if logs:
+                console(f"debug_log  block {height}  tx 0x{signed.hash.hex()}")
+                for line in logs:
+                    console(f"  0x{line.contract.hex()}: {_printable(line.message)}")
 
     def _packable(self, ready: list[SignedTransaction]) -> list[SignedTransaction]:
         """The ready transactions whose gas limits fit in one block together, in order."""

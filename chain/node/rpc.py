@@ -45,7 +45,9 @@ from wasmchain.node.jsonrpc import (
     MEMPOOL_FULL,
     METHOD_NOT_FOUND,
     NOT_FOUND,
+    STATE_UNAVAILABLE,
     STORE_ERROR,
+    TRACE_MISMATCH,
     TX_REJECTED,
     Limits,
     Method,
@@ -60,6 +62,7 @@ from wasmchain.node.jsonrpc import (
     optional,
     to_address,
     to_block,
+    to_bool,
     to_bytes,
     to_gas,
     to_hash,
@@ -85,8 +88,9 @@ from wasmchain.protocol.errors import ChainError, InvalidTransaction, MalformedT
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
 from wasmchain.protocol.state import Account, account_key, storage_key
+from wasmchain.protocol.tracing import TransactionTrace, trace_to_json
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
-from wasmchain.store.chain import Chain
+from wasmchain.store.chain import Chain, StateUnavailable, TraceMismatch
 from wasmchain.store.kv import StoreError
 from wasmchain.vm.host import Address
 
@@ -200,6 +204,8 @@ _ANSWERS: tuple[tuple[type[ChainError], int, str], ...] = (
     (NotFound, NOT_FOUND, ""),
     (DevnetError, DEVNET_REFUSED, ""),
     (StoreError, STORE_ERROR, "storage error: "),
+    (StateUnavailable, STATE_UNAVAILABLE, ""),
+    (TraceMismatch, TRACE_MISMATCH, ""),
 )
 """How the node's errors answer: the first class that matches gives the code and the message's
 prefix, and the error its own reason (``nonce_too_low``, ``mempool_full``, ``not_found`` ...)."""
@@ -439,7 +445,7 @@ def view(
     return {"block_height": chain.head.height, **outcome_report(outcome)}
 
 
-@METHODS.add(
+SIMULATION = (
     Param("from", to_address, keyword="from_"),
     Param("to", optional(to_address), None),
     Param("method", optional(to_string), None),
@@ -448,9 +454,39 @@ def view(
     Param("value", to_uint, 0),
     GAS,
     Param("gas_price", optional(to_uint64), None),
-    metered=True,
 )
-def simulate(
+"""The parameters of a transaction that is not signed: ``simulate``'s, and ``debug_trace_call``'s."""
+
+
+@METHODS.add(*SIMULATION, metered=True)
+def simulate(rpc: Dispatcher, budget: GasBudget, **fields: Any) -> Report:
+    chain = rpc.chain
+    simulation = _simulation(rpc, **fields)
+    budget.reserve("simulate", simulation.executed)
+    receipt = rpc.node.simulate(simulation.signed)
+    budget.refund(simulation.unused(receipt.gas_used))
+    report = {"block_height": chain.head.height, **outcome_report(receipt)}
+    if receipt.contract_address:
+        report["address"] = format_address(receipt.contract_address)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """A transaction to simulate, its gas limit clamped to the node's cap (``Limits.gas_cap``)."""
+
+    signed: SignedTransaction
+    intrinsic: int | None
+    """Its intrinsic gas; ``None`` when it has none because it cannot run (its module is refused)."""
+    executed: int
+    """The gas it may execute beyond the intrinsic: what it reserves from the request's budget."""
+
+    def unused(self, gas_used: int) -> int:
+        """What to give back to the budget once it used ``gas_used`` (intrinsic gas included)."""
+        return self.executed - min(self.executed, max(0, gas_used - (self.intrinsic or 0)))
+
+
+def _simulation(
     rpc: Dispatcher,
     from_: Address,
     to: Address | None,
@@ -461,8 +497,8 @@ def simulate(
     value: int,
     gas: int,
     gas_price: int | None,
-    budget: GasBudget,
-) -> Report:
+) -> Simulation:
+    """The transaction ``simulate``'s parameters describe, from ``from_``'s next nonce, with no key."""
     chain = rpc.chain
     to_field, code_field, method_field = b"", b"", ""
     if code is not None:
@@ -510,13 +546,7 @@ def simulate(
         executed = max(0, min(gas - intrinsic, rpc.limits.gas_cap))
         if intrinsic + executed < gas:
             signed = simulated(intrinsic + executed)
-    budget.reserve("simulate", executed)
-    receipt = rpc.node.simulate(signed)
-    budget.refund(executed - min(executed, max(0, receipt.gas_used - (intrinsic or 0))))
-    report = {"block_height": chain.head.height, **outcome_report(receipt)}
-    if receipt.contract_address:
-        report["address"] = format_address(receipt.contract_address)
-    return report
+    return Simulation(signed, intrinsic, executed)
 
 
 @METHODS.add(
@@ -531,6 +561,62 @@ def get_events(
 ) -> Report:
     found = rpc.node.events(contract, name, from_block, to_block, limit)
     return {"events": [_found_event_report(event) for event in found]}
+
+
+# Traces and profiles.
+
+VERBOSE = Param("verbose", to_bool, False)
+
+
+@METHODS.add(Param("hash", to_hash), VERBOSE)
+def debug_trace_transaction(rpc: Dispatcher, hash: bytes, verbose: bool) -> Report:
+    return trace_to_json(rpc.chain.trace_transaction(hash, verbose=verbose))
+
+
+@METHODS.add(*SIMULATION, VERBOSE, metered=True)
+def debug_trace_call(rpc: Dispatcher, verbose: bool, budget: GasBudget, **fields: Any) -> Report:
+    return trace_to_json(_trace_call(rpc, "debug_trace_call", budget, fields, verbose=verbose, profile=False))
+
+
+@METHODS.add(Param("hash", to_hash), VERBOSE)
+def debug_profile_transaction(rpc: Dispatcher, hash: bytes, verbose: bool) -> Report:
+    return trace_to_json(_profiled(rpc.chain.trace_transaction(hash, verbose=verbose, profile=True)))
+
+
+@METHODS.add(*SIMULATION, VERBOSE, metered=True)
+def debug_profile_call(rpc: Dispatcher, verbose: bool, budget: GasBudget, **fields: Any) -> Report:
+    trace = _trace_call(rpc, "debug_profile_call", budget, fields, verbose=verbose, profile=True)
+    return trace_to_json(_profiled(trace))
+
+
+def _trace_call(
+    rpc: Dispatcher, name: str, budget: GasBudget, fields: dict[str, Any], *, verbose: bool, profile: bool
+) -> TransactionTrace:
+    """``simulate``, traced: the same transaction, gas cap and budget."""
+    simulation = _simulation(rpc, **fields)
+    budget.reserve(name, simulation.executed)
+    trace = rpc.node.trace_call(simulation.signed, verbose=verbose, profile=profile)
+    budget.refund(simulation.unused(trace.receipt.gas_used))
+    return trace
+
+
+def _profiled(trace: TransactionTrace) -> TransactionTrace:
+    """The trace, if contract code ran in it: else there is nothing to profile (``no_wasm``)."""
+    if trace.frame is not None:
+        return trace
+    tx = trace.signed.tx
+    what = f"transaction 0x{trace.signed.hash.hex()}"
+    if trace.receipt.status == "invalid":
+        why = f"{what} is invalid ({trace.receipt.error})"
+    elif tx.kind is TxKind.TRANSFER:
+        why = f"{what} is a native transfer"
+    else:
+        why = f"{what} is a deploy without an init method"
+    raise RPCError(
+        INVALID_PARAMS,
+        f"{why}: no contract code ran, so there is nothing to profile (trace it with debug_trace_* instead)",
+        "no_wasm",
+    )
 
 
 # Devnet controls.

@@ -62,6 +62,7 @@ from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKi
 from wasmchain.vm import BlockEnv, InvalidModule, Message, Outcome, Runtime
 from wasmchain.vm.errors import quote
 from wasmchain.vm.host import Hash32
+from wasmchain.vm.trace import Tracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +204,14 @@ def apply_transaction(state: State, signed: SignedTransaction, context: Context,
     return execute_transaction(state, signed, context, intrinsic)
 
 
-def execute_transaction(state: State, signed: SignedTransaction, context: Context, intrinsic: int) -> Receipt:
+def execute_transaction(
+    state: State, signed: SignedTransaction, context: Context, intrinsic: int, *, tracer: Tracer | None = None
+) -> Receipt:
     """Charge the maximum fee, advance the nonce, execute, and refund unused gas.
 
     The transaction must have passed ``validate_transaction`` (or, for a
-    simulation, everything but its signature and nonce).
+    simulation, everything but its signature and nonce).  A ``tracer`` records
+    the call tree (``protocol/tracing.py``); the receipt is the same.
     """
     tx = signed.tx
     sender = tx.sender
@@ -227,7 +231,7 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
         )
     elif tx.kind is TxKind.DEPLOY:
         new_contract = contract_address(sender, tx.nonce)
-        outcome = _deploy(state, signed, context, new_contract, tx.gas_limit - intrinsic)
+        outcome = _deploy(state, signed, context, new_contract, tx.gas_limit - intrinsic, tracer)
     else:
         message = Message(
             caller=sender,
@@ -238,7 +242,7 @@ def execute_transaction(state: State, signed: SignedTransaction, context: Contex
             value=tx.value,
             origin=sender,
         )
-        outcome = context.runtime.execute(state, context.env, message)
+        outcome = context.runtime.execute(state, context.env, message, tracer=tracer)
     # Every refusal the runtime could make ("invalid": no contract, no
     # method, input too large, value above the balance) was checked above,
     # so an execution either ran or the validation has a hole.
@@ -282,7 +286,9 @@ def validate_unsigned(state: State, signed: SignedTransaction, context: Context)
     return intrinsic
 
 
-def _deploy(state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int) -> Outcome:
+def _deploy(
+    state: State, signed: SignedTransaction, context: Context, address: bytes, gas_limit: int, tracer: Tracer | None
+) -> Outcome:
     tx = signed.tx
     # The address is predictable, so it may hold native tokens already: they stay.
     set_code(state, address, tx.code)
@@ -299,7 +305,7 @@ def _deploy(state: State, signed: SignedTransaction, context: Context, address: 
         value=tx.value,
         origin=tx.sender,
     )
-    return context.runtime.execute(state, context.env, message)
+    return context.runtime.execute(state, context.env, message, tracer=tracer)
 
 
 def apply_overrides(state: State, overrides: Sequence[BalanceOverride]) -> None:

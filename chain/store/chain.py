@@ -18,9 +18,10 @@ never deleted, so an earlier header's state root stays provable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,13 @@ from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, d
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, NotFound
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.state import Account, State
-from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.protocol.tracing import Location, TransactionTrace, trace_transaction
+from wasmchain.protocol.transactions import SignedTransaction, TxKind
 from wasmchain.protocol.transition import (
     Context,
     apply_block,
+    apply_body,
+    apply_overrides,
     block_context,
     build_block,
     check_state_root,
@@ -41,17 +45,36 @@ from wasmchain.protocol.transition import (
     validate_transaction,
 )
 from wasmchain.store import schema
-from wasmchain.store.journal import Journal
+from wasmchain.store.journal import Journal, _merge
 from wasmchain.store.kv import KVStore
 from wasmchain.store.signatures import SignatureWorkers, shared_workers
 from wasmchain.store.tuning import OPTIMIZED, Tuning
 from wasmchain.vm import BlockEnv, Message, Outcome, Runtime
-from wasmchain.vm.host import Address, Hash32
+from wasmchain.vm.host import Address, Hash32, Host
+from wasmchain.vm.messages import LogLine
+from wasmchain.vm.trace import Tracer
 
 RECENT_BLOCKS = 16
 """Committed blocks kept decoded, with their receipts: a receipt asked for soon after its block skips decoding it."""
 MAX_CACHED_NODES = 50_000
 """Merkle tree nodes kept in memory (content-addressed, so never stale); the cache starts over when full."""
+
+
+class StateUnavailable(ChainError):
+    """A past state this store cannot rebuild: an undo record it needs is missing."""
+
+    reason = "state_unavailable"
+
+
+class TraceMismatch(ChainError):
+    """A traced re-execution of a mined transaction did not give its stored receipt."""
+
+    reason = "trace_mismatch"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+        """The receipt field that differs (``status``, ``gas_used``, ``return_data`` ...)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,39 @@ class PendingBlock:
     """The state changes: state key -> value after the block (``None``: deleted)."""
     nodes: dict[bytes, bytes]
     """New Merkle tree nodes, by hash."""
+    logs: tuple[tuple[LogLine, ...], ...] = ()
+    """Per transaction, its ``debug_log`` messages (``finalize(logs=True)`` only; never written)."""
+
+
+class ChainRuntime(Runtime):
+    """The chain's ``Runtime``: while ``log_sink`` is set (a devnet producing a block for its console),
+    each top-level execution's ``debug_log`` messages are added to it, one entry per execution."""
+
+    log_sink: list[tuple[LogLine, ...]] | None = None
+
+    def execute(self, host: Host, env: BlockEnv, message: Message, *, tracer: Tracer | None = None) -> Outcome:
+        outcome = super().execute(host, env, message, tracer=tracer)
+        if self.log_sink is not None:
+            self.log_sink.append(outcome.logs)
+        return outcome
+
+
+class _StateBefore:
+    """The state right before a past block, read lazily (a ``JournalBase``): the stored state under the
+    values the undo records of that block and every later one replaced, never a copy of the whole state."""
+
+    def __init__(self, table: schema.StateTable, undone: dict[bytes, bytes | None]) -> None:
+        self.table = table
+        self.undone = undone
+        """State key -> its value before the block (``None``: absent), for every key the blocks changed."""
+
+    def get(self, key: bytes) -> bytes | None:
+        undone = self.undone
+        return undone[key] if key in undone else self.table.get(key)
+
+    def iterate(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        touched = sorted((key, value) for key, value in self.undone.items() if key.startswith(prefix))
+        return _merge(self.table.iterate(prefix), touched)
 
 
 @dataclass
@@ -119,7 +175,7 @@ class Chain:
         self.kv = kv
         self.genesis = genesis
         self.tuning = tuning
-        self.runtime = Runtime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
+        self.runtime = ChainRuntime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
         self.signatures: SignatureWorkers | None = shared_workers() if tuning.signature_workers else None
         self.timings: BlockTimings | None = None
         """Set to a ``BlockTimings`` to have ``finalize`` and ``commit`` add their time to it."""
@@ -329,24 +385,76 @@ class Chain:
         context = self.context(self.head.height + 1, max(timestamp, self.head.timestamp))
         return simulate_transaction(self.state(), signed, context)
 
+    def trace_call(
+        self, signed: SignedTransaction, timestamp: int, *, verbose: bool = False, profile: bool = False
+    ) -> TransactionTrace:
+        """``simulate`` with a trace (``protocol/tracing.py``); nothing is kept."""
+        context = self.context(self.head.height + 1, max(timestamp, self.head.timestamp))
+        return trace_transaction(self.state(), signed, context, verbose=verbose, profile=profile)
+
+    def trace_transaction(self, tx_hash: Hash32, *, verbose: bool = False, profile: bool = False) -> TransactionTrace:
+        """The trace of a mined transaction: its block re-executed from the parent's state up to it, then it
+        traced.  The traced receipt must be the stored one, or ``TraceMismatch`` names the first field that
+        differs; the state before the block is rebuilt from the undo records (``StateUnavailable`` if one is
+        missing)."""
+        block, index, stored = self.transaction(tx_hash)
+        height = block.height
+        undone: dict[bytes, bytes | None] = {}
+        for later in range(self.head.height, height - 1, -1):  # newest first, so older values win
+            if self.kv.get(schema.undo_key(later)) is None:
+                raise StateUnavailable(
+                    f"cannot trace transaction 0x{tx_hash.hex()}: the state before its block {height} is not "
+                    f"available here (block {later} has no undo record: this store starts at a later height, "
+                    "as after an import or a replay --from). Trace it on a node that holds every block from "
+                    f"{height - 1} on, e.g. one replayed from genesis"
+                )
+            undone.update(self._state_undo(later))
+        context = block_context(self.header(height - 1), block.header.timestamp, self.genesis, self.runtime)
+        state = State(Journal(_StateBefore(schema.StateTable(self.kv), undone)), decode_cache=self.tuning.caches)
+        apply_overrides(state, block.overrides)
+        earlier = apply_body(state, block.transactions[:index], context)
+        gas_left = self.genesis.chain.block_gas_limit - sum(receipt.gas_used for receipt in earlier)
+        trace = trace_transaction(
+            state, block.transactions[index], context, block_gas_left=gas_left, verbose=verbose, profile=profile
+        )
+        _same_receipt(tx_hash, height, index, stored, trace.receipt)
+        return dataclasses.replace(trace, location=Location(height, block.hash, index), matches_receipt=True)
+
     def finalize(
-        self, transactions: Sequence[SignedTransaction], timestamp: int, overrides: Sequence[BalanceOverride] = ()
+        self,
+        transactions: Sequence[SignedTransaction],
+        timestamp: int,
+        overrides: Sequence[BalanceOverride] = (),
+        *,
+        logs: bool = False,
     ) -> PendingBlock:
-        """Execute the next block on top of the head (``build_block``); nothing is written."""
+        """Execute the next block on top of the head (``build_block``); nothing is written.
+
+        ``logs=True`` also collects each transaction's ``debug_log`` messages (``PendingBlock.logs``).
+        """
         parent = self.head
         clock = _BlockClock(self.signatures, self.timings, transactions)
-        block, output = build_block(
-            self.state(),
-            parent,
-            transactions,
-            overrides,
-            block_context(parent, timestamp, self.genesis, self.runtime),
-            self._read_node,
-            executed=clock.executed,
-        )
+        runtime = self.runtime
+        sink: list[tuple[LogLine, ...]] | None = [] if logs else None
+        runtime.log_sink = sink
+        try:
+            block, output = build_block(
+                self.state(),
+                parent,
+                transactions,
+                overrides,
+                block_context(parent, timestamp, self.genesis, runtime),
+                self._read_node,
+                executed=clock.executed,
+            )
+        finally:
+            runtime.log_sink = None
         block.hash  # noqa: B018 (computed here, so that its time counts as the root's)
         clock.done()
-        return PendingBlock(block, output.receipts, output.changes, output.nodes)
+        pending = PendingBlock(block, output.receipts, output.changes, output.nodes)
+        if sink is not None:
+            pending = dataclasses.replace(pending, logs=_logs_by_transaction(transactions, output.receipts, sink))
+        return pending
 
     def apply_block(self, block: Block) -> tuple[Receipt, ...]:
         """Verify a block built elsewhere by re-executing it (``apply_block``), then commit it."""
@@ -438,6 +546,42 @@ class Chain:
         pending = self.finalize(transactions, timestamp, overrides)
         self.commit(pending)
         return pending.block, pending.receipts
+
+
+def _logs_by_transaction(
+    transactions: Sequence[SignedTransaction], receipts: Sequence[Receipt], executions: list[tuple[LogLine, ...]]
+) -> tuple[tuple[LogLine, ...], ...]:
+    """Each transaction's logs, from the logs of each execution in order: every call, and every deploy
+    with an init method, that was not invalid executed once (``execute_transaction``); nothing else did."""
+    remaining = iter(executions)
+    found = []
+    for signed, receipt in zip(transactions, receipts):
+        tx = signed.tx
+        ran = receipt.status != "invalid" and (tx.kind is TxKind.CALL or (tx.kind is TxKind.DEPLOY and bool(tx.method)))
+        found.append(next(remaining) if ran else ())
+    assert next(remaining, None) is None, "an execution no transaction accounts for"
+    return tuple(found)
+
+
+def _same_receipt(tx_hash: Hash32, height: int, index: int, stored: Receipt, traced: Receipt) -> None:
+    """The traced receipt is the stored one, field by field, or ``TraceMismatch`` names the first that differs."""
+    for field in dataclasses.fields(Receipt):
+        recorded, replayed = getattr(stored, field.name), getattr(traced, field.name)
+        if recorded != replayed:
+            raise TraceMismatch(
+                f"the trace of transaction 0x{tx_hash.hex()} (block {height}, index {index}) does not match its "
+                f"receipt: {field.name} is {_shown(replayed)} re-executed but {_shown(recorded)} in the stored "
+                "receipt (this node's execution differs from the one that made the block: report it)",
+                field.name,
+            )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, tuple):  # events
+        return "[" + ", ".join(f"{e.name}(0x{e.contract.hex()}, 0x{e.data.hex()})" for e in value) + "]"
+    return repr(value)
 
 
 def _block_writes(pending: PendingBlock) -> dict[bytes, bytes | None]:
