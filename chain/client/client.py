@@ -33,13 +33,13 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
-from wasmchain.client.results import CallResult, Head, LoggedEvent, ReceiptTimeout, TxResult
-from wasmchain.client.transport import DEFAULT_TIMEOUT, ClientError, HTTPTransport, Transport
+from wasmchain.client.results import CallResult, Head, LoggedEvent, ReceiptTimeout, Trace, TxResult
+from wasmchain.client.transport import DEFAULT_TIMEOUT, ClientError, HTTPTransport, RPCClientError, Transport
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
@@ -146,13 +146,25 @@ class Contract:
         return self.client.view(self, method, args, caller=caller, gas=gas).raise_for_status().result
 
     def simulate(
-        self, method: str, args: Any = None, *, sender: AddressLike, gas: int | None = None, value: int = 0
+        self,
+        method: str,
+        args: Any = None,
+        *,
+        sender: AddressLike,
+        gas: int | None = None,
+        value: int = 0,
+        trace: bool = False,
+        verbose: bool = False,
     ) -> CallResult:
         """What ``call`` would do in the next block (status, gas, result, events), without sending it.
 
-        A failure is a result, not an exception: the point is to look.
+        A failure is a result, not an exception: the point is to look.  With
+        ``trace=True`` the result's ``trace`` holds what it did frame by frame
+        (``verbose`` adds every host call).
         """
-        return self.client.simulate(sender, to=self, method=method, args=args, value=value, gas=gas)
+        return self.client.simulate(
+            sender, to=self, method=method, args=args, value=value, gas=gas, trace=trace, verbose=verbose
+        )
 
     def balance(self) -> int:
         """The contract's native token balance at the head."""
@@ -213,6 +225,25 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
     return value
+
+
+def _simulation_params(
+    sender: str, to: str | None, method: str | None, args: bytes | None, code: bytes | None, value: int, gas: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"from": sender, "value": value, "gas": gas}
+    if to is not None:
+        params["to"] = to
+    if method:
+        params["method"] = method
+    if args is not None:
+        params["args_hex"] = "0x" + args.hex()
+    if code is not None:
+        params["code"] = "0x" + code.hex()
+    return params
+
+
+def _hash_text(tx_hash: str | bytes) -> str:
+    return tx_hash if isinstance(tx_hash, str) else "0x" + tx_hash.hex()
 
 
 def _read_module(path: str | os.PathLike[str]) -> bytes:
@@ -369,7 +400,9 @@ class Client:
         )
         report = self.call("submit_transaction", tx="0x" + tx.sign(sender.key).encoded.hex())
         receipt = report["receipt"]
-        result = TxResult.from_receipt(receipt) if receipt is not None else self.wait_for_receipt(report["tx_hash"])
+        result = (
+            TxResult.from_receipt(receipt, self) if receipt is not None else self.wait_for_receipt(report["tx_hash"])
+        )
         return result.raise_for_status() if check else result
 
     def _default_gas(
@@ -421,13 +454,13 @@ class Client:
         with ``mine()``, or fill the nonce gap it waits behind).  A transaction
         the node dropped raises ``RPCClientError`` saying why.
         """
-        text = tx_hash if isinstance(tx_hash, str) else "0x" + tx_hash.hex()
+        text = _hash_text(tx_hash)
         patience = self.receipt_timeout if timeout is None else timeout
         deadline = time.monotonic() + patience
         while True:
             receipt = self.call("get_receipt", hash=text)
             if receipt is not None:
-                return TxResult.from_receipt(receipt)
+                return TxResult.from_receipt(receipt, self)
             if not self.transport.mines_while_waiting:
                 raise ReceiptTimeout(
                     text,
@@ -475,9 +508,14 @@ class Client:
         code: bytes | None = None,
         value: int = 0,
         gas: int | None = None,
+        trace: bool = False,
+        verbose: bool = False,
     ) -> CallResult:
         """Run a transaction as the next block would, keeping nothing: a transfer (``to``), a call (``to`` and
         ``method``) or a deploy (``code``, with ``method`` as its init).  Failures are results.
+
+        ``trace=True`` also traces it (``debug_trace_call``, in the same
+        request, so against the same head): the result's ``trace``.
 
         ``gas`` defaults to the block gas limit (or what the sender can pay
         for, if less).  A transaction simulated with gas G uses the same gas
@@ -486,13 +524,37 @@ class Client:
         bytes (``tx_byte`` per byte of the transaction): a limit below 65,536
         encodes in 2 fewer bytes than the block gas limit does.
         """
-        target = address_of(to) if to is not None else None
+        params = self._simulation_params(sender, to, method, args, code, value, gas)
+        if not trace:
+            return CallResult.from_report(self.call("simulate", **params))
+        simulated, traced = self.transport.batch(
+            [("simulate", params), ("debug_trace_call", {**params, "verbose": verbose})]
+        )
+        if isinstance(simulated, RPCClientError):
+            raise simulated
+        if isinstance(traced, RPCClientError):
+            raise traced
+        return replace(CallResult.from_report(simulated), trace=Trace.from_report(traced))
+
+    def _simulation_params(
+        self,
+        sender: AddressLike,
+        to: AddressLike | None,
+        method: str | None,
+        args: Any,
+        code: bytes | None,
+        value: int,
+        gas: int | None,
+    ) -> dict[str, Any]:
+        """``simulate``'s (and ``debug_trace_call``'s) parameters; ``gas`` defaults as ``simulate`` says."""
         if args is not None and not method:
             raise ClientError("arguments go with a method: a call, or a deploy with an init method")
         encoded = encode_call_args(args) if method else None
         if gas is None:
             gas = self._simulation_gas(sender, value)
-        return self._simulate(address_of(sender), target, method, encoded, code, value, gas)
+        return _simulation_params(
+            address_of(sender), address_of(to) if to is not None else None, method, encoded, code, value, gas
+        )
 
     def _simulate(
         self,
@@ -504,16 +566,58 @@ class Client:
         value: int,
         gas: int,
     ) -> CallResult:
-        params: dict[str, Any] = {"from": sender, "value": value, "gas": gas}
-        if to is not None:
-            params["to"] = to
-        if method:
-            params["method"] = method
-        if args is not None:
-            params["args_hex"] = "0x" + args.hex()
-        if code is not None:
-            params["code"] = "0x" + code.hex()
+        params = _simulation_params(sender, to, method, args, code, value, gas)
         return CallResult.from_report(self.call("simulate", **params))
+
+    # -- traces and gas profiles -----------------------------------------------------------------
+
+    def trace_transaction(self, tx_hash: str | bytes, *, verbose: bool = False) -> Trace:
+        """What a mined transaction did, frame by frame (``debug_trace_transaction``).
+
+        The node re-executes its block up to it from the parent state and
+        checks that the outcome is the recorded receipt (``matches_receipt``;
+        a difference is an ``RPCClientError`` with reason ``trace_mismatch``).
+        ``verbose`` adds every host call with its gas.  An unknown hash raises
+        ``RPCClientError`` (reason ``not_found``).
+        """
+        return Trace.from_report(self.call("debug_trace_transaction", hash=_hash_text(tx_hash), verbose=verbose))
+
+    def trace_call(
+        self,
+        sender: AddressLike,
+        *,
+        to: AddressLike | None = None,
+        method: str | None = None,
+        args: Any = None,
+        code: bytes | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        verbose: bool = False,
+    ) -> Trace:
+        """The trace of a transaction not sent (``debug_trace_call``): what ``simulate`` with the same
+        arguments runs."""
+        params = self._simulation_params(sender, to, method, args, code, value, gas)
+        return Trace.from_report(self.call("debug_trace_call", **params, verbose=verbose))
+
+    def profile_transaction(self, tx_hash: str | bytes) -> Trace:
+        """A mined transaction's trace with its gas profile per wasm function in ``profile``
+        (``debug_profile_transaction``; ``wasmchain.client.profile`` renders it)."""
+        return Trace.from_report(self.call("debug_profile_transaction", hash=_hash_text(tx_hash)))
+
+    def profile_call(
+        self,
+        sender: AddressLike,
+        *,
+        to: AddressLike | None = None,
+        method: str | None = None,
+        args: Any = None,
+        code: bytes | None = None,
+        value: int = 0,
+        gas: int | None = None,
+    ) -> Trace:
+        """A transaction not sent, traced with its gas profile (``debug_profile_call``)."""
+        params = self._simulation_params(sender, to, method, args, code, value, gas)
+        return Trace.from_report(self.call("debug_profile_call", **params))
 
     def events(
         self,

@@ -177,7 +177,9 @@ def test_several_clients_may_send_for_one_account(wasmchain: Client) -> None:
 def test_a_failed_transaction_raises_or_is_returned(wasmchain: Client, token: Contract, bob: Account) -> None:
     with pytest.raises(TransactionFailed) as failure:
         token.call("transfer", {"to": bob, "amount": 1}, sender=bob)
-    assert str(failure.value) == "abort: insufficient balance: have 0, need 1"
+    first, *trace = str(failure.value).splitlines()  # the trace of the failing path follows the first line
+    assert first == "abort: insufficient balance: have 0, need 1"
+    assert trace[0].startswith(f"failed in {token.address}::transfer (depth 0)")
     assert failure.value.status == "abort"
     assert failure.value.error == "insufficient balance: have 0, need 1"
     returned = token.call("transfer", {"to": bob, "amount": 1}, sender=bob, check=False)
