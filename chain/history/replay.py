@@ -77,7 +77,7 @@ from wasmchain.store import schema
 from wasmchain.store.chain import Chain, PendingBlock
 from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV
 from wasmchain.store.signatures import MIN_TRANSACTIONS, SignatureWorkers
-from wasmchain.vm import VM_VERSION
+from wasmchain.vm import VM_VERSION, VM_VERSIONS
 from wasmchain.vm.host import Hash32
 
 PREFETCH_BLOCKS = 64
@@ -296,11 +296,18 @@ def _tx_root_divergence(height: int, block: Block, tx_root: Hash32, receipts: tu
 # --- the rules a source was produced under ---------------------------------------------------
 
 
+def runs_versions() -> str:
+    """The VM versions this node runs, for a refusal: ``'wasmtime-50.0.1/abi-1' or '...abi-1.1'``."""
+    return " or ".join(repr(version) for version in VM_VERSIONS)
+
+
 def archive_problems(header: ArchiveHeader) -> list[str]:
-    """Why an archive's rules are not this node's: VM version, gas schedule, an altered genesis document."""
+    """Why an archive's rules are not this node's: VM version, gas schedule, an altered genesis document.
+
+    Any version in ``VM_VERSIONS`` is this node's: a chain keeps the ABI its genesis names."""
     problems = []
-    if header.vm_version != VM_VERSION:
-        problems.append(f"the file was exported by VM {header.vm_version!r}; this node runs {VM_VERSION!r}")
+    if header.vm_version not in VM_VERSIONS:
+        problems.append(f"the file was exported by VM {header.vm_version!r}; this node runs {runs_versions()}")
     found = document_hash(header.genesis_document)
     if found != header.genesis_document_hash:
         problems.append(
@@ -308,8 +315,8 @@ def archive_problems(header: ArchiveHeader) -> list[str]:
             f"the header records {hex0x(header.genesis_document_hash)})"
         )
     params = recorded_params(header.genesis_document)
-    if params.version != VM_VERSION:
-        problems.append(f"the genesis names VM {params.version!r}; this node runs {VM_VERSION!r}")
+    if params.version not in VM_VERSIONS:
+        problems.append(f"the genesis names VM {params.version!r}; this node runs {runs_versions()}")
     if params.fingerprint() != header.gas_schedule_hash:
         problems.append(
             f"the genesis gas schedule and limits hash to {hex0x(params.fingerprint())}, "
@@ -319,12 +326,13 @@ def archive_problems(header: ArchiveHeader) -> list[str]:
 
 
 def load_genesis_document(document: bytes, *, any_vm_version: bool, where: str) -> Genesis:
-    """The ``Genesis`` of a stored or exported document; ``any_vm_version`` runs it on this node's VM
-    whatever version it names (``--allow-version-mismatch``)."""
+    """The ``Genesis`` of a stored or exported document; ``any_vm_version`` runs one that names a version
+    this node does not run on the newest (``--allow-version-mismatch``); one it runs keeps its own ABI."""
     try:
         parsed = json.loads(document)
         if any_vm_version and isinstance(parsed, dict) and isinstance(parsed.get("vm"), dict):
-            parsed["vm"]["version"] = VM_VERSION
+            if parsed["vm"].get("version") not in VM_VERSIONS:
+                parsed["vm"]["version"] = VM_VERSION
         if not isinstance(parsed, dict):
             raise GenesisError("the genesis document is not a JSON object")
         return genesis_from_document(parsed, where)
@@ -619,8 +627,8 @@ def _open_source(kv: KVStore, allow_version_mismatch: bool) -> _Stored:
     try:
         problems = []
         written = recorded_params(document)
-        if written.version != VM_VERSION:
-            problems.append(f"the chain's genesis names VM {written.version!r}; this node runs {VM_VERSION!r}")
+        if written.version not in VM_VERSIONS:
+            problems.append(f"the chain's genesis names VM {written.version!r}; this node runs {runs_versions()}")
     except ArchiveError as error:
         raise Refused(f"the database's genesis: {error}") from None
     warnings = _refusal(problems, allow_version_mismatch)
