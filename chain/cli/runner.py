@@ -146,6 +146,8 @@ def _report(outcome: Outcome, results: list[dict[str, str]] | None = None) -> di
             }
             for event in outcome.events
         ],
+        # debug_log lines of every frame, failed ones included, in order (never part of a receipt).
+        "logs": [{"contract": "0x" + line.contract.hex(), "message": line.message} for line in outcome.logs],
     }
     if results is not None:
         report["results"] = results
