@@ -285,29 +285,61 @@ def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> 
 # -- simulate: a transaction run against the head, nothing kept, nothing signed -----------------
 
 
-def _simulate(session: Session, options: TxOptions, **params: Any) -> tuple[int, Report]:
+@dataclass(frozen=True)
+class TraceOptions:
+    """``simulate ... --trace``: trace the simulation (``debug_trace_call``); ``verbose`` adds the host calls."""
+
+    trace: bool = False
+    verbose: bool = False
+
+
+def _simulate(
+    session: Session, options: TxOptions, tracing: TraceOptions = TraceOptions(), **params: Any
+) -> tuple[int, Report]:
     _check_tx_options(options, gas_bits=63)  # the node's bound for a simulation, as for a view
+    if tracing.verbose and not tracing.trace:
+        raise ChainError("--verbose shows a trace's host calls: add --trace")
     sender = _address(session.data, options.sender)
-    report = session.report("simulate", **{"from": sender}, gas=options.gas, **params)
+    if tracing.trace:
+        params["verbose"] = tracing.verbose
+    method = "debug_trace_call" if tracing.trace else "simulate"
+    report = session.report(method, **{"from": sender}, gas=options.gas, **params)
     return _outcome_exit(report), report
 
 
 def cmd_simulate_deploy(
-    session: Session, options: TxOptions, file: Path, init: str | None, args: str | None
+    session: Session,
+    options: TxOptions,
+    file: Path,
+    init: str | None,
+    args: str | None,
+    tracing: TraceOptions = TraceOptions(),
 ) -> tuple[int, Report]:
     code = _read_code(file)
     encoded = _init_args(init, args)
     return _simulate(
-        session, options, code="0x" + code.hex(), method=init, args_hex="0x" + encoded.hex(), value=options.value
+        session,
+        options,
+        tracing,
+        code="0x" + code.hex(),
+        method=init,
+        args_hex="0x" + encoded.hex(),
+        value=options.value,
     )
 
 
 def cmd_simulate_call(
-    session: Session, options: TxOptions, contract: str, method: str, args: str | None
+    session: Session,
+    options: TxOptions,
+    contract: str,
+    method: str,
+    args: str | None,
+    tracing: TraceOptions = TraceOptions(),
 ) -> tuple[int, Report]:
     return _simulate(
         session,
         options,
+        tracing,
         to=_address(session.data, contract),
         method=method,
         args_hex="0x" + _call_args(args).hex(),
@@ -315,10 +347,12 @@ def cmd_simulate_call(
     )
 
 
-def cmd_simulate_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
+def cmd_simulate_transfer(
+    session: Session, options: TxOptions, to: str, amount: int, tracing: TraceOptions = TraceOptions()
+) -> tuple[int, Report]:
     if amount < 0:
         raise ChainError(f"the amount must not be negative, found {amount}")
-    return _simulate(session, options, to=_address(session.data, to), value=amount)
+    return _simulate(session, options, tracing, to=_address(session.data, to), value=amount)
 
 
 def _outcome_exit(report: Report) -> int:
@@ -352,6 +386,22 @@ def cmd_tx(session: Session, tx_hash: str) -> tuple[int, Report]:
     """A transaction: its receipt and body once included; else its status (pending or dropped)."""
     raw = _hex32(tx_hash, "transaction hash")
     return EXIT_OK, session.report("get_transaction", hash="0x" + raw.hex())
+
+
+def cmd_trace(session: Session, tx_hash: str, verbose: bool = False) -> tuple[int, Report]:
+    """A mined transaction's trace (``debug_trace_transaction``): the node re-executes its block up to it and
+    checks the receipt.  Exit 0 whatever the transaction's own status: the trace is the answer."""
+    raw = _hex32(tx_hash, "transaction hash")
+    return EXIT_OK, session.report("debug_trace_transaction", hash="0x" + raw.hex(), verbose=verbose)
+
+
+def cmd_profile(session: Session, tx_hash: str) -> tuple[int, Report]:
+    """A mined transaction's trace with its gas profile per wasm function (``debug_profile_transaction``)."""
+    raw = _hex32(tx_hash, "transaction hash")
+    report = session.report("debug_profile_transaction", hash="0x" + raw.hex())
+    if not isinstance(report.get("profile"), dict):
+        raise RPCClientError(None, f"the node's answer for transaction 0x{raw.hex()} has no profile")
+    return EXIT_OK, report
 
 
 def cmd_block(session: Session, which: str) -> tuple[int, Report]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmchain.cli import commands, render
-from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TxOptions
+from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TraceOptions, TxOptions
 from wasmchain.cli.render import TerminalProgress
 from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunRequest, load_module, run, validate
 from wasmchain.client.transport import DEFAULT_MAX_ANSWER, RPCClientError
@@ -622,23 +622,75 @@ def simulate_arguments(sub: Subcommands) -> None:
         simulated = simulate_sub.add_parser(name, help=f"what `wasmchain {name}` would do now")
         add(simulated)
         _add_tx_options(simulated, value=value, simulate=True)
+        simulated.add_argument(
+            "--trace",
+            action="store_true",
+            help="print the call tree as `wasmchain trace` does (with --json: the debug_trace_call object)",
+        )
+        _add_verbose(simulated, "with --trace: ")
         _add_data(simulated)
-        _chain_command(simulated, handler)
+        _chain_command(simulated, handler, _trace_or_report_text)
+
+
+def _add_verbose(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help=prefix + "also every host call of each frame, with its gas"
+    )
+
+
+def _trace_options(args: argparse.Namespace) -> TraceOptions:
+    return TraceOptions(args.trace, args.verbose)
+
+
+def _trace_text(report: Report) -> list[str]:
+    return render.trace_lines(report, colour=render.colour_for(sys.stdout))
+
+
+def _trace_or_report_text(report: Report) -> list[str]:
+    return render.trace_or_report_lines(report, colour=render.colour_for(sys.stdout))
 
 
 def cmd_simulate_deploy(args: argparse.Namespace) -> tuple[int, Report]:
     with _session(args) as session:
-        return commands.cmd_simulate_deploy(session, _tx_options(args), args.file, args.init, args.args)
+        return commands.cmd_simulate_deploy(
+            session, _tx_options(args), args.file, args.init, args.args, _trace_options(args)
+        )
 
 
 def cmd_simulate_call(args: argparse.Namespace) -> tuple[int, Report]:
     with _session(args) as session:
-        return commands.cmd_simulate_call(session, _tx_options(args), args.address, args.method, args.args)
+        return commands.cmd_simulate_call(
+            session, _tx_options(args), args.address, args.method, args.args, _trace_options(args)
+        )
 
 
 def cmd_simulate_transfer(args: argparse.Namespace) -> tuple[int, Report]:
     with _session(args) as session:
-        return commands.cmd_simulate_transfer(session, _tx_options(args), args.to, args.amount)
+        return commands.cmd_simulate_transfer(session, _tx_options(args), args.to, args.amount, _trace_options(args))
+
+
+# -- traces and gas profiles ------------------------------------------------------------------------
+
+
+def trace_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "trace",
+        help="a mined transaction's call tree, re-executed from its block's parent state and checked against "
+        "its receipt",
+        description="Re-execute a mined transaction from its block's parent state and print its call tree as "
+        "`cast run -vvvv` does: gas per frame, decoded arguments and results, storage reads and writes, events, "
+        "debug logs, transfers, failed frames marked (in colour on a terminal, unless NO_COLOR is set); then "
+        "intrinsic gas, fee, refund, the state diff, and whether the re-execution matched the receipt.",
+    )
+    parser.add_argument("hash", help="the transaction's hash (0x + 64 hex digits)")
+    _add_verbose(parser)
+    _add_data(parser)
+    _chain_command(parser, cmd_trace, _trace_text)
+
+
+def cmd_trace(args: argparse.Namespace) -> tuple[int, Report]:
+    with _session(args) as session:
+        return commands.cmd_trace(session, args.hash, args.verbose)
 
 
 # -- reads: balance, account, tx, block, proof, events --------------------------------------------
@@ -824,6 +876,7 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     view_arguments,
     transfer_arguments,
     simulate_arguments,
+    trace_arguments,
     balance_arguments,
     account_arguments,
     tx_arguments,

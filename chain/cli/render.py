@@ -9,9 +9,12 @@ here turn it into text.  ``TerminalProgress`` draws a long run's progress
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections import Counter
 from typing import Any, TextIO
 
+from wasmchain.client.results import StateChange, Trace, bytes_text, trace_tree_lines
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.state import Account
 
@@ -189,10 +192,8 @@ def invalid_line(report: dict[str, Any]) -> str:
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:
-    """``runner.run``'s report: status, gas, the contract's debug logs, results or return value, events, error."""
+    """``runner.run``'s report: status, gas, results or return value, events, error."""
     lines = [f"status: {report['status']}", f"gas used: {report['gas_used']}"]
-    # A message's own line breaks stay visible without being taken for another line of the report.
-    lines += ["log: " + log["message"].replace("\n", "\n     ") for log in report["logs"]]
     if report.get("results") is not None:
         lines += [f"result: {result['type']} {result['bits']}" for result in report["results"]]
     elif report["return_hex"]:
@@ -204,3 +205,130 @@ def run_lines(report: dict[str, Any]) -> list[str]:
     if report["error"]:
         lines.append(f"error: {report['error']}")
     return lines
+
+
+# --- traces: wasmchain trace, wasmchain simulate ... --trace ----------------------------------------
+
+STATE_DIFF_LINES = 20
+"""State changes a trace's footer lists one by one; the rest are counted."""
+
+
+def colour_for(stream: TextIO) -> bool:
+    """Colour on a terminal only, and never when ``NO_COLOR`` is set to anything (no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def trace_lines(report: dict[str, Any], *, colour: bool = False) -> list[str]:
+    """A ``debug_trace_*`` answer as ``cast run -vvvv`` prints a transaction: what it was, the call tree (gas per
+    frame, decoded arguments and results, storage, events, logs, transfers, failed frames marked), then gas,
+    fee, refund, the state diff and whether the re-execution matched the receipt."""
+    trace = Trace.from_report(report)
+    lines = [_trace_title(trace), "Traces:"]
+    if trace.frame is not None:
+        lines += trace_tree_lines(trace.frame, colour=colour)
+    else:
+        lines.append("  (no contract code ran: " + _no_frame_reason(trace) + ")")
+    return lines + _trace_footer(trace, colour)
+
+
+def trace_or_report_lines(report: dict[str, Any], *, colour: bool = False) -> list[str]:
+    """``simulate``'s report as ``report_lines``, or with ``--trace`` its trace as ``trace_lines``."""
+    if "state_diff" in report and "frame" in report:
+        return trace_lines(report, colour=colour)
+    return report_lines(report)
+
+
+def _trace_title(trace: Trace) -> str:
+    if trace.block_height is None:
+        where = "simulated on the head, not mined"
+    else:
+        where = f"block {trace.block_height}, index {trace.tx_index}"
+    if trace.kind == "call":
+        what = f"call {trace.to}::{trace.method}"
+    elif trace.kind == "deploy":
+        what = "deploy" + (f" with init {trace.method}" if trace.method else "")
+    else:
+        what = f"transfer of {trace.value} to {trace.to}"
+    value = f" with {trace.value} attached" if trace.value and trace.kind != "transfer" else ""
+    return f"transaction {trace.tx_hash} ({where}): {what} from {trace.sender}{value}"
+
+
+def _no_frame_reason(trace: Trace) -> str:
+    if trace.status == "invalid":
+        return f"refused before it ran: {trace.error}"
+    if trace.kind == "transfer":
+        return "a native transfer"
+    if trace.kind == "deploy":
+        return "a deploy without an init method"
+    return trace.error or "the call was refused"
+
+
+def _trace_footer(trace: Trace, colour: bool) -> list[str]:
+    status = f"{trace.status}: {trace.error}" if trace.error else trace.status
+    lines = ["", _paint_status(f"status: {status}", trace.ok, colour)]
+    failed = trace.failed_frame()
+    if failed is not None and failed is not trace.frame:
+        lines.append(
+            f"failed in: {failed.contract}::{failed.method} (depth {failed.depth}): "
+            f"{failed.status}: {failed.error or '(no message)'}"
+        )
+    if trace.contract_address is not None:
+        lines.append(f"contract: {trace.contract_address}")
+    executed = trace.frame.gas_used if trace.frame is not None else 0
+    lines += [
+        f"gas: {trace.gas_used} used = {trace.intrinsic_gas} intrinsic + {executed} in contract frames "
+        f"(limit {trace.gas_limit}, price {trace.gas_price})",
+        f"fee: {trace.fee}, refund: {trace.refund}",
+    ]
+    lines += _state_diff_lines(trace.state_diff)
+    if trace.matches_receipt is None:
+        lines.append("simulated: not a transaction of the chain, nothing was kept")
+    elif trace.matches_receipt:
+        lines.append(_paint_status("re-executed: matches the receipt", True, colour))
+    else:
+        lines.append(_paint_status("re-executed: DIFFERS from the receipt", False, colour))
+    return lines
+
+
+def _paint_status(text: str, ok: bool, colour: bool) -> str:
+    return f"\x1b[{'32' if ok else '31'}m{text}\x1b[0m" if colour else text
+
+
+_STATE_KINDS = {"account": "account", "code": "module", "storage": "storage key"}
+
+
+def _state_diff_lines(changes: tuple[StateChange, ...]) -> list[str]:
+    kinds = Counter(change.kind for change in changes)
+    counted = ", ".join(
+        f"{count} {_STATE_KINDS.get(kind, kind)}{'s' if count > 1 else ''}" for kind, count in sorted(kinds.items())
+    )
+    lines = [
+        f"state diff: {len(changes)} key{'s' if len(changes) != 1 else ''} changed" + (f" ({counted})" * bool(counted))
+    ]
+    for change in changes[:STATE_DIFF_LINES]:
+        lines.append("  " + _state_change_text(change))
+    if len(changes) > STATE_DIFF_LINES:
+        lines.append(f"  ... and {len(changes) - STATE_DIFF_LINES} more (--json has them all)")
+    return lines
+
+
+def _state_change_text(change: StateChange) -> str:
+    if change.kind == "storage":
+        key = bytes_text(change.storage_key, key=True)
+        return f"storage {change.address} {key}: {bytes_text(change.old)} -> {bytes_text(change.new)}"
+    if change.kind == "code":
+        size = "(absent)" if change.new is None else f"{change.new['size']} bytes"
+        return f"code {change.code_hash}: {size}" + (" (new)" if change.old is None else "")
+    old, new = change.old, change.new
+    if old is None or new is None:
+        present = new if old is None else old
+        shown = f"balance {present['balance']}, nonce {present['nonce']}"
+        if present.get("code_hash"):
+            shown += f", code {present['code_hash']}"
+        return f"account {change.address}: {'created' if old is None else 'removed'} ({shown})"
+    fields = [
+        f"{name} {old.get(name)} -> {new.get(name)}"
+        for name in ("balance", "nonce", "code_hash")
+        if old.get(name) != new.get(name)
+    ]
+    return f"account {change.address}: " + (", ".join(fields) or "unchanged")

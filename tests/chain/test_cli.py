@@ -363,10 +363,10 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> li
 def test_every_command_sets_its_own_handler() -> None:
     found = dict(_commands(build_parser()))
     assert {path[0] for path in found} == {
-        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate",
+        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "trace",
         "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 24
+    assert len(found) == 25
     handlers = [defaults["handler"] for defaults in found.values()]
     assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
     servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",)}
