@@ -64,3 +64,9 @@ def test_state_scale_reports_each_size() -> None:
     assert set(result["sizes"]) == {"50", "200"}
     assert result["sizes"]["200"]["state_entries"] > result["sizes"]["50"]["state_entries"]
     assert result["sizes"]["200"]["db_mb_after"] > 0
+
+
+def test_trace_times_a_traced_and_an_untraced_transfer() -> None:
+    result = bench("trace.py", "--iterations", "3")
+    assert set(result) == {"trace_rpc_ms", "trace_ms", "untraced_ms", "iterations", "target_ms"}
+    assert result["trace_rpc_ms"] >= result["trace_ms"] > 0
