@@ -192,8 +192,10 @@ def invalid_line(report: dict[str, Any]) -> str:
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:
-    """``runner.run``'s report: status, gas, results or return value, events, error."""
+    """``runner.run``'s report: status, gas, the contract's debug logs, results or return value, events, error."""
     lines = [f"status: {report['status']}", f"gas used: {report['gas_used']}"]
+    # A message's own line breaks stay visible without being taken for another line of the report.
+    lines += ["log: " + log["message"].replace("\n", "\n     ") for log in report["logs"]]
     if report.get("results") is not None:
         lines += [f"result: {result['type']} {result['bits']}" for result in report["results"]]
     elif report["return_hex"]:
