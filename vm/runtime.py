@@ -494,12 +494,15 @@ class Runtime:
             stack_base=0,
             raw_results=results,
         )
+        if execution.logs:
+            outcome = dataclasses.replace(outcome, logs=tuple(execution.logs))
         return outcome, results if outcome.ok else []
 
     # -- the linker ----------------------------------------------------------------
 
     def _make_linker(self) -> wasmtime.Linker:
-        """The host functions of ABI v1, each running on the top of this runtime's frame stack."""
+        """Every host function (the newest ABI's; validation refuses imports the chain's ABI lacks), each running
+        on the top of this runtime's frame stack."""
         linker = wasmtime.Linker(engine())
         if not self.fast_paths:
             for name, signature in abi.HOST_FUNCTIONS.items():
