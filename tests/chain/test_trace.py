@@ -434,6 +434,13 @@ def test_the_rpc_methods(mined: Mined) -> None:
         assert (refused.value.code, refused.value.reason) == (INVALID_PARAMS, "no_wasm")
         assert "is a native transfer: no contract code ran, so there is nothing to profile" in refused.value.message
     profiled = rpc.call("debug_profile_transaction", {"hash": "0x" + probe.hash.hex()})
+    if "profile" in profiled:  # once the VM profiles (vm/profile.py): its total is the trace's
+        profile = profiled["profile"]
+        assert profile["gas"] == profiled["frame"]["gas_used"]
+        assert [frame["gas_self"] for frame in profile["frames"]] == [
+            frame["gas_self"] for frame in frames(profiled["frame"]) if frame["ran"]
+        ]
+        assert sum(stack["gas"] for frame in profile["frames"] for stack in frame["stacks"]) == profile["gas"]
     assert {k: v for k, v in profiled.items() if k != "profile"} == trace(mined, "probe")
     profiled_call = rpc.call("debug_profile_call", call)
     assert {k: v for k, v in profiled_call.items() if k != "profile"} == traced
