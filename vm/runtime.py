@@ -33,8 +33,10 @@ from .frame import Execution, Frame, PlainFrame
 from .host import Address, Hash32, Host, MemoryHost
 from .messages import BlockEnv, Message, Outcome
 from .params import VMParams
+from .profiling import ProfilingFrame, call_profiled
 from .trace import Tracer, TracingFrame
 from .wasm import PreparedModule, prepare
+from .wasm.hooks import HOOK_MODULE, HOOK_NAME, HookedModule, add_hooks
 from .wasm.types import FuncSig
 
 CROSS_CALL_STACK_UNITS: Final = 1024
@@ -79,6 +81,8 @@ class CompiledContract:
     prepared: PreparedModule
     module: wasmtime.Module
     instance_pre: wasmtime.InstancePre
+    hooks: HookedModule | None = None
+    """Set on the profiling variant only (``vm.profiling``), never on the consensus path."""
 
 
 class Runtime:
@@ -106,6 +110,8 @@ class Runtime:
         self._allowed_imports = abi.host_functions(params.abi_version)
         self._frames: list[Frame] = []
         self._linker = self._make_linker()
+        self._profiled: dict[Hash32, CompiledContract] = {}
+        self._profile_linker: wasmtime.Linker | None = None
         # Compiled code depends on the engine and on the parameters (the
         # stack limit is baked into the instrumented code).
         self._cache_tag = f"{ENGINE_FINGERPRINT}-{params.fingerprint().hex()[:16]}"
@@ -160,6 +166,20 @@ class Runtime:
         """``compile(code())`` for code stored under its hash: neither read nor hashed when cached."""
         compiled = self._compiled.get(code_hash)
         return compiled if compiled is not None else self.compile(code())
+
+    def _profiling_variant(self, compiled: CompiledContract) -> CompiledContract:
+        """The profiling variant of ``compiled`` (``vm.wasm.hooks``), compiled once per code hash, kept apart
+        from the consensus cache and linked with the profiling hook as well."""
+        variant = self._profiled.get(compiled.code_hash)
+        if variant is None:
+            if self._profile_linker is None:
+                self._profile_linker = self._make_linker(profile=True)
+            hooks = add_hooks(compiled.prepared.code)
+            module = wasmtime.Module(engine(), hooks.code)
+            pre = self._profile_linker.instantiate_pre(module)
+            variant = CompiledContract(compiled.code_hash, compiled.prepared, module, pre, hooks)
+            _remember(self._profiled, compiled.code_hash, variant)
+        return variant
 
     def _load_module(self, code_hash: Hash32, instrumented: bytes) -> wasmtime.Module:
         if self.cache_dir is None:
@@ -303,6 +323,8 @@ class Runtime:
             record = tracer.enter(
                 caller=caller, contract=contract, method=method, input=input, value=value, budget=budget
             )
+            if tracer.profiling:
+                compiled = self._profiling_variant(compiled)
         host = execution.host
         store = wasmtime.Store(engine())
         store.set_limits(
@@ -312,7 +334,7 @@ class Runtime:
             tables=1,
             memories=1,
         )
-        frame = (self._frame_class if record is None else TracingFrame)(
+        frame = (self._frame_class if record is None else TracingFrame if compiled.hooks is None else ProfilingFrame)(
             execution,
             store,
             caller=caller,
@@ -325,6 +347,9 @@ class Runtime:
         if record is not None:
             assert isinstance(frame, TracingFrame) and execution.tracer is not None
             frame.record, frame.tracer = record, execution.tracer
+            if isinstance(frame, ProfilingFrame):
+                assert compiled.hooks is not None
+                frame.attach(compiled.hooks, compiled.code_hash)
         host.checkpoint()
         execution.call_stack.append(contract)
         self._frames.append(frame)
@@ -371,7 +396,10 @@ class Runtime:
                 f" over max_stack_units ({self.limits.max_stack_units})"
             )
         try:
-            if self.fast_paths:
+            if compiled.hooks is not None:
+                assert isinstance(frame, ProfilingFrame) and raw_results is None
+                call_profiled(frame, compiled.instance_pre, method, stack_start)
+            elif self.fast_paths:
                 self._call_fast(frame, compiled, method, stack_start, raw_results)
             else:
                 self._call_plain(frame, compiled, method, stack_start, raw_results)
@@ -461,8 +489,10 @@ class Runtime:
         frames = trap.frames
         if frames:
             top = frames[0]
-            where = top.func_name or f"function {top.func_index}"
-            return Trap(f"wasm trap: {description} in {where} at offset 0x{top.module_offset:x}")
+            where, offset = top.func_name or f"function {top.func_index}", top.module_offset
+            if isinstance(frame, ProfilingFrame):
+                where, offset = frame.trap_site(top)
+            return Trap(f"wasm trap: {description} in {where} at offset 0x{offset:x}")
         return Trap(f"wasm trap: {description}")
 
     # -- plain functions (for the standalone runner) ------------------------------
@@ -500,18 +530,22 @@ class Runtime:
 
     # -- the linker ----------------------------------------------------------------
 
-    def _make_linker(self) -> wasmtime.Linker:
+    def _make_linker(self, *, profile: bool = False) -> wasmtime.Linker:
         """Every host function (the newest ABI's; validation refuses imports the chain's ABI lacks), each running
-        on the top of this runtime's frame stack."""
+        on the top of this runtime's frame stack; with ``profile``, also the profiling variant's hook
+        (``vm.profiling``)."""
         linker = wasmtime.Linker(engine())
+        functions = [(abi.IMPORT_MODULE, name, name, signature) for name, signature in abi.HOST_FUNCTIONS.items()]
+        if profile:
+            functions.append((HOOK_MODULE, HOOK_NAME, _PROFILE_HOOK, _PROFILE_HOOK_SIG))
         if not self.fast_paths:
-            for name, signature in abi.HOST_FUNCTIONS.items():
+            for module_name, name, attribute, signature in functions:
                 linker.define_func(
-                    abi.IMPORT_MODULE, name, _functype(signature), _plain_host_function(self._frames, name)
+                    module_name, name, _functype(signature), _plain_host_function(self._frames, attribute)
                 )
             return linker
-        module = abi.IMPORT_MODULE.encode()
-        for name, signature in abi.HOST_FUNCTIONS.items():
+        for module_name, name, attribute, signature in functions:
+            module = module_name.encode()
             # Each definition gets its own key; wasmtime calls the finalizer
             # with it once nothing (linker, InstancePre) can call the function.
             key = next(_frame_stack_keys)
@@ -525,7 +559,7 @@ class Runtime:
                 encoded,
                 len(encoded),
                 functype.ptr(),
-                _HOST_CALLBACKS[name],
+                _HOST_CALLBACKS[attribute],
                 key,
                 _forget_frame_stack,
             )
@@ -601,7 +635,14 @@ def _host_callback(name: str, signature: FuncSig) -> Any:
     return ffi.wasmtime_func_unchecked_callback_t(callback)
 
 
-_HOST_CALLBACKS: Final = {name: _host_callback(name, signature) for name, signature in abi.HOST_FUNCTIONS.items()}
+_PROFILE_HOOK: Final = "profile_hook"
+_PROFILE_HOOK_SIG: Final = FuncSig(("i32", "i32"), ())
+"""``ProfilingFrame.host_profile_hook``: the profiling variant's one extra import."""
+
+_HOST_CALLBACKS: Final = {
+    name: _host_callback(name, signature)
+    for name, signature in (*abi.HOST_FUNCTIONS.items(), (_PROFILE_HOOK, _PROFILE_HOOK_SIG))
+}
 
 
 def _plain_host_function(frames: list[Frame], name: str) -> Callable[..., Any]:

@@ -24,6 +24,7 @@ from . import abi
 from .frame import Frame
 from .host import Address
 from .messages import Outcome, Status
+from .profile import FrameProfile, Profile, collect
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,8 @@ class TraceFrame:
     """Every host call with its gas (verbose traces only)."""
     ran: bool = True
     """False for a nested call refused before any code ran (no contract, re-entry, too deep, ...)."""
+    profile: FrameProfile | None = None
+    """The frame's gas per wasm function (``Tracer(profile=True)`` only; ``vm.profile``)."""
 
     @property
     def calls(self) -> list[TraceFrame]:
@@ -153,10 +156,15 @@ class Tracer:
 
     One tracer per execution: ``root`` is the top-level frame, or ``None`` if
     the call was refused before any frame ran (the outcome says why).
+
+    With ``profile=True`` every frame runs the profiling variant of its
+    module (``vm.profiling``: same outcome, same gas) and gets a
+    ``FrameProfile``; read them together as ``profile``.
     """
 
-    def __init__(self, *, verbose: bool = False) -> None:
+    def __init__(self, *, verbose: bool = False, profile: bool = False) -> None:
         self.verbose = verbose
+        self.profiling = profile
         self.root: TraceFrame | None = None
         self._stack: list[TraceFrame] = []
 
@@ -164,12 +172,20 @@ class Tracer:
     def current(self) -> TraceFrame | None:
         return self._stack[-1] if self._stack else None
 
+    @property
+    def profile(self) -> Profile | None:
+        """Every frame's gas per wasm function (``None`` unless made with ``profile=True``)."""
+        return collect(self.root) if self.profiling else None
+
     def enter(
         self, *, caller: Address, contract: Address, method: str, input: bytes, value: int, budget: int
     ) -> TraceFrame:
         """A frame starts (called by the runtime before the frame's instance exists)."""
         parent = self.current
         record = TraceFrame(caller, contract, method, input, value, budget, depth=len(self._stack))
+        if self.profiling:
+            caller_profile = parent.profile if parent is not None else None
+            record.profile = FrameProfile(caller_profile.stack() if caller_profile is not None else ())
         if parent is None:
             self.root = record
         else:
@@ -185,6 +201,11 @@ class Tracer:
         record.error = outcome.error
         record.gas_used = outcome.gas_used
         record.return_data = outcome.return_data
+        if record.profile is not None:
+            record.profile.finish(record.gas_self)
+            parent = self.current
+            if parent is not None and parent.profile is not None:
+                parent.profile.children_gas += record.gas_used
 
 
 _REFUSED_STATUS: Final[dict[int, Status]] = {
