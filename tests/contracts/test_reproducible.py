@@ -1,4 +1,4 @@
-"""The committed contract .wasm files are exactly what the sources build to.
+"""The committed contract .wasm files (and their .names) are exactly what the sources build to.
 
 With the pinned toolchain (contracts/TOOLCHAIN) and its wasm32 target, the
 contracts are rebuilt with contracts/build.sh from a copy of the sources at
@@ -77,7 +77,7 @@ def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
     # Build from a copy at a different path (with a space in it), so that
     # the checkout path provably does not reach the bytes.
     src = tmp_path / "another checkout" / "contracts"
-    shutil.copytree(CONTRACTS, src, ignore=shutil.ignore_patterns("target", "*.wasm"))
+    shutil.copytree(CONTRACTS, src, ignore=shutil.ignore_patterns("target", "*.wasm", "*.names"))
     out = tmp_path / "out"
     env = dict(os.environ, WASMCHAIN_CARGO=cargo, WASMCHAIN_RUSTC=rustc, SOURCE_DATE_EPOCH="1")
     done = subprocess.run(
@@ -92,16 +92,17 @@ def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
 
     mismatches = []
     for name in NAMES:
-        committed = (CONTRACTS / name / f"{name}.wasm").read_bytes()
-        built = (out / name / f"{name}.wasm").read_bytes()
-        if built != committed:
-            mismatches.append(
-                f"{name}.wasm: committed {_sha256(committed)} ({len(committed)} bytes), "
-                f"rebuilt {_sha256(built)} ({len(built)} bytes)"
-            )
+        for file in (f"{name}.wasm", f"{name}.names"):
+            committed = (CONTRACTS / name / file).read_bytes()
+            built = (out / name / file).read_bytes()
+            if built != committed:
+                mismatches.append(
+                    f"{file}: committed {_sha256(committed)} ({len(committed)} bytes), "
+                    f"rebuilt {_sha256(built)} ({len(built)} bytes)"
+                )
     assert not mismatches, (
         "the committed contracts differ from a rebuild with the pinned toolchain "
-        "(run `make contracts` and commit the .wasm files):\n  " + "\n  ".join(mismatches)
+        "(run `make contracts` and commit the .wasm and .names files):\n  " + "\n  ".join(mismatches)
     )
 
 
