@@ -62,6 +62,7 @@ def host_functions(abi_version: str) -> dict[str, FuncSig]:
         return {name: sig for name, sig in HOST_FUNCTIONS.items() if name in ABI_1_0_FUNCTIONS}
     return dict(HOST_FUNCTIONS)
 
+
 # Status codes returned by the ``call`` host function.
 CALL_OK: Final = 0
 CALL_ABORTED: Final = 1

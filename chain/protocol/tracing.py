@@ -17,8 +17,6 @@ their text when they are printable UTF-8.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from wasmchain.protocol.transition import Context, execute_transaction, validate
 from wasmchain.vm import abi
 from wasmchain.vm.host import Hash32
 from wasmchain.vm.messages import LogLine
+from wasmchain.vm.profile import profile_to_json
 from wasmchain.vm.trace import (
     CallStep,
     EventStep,
@@ -203,24 +202,12 @@ def trace_transaction(
 
 
 def _new_tracer(verbose: bool, profile: bool) -> Tracer:
-    """A tracer; with ``profile``, one that also profiles when the VM can (``Tracer(profile=True)``)."""
-    options = {"verbose": verbose}
-    if profile and "profile" in inspect.signature(Tracer).parameters:
-        options["profile"] = True
-    return Tracer(**options)
+    return Tracer(verbose=verbose, profile=profile)
 
 
 def _profile_of(tracer: Tracer) -> Any:
-    """The profile's JSON (``vm.profile.profile_to_json``), or ``None`` where this VM has no profiler.
-
-    Looked up by name while the profiler is landing in ``vm/`` (issue 13): once it has, this is a plain
-    import and ``_new_tracer`` a plain ``Tracer(verbose=..., profile=...)``.
-    """
-    try:
-        profiler = importlib.import_module("wasmchain.vm.profile")
-    except ImportError:
-        return None
-    return profiler.profile_to_json(tracer)
+    """The profile's JSON (``vm.profile.profile_to_json``)."""
+    return profile_to_json(tracer)
 
 
 def _logs(frame: TraceFrame) -> Iterator[LogLine]:
@@ -251,13 +238,13 @@ def trace_to_json(trace: TransactionTrace) -> Report:
         "sender": format_address(tx.sender),
         "to": format_address(tx.to) if tx.kind is not TxKind.DEPLOY else None,
         "method": tx.method or None,
-        "value": str(tx.value),
+        "value": tx.value,
         "gas_limit": tx.gas_limit,
-        "gas_price": str(tx.gas_price),
+        "gas_price": tx.gas_price,
         "intrinsic_gas": trace.intrinsic_gas,
         "gas_used": receipt.gas_used,
-        "fee": str(trace.fee),
-        "refund": str(trace.refund),
+        "fee": trace.fee,
+        "refund": trace.refund,
         "status": receipt.status,
         "error": receipt.error or None,
         "return": bytes_view(receipt.return_data),
@@ -283,7 +270,7 @@ def frame_to_json(frame: TraceFrame, *, verbose: bool = False) -> Report:
         "contract": format_address(frame.contract),
         "method": frame.method,
         "caller": format_address(frame.caller),
-        "value": str(frame.value),
+        "value": frame.value,
         "depth": frame.depth,
         "gas_limit": frame.gas_limit,
         "gas_used": frame.gas_used,
@@ -321,7 +308,7 @@ def _step_to_json(step: Step, verbose: bool) -> Report:
     if isinstance(step, LogStep):
         return {"op": "log", "message": step.message}
     if isinstance(step, TransferStep):
-        return {"op": "transfer", "to": format_address(step.recipient), "amount": str(step.amount), "ok": step.ok}
+        return {"op": "transfer", "to": format_address(step.recipient), "amount": step.amount, "ok": step.ok}
     return {"op": "call", "frame": frame_to_json(step.frame, verbose=verbose)}
 
 
@@ -352,7 +339,7 @@ def _account_json(data: bytes | None) -> Report | None:
         return None
     account = Account.decode(data)
     return {
-        "balance": str(account.balance),
+        "balance": account.balance,
         "nonce": account.nonce,
         "code_hash": "0x" + account.code_hash.hex() if account.code_hash else None,
     }

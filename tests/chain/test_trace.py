@@ -421,7 +421,7 @@ def test_the_rpc_methods(mined: Mined) -> None:
         "invalid",
         None,
         0,
-        "0",
+        0,
     )
     assert invalid["error"].startswith("balance 0 is below")
     # Profiles: nothing to profile without wasm.
