@@ -404,6 +404,30 @@ def cmd_profile(session: Session, tx_hash: str) -> tuple[int, Report]:
     return EXIT_OK, report
 
 
+NAMES_SEARCH_DEPTH = 3
+"""How many directory levels below the current one ``wasmchain profile`` looks in for modules' ``.names`` files."""
+
+
+def names_files_beside_modules(root: Path, depth: int = NAMES_SEARCH_DEPTH) -> list[Path]:
+    """The ``*.names`` files of every directory at most ``depth`` levels below ``root`` (``root`` included) that
+    holds a ``.wasm`` file, in sorted order; hidden directories (``.git``, ``.venv``) are skipped.  Each file
+    says which module it names (its ``module`` hash), so a file of another module is simply not used."""
+    found: list[Path] = []
+    level = [root]
+    for _ in range(depth + 1):
+        below: list[Path] = []
+        for directory in level:
+            try:
+                entries = sorted(directory.iterdir())
+            except OSError:
+                continue
+            if any(entry.suffix == ".wasm" and entry.is_file() for entry in entries):
+                found += [entry for entry in entries if entry.suffix == ".names" and entry.is_file()]
+            below += [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+        level = below
+    return found
+
+
 def cmd_block(session: Session, which: str) -> tuple[int, Report]:
     block: int | str
     if which == "latest":

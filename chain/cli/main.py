@@ -34,6 +34,7 @@ from wasmchain.cli import commands, render
 from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TraceOptions, TxOptions
 from wasmchain.cli.render import TerminalProgress
 from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunRequest, load_module, run, validate
+from wasmchain.client.profile import NameMap, Names, load_names
 from wasmchain.client.transport import DEFAULT_MAX_ANSWER, RPCClientError
 from wasmchain.history.follow import DEFAULT_POLL, FETCH_TIMEOUT, FollowOptions, run_follow
 from wasmchain.history.follow import DEFAULT_PORT as DEFAULT_FOLLOW_PORT
@@ -693,6 +694,72 @@ def cmd_trace(args: argparse.Namespace) -> tuple[int, Report]:
         return commands.cmd_trace(session, args.hash, args.verbose)
 
 
+def profile_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "profile",
+        help="a mined transaction's gas per wasm function: a table, speedscope JSON or folded stacks",
+        description="Re-execute a mined transaction with a gas profiler and attribute every unit of its contract "
+        "frames' gas to the wasm function that spent it (host functions' charges to their caller). Function names "
+        "come from the module's name section or from .names files: those given with --names, and the *.names "
+        "files beside .wasm files in the current directory and up to "
+        f"{commands.NAMES_SEARCH_DEPTH} levels below it (each used for the module whose hash it names).",
+    )
+    parser.add_argument("hash", help="the transaction's hash (0x + 64 hex digits)")
+    parser.add_argument(
+        "--format",
+        choices=render.PROFILE_FORMATS,
+        default="table",
+        help="table: the top functions (default); speedscope: JSON for https://www.speedscope.app; "
+        "folded: stacks for flamegraph.pl or inferno",
+    )
+    parser.add_argument(
+        "--names",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a .names file (or a directory of them) naming a module's functions; may be repeated",
+    )
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the profile to FILE")
+    _add_data(parser)
+    parser.set_defaults(handler=cmd_profile)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    names = _profile_names(args.names)
+    with _session(args) as session:
+        _, report = commands.cmd_profile(session, args.hash)
+    if args.json:
+        print(json.dumps(report))
+        return commands.EXIT_OK
+    text = render.profile_text(report, args.format, names)
+    if args.output is None:
+        print(text)
+        return commands.EXIT_OK
+    try:
+        args.output.write_text(text + "\n")
+    except OSError as error:
+        raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
+    print(render.profile_written_line(report, args.format, str(args.output)))
+    return commands.EXIT_OK
+
+
+def _profile_names(given: list[Path]) -> Names:
+    """Name maps: the ``*.names`` files beside modules under the current directory (one that cannot be read is
+    skipped with a warning), then those of ``--names`` (an error if one cannot be read), which take precedence."""
+    names: dict[str, NameMap] = {}
+    for path in commands.names_files_beside_modules(Path.cwd()):
+        try:
+            names.update(load_names([path]))
+        except ValueError as error:
+            print(render.names_warning_line(str(path), str(error)), file=sys.stderr)
+    try:
+        names.update(load_names(given))
+    except ValueError as error:
+        raise UsageError(f"--names: {error}") from None
+    return names
+
+
 # -- reads: balance, account, tx, block, proof, events --------------------------------------------
 
 
@@ -877,6 +944,7 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     transfer_arguments,
     simulate_arguments,
     trace_arguments,
+    profile_arguments,
     balance_arguments,
     account_arguments,
     tx_arguments,

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
+from wasmchain.client.profile import Names, folded_stacks, profile_table, speedscope
 from wasmchain.client.results import StateChange, Trace, bytes_text, trace_tree_lines
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.state import Account
@@ -334,3 +335,39 @@ def _state_change_text(change: StateChange) -> str:
         if old.get(name) != new.get(name)
     ]
     return f"account {change.address}: " + (", ".join(fields) or "unchanged")
+
+
+# --- gas profiles: wasmchain profile --------------------------------------------------------------
+
+PROFILE_FORMATS = ("table", "speedscope", "folded")
+
+
+def profile_text(report: dict[str, Any], fmt: str, names: Names | None = None) -> str:
+    """A ``debug_profile_*`` answer's profile as ``fmt``: ``table`` (the top functions, under a line naming the
+    transaction), ``speedscope`` (JSON for https://www.speedscope.app) or ``folded`` (stacks for flame graphs)."""
+    profile = report["profile"]
+    if fmt == "speedscope":
+        return json.dumps(speedscope(profile, names, title=f"wasmchain gas: {_profile_subject(report)}"))
+    if fmt == "folded":
+        return "\n".join(folded_stacks(profile, names))
+    trace = Trace.from_report(report)
+    title = f"gas profile of {_profile_subject(report)}: {profile['gas']} gas in contract frames"
+    extra = f" (+ {trace.intrinsic_gas} intrinsic = {trace.gas_used})"
+    return "\n".join([title + extra, profile_table(profile, names)])
+
+
+def profile_written_line(report: dict[str, Any], fmt: str, path: str) -> str:
+    """What ``wasmchain profile --output FILE`` prints once the file is written."""
+    hint = {"speedscope": " (open it at https://www.speedscope.app)", "folded": " (flamegraph.pl or inferno)"}
+    return f"wrote the {fmt} gas profile of {_profile_subject(report)} to {path}{hint.get(fmt, '')}"
+
+
+def names_warning_line(path: str, error: str) -> str:
+    """A ``.names`` file found beside a module that could not be used (printed on stderr)."""
+    return f"warning: skipped {path}: {error}"
+
+
+def _profile_subject(report: dict[str, Any]) -> str:
+    block = report.get("block")
+    where = "simulated" if block is None else f"block {block['height']}"
+    return f"transaction {report['tx_hash']} ({where})"

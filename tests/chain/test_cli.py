@@ -364,14 +364,14 @@ def test_every_command_sets_its_own_handler() -> None:
     found = dict(_commands(build_parser()))
     assert {path[0] for path in found} == {
         "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "trace",
-        "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
+        "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 25
+    assert len(found) == 26
     handlers = [defaults["handler"] for defaults in found.values()]
     assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
     servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",)}
     for path, defaults in found.items():  # the chain commands' reports are printed by main, as text or JSON
-        assert ("text" in defaults) == (path not in servers), path
+        assert ("text" in defaults) == (path not in servers and path != ("profile",)), path  # profile: not a report
     assert found[("events",)]["text"] is render.events_lines
     assert found[("replay",)]["text"] is render.replay_lines
     assert found[("import",)]["text"] is render.import_lines

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import CONTRACTS, GENESIS
+from tests.helpers import CONTRACTS, GENESIS, ROOT
 from wasmchain.cli import render
 from wasmchain.cli.commands import Session
 from wasmchain.cli.main import main
@@ -230,3 +230,111 @@ def test_simulate_with_trace(cli: Cli, contracts: tuple[str, str]) -> None:
     assert code == 2 and err == "error: --verbose shows a trace's host calls: add --trace\n"
     code, out, _ = cli.run("simulate", "transfer", "dev1", "5", "--from", "dev0", "--trace")
     assert code == 0 and "  (no contract code ran: a native transfer)" in out.splitlines()
+
+
+# -- wasmchain profile ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def withdrawal(cli: Cli, contracts: tuple[str, str]) -> dict[str, Any]:
+    """A mined vault withdraw (vault -> token): its receipt."""
+    _, vault = contracts
+    return tx(cli, "call", vault, "withdraw", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 30}))
+
+
+def test_profile_table_names_functions_from_the_names_files_beside_the_modules(
+    cli: Cli, withdrawal: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # contracts/token/token.names and vault.names are found beside the .wasm files
+    code, out, err = cli.run("profile", withdrawal["tx_hash"])
+    assert (code, err) == (0, "")
+    trace = cli.rpc("debug_profile_transaction", hash=withdrawal["tx_hash"])
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"gas profile of transaction {withdrawal['tx_hash']} (block {withdrawal['block_height']}): "
+        f"{trace['frame']['gas_used']} gas in contract frames "
+        f"(+ {trace['intrinsic_gas']} intrinsic = {withdrawal['gas_used']})"
+    )
+    assert lines[1].split() == ["self", "gas", "share", "total", "gas", "calls", "function"]
+    assert lines[-1].split() == [f"{trace['frame']['gas_used']:,}", "total", "gas", "in", "2", "frame(s)"]
+    assert any(line.endswith("[token] wasmchain_sdk::storage::set_u64") for line in lines)
+    assert any("[vault] " in line for line in lines)
+    code, printed = cli.json("profile", withdrawal["tx_hash"])
+    assert (code, printed) == (0, trace)
+
+
+def test_profile_without_names_shows_function_indices(
+    cli: Cli, withdrawal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli.run("profile", withdrawal["tx_hash"])
+    assert code == 0 and "func[" in out and "set_u64" not in out
+    code, named, _ = cli.run("profile", withdrawal["tx_hash"], "--names", str(CONTRACTS / "token" / "token.names"))
+    assert code == 0 and "set_u64" in named
+
+
+def test_folded_stacks_and_speedscope_add_up_to_the_frames_gas(
+    cli: Cli, withdrawal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    trace = cli.rpc("debug_profile_transaction", hash=withdrawal["tx_hash"])
+    code, out, _ = cli.run("profile", withdrawal["tx_hash"], "--format", "folded")
+    assert code == 0
+    stacks = [line.rsplit(" ", 1) for line in out.splitlines()]
+    assert sum(int(gas) for _, gas in stacks) == trace["frame"]["gas_used"] == trace["profile"]["gas"]
+    assert any(stack.startswith("vault.withdraw;") and ";token.transfer;" in stack for stack, _ in stacks)
+    output = tmp_path / "withdraw.speedscope.json"
+    code, out, _ = cli.run("profile", withdrawal["tx_hash"], "--format", "speedscope", "--output", str(output))
+    assert code == 0
+    assert out == (
+        f"wrote the speedscope gas profile of transaction {withdrawal['tx_hash']} (block "
+        f"{withdrawal['block_height']}) to {output} (open it at https://www.speedscope.app)\n"
+    )
+    document = json.loads(output.read_text())
+    assert document["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    assert sum(document["profiles"][0]["weights"]) == trace["profile"]["gas"]
+
+
+def test_profile_bad_input_is_exit_2(
+    cli: Cli, withdrawal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    receipt = tx(cli, "transfer", "dev1", "5", "--from", "dev0")
+    code, out, err = cli.run("profile", receipt["tx_hash"])
+    assert (code, out) == (2, "")
+    assert "is a native transfer" in err and "nothing to profile" in err and "Traceback" not in err
+    code, out, err = cli.run("profile", "0x12")
+    assert (code, out) == (2, "") and "is 0x followed by 64 hex digits" in err
+    code, out, err = cli.run("profile", "0x" + "ab" * 32)
+    assert (code, out) == (2, "") and "0x" + "ab" * 32 in err
+    bad = tmp_path / "bad.names"
+    bad.write_text("{}")
+    code, out, err = cli.run("profile", withdrawal["tx_hash"], "--names", str(bad))
+    assert (code, out) == (2, "") and err.startswith(f"error: --names: {bad} is not a .names file")
+    code, out, err = cli.run("profile", withdrawal["tx_hash"], "--names", str(tmp_path / "missing.names"))
+    assert code == 2 and "missing.names is not a .names file" in err
+    with pytest.raises(SystemExit) as usage:
+        cli.run("profile", withdrawal["tx_hash"], "--format", "svg")
+    assert usage.value.code == 2 and "invalid choice: 'svg'" in cli.capsys.readouterr().err
+
+
+def test_a_broken_names_file_beside_a_module_is_skipped_with_a_warning(
+    cli: Cli, withdrawal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "build" / "mine"
+    module.mkdir(parents=True)
+    (module / "mine.wasm").write_bytes(b"\0asm")
+    (module / "mine.names").write_text("not json")
+    (tmp_path / "build" / "elsewhere.names").write_text("not json")  # no .wasm beside it: not read
+    deep = tmp_path / "a" / "b" / "c" / "d"
+    deep.mkdir(parents=True)
+    (deep / "x.wasm").write_bytes(b"\0asm")
+    (deep / "x.names").write_text("not json")  # 4 levels down: not read
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli.run("profile", withdrawal["tx_hash"])
+    assert code == 0 and "total gas in 2 frame(s)" in out
+    broken = module / "mine.names"
+    assert err.splitlines() == [
+        f"warning: skipped {broken}: {broken} is not a .names file (module hash and functions): "
+        "Expecting value: line 1 column 1 (char 0)"
+    ]

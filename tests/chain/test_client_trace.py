@@ -183,6 +183,17 @@ def test_simulate_with_trace_returns_the_simulation_and_its_trace(
     assert again.gas_used == trace.gas_used and again.verbose and again.frame and again.frame.host_calls
 
 
+def test_a_profile_is_the_trace_with_gas_per_function(token: Contract, alice: Account, bob: Account) -> None:
+    receipt = token.call("transfer", {"to": bob, "amount": 5}, sender=alice)
+    profiled = token.client.profile_transaction(receipt.tx_hash)
+    assert profiled.profile is not None and profiled.frame is not None
+    assert profiled.profile["gas"] == profiled.frame.gas_used
+    transfer = alice.transfer(bob, 5)
+    with pytest.raises(RPCClientError, match="native transfer") as refused:
+        token.client.profile_transaction(transfer.tx_hash)
+    assert refused.value.reason == "no_wasm"
+
+
 def test_an_unknown_transaction_is_not_found(wasmchain: Client) -> None:
     with pytest.raises(RPCClientError) as missing:
         wasmchain.trace_transaction("0x" + "ab" * 32)
