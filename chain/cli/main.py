@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`wasmchain profile TX --format folded | head`): stop quietly, as cat does,
+        # with stdout pointed at /dev/null so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return commands.EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
     handler: Handler = args.handler
     try:
         check_wasmtime_version()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +341,15 @@ def test_a_broken_names_file_beside_a_module_is_skipped_with_a_warning(
         f"warning: skipped {broken}: {broken} is not a .names file (module hash and functions): "
         "Expecting value: line 1 column 1 (char 0)"
     ]
+
+
+def test_a_reader_that_goes_away_is_no_traceback(cli: Cli, withdrawal: dict[str, Any]) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "WASMCHAIN_RPC"}
+    command = [sys.executable, "-m", "wasmchain.cli.main", "profile", withdrawal["tx_hash"], "--data", str(cli.data)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `| head` does once it has its lines
+    with process.stderr:
+        error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert error == ""
