@@ -5,7 +5,8 @@ of gas or call another contract, several transactions per block, balance overrid
 transactions.  Each transaction the chain indexes is traced by re-executing its block from the parent
 state: the trace must match its stored receipt (``trace_transaction`` raises otherwise), and its gas must
 add up: the top frame's gas plus the intrinsic gas is the receipt's ``gas_used``, and in every frame its
-own gas plus its nested frames' is its ``gas_used``.
+own gas plus its nested frames' is its ``gas_used``.  Each is also profiled: the profile's total is the top
+frame's gas, and in every frame the gas of its wasm call stacks adds up to the frame's own gas exactly.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def check_trace(trace: TransactionTrace) -> None:
     elif receipt.status != "invalid":
         assert trace.intrinsic_gas == receipt.gas_used  # a native transfer, a deploy without init
     assert trace.fee == receipt.gas_used * trace.signed.tx.gas_price
+    if trace.frame is None:
+        return
+    profile = trace.profile
+    assert profile is not None and profile["gas"] == trace.frame.gas_used
+    assert sum(frame["gas_self"] for frame in profile["frames"]) == profile["gas"]
+    for shown in profile["frames"]:
+        frame = trace.frame
+        for index in shown["path"]:
+            frame = frame.calls[index]
+        assert (shown["method"], shown["gas_self"]) == (frame.method, frame.gas_self)
+        assert sum(stack["gas"] for stack in shown["stacks"]) == frame.gas_self
 
 
 def trace_every_transaction(production: Production) -> int:
@@ -52,7 +64,7 @@ def trace_every_transaction(production: Production) -> int:
                 block, at, receipt = chain.transaction(signed.hash)
                 if (block.height, at) != (produced.block.height, index):
                     continue  # an invalid re-inclusion: the hash names the inclusion that executed
-                trace = chain.trace_transaction(signed.hash)
+                trace = chain.trace_transaction(signed.hash, profile=True)
                 assert trace.receipt == receipt == produced.receipts[index]
                 assert trace.location is not None and (trace.location.height, trace.location.index) == (
                     block.height,
