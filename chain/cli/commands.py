@@ -287,23 +287,29 @@ def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> 
 
 @dataclass(frozen=True)
 class TraceOptions:
-    """``simulate ... --trace``: trace the simulation (``debug_trace_call``); ``verbose`` adds the host calls."""
+    """``simulate ... --trace``: trace the simulation (``debug_trace_call``); ``verbose`` adds the host calls;
+    ``profile``: trace it with its gas profile per wasm function (``debug_profile_call``)."""
 
     trace: bool = False
     verbose: bool = False
+    profile: bool = False
 
 
 def _simulate(
     session: Session, options: TxOptions, tracing: TraceOptions = TraceOptions(), **params: Any
 ) -> tuple[int, Report]:
     _check_tx_options(options, gas_bits=63)  # the node's bound for a simulation, as for a view
+    if tracing.trace and tracing.profile:
+        raise ChainError("--trace and --profile: choose one (a profile's --json holds the trace too)")
     if tracing.verbose and not tracing.trace:
         raise ChainError("--verbose shows a trace's host calls: add --trace")
     sender = _address(session.data, options.sender)
     if tracing.trace:
         params["verbose"] = tracing.verbose
-    method = "debug_trace_call" if tracing.trace else "simulate"
+    method = "debug_profile_call" if tracing.profile else "debug_trace_call" if tracing.trace else "simulate"
     report = session.report(method, **{"from": sender}, gas=options.gas, **params)
+    if tracing.profile:
+        _profile_checked(report, "the simulated transaction")
     return _outcome_exit(report), report
 
 
@@ -399,8 +405,15 @@ def cmd_profile(session: Session, tx_hash: str) -> tuple[int, Report]:
     """A mined transaction's trace with its gas profile per wasm function (``debug_profile_transaction``)."""
     raw = _hex32(tx_hash, "transaction hash")
     report = session.report("debug_profile_transaction", hash="0x" + raw.hex())
+    _profile_checked(report, f"transaction 0x{raw.hex()}")
+    return EXIT_OK, report
+
+
+def _profile_checked(report: Report, what: str) -> tuple[int, Report]:
+    """A profile's exit code (0: the profile is the answer, whatever the transaction's status) and report, once
+    it is known to hold a profile."""
     if not isinstance(report.get("profile"), dict):
-        raise RPCClientError(None, f"the node's answer for transaction 0x{raw.hex()} has no profile")
+        raise RPCClientError(None, f"the node's answer for {what} has no profile")
     return EXIT_OK, report
 
 

@@ -639,8 +639,15 @@ def simulate_arguments(sub: Subcommands) -> None:
             help="print the call tree as `wasmchain trace` does (with --json: the debug_trace_call object)",
         )
         _add_verbose(simulated, "with --trace: ")
+        simulated.add_argument(
+            "--profile",
+            action="store_true",
+            help="print the gas per wasm function as `wasmchain profile` does, with its --format, --names and "
+            "--output (with --json: the debug_profile_call object)",
+        )
+        _add_profile_output(simulated, "with --profile: ")
         _add_data(simulated)
-        _chain_command(simulated, handler, _trace_or_report_text)
+        simulated.set_defaults(handler=handler, text=_trace_or_report_text)
 
 
 def _add_verbose(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -650,7 +657,7 @@ def _add_verbose(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 
 
 def _trace_options(args: argparse.Namespace) -> TraceOptions:
-    return TraceOptions(args.trace, args.verbose)
+    return TraceOptions(args.trace, args.verbose, args.profile)
 
 
 def _trace_text(report: Report) -> list[str]:
@@ -661,23 +668,46 @@ def _trace_or_report_text(report: Report) -> list[str]:
     return render.trace_or_report_lines(report, colour=render.colour_for(sys.stdout))
 
 
-def cmd_simulate_deploy(args: argparse.Namespace) -> tuple[int, Report]:
-    with _session(args) as session:
-        return commands.cmd_simulate_deploy(
+def cmd_simulate_deploy(args: argparse.Namespace) -> int | tuple[int, Report]:
+    return _simulated(
+        args,
+        lambda session: commands.cmd_simulate_deploy(
             session, _tx_options(args), args.file, args.init, args.args, _trace_options(args)
-        )
+        ),
+    )
 
 
-def cmd_simulate_call(args: argparse.Namespace) -> tuple[int, Report]:
-    with _session(args) as session:
-        return commands.cmd_simulate_call(
+def cmd_simulate_call(args: argparse.Namespace) -> int | tuple[int, Report]:
+    return _simulated(
+        args,
+        lambda session: commands.cmd_simulate_call(
             session, _tx_options(args), args.address, args.method, args.args, _trace_options(args)
-        )
+        ),
+    )
 
 
-def cmd_simulate_transfer(args: argparse.Namespace) -> tuple[int, Report]:
+def cmd_simulate_transfer(args: argparse.Namespace) -> int | tuple[int, Report]:
+    return _simulated(
+        args,
+        lambda session: commands.cmd_simulate_transfer(
+            session, _tx_options(args), args.to, args.amount, _trace_options(args)
+        ),
+    )
+
+
+def _simulated(args: argparse.Namespace, simulate: Callable[[Session], tuple[int, Report]]) -> int | tuple[int, Report]:
+    """A simulation's report, printed as any chain command's; with ``--profile``, printed as ``wasmchain profile``
+    prints a mined transaction's.  The exit code is the simulation's either way (0 ok, 1 failed, 2 invalid)."""
+    if not args.profile and (args.format is not None or args.names or args.output is not None):
+        raise UsageError("--format, --names and --output shape a profile: add --profile")
+    names = _profile_names(args.names) if args.profile else {}
     with _session(args) as session:
-        return commands.cmd_simulate_transfer(session, _tx_options(args), args.to, args.amount, _trace_options(args))
+        outcome = simulate(session)
+    if not args.profile:
+        return outcome
+    code, report = outcome
+    printed = _print_profile(args, report, names)
+    return code if printed == commands.EXIT_OK else printed
 
 
 # -- traces and gas profiles ------------------------------------------------------------------------
@@ -715,11 +745,16 @@ def profile_arguments(sub: Subcommands) -> None:
         f"{commands.NAMES_SEARCH_DEPTH} levels below it (each used for the module whose hash it names).",
     )
     parser.add_argument("hash", help="the transaction's hash (0x + 64 hex digits)")
+    _add_profile_output(parser)
+    _add_data(parser)
+    parser.set_defaults(handler=cmd_profile)
+
+
+def _add_profile_output(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument(
         "--format",
         choices=render.PROFILE_FORMATS,
-        default="table",
-        help="table: the top functions (default); speedscope: JSON for https://www.speedscope.app; "
+        help=prefix + "table: the top functions (default); speedscope: JSON for https://www.speedscope.app; "
         "folded: stacks for flamegraph.pl or inferno",
     )
     parser.add_argument(
@@ -728,21 +763,26 @@ def profile_arguments(sub: Subcommands) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="a .names file (or a directory of them) naming a module's functions; may be repeated",
+        help=prefix + "a .names file (or a directory of them) naming a module's functions; may be repeated",
     )
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the profile to FILE")
-    _add_data(parser)
-    parser.set_defaults(handler=cmd_profile)
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help=prefix + "write the profile to FILE")
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
     names = _profile_names(args.names)
     with _session(args) as session:
         _, report = commands.cmd_profile(session, args.hash)
+    return _print_profile(args, report, names)
+
+
+def _print_profile(args: argparse.Namespace, report: Report, names: Names) -> int:
+    """A profile report: the JSON object with ``--json``, else rendered in ``--format`` (a table by default), on
+    stdout or into ``--output``."""
     if args.json:
         print(json.dumps(report))
         return commands.EXIT_OK
-    text = render.profile_text(report, args.format, names)
+    output_format = args.format or "table"
+    text = render.profile_text(report, output_format, names)
     if args.output is None:
         print(text)
         return commands.EXIT_OK
@@ -750,7 +790,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         args.output.write_text(text + "\n")
     except OSError as error:
         raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
-    print(render.profile_written_line(report, args.format, str(args.output)))
+    print(render.profile_written_line(report, output_format, str(args.output)))
     return commands.EXIT_OK
 
 

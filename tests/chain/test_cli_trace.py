@@ -321,6 +321,49 @@ def test_profile_bad_input_is_exit_2(
     assert usage.value.code == 2 and "invalid choice: 'svg'" in cli.capsys.readouterr().err
 
 
+def test_simulate_with_profile(
+    cli: Cli, contracts: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, vault = contracts
+    monkeypatch.chdir(ROOT)  # the example contracts' .names files name the functions
+    args = ("simulate", "call", vault, "withdraw", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 30}))
+    code, trace = cli.json(*args, "--profile")  # the debug_profile_call object
+    assert code == 0 and trace["block"] is None and trace["profile"]["gas"] == trace["frame"]["gas_used"] > 0
+    code, out, err = cli.run(*args, "--profile")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("gas profile of transaction 0x") and "(simulated): " in lines[0]
+    assert f"{trace['profile']['gas']} gas in contract frames" in lines[0]
+    assert any("transfer" in line for line in lines[1:])  # token's function, by name
+    code, out, _ = cli.run(*args, "--profile", "--format", "folded")
+    assert code == 0
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in out.splitlines()) == trace["profile"]["gas"]
+    output = tmp_path / "sim.speedscope.json"
+    code, out, _ = cli.run(*args, "--profile", "--format", "speedscope", "-o", str(output))
+    assert code == 0 and out.startswith("wrote the speedscope gas profile of transaction 0x")
+    assert sum(json.loads(output.read_text())["profiles"][0]["weights"]) == trace["profile"]["gas"]
+    # a failing simulation is profiled too, and exits 1 as simulate does
+    failing = (
+        "simulate",
+        "call",
+        vault,
+        "withdraw",
+        "--from",
+        "dev0",
+        "--args",
+        json.dumps({"to": DEV1, "amount": 10**6}),
+    )
+    code, out, _ = cli.run(*failing, "--profile")
+    assert code == 1 and out.startswith("gas profile of transaction 0x")
+    # bad combinations and nothing to profile: exit 2, one line
+    code, out, err = cli.run(*args, "--format", "folded")
+    assert (code, out) == (2, "") and err == "error: --format, --names and --output shape a profile: add --profile\n"
+    code, out, err = cli.run(*args, "--profile", "--trace")
+    assert (code, out) == (2, "") and "--trace and --profile: choose one" in err
+    code, out, err = cli.run("simulate", "transfer", "dev1", "5", "--from", "dev0", "--profile")
+    assert (code, out) == (2, "") and "is a native transfer" in err and "Traceback" not in err
+
+
 def test_a_broken_names_file_beside_a_module_is_skipped_with_a_warning(
     cli: Cli, withdrawal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
