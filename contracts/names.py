@@ -3,8 +3,10 @@
     python3 names.py BUILT.wasm OUT.wasm OUT.names
 
 BUILT.wasm is the unstripped build. OUT.wasm gets the module with every
-custom section removed (byte for byte what ``strip = true`` gives), and
-OUT.names the function names of its ``name`` section, Rust's legacy
+custom section removed (``name``, ``producers``, ``target_features``...)
+except the contract's interface, ``wasmchain:wit`` (the WIT text that
+``wasmchain_sdk::interface!`` embeds, docs/abi.md), which stays where the
+linker put it; and OUT.names the function names of its ``name`` section, Rust's legacy
 mangling undone and the hash dropped (``_ZN5token8transfer17h0123...E``
 -> ``token::transfer``), as JSON with sorted keys::
 
@@ -26,6 +28,7 @@ import sys
 _LEGACY = re.compile(r"^_ZN((?:\d+[^\d].*)?)E$")
 _LLVM_SUFFIX = re.compile(r"\.llvm\.\d+$")
 _HASH = re.compile(r"^h[0-9a-f]{16}$")
+INTERFACE_SECTION = b"wasmchain:wit"
 _ESCAPES = {"SP": "@", "BP": "*", "RF": "&", "LT": "<", "GT": ">", "LP": "(", "RP": ")", "C": ","}
 
 
@@ -53,19 +56,28 @@ def _sections(code: bytes) -> list[tuple[int, int, int, int]]:
     return found
 
 
+def custom_name(code: bytes, pos: int) -> bytes:
+    """The name of the custom section whose content starts at ``pos``."""
+    size, pos = _u32(code, pos)
+    return code[pos : pos + size]
+
+
 def strip(code: bytes) -> bytes:
-    """The module without its custom sections."""
-    return code[:8] + b"".join(code[start:end] for sid, start, _, end in _sections(code) if sid != 0)
+    """The module without its custom sections, but for the interface (``wasmchain:wit``)."""
+    kept = (
+        code[start:end]
+        for sid, start, pos, end in _sections(code)
+        if sid != 0 or custom_name(code, pos) == INTERFACE_SECTION
+    )
+    return code[:8] + b"".join(kept)
 
 
 def function_names(code: bytes) -> dict[int, str]:
     """The raw names of the ``name`` section's function subsection."""
     for sid, _, pos, end in _sections(code):
-        if sid != 0:
+        if sid != 0 or custom_name(code, pos) != b"name":
             continue
         size, pos = _u32(code, pos)
-        if code[pos : pos + size] != b"name":
-            continue
         pos += size
         while pos < end:
             sub = code[pos]

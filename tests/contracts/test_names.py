@@ -63,3 +63,27 @@ def test_strip_keeps_everything_but_custom_sections_and_the_names_are_read() -> 
     assert names.function_names(code) == {0: "alpha", 1: "_ZN1a1b17h0123456789abcdefE"}
     document = json.loads(names.names_file(stripped, names.function_names(code)))
     assert document == {"functions": {"0": "alpha", "1": "a::b"}, "module": "0x" + hashlib.sha256(stripped).hexdigest()}
+
+
+def _custom(name: bytes, content: bytes) -> bytes:
+    body = bytes([len(name)]) + name + content
+    assert len(name) < 0x80 and len(body) < 0x80
+    return bytes([0, len(body)]) + body
+
+
+def test_strip_keeps_the_interface_section_in_place() -> None:
+    code = wat('(module (func $alpha) (func (export "run")))')
+    wit = b"package a:b;\nworld w { export run: func(); }\n"
+    built = code + _custom(b"wasmchain:wit", wit) + _custom(b"producers", b"\x00")
+    stripped = names.strip(built)
+    assert stripped == names.strip(code) + _custom(b"wasmchain:wit", wit)
+    assert names.function_names(built) == {0: "alpha"}
+
+
+@pytest.mark.parametrize("contract", ["counter", "token", "vault"])
+def test_each_example_module_carries_its_wit_file(contract: str) -> None:
+    code = (CONTRACTS / contract / f"{contract}.wasm").read_bytes()
+    wit = (CONTRACTS / contract / f"{contract}.wit").read_bytes()
+    customs = [(names.custom_name(code, pos), code[pos:end]) for sid, _, pos, end in names._sections(code) if sid == 0]
+    assert [name for name, _ in customs] == [b"wasmchain:wit"]
+    assert customs[0][1].endswith(wit) and len(customs[0][1]) == 1 + len(b"wasmchain:wit") + len(wit)

@@ -7,6 +7,8 @@
 
 use wasmchain_sdk::{abort, entry, storage};
 
+wasmchain_sdk::interface!("../counter.wit");
+
 const COUNT: &[u8] = b"count";
 
 entry! {

@@ -99,6 +99,17 @@ impl Args {
     pub fn opt_address(&self, name: &str) -> Option<Address> {
         self.present(name).map(|v| as_address(name, v))
     }
+    /// A `u128` (the WIT type `u128`, docs/abi.md): a uint below 2^64,
+    /// else a `bin` of 16 bytes big-endian. A `bin` of another length, or
+    /// one that holds a value below 2^64 (not canonical: that is sent as a
+    /// uint), aborts naming the argument.
+    pub fn u128(&self, name: &str) -> u128 {
+        let v = self.required(name);
+        as_u128(name, v)
+    }
+    pub fn opt_u128(&self, name: &str) -> Option<u128> {
+        self.present(name).map(|v| as_u128(name, v))
+    }
 }
 
 #[cold]
@@ -152,4 +163,14 @@ fn as_address(name: &str, v: Value<'_>) -> Address {
         }
     }
     wrong_type(name, "an address (bin of 20 bytes)", &v)
+}
+fn as_u128(name: &str, v: Value<'_>) -> u128 {
+    match v.as_u128() {
+        Some(n) => n,
+        None if matches!(v, Value::Bin(b) if b.len() == 16) => crate::abort!(
+            "argument \"{}\" is a u128 below 2^64 sent as a bin of 16 bytes: send it as an unsigned integer",
+            name
+        ),
+        None => wrong_type(name, "an unsigned integer (u128: uint, or bin of 16 bytes big-endian)", &v),
+    }
 }

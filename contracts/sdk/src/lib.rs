@@ -575,3 +575,31 @@ pub fn debug_log_fmt(args: fmt::Arguments<'_>) {
 macro_rules! debug_log {
     ($($arg:tt)*) => { $crate::debug_log_fmt(core::format_args!($($arg)*)) };
 }
+
+// ----------------------------------------------------------- interface
+
+/// The custom section that carries a contract's interface: the UTF-8 text
+/// of a WIT package (docs/abi.md, "Interfaces"). At most one per module.
+pub const INTERFACE_SECTION: &str = "wasmchain:wit";
+
+/// Embeds a WIT file as the contract's interface:
+/// `wasmchain_sdk::interface!("../token.wit");` at the top level of the
+/// contract's `lib.rs` (the path is relative to that source file, as with
+/// `include_bytes!`, so `../token.wit` is the file beside `Cargo.toml`).
+///
+/// The file's bytes go, unchanged, into a custom section named
+/// `wasmchain:wit` ([`INTERFACE_SECTION`]) of the built module, so the
+/// interface is part of the deployed bytes and of the code hash; a chain
+/// whose genesis names ABI 1.2 parses it at deploy and refuses the module
+/// if the WIT is malformed or names a method the module does not export.
+/// Editing the file rebuilds the contract (`include_bytes!` tracks it).
+/// Only on wasm32: native tests build without it. Use it once per module.
+#[macro_export]
+macro_rules! interface {
+    ($path:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        #[link_section = "wasmchain:wit"]
+        #[used]
+        static __WASMCHAIN_WIT: [u8; include_bytes!($path).len()] = *include_bytes!($path);
+    };
+}

@@ -577,6 +577,7 @@ fn encode_trait_sizes_are_upper_bounds() {
     let vals: Vec<std::boxed::Box<dyn Encode>> = vec![
         std::boxed::Box::new(u64::MAX),
         std::boxed::Box::new(i64::MIN),
+        std::boxed::Box::new(u128::MAX),
         std::boxed::Box::new([0u8; 20]),
         std::boxed::Box::new(true),
         std::boxed::Box::new(msgpack::Nil),
@@ -618,4 +619,79 @@ fn debug_log_macro_formats_truncates_and_survives_an_abort() {
     // invalid UTF-8 reaches the host as bytes and is replaced, as the chain does
     unsafe { sys::debug_log(b"ok\xffend".as_ptr(), 6) };
     assert_eq!(mock::take_logs(), vec![String::from("ok\u{fffd}end")]);
+}
+
+// u128 (the WIT type `u128`, docs/abi.md): a uint below 2^64, else a bin
+// of 16 bytes big-endian. Expected bytes as Python's msgpack packs
+// `n` (n < 2**64) or `n.to_bytes(16, "big")`.
+const U128S: &[(u128, &str)] = &[
+    (0, "00"),
+    (127, "7f"),
+    (255, "ccff"),
+    (18446744073709551615, "cfffffffffffffffff"),
+    (18446744073709551616, "c41000000000000000010000000000000000"),
+    (18446744073709551617, "c41000000000000000010000000000000001"),
+    (1_000_000_000_000_000_000_000_000_000, "c41000000000033b2e3c9fd0803ce8000000"),
+    (u128::MAX, "c410ffffffffffffffffffffffffffffffff"),
+];
+
+#[test]
+fn u128_encodes_canonically_and_decodes_back() {
+    for &(n, want) in U128S {
+        assert_eq!(enc(|e| { e.u128(n); }), hex(want), "{}", n);
+        assert_eq!(msgpack::encode(&n), &hex(want)[..], "{}", n);
+        assert!(hex(want).len() <= n.max_size());
+        assert_eq!(decode(&hex(want)).unwrap().as_u128(), Some(n), "{}", n);
+    }
+    // any uint width decodes; a bin of 16 bytes below 2^64 is not canonical
+    assert_eq!(decode(&hex("cf0000000000000005")).unwrap().as_u128(), Some(5));
+    assert_eq!(decode(&hex("c41000000000000000000000000000000005")).unwrap().as_u128(), None);
+    assert_eq!(decode(&hex("c40f000000000000000100000000000000")).unwrap().as_u128(), None);
+    assert_eq!(decode(&hex("ff")).unwrap().as_u128(), None);
+    assert_eq!(decode(&hex("a13f")).unwrap().as_u128(), None);
+}
+
+fn u128_args_of(input: &[u8]) -> Result<Vec<u8>, String> {
+    fn m() {
+        let a = args();
+        let amount = a.u128("amount");
+        let fee = a.opt_u128("fee");
+        return_value(&msgpack::Raw(msgpack::encode_map(&[("amount", &amount), ("fee", &fee)])));
+    }
+    mock::invoke(m, input)
+}
+
+#[test]
+fn args_u128() {
+    mock::reset();
+    for &(n, want) in U128S {
+        let input = [hex("81a6616d6f756e74"), hex(want)].concat(); // {"amount": n}
+        let out = u128_args_of(&input).unwrap();
+        assert_eq!(out, [hex("82a6616d6f756e74"), hex(want), hex("a3666565c0")].concat(), "{}", n);
+    }
+    let big = 1u128 << 100;
+    let out = u128_args_of(msgpack::encode_map(&[("amount", &7u64), ("fee", &big)])).unwrap();
+    let m = decode(&out).unwrap().as_map().unwrap();
+    assert_eq!(m.get("amount").unwrap().as_u128(), Some(7));
+    assert_eq!(m.get("fee").unwrap().as_u128(), Some(big));
+    // nil and absence are None for opt_u128
+    assert!(u128_args_of(msgpack::encode_map(&[("amount", &1u64), ("fee", &msgpack::Nil)])).is_ok());
+    let e = |input: &[u8]| u128_args_of(input).unwrap_err();
+    assert_eq!(e(&[0x80]), "missing argument \"amount\"");
+    assert_eq!(
+        e(&[hex("81a6616d6f756e74"), hex("c41000000000000000000000000000000005")].concat()),
+        "argument \"amount\" is a u128 below 2^64 sent as a bin of 16 bytes: send it as an unsigned integer"
+    );
+    assert_eq!(
+        e(msgpack::encode_map(&[("amount", &[1u8; 8])])),
+        "argument \"amount\" must be an unsigned integer (u128: uint, or bin of 16 bytes big-endian), got bin of 8 bytes"
+    );
+    assert_eq!(
+        e(msgpack::encode_map(&[("amount", &1u64), ("fee", &-2i64)])),
+        "argument \"fee\" must be an unsigned integer (u128: uint, or bin of 16 bytes big-endian), got negative int -2"
+    );
+    assert_eq!(
+        e(msgpack::encode_map(&[("amount", &"10")])),
+        "argument \"amount\" must be an unsigned integer (u128: uint, or bin of 16 bytes big-endian), got str"
+    );
 }

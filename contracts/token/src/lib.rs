@@ -16,6 +16,8 @@
 use wasmchain_sdk::storage::{self, Key};
 use wasmchain_sdk::{abort, caller, emit, entry, msgpack, Address, ZERO_ADDRESS};
 
+wasmchain_sdk::interface!("../token.wit");
+
 const SUPPLY: &[u8] = b"supply";
 
 fn balance_key(owner: &Address) -> Key {

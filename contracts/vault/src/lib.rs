@@ -14,6 +14,8 @@
 use wasmchain_sdk::msgpack::{self, Value};
 use wasmchain_sdk::{abort, call, entry, env, storage, Address, Hex};
 
+wasmchain_sdk::interface!("../vault.wit");
+
 const TOKEN: &[u8] = b"token";
 const OWNER: &[u8] = b"owner";
 
