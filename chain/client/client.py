@@ -31,14 +31,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from wasmchain.client.results import CallResult, Head, LoggedEvent, ReceiptTimeout, Trace, TxResult
+from wasmchain.client.results import (
+    ArgumentTypeError,
+    CallResult,
+    Head,
+    LoggedEvent,
+    ReceiptTimeout,
+    Trace,
+    TxResult,
+)
 from wasmchain.client.transport import DEFAULT_TIMEOUT, ClientError, HTTPTransport, RPCClientError, Transport
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.args import ArgsError, encode_args
@@ -46,11 +54,17 @@ from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.keys import ADDRESS_SIZE, DEV_ACCOUNTS, KeyPair, dev_key, format_address, parse_address
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
 
+if TYPE_CHECKING:  # the typed methods load the VM's WIT codec: imported when a contract first has an interface
+    from wasmchain.client.typed import TypedInterface, TypedMethod
+    from wasmchain.vm.wit.types import Interface
+
 # -- accounts and contracts ------------------------------------------------------------------
 
 AddressLike = Union[str, bytes, "Account", "Contract"]
 """An address as ``0x`` + 40 hex digits, as its 20 bytes, or an ``Account`` or ``Contract`` handle."""
 
+SECTION_NAME_BYTES = b"wasmchain:wit"
+"""The name of the custom section that holds a module's interface (``wasmchain.vm.wit.section.SECTION_NAME``)."""
 GAS_MARGIN_LEVELS = 8
 """Nesting levels the default gas limit covers (the devnet's ``max_call_depth``); see ``estimate_gas``."""
 DEFAULT_RECEIPT_TIMEOUT = 60.0
@@ -94,28 +108,151 @@ class Account:
     ) -> Contract:
         """Deploy a module (its bytes, or the path of a ``.wasm`` file), calling ``init`` with ``args`` if given.
 
-        Returns the new contract, whose ``deployment`` is the receipt.
-        Raises ``TransactionFailed`` if the init call failed (no contract is
-        created then, and the fee is paid).
+        Returns the new contract, whose ``deployment`` is the receipt; its
+        typed methods (if the module carries an interface) sign as this
+        account.  Raises ``TransactionFailed`` if the init call failed (no
+        contract is created then, and the fee is paid).  If the module's
+        interface declares ``init``, ``args`` are checked against it first
+        (``ArgumentTypeError``, nothing sent).
         """
         if args is not None and init is None:
             raise ClientError("deploy args are the init method's: name it with init=")
         module = bytes(code) if isinstance(code, (bytes, bytearray)) else _read_module(code)
+        if init is not None and not isinstance(args, EncodedArgs):
+            typed = self.client.interface_of_code(module)
+            method = typed.method(init) if typed is not None else None
+            if typed is not None and method is not None:
+                args = typed.encode(method, _as_map(method.export, args))
         result = self.client.transact(self, TxKind.DEPLOY, code=module, method=init, args=args, value=value, gas=gas)
         if result.address is None:
             raise ClientError(f"deploy {result.tx_hash} succeeded but its receipt names no address")
-        return Contract(self.client, result.address, result)
+        return Contract(self.client, result.address, result, self)
+
+
+class TypedMethods:
+    """A contract's typed methods by export name: ``contract.methods.balance_of`` or ``contract.methods["balance_of"]``.
+
+    Iterating gives the names in declaration order.  It has no public
+    attribute of its own, so every method name reaches its method (a
+    counter's ``get`` too).
+    """
+
+    def __init__(self, methods: dict[str, TypedMethod]) -> None:
+        self._methods = methods
+
+    def __getattr__(self, name: str) -> TypedMethod:
+        if name.startswith("_") or name not in self._methods:
+            raise AttributeError(_no_method(self._methods, name))
+        return self._methods[name]
+
+    def __getitem__(self, name: str) -> TypedMethod:
+        if name not in self._methods:
+            raise KeyError(_no_method(self._methods, name))
+        return self._methods[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._methods)
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*object.__dir__(self), *self._methods})
+
+    def __repr__(self) -> str:
+        return f"<methods {', '.join(self._methods) or '(none: no interface)'}>"
+
+
+def _no_method(methods: Collection[str], name: str) -> str:
+    if not methods:
+        return f"no attribute {name!r}: the contract declares no interface (call its methods by name: call, view)"
+    return f"the contract's interface declares no method {name!r}; it has: {', '.join(methods)}"
+
+
+@dataclass(slots=True)
+class _InterfaceMemo:
+    """What a handle (and the handles ``with_sender`` makes of it, which share it) learnt of its contract's
+    interface; each handle binds its own ``methods`` (they sign as its sender)."""
+
+    fetched: bool = False
+    typed: TypedInterface | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """A deployed contract on a node.  From ``Account.deploy`` or ``Client.contract``."""
+    """A deployed contract on a node.  From ``Account.deploy`` or ``Client.contract``.
+
+    Any contract is called by method name: ``call`` (a transaction),
+    ``view``, ``simulate``.  One whose code carries an interface (a WIT
+    world, docs/abi.md) also has a typed method per declared method, as an
+    attribute (``token.transfer(to=bob, amount=5)``, ``token.balance_of(owner=bob)``)
+    and always under ``methods`` (where a method named like one of the
+    handle's own attributes, ``balance`` say, is found); ``wasmchain.client.typed``
+    says how they are called.  On such a contract, ``call``/``view``/``simulate``
+    of a declared method check the arguments too.
+    """
 
     client: Client = field(compare=False, repr=False)
     address: str
     """``0x`` + 40 hex digits; contracts compare and hash by it."""
     deployment: TxResult | None = field(default=None, compare=False, repr=False)
     """The deploy's receipt, when this handle came from ``Account.deploy``."""
+    sender: Account | None = field(default=None, compare=False, repr=False)
+    """Who signs the typed methods' transactions: the deployer for a handle from ``Account.deploy``
+    (``with_sender`` gives a handle that signs as another account)."""
+    _memo: _InterfaceMemo = field(default_factory=_InterfaceMemo, init=False, compare=False, repr=False)
+    _methods: list[TypedMethods] = field(default_factory=list, init=False, compare=False, repr=False)
+    """This handle's typed methods once built (a list of at most one: the handle itself is frozen)."""
+
+    def with_sender(self, sender: Account) -> Contract:
+        """The same contract, its typed methods signed by ``sender``: ``token.with_sender(bob).transfer(alice, 1)``."""
+        other = Contract(self.client, self.address, self.deployment, sender)
+        object.__setattr__(other, "_memo", self._memo)  # the same code: its interface once
+        return other
+
+    @property
+    def interface(self) -> Interface | None:
+        """The interface the contract's code declares (``wasmchain.vm.wit.types.Interface``: its methods,
+        events and WIT ``text``), or ``None`` for an untyped contract.  Asked of the node once per handle."""
+        typed = self._typed()
+        return None if typed is None else typed.interface
+
+    @property
+    def methods(self) -> TypedMethods:
+        """The typed methods, by export name (``contract.methods.balance_of``); none for an untyped contract."""
+        if not self._methods:
+            typed = self._typed()
+            self._methods.append(TypedMethods({} if typed is None else typed.bind(self)))
+        return self._methods[0]
+
+    def __getattr__(self, name: str) -> TypedMethod:
+        if name.startswith("_"):  # never ask the node for a dunder (copy, pickle, IPython probe them)
+            raise AttributeError(name)
+        methods = self.methods
+        if name not in methods:
+            raise AttributeError(f"{type(self).__name__} {self.address}: {_no_method(methods, name)}")
+        return methods[name]
+
+    def __dir__(self) -> list[str]:
+        return sorted({*object.__dir__(self), *self.methods})
+
+    def _typed(self) -> TypedInterface | None:
+        if not self._memo.fetched:
+            self._memo.typed = self.client.typed_interface(self.address)
+            self._memo.fetched = True
+        return self._memo.typed
+
+    def _declared(self, method: str, args: Any) -> TypedMethod | None:
+        """The typed method ``call``/``view``/``simulate`` go through for ``method``, if the interface declares it
+        (and ``args`` are not already encoded)."""
+        if isinstance(args, EncodedArgs):
+            return None
+        typed = self._typed()
+        declared = typed.method(method) if typed is not None else None
+        return None if declared is None else self.methods[declared.export]
 
     def call(
         self,
@@ -131,8 +268,14 @@ class Contract:
 
         ``args`` is a JSON-like value (a dict, usually): bytes, and ``0x``
         hex strings, reach the contract as msgpack bin, and an ``Account``
-        or ``Contract`` as its 20-byte address.
+        or ``Contract`` as its 20-byte address.  For a method the contract's
+        interface declares, they are checked and encoded by its types
+        (``ArgumentTypeError`` before anything is sent) and the result is
+        decoded by them.
         """
+        declared = self._declared(method, args)
+        if declared is not None:
+            return declared.bind(**_as_map(method, args)).send(sender=sender, gas=gas, value=value, check=check)
         return self.client.transact(
             sender, TxKind.CALL, to=self, method=method, args=args, value=value, gas=gas, check=check
         )
@@ -142,7 +285,12 @@ class Contract:
 
         Raises ``CallFailed`` if it did not end ``ok`` (its ``result`` has the
         status, gas and message).  Any changes the method makes are discarded.
+        A declared method's arguments are checked and its result decoded by
+        the interface's types, as for ``call``.
         """
+        declared = self._declared(method, args)
+        if declared is not None:
+            return declared.bind(**_as_map(method, args)).view(caller=caller, gas=gas)
         return self.client.view(self, method, args, caller=caller, gas=gas).raise_for_status().result
 
     def simulate(
@@ -160,8 +308,14 @@ class Contract:
 
         A failure is a result, not an exception: the point is to look.  With
         ``trace=True`` the result's ``trace`` holds what it did frame by frame
-        (``verbose`` adds every host call).
+        (``verbose`` adds every host call).  A declared method's arguments are
+        checked and its result decoded by the interface's types, as for ``call``.
         """
+        declared = self._declared(method, args)
+        if declared is not None:
+            return declared.bind(**_as_map(method, args)).simulate(
+                sender=sender, gas=gas, value=value, trace=trace, verbose=verbose
+            )
         return self.client.simulate(
             sender, to=self, method=method, args=args, value=value, gas=gas, trace=trace, verbose=verbose
         )
@@ -169,6 +323,28 @@ class Contract:
     def balance(self) -> int:
         """The contract's native token balance at the head."""
         return self.client.balance(self)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedArgs:
+    """Arguments already checked and encoded as msgpack (by a typed method): sent as they are."""
+
+    data: bytes
+
+
+def _as_map(method: str, args: Any) -> dict[str, Any]:
+    """A typed method's arguments given by name (``call``/``view``/``simulate``): a map of its params."""
+    if args is None:
+        return {}
+    if isinstance(args, Mapping) and all(isinstance(key, str) for key in args):
+        return dict(args)
+    raise ArgumentTypeError(
+        f"{method}: the arguments of a typed method are a map of its params, found {type(args).__name__}",
+        method=method,
+        path="",
+        expected="record",
+        example={},
+    )
 
 
 def address_of(value: AddressLike) -> str:
@@ -208,7 +384,10 @@ def encode_call_args(args: Any) -> bytes:
 
     Bytes and ``0x`` hex strings become msgpack bin; an ``Account`` or
     ``Contract`` becomes its 20-byte address; tuples are arrays.
+    ``EncodedArgs`` (a typed method's) are taken as they are.
     """
+    if isinstance(args, EncodedArgs):
+        return args.data
     try:
         return encode_args(_jsonable({} if args is None else args))
     except ArgsError as error:
@@ -246,6 +425,20 @@ def _hash_text(tx_hash: str | bytes) -> str:
     return tx_hash if isinstance(tx_hash, str) else "0x" + tx_hash.hex()
 
 
+def _typed_interfaces() -> type[TypedInterface]:
+    """``TypedInterface``, imported when a contract first turns out to have an interface.
+
+    The typed methods use the VM's own WIT codec (``wasmchain.vm.wit``), and
+    importing any of ``wasmchain.vm`` loads the VM (its package root loads the
+    runtime and wasmtime).  A program that only talks to a node over HTTP
+    about untyped contracts loads no VM (tests/test_layers.py); one that
+    meets a typed contract loads it here, once.
+    """
+    from wasmchain.client.typed import TypedInterface
+
+    return TypedInterface
+
+
 def _read_module(path: str | os.PathLike[str]) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -271,6 +464,8 @@ class Client:
         self.transport = transport
         self.receipt_timeout = receipt_timeout
         """Seconds ``wait_for_receipt`` (and so a transaction) waits for a pending transaction by default."""
+        self._interfaces: dict[str, TypedInterface] = {}
+        """Parsed interfaces by code hash: each code's WIT is parsed once, however many contracts run it."""
 
     @classmethod
     def connect(cls, url: str, timeout: float = DEFAULT_TIMEOUT) -> Client:
@@ -330,12 +525,49 @@ class Client:
         """An account for any key (fund it with ``set_balance`` or a transfer)."""
         return Account(self, key)
 
-    def contract(self, address: AddressLike) -> Contract:
-        """A handle on a contract already deployed at ``address``; raises ``ClientError`` if there is none."""
+    def contract(self, address: AddressLike, *, sender: Account | None = None) -> Contract:
+        """A handle on a contract already deployed at ``address``; raises ``ClientError`` if there is none.
+
+        ``sender`` signs its typed methods' transactions (``Contract.with_sender``).
+        """
         text = address_of(address)
         if self.call("get_account", address=text)["code_hash"] is None:
             raise ClientError(f"no contract at {text}")
-        return Contract(self, text)
+        return Contract(self, text, sender=sender)
+
+    # -- interfaces ------------------------------------------------------------------------------
+
+    def interface(self, contract: AddressLike) -> Interface | None:
+        """The interface a contract's code declares (``wasmchain.vm.wit.types.Interface``), or ``None`` if it
+        declares none.  Raises ``RPCClientError`` if there is no contract there."""
+        typed = self.typed_interface(contract)
+        return None if typed is None else typed.interface
+
+    def typed_interface(self, contract: AddressLike) -> TypedInterface | None:
+        """What the typed methods are built from: the node's ``get_interface`` answer, parsed once per code hash.
+
+        ``None`` for an untyped contract, and for a node from before
+        ``get_interface`` (its contracts are called by name, as ever).
+        """
+        try:
+            report = self.call("get_interface", address=address_of(contract))
+        except RPCClientError as error:
+            if error.reason == "method_not_found":
+                return None
+            raise
+        if report["interface"] is None:
+            return None
+        code_hash = str(report["code_hash"])
+        if code_hash not in self._interfaces:
+            self._interfaces[code_hash] = _typed_interfaces().from_wit(report["interface"]["wit"])
+        return self._interfaces[code_hash]
+
+    def interface_of_code(self, code: bytes) -> TypedInterface | None:
+        """The interface a module carries in its ``wasmchain:wit`` section, or ``None``; ``ClientError`` if the
+        section is malformed (the node would refuse the deploy, saying the same)."""
+        if SECTION_NAME_BYTES not in code:  # no section of that name, so no interface: no need to load the codec
+            return None
+        return _typed_interfaces().from_code(code)
 
     def balance(self, address: AddressLike) -> int:
         """The native token balance at the head."""

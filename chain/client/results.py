@@ -29,6 +29,34 @@ class ReceiptTimeout(ClientError):
         self.tx_hash = tx_hash
 
 
+class ArgumentTypeError(ClientError, TypeError):
+    """Arguments that do not fit a typed method's parameters, found before anything was signed or sent.
+
+    Raised by a contract's typed methods (``token.transfer(to=bob, amount="ten")``)
+    and by ``Contract.call``/``view``/``simulate`` on a method its interface
+    declares.  The message names the method with its signature, the
+    argument, the type expected, an example and what was found::
+
+        transfer(to: address, amount: u64): argument "amount": expected u64, e.g. 10; found the string "ten"
+
+    A ``TypeError`` as Python's own for a bad call, and a ``ClientError`` as
+    everything else the client raises.
+    """
+
+    reason = "invalid_args"
+
+    def __init__(self, message: str, *, method: str, path: str, expected: str, example: Any) -> None:
+        super().__init__(message)
+        self.method = method
+        """The method's export name (``transfer``)."""
+        self.path = path
+        """Which argument: ``amount``, or a path into one (``items[2].to``); ``""`` for the arguments as a whole."""
+        self.expected = expected
+        """The WIT type expected there (``u64``, ``address``)."""
+        self.example = example
+        """A value of that type, as the client takes it."""
+
+
 class CallFailed(ClientError):
     """An execution that ran and did not end ``ok``: a view, or (``TransactionFailed``) a transaction.
 
