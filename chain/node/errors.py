@@ -41,6 +41,20 @@ class TransactionDropped(InvalidTransaction):
     reason = "transaction_dropped"
 
 
+class InvalidArgs(InvalidTransaction):
+    """A call (or a deploy's init) whose arguments do not fit the types its contract's interface declares for the
+    method: refused at admission, so that no badly typed call is ever mined through this node (docs/rpc.md)."""
+
+    reason = "invalid_args"
+
+
+class InvalidInterface(ChainError):
+    """A contract whose code carries an interface section that does not parse (possible on a chain whose VM
+    version predates ``abi-1.2``, which ignored the section at deploy)."""
+
+    reason = "invalid_interface"
+
+
 class DevnetError(ChainError):
     """A devnet control refused: an unknown snapshot, a timestamp in the past, controls not allowed."""
 

@@ -20,26 +20,41 @@ Timestamps: a block's timestamp is the one set by
 one, so a test run is the same every time; there ``increase_time`` moves
 the next block only (later ones follow it a second apart), as a real
 clock moved forward would.  Timestamps stay at most ``MAX_TIMESTAMP``.
+
+Interfaces: a contract's typed interface (its ``wasmchain:wit`` section,
+``wasmchain.vm.wit``) is parsed once per code hash and kept in a bounded
+cache (``INTERFACE_CACHE`` entries, the least recently used dropped).  The
+reports decode results and events with it, and admission refuses a call
+whose arguments do not fit the called method's declared types
+(``InvalidArgs``): nothing badly typed is mined through this node, whatever
+client signed it.  That is this node's policy, not a consensus rule: a block
+holding such a call is still valid (``check_args=False`` turns it off).
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wasmchain.node.errors import DevnetError, DuplicateTransaction
+from wasmchain.node.errors import DevnetError, DuplicateTransaction, InvalidArgs, InvalidInterface
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.node.mempool import Mempool
+from wasmchain.node.reports import code_interface, declared
 from wasmchain.protocol.blocks import Block, Receipt
 from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
+from wasmchain.protocol.keys import format_address
 from wasmchain.protocol.tracing import TransactionTrace
-from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.protocol.transactions import SignedTransaction, TxKind
 from wasmchain.protocol.transition import check_envelope, check_payload, intrinsic_gas
 from wasmchain.store.chain import Chain, PendingBlock
 from wasmchain.vm import Event, InvalidModule, Outcome
 from wasmchain.vm.host import Address, Hash32
+from wasmchain.vm.wit.section import interface_of
+from wasmchain.vm.wit.types import Interface, WitError, signature
+from wasmchain.vm.wit.values import ArgumentError, check_args
 
 MAX_MINE = 10_000
 """Blocks one ``mine`` call may produce."""
@@ -47,6 +62,8 @@ MAX_DROPPED = 10_000
 """Dropped transactions remembered, to answer "what happened to it"."""
 MAX_TIMESTAMP = (1 << 63) - 1
 """The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
+INTERFACE_CACHE = 256
+"""Parsed interfaces (or the reason one cannot be parsed) kept by code hash."""
 
 
 def _printable(message: str) -> str:
@@ -80,6 +97,7 @@ class Node:
         clock: Callable[[], float] | None = time.time,
         mempool: Mempool | None = None,
         console: Callable[[str], None] | None = None,
+        check_args: bool = True,
     ) -> None:
         if block_time is not None and not block_time > 0:
             raise ChainError(f"the block time must be a positive number of seconds, found {block_time}")
@@ -99,6 +117,10 @@ class Node:
         self.console = console
         """Where the ``debug_log`` messages of mined transactions are printed, a line at a time (the devnet's
         console); ``None``: they are not collected."""
+        self.check_args = check_args
+        """Whether admission refuses a call whose arguments do not fit its method's declared types."""
+        self._interfaces: OrderedDict[Hash32, Interface | str | None] = OrderedDict()
+        """Code hash -> its parsed interface, ``None`` (untyped) or why its section cannot be read."""
 
     @property
     def instant(self) -> bool:
@@ -114,6 +136,8 @@ class Node:
         context = chain.context(chain.head.height + 1, self._peek_timestamp())
         check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
         check_payload(signed, context)
+        if self.check_args:
+            self._check_typed_args(signed)
         account = chain.account(signed.tx.sender)
         if signed.tx.nonce == account.nonce:
             chain.check_tx(signed)  # the ready one is checked in full: its call target too
@@ -123,6 +147,23 @@ class Node:
             while self.mempool.ready(self._next_nonce, limit=1):
                 self.produce_block(limit=1)
         return Submitted(signed.hash, not self.mempool.get(signed.hash) and signed.hash not in self.dropped)
+
+    def _check_typed_args(self, signed: SignedTransaction) -> None:
+        """Refuse a call (or a deploy's init) of a declared method whose msgpack arguments do not fit its types."""
+        tx = signed.tx
+        if tx.kind is TxKind.CALL:
+            interface = self.interface_or_none(tx.to)
+        elif tx.kind is TxKind.DEPLOY and tx.method:
+            interface = code_interface(tx.code)
+        else:
+            return
+        method = declared(interface, tx.method)
+        if method is None:
+            return
+        try:
+            check_args(method, tx.args)
+        except ArgumentError as error:
+            raise InvalidArgs(f"the arguments do not fit {signature(method)}: {error}") from None
 
     def _next_nonce(self, sender: Address) -> int:
         return self.chain.account(sender).nonce
@@ -287,6 +328,44 @@ class Node:
         return height
 
     # -- reading ------------------------------------------------------------------------
+
+    def interface(self, address: Address) -> tuple[Hash32, Interface | None]:
+        """The code hash of the contract at ``address`` and its interface (``None``: untyped).
+
+        Raises ``NotFound`` when there is no contract there, ``InvalidInterface`` when its section cannot be read.
+        """
+        account = self.chain.account(address)
+        if not account.is_contract:
+            raise NotFound(f"no contract at {format_address(address)}")
+        found = self._interface_of(account.code_hash)
+        if isinstance(found, str):
+            raise InvalidInterface(
+                f"the contract at {format_address(address)} carries an unreadable interface: {found}"
+            )
+        return account.code_hash, found
+
+    def interface_or_none(self, address: Address) -> Interface | None:
+        """The interface of the contract at ``address``, or ``None`` when there is no contract, no interface or an
+        unreadable one: what the reports decode with (falling back to the generic decoding)."""
+        account = self.chain.account(address)
+        if not account.is_contract:
+            return None
+        found = self._interface_of(account.code_hash)
+        return None if isinstance(found, str) else found
+
+    def _interface_of(self, code_hash: Hash32) -> Interface | str | None:
+        cache = self._interfaces
+        if code_hash in cache:
+            cache.move_to_end(code_hash)
+            return cache[code_hash]
+        try:
+            found: Interface | str | None = interface_of(self.chain.state().code(code_hash))
+        except WitError as error:
+            found = str(error)
+        cache[code_hash] = found
+        if len(cache) > INTERFACE_CACHE:
+            cache.popitem(last=False)
+        return found
 
     def events(
         self,

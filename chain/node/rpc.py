@@ -17,6 +17,13 @@ declared with them (``@METHODS.add(Param(...), ...)``: a name, a converter
 and a default, in order; ``node.jsonrpc`` binds and converts them).  The
 node's errors become error objects here (``rpc_error``): each its code, its
 message, and its own ``reason``.
+
+Typed contracts (``wasmchain.vm.wit``): ``get_interface`` answers a
+contract's interface; the reports decode results and events with it
+(``reports.py``); and a call's JSON ``args`` to a method the interface
+declares are encoded with its parameter types (its ``args_hex`` checked
+against them), a misfit refused as ``invalid_args`` naming the argument, the
+type it must have and an example, before anything runs.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 from wasmchain.node.errors import (
     DevnetError,
     FollowerRefused,
+    InvalidInterface,
     MempoolFull,
     MethodNotFound,
     TransactionDropped,
@@ -73,9 +81,13 @@ from wasmchain.node.jsonrpc import (
 )
 from wasmchain.node.node import FoundEvent, Node
 from wasmchain.node.reports import (
+    Interfaces,
     Report,
     account_report,
     block_report,
+    called_by,
+    code_interface,
+    declared,
     event_report,
     outcome_report,
     receipt_report,
@@ -83,7 +95,7 @@ from wasmchain.node.reports import (
 )
 from wasmchain.protocol import smt
 from wasmchain.protocol.args import encode_args
-from wasmchain.protocol.blocks import encode_receipts
+from wasmchain.protocol.blocks import Receipt, encode_receipts
 from wasmchain.protocol.errors import ChainError, InvalidTransaction, MalformedTransaction, NotFound
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import ADDRESS_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, format_address
@@ -93,6 +105,10 @@ from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKi
 from wasmchain.store.chain import Chain, StateUnavailable, TraceMismatch
 from wasmchain.store.kv import StoreError
 from wasmchain.vm.host import Address
+from wasmchain.vm.wit.types import Interface, signature
+from wasmchain.vm.wit.types import Method as WitMethod
+from wasmchain.vm.wit.values import ArgumentError, check_args
+from wasmchain.vm.wit.values import encode_args as encode_typed_args
 
 DEFAULT_GAS = 100_000_000
 TURN_AFTER = 0.005
@@ -202,6 +218,7 @@ _ANSWERS: tuple[tuple[type[ChainError], int, str], ...] = (
     (MempoolFull, MEMPOOL_FULL, "rejected: "),
     (InvalidTransaction, TX_REJECTED, "rejected: "),
     (NotFound, NOT_FOUND, ""),
+    (InvalidInterface, INVALID_PARAMS, ""),
     (DevnetError, DEVNET_REFUSED, ""),
     (StoreError, STORE_ERROR, "storage error: "),
     (StateUnavailable, STATE_UNAVAILABLE, ""),
@@ -225,7 +242,20 @@ METHODS = Methods()
 """Every method of docs/rpc.md, in its order, each declared with its parameters."""
 
 GAS = Param("gas", to_gas, DEFAULT_GAS)
-ARGS = (Param("args", optional(to_json_args), None), Param("args_hex", optional(to_bytes), None))
+
+
+@dataclass(frozen=True, slots=True)
+class JsonArgs:
+    """A call's ``args`` as given: JSON, encoded once the called method (and so its types, if declared) is known."""
+
+    value: Any
+
+
+def to_args(value: Any, name: str) -> JsonArgs:
+    return JsonArgs(value)
+
+
+ARGS = (Param("args", optional(to_args), None), Param("args_hex", optional(to_bytes), None))
 """A call's arguments: as JSON (encoded as msgpack here), or as msgpack in hex."""
 
 
@@ -345,6 +375,17 @@ def get_code(rpc: Dispatcher, address: Address) -> Report:
     }
 
 
+@METHODS.add(Param("address", to_address))
+def get_interface(rpc: Dispatcher, address: Address) -> Report:
+    """The contract's typed interface (its ``wasmchain:wit`` section) as WIT text and JSON; ``null`` if untyped."""
+    code_hash, interface = rpc.node.interface(address)
+    return {
+        "address": format_address(address),
+        "code_hash": "0x" + code_hash.hex(),
+        "interface": None if interface is None else interface.to_json(),
+    }
+
+
 @METHODS.add(Param("address", to_address), Param("key", optional(to_string), None))
 def get_proof(rpc: Dispatcher, address: Address, key: str | None) -> Report:
     chain = rpc.chain
@@ -379,7 +420,7 @@ def submit_transaction(rpc: Dispatcher, tx: bytes) -> Report:
     status = node.transaction_status(signed.hash)
     if isinstance(status, tuple):
         block, index, receipt = status
-        report.update(status="included", receipt=receipt_report(block, index, receipt))
+        report.update(status="included", receipt=receipt_report(block, index, receipt, node.interface_or_none))
     elif status.startswith("dropped"):
         raise TransactionDropped(f"the transaction failed at inclusion: {status.removeprefix('dropped: ')}")
     assert submitted.included == (report["status"] == "included")
@@ -392,13 +433,15 @@ def get_transaction(rpc: Dispatcher, hash: bytes) -> Report:
     status = node.transaction_status(hash)
     if isinstance(status, tuple):
         block, index, receipt = status
-        report = receipt_report(block, index, receipt)
-        report["transaction"] = transaction_report(block.transactions[index])
+        report = receipt_report(block, index, receipt, node.interface_or_none)
+        signed = block.transactions[index]
+        report["transaction"] = transaction_report(signed, _tx_interface(rpc, signed))
         return report
     if status == "pending":
-        signed = node.mempool.get(hash)
-        assert signed is not None
-        return {"tx_hash": "0x" + hash.hex(), "status": "pending", "transaction": transaction_report(signed)}
+        pending = node.mempool.get(hash)
+        assert pending is not None
+        transaction = transaction_report(pending, _tx_interface(rpc, pending))
+        return {"tx_hash": "0x" + hash.hex(), "status": "pending", "transaction": transaction}
     return {"tx_hash": "0x" + hash.hex(), "status": "dropped", "error": status.removeprefix("dropped: ")}
 
 
@@ -406,7 +449,7 @@ def get_transaction(rpc: Dispatcher, hash: bytes) -> Report:
 def get_receipt(rpc: Dispatcher, hash: bytes) -> Report | None:
     status = rpc.node.transaction_status(hash)
     if isinstance(status, tuple):
-        return receipt_report(*status)
+        return receipt_report(*status, rpc.node.interface_or_none)
     if status == "pending":
         return None
     raise TransactionDropped(f"transaction 0x{hash.hex()} was dropped: {status.removeprefix('dropped: ')}")
@@ -427,22 +470,23 @@ def view(
     rpc: Dispatcher,
     contract: Address,
     method: str,
-    args: bytes | None,
+    args: JsonArgs | None,
     args_hex: bytes | None,
     gas: int,
     caller: Address,
     budget: GasBudget,
 ) -> Report:
-    chain = rpc.chain
+    chain, node = rpc.chain, rpc.node
     if gas > chain.genesis.chain.block_gas_limit:  # the node serves one call at a time: bound it
         raise ChainError(f"gas {gas} is above the block gas limit {chain.genesis.chain.block_gas_limit}")
+    encoded = _input(declared(node.interface_or_none(contract), method), args, args_hex)
     if not chain.account(contract).is_contract:
         raise NotFound(f"no contract at {format_address(contract)}")
     gas = min(gas, rpc.limits.gas_cap)
     budget.reserve("view", gas)
-    outcome = rpc.node.view(contract, method, _input(args, args_hex), gas, caller)
+    outcome = node.view(contract, method, encoded, gas, caller)
     budget.refund(gas - outcome.gas_used)
-    return {"block_height": chain.head.height, **outcome_report(outcome)}
+    return {"block_height": chain.head.height, **outcome_report(outcome, node.interface_or_none, (contract, method))}
 
 
 SIMULATION = (
@@ -465,7 +509,9 @@ def simulate(rpc: Dispatcher, budget: GasBudget, **fields: Any) -> Report:
     budget.reserve("simulate", simulation.executed)
     receipt = rpc.node.simulate(simulation.signed)
     budget.refund(simulation.unused(receipt.gas_used))
-    report = {"block_height": chain.head.height, **outcome_report(receipt)}
+    tx = simulation.signed.tx
+    called = called_by(tx.kind, tx.to, tx.method, receipt)
+    report = {"block_height": chain.head.height, **outcome_report(receipt, simulation.interfaces(receipt), called)}
     if receipt.contract_address:
         report["address"] = format_address(receipt.contract_address)
     return report
@@ -480,6 +526,16 @@ class Simulation:
     """Its intrinsic gas; ``None`` when it has none because it cannot run (its module is refused)."""
     executed: int
     """The gas it may execute beyond the intrinsic: what it reserves from the request's budget."""
+    node: Node
+    deployed: Interface | None = None
+    """A deploy's interface (its code's), which the chain does not know yet."""
+
+    def interfaces(self, receipt: Receipt) -> Interfaces:
+        """What its report decodes with: the node's interfaces, and the deployed code's for the new contract."""
+        known, deployed, address = self.node.interface_or_none, self.deployed, receipt.contract_address
+        if deployed is None or not address:
+            return known
+        return lambda contract: deployed if contract == address else known(contract)
 
     def unused(self, gas_used: int) -> int:
         """What to give back to the budget once it used ``gas_used`` (intrinsic gas included)."""
@@ -491,7 +547,7 @@ def _simulation(
     from_: Address,
     to: Address | None,
     method: str | None,
-    args: bytes | None,
+    args: JsonArgs | None,
     args_hex: bytes | None,
     code: bytes | None,
     value: int,
@@ -501,17 +557,22 @@ def _simulation(
     """The transaction ``simulate``'s parameters describe, from ``from_``'s next nonce, with no key."""
     chain = rpc.chain
     to_field, code_field, method_field = b"", b"", ""
+    interface: Interface | None = None
     if code is not None:
         if to is not None:
             raise ChainError("a deploy (code) has no 'to'")
         kind, code_field, method_field = TxKind.DEPLOY, code, method or ""
+        interface = code_interface(code)
     elif to is not None and method is not None:
         kind, to_field, method_field = TxKind.CALL, to, method
+        interface = rpc.node.interface_or_none(to)
     elif to is not None:
         kind, to_field = TxKind.TRANSFER, to
     else:
         raise ChainError("say what to simulate: 'to' (a transfer), 'to' and 'method' (a call), or 'code' (a deploy)")
-    encoded = _input(args, args_hex) if (args is not None or args_hex is not None or kind is TxKind.CALL) else b""
+    encoded = b""
+    if args is not None or args_hex is not None or kind is TxKind.CALL or (kind is TxKind.DEPLOY and method):
+        encoded = _input(declared(interface, method_field), args, args_hex)
     if kind is TxKind.DEPLOY and method and not encoded:
         encoded = encode_args({})
 
@@ -546,7 +607,7 @@ def _simulation(
         executed = max(0, min(gas - intrinsic, rpc.limits.gas_cap))
         if intrinsic + executed < gas:
             signed = simulated(intrinsic + executed)
-    return Simulation(signed, intrinsic, executed)
+    return Simulation(signed, intrinsic, executed, rpc.node, interface if kind is TxKind.DEPLOY else None)
 
 
 @METHODS.add(
@@ -560,7 +621,7 @@ def get_events(
     rpc: Dispatcher, contract: Address | None, name: str | None, from_block: int, to_block: int | None, limit: int
 ) -> Report:
     found = rpc.node.events(contract, name, from_block, to_block, limit)
-    return {"events": [_found_event_report(event) for event in found]}
+    return {"events": [_found_event_report(event, rpc.node.interface_or_none) for event in found]}
 
 
 # Traces and profiles.
@@ -668,12 +729,34 @@ def devnet_revert(rpc: Dispatcher, id: int) -> Report:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def _input(args: bytes | None, args_hex: bytes | None) -> bytes:
+def _input(method: WitMethod | None, args: JsonArgs | None, args_hex: bytes | None) -> bytes:
+    """A call's msgpack arguments.  For a method its contract's interface declares: ``args`` encoded with its
+    parameters' types, or ``args_hex`` checked against them (``invalid_args`` if they do not fit); else ``args``
+    as plain JSON (``{}`` by default) or ``args_hex`` as it is."""
     if args is not None and args_hex is not None:
         raise ChainError("give args or args_hex, not both")
-    if args_hex is not None:
-        return args_hex
-    return args if args is not None else encode_args({})
+    if method is None:
+        return args_hex if args_hex is not None else to_json_args({} if args is None else args.value, "args")
+    try:
+        if args_hex is not None:
+            check_args(method, args_hex)
+            return args_hex
+        return encode_typed_args(method, None if args is None else args.value)
+    except ArgumentError as error:
+        given = "args" if args is not None else "args_hex" if args_hex is not None else "args (none given)"
+        raise RPCError(
+            INVALID_PARAMS, f"invalid params: {given} of {signature(method)}: {error}", "invalid_args"
+        ) from None
+    except RecursionError:
+        raise RPCError(INVALID_PARAMS, "invalid params: args is nested too deeply") from None
+
+
+def _tx_interface(rpc: Dispatcher, signed: SignedTransaction) -> Interface | None:
+    """The interface a transaction's arguments are typed by: its target's, or a deploy's own code's."""
+    tx = signed.tx
+    if tx.kind is TxKind.CALL:
+        return rpc.node.interface_or_none(tx.to)
+    return code_interface(tx.code) if tx.kind is TxKind.DEPLOY and tx.method else None
 
 
 def _storage_key(text: str) -> bytes:
@@ -686,11 +769,11 @@ def _storage_key(text: str) -> bytes:
     return text.encode()
 
 
-def _found_event_report(found: FoundEvent) -> Report:
+def _found_event_report(found: FoundEvent, interfaces: Interfaces) -> Report:
     return {
         "block_height": found.height,
         "tx_hash": "0x" + found.tx_hash.hex(),
         "tx_index": found.tx_index,
         "log_index": found.log_index,
-        **event_report(found.event),
+        **event_report(found.event, interfaces),
     }
