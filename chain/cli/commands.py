@@ -16,6 +16,13 @@ thing for the same chain.  Keys stay here: a transaction is signed with
 the local keystore (``dev0``..``dev9`` are always there), then submitted;
 key names are resolved to addresses here too.
 
+Typed contracts: before anything is signed or sent, a call's ``--args`` are
+checked against the called method's types, which ``get_interface`` gives (a
+deploy's, its own code's): a missing, extra or ill-typed argument is an
+``ArgsError`` (exit 2) naming it, the type it must have and an example, and
+an ``address`` anywhere in the arguments may be a key name.  A contract
+without an interface takes ``--args`` as plain JSON, as before.
+
 Each handler returns ``(exit code, report)``; ``main.py`` prints the report
 as JSON or as text (``render.py``).  Exit codes: 0 success, 1 a transaction was included
 (or a call ran) but failed, 2 it was rejected, the arguments were bad, or
@@ -24,11 +31,15 @@ the node could not be used.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wasmchain.cli.runner import load_module
 from wasmchain.client.client import Client
 from wasmchain.client.local import LocalTransport
 from wasmchain.client.transport import HTTPTransport, RPCClientError
@@ -46,12 +57,12 @@ from wasmchain.history.replay import (
     reporting,
 )
 from wasmchain.node.datadir import DataDir, create_chain, load_chain, open_database
-from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE
+from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, METHOD_NOT_FOUND
 from wasmchain.node.node import Node
 from wasmchain.node.reports import Report
 from wasmchain.node.rpc import Dispatcher
-from wasmchain.protocol.args import parse_args
-from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.args import ArgsError, parse_args
+from wasmchain.protocol.errors import ChainError, KeystoreError
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import KeyPair, format_address, parse_address
@@ -61,6 +72,11 @@ from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import KVStore, LevelDBKV, MemoryKV, StoreError
 from wasmchain.vm.host import Address
+from wasmchain.vm.wit.section import SECTION_NAME, interface_of
+from wasmchain.vm.wit.syntax import parse_wit
+from wasmchain.vm.wit.types import AddressType, Interface, Method, WitError, signature
+from wasmchain.vm.wit.values import ArgumentError, example
+from wasmchain.vm.wit.values import encode_args as encode_typed_args
 
 DEFAULT_GAS = 100_000_000
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -70,6 +86,8 @@ POLL_INTERVAL = 0.1
 """Seconds between two ``get_receipt`` calls while waiting."""
 DEFAULT_EVENT_LIMIT = 1_000
 """Events ``wasmchain events`` prints unless ``--limit`` says otherwise."""
+EXAMPLE_KEY = "dev1"
+"""The example a method's help gives for an address parameter: a key name, which the CLI takes for one."""
 
 
 class Session:
@@ -128,11 +146,100 @@ def resolve_address(data: DataDir, text: str) -> Address:
     named = data.keystore.address_of(text)
     if named is not None:
         return named
-    return parse_address(text)
+    try:
+        return parse_address(text)
+    except ChainError as error:
+        if text.startswith("0x"):
+            raise
+        raise ChainError(f"{error}, or a key name (known: {', '.join(data.keystore.names())})") from None
 
 
 def _address(data: DataDir, text: str) -> str:
     return format_address(resolve_address(data, text))
+
+
+# -- typed interfaces --------------------------------------------------------------------
+
+
+def contract_interface(session: Session, address: str) -> Interface | None:
+    """The interface of the contract at ``address`` (``get_interface``), or ``None`` when it is untyped, its
+    interface is unreadable (the node decodes and checks nothing with it either), there is no contract there
+    (the node then refuses the call itself, saying so), or the node predates ``get_interface``."""
+    try:
+        report = session.report("get_interface", address=address)
+    except RPCClientError as error:
+        if error.code == METHOD_NOT_FOUND or error.reason in ("invalid_interface", "not_found"):
+            return None
+        raise
+    described = report.get("interface")
+    if not isinstance(described, dict):
+        return None
+    try:
+        return parse_wit(str(described.get("wit")))
+    except WitError as error:
+        raise RPCClientError(None, f"the interface the node gives for {address} does not parse here: {error}") from None
+
+
+def declared_method(interface: Interface, name: str, where: str) -> Method:
+    """The method ``name`` (its export or WIT name) of ``interface``, else an ``ArgsError`` listing them all."""
+    method = interface.method(name)
+    if method is None:
+        listed = "; ".join(signature(m) for m in interface.methods) or "none"
+        raise ArgsError(f"{where} has no method {json.dumps(name)} in its interface; its methods: {listed}")
+    return method
+
+
+def key_resolver(data: DataDir) -> Callable[[str], bytes]:
+    """What turns a key name given for an ``address`` argument into the key's address."""
+
+    def resolve(name: str) -> bytes:
+        try:
+            return data.keystore.get(name).address
+        except KeystoreError as error:
+            raise ValueError(f"{error}, or give an address: 0x and 40 hex digits") from None
+
+    return resolve
+
+
+def encode_call_args(
+    interface: Interface | None, name: str, args: str | None, resolve: Callable[[str], bytes], where: str
+) -> tuple[str, bytes]:
+    """The method to send (its export) and its msgpack arguments from ``--args`` (JSON text, ``{}`` if absent).
+
+    With an interface the method must be declared and the arguments fit its types (else ``ArgsError``,
+    naming the argument, its type and an example); without one they are plain JSON ("0x.." strings are bytes).
+    """
+    if interface is None:
+        return name, parse_args(args if args is not None else "{}")
+    method = declared_method(interface, name, where)
+    value: Any = None
+    if args is not None:
+        try:
+            value = json.loads(args)
+        except json.JSONDecodeError as error:
+            raise ArgsError(f"--args is not valid JSON: {error}") from None
+    try:
+        return method.export, encode_typed_args(method, value, resolve)
+    except ArgumentError as error:
+        raise ArgsError(f"--args of {signature(method)}: {error}") from None
+    except RecursionError:
+        raise ArgsError("--args is nested too deeply") from None
+
+
+def _typed_call(session: Session, address: str, method: str, args: str | None) -> tuple[str, bytes]:
+    """A call's method and arguments, checked against the contract's interface (``address`` is 0x hex)."""
+    return encode_call_args(
+        contract_interface(session, address), method, args, key_resolver(session.data), f"the contract at {address}"
+    )
+
+
+def _module_interface(code: bytes) -> Interface | None:
+    """A module's own interface; ``None`` for none or an unreadable one (the node then refuses the deploy, saying
+    why, under a VM version that checks interfaces)."""
+    try:
+        return interface_of(code)
+    except WitError:
+        return None
 
 
 # -- init and keys (local: no node) ---------------------------------------------------
@@ -246,29 +353,29 @@ def _read_code(file: Path) -> bytes:
         raise ChainError(f"cannot read {file}: {error.strerror}") from None
 
 
-def _init_args(init: str | None, args: str | None) -> bytes:
-    """The encoded arguments of a deploy's init method: none without one, ``{}`` by default."""
+def _init_args(session: Session, file: Path, code: bytes, init: str | None, args: str | None) -> tuple[str, bytes]:
+    """A deploy's init method (its export) and encoded arguments, checked against the module's own interface:
+    none without an init, ``{}`` by default."""
     if args is not None and not init:
         raise ChainError("--args needs --init METHOD")
-    return parse_args(args) if args is not None else (parse_args("{}") if init else b"")
-
-
-def _call_args(args: str | None) -> bytes:
-    return parse_args(args if args is not None else "{}")
+    if not init:
+        return "", b""
+    return encode_call_args(_module_interface(code), init, args, key_resolver(session.data), str(file))
 
 
 def cmd_deploy(
     session: Session, options: TxOptions, file: Path, init: str | None, args: str | None
 ) -> tuple[int, Report]:
     code = _read_code(file)
-    encoded = _init_args(init, args)
-    return _submit(session, options, TxKind.DEPLOY, code=code, method=init or "", args=encoded)
+    method, encoded = _init_args(session, file, code, init, args)
+    return _submit(session, options, TxKind.DEPLOY, code=code, method=method, args=encoded)
 
 
 def cmd_call(session: Session, options: TxOptions, contract: str, method: str, args: str | None) -> tuple[int, Report]:
-    return _submit(
-        session, options, TxKind.CALL, to=resolve_address(session.data, contract), method=method, args=_call_args(args)
-    )
+    _check_tx_options(options)
+    to = resolve_address(session.data, contract)
+    export, encoded = _typed_call(session, format_address(to), method, args)
+    return _submit(session, options, TxKind.CALL, to=to, method=export, args=encoded)
 
 
 def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> tuple[int, Report]:
@@ -321,14 +428,15 @@ def cmd_simulate_deploy(
     args: str | None,
     tracing: TraceOptions = TraceOptions(),
 ) -> tuple[int, Report]:
+    _check_tx_options(options, gas_bits=63)
     code = _read_code(file)
-    encoded = _init_args(init, args)
+    method, encoded = _init_args(session, file, code, init, args)
     return _simulate(
         session,
         options,
         tracing,
         code="0x" + code.hex(),
-        method=init,
+        method=method or None,
         args_hex="0x" + encoded.hex(),
         value=options.value,
     )
@@ -342,14 +450,11 @@ def cmd_simulate_call(
     args: str | None,
     tracing: TraceOptions = TraceOptions(),
 ) -> tuple[int, Report]:
+    _check_tx_options(options, gas_bits=63)
+    to = _address(session.data, contract)
+    export, encoded = _typed_call(session, to, method, args)
     return _simulate(
-        session,
-        options,
-        tracing,
-        to=_address(session.data, contract),
-        method=method,
-        args_hex="0x" + _call_args(args).hex(),
-        value=options.value,
+        session, options, tracing, to=to, method=export, args_hex="0x" + encoded.hex(), value=options.value
     )
 
 
@@ -376,8 +481,52 @@ def cmd_view(session: Session, contract: str, method: str, args: str | None, gas
     if not 0 < gas < 1 << 63:
         raise ChainError(f"--gas must be between 1 and 2**63-1, found {gas}")
     address = _address(session.data, contract)
-    report = session.report("view", contract=address, method=method, args_hex="0x" + _call_args(args).hex(), gas=gas)
+    export, encoded = _typed_call(session, address, method, args)
+    report = session.report("view", contract=address, method=export, args_hex="0x" + encoded.hex(), gas=gas)
     return _outcome_exit(report), report
+
+
+def is_module_path(target: str) -> bool:
+    """Whether ``wasmchain abi`` reads ``target`` as a module file: a path ending in .wasm or .wat, or any file."""
+    path = Path(target)
+    return path.suffix in (".wasm", ".wat") or path.is_file()
+
+
+def cmd_abi(session: Session | None, target: str) -> tuple[int, Report]:
+    """A contract's interface: of a module file (a path that exists, or ends in .wasm or .wat: read here, no node
+    needed) or of the contract at an address or key name (``get_interface``).  Exit 0 for an untyped one too:
+    the report's ``interface`` is then ``null``."""
+    if is_module_path(target):
+        path = Path(target)
+        code = load_module(path)
+        try:
+            interface = interface_of(code)
+        except WitError as error:
+            raise ArgsError(f"{path}: its {SECTION_NAME} section is not a valid interface: {error}") from None
+        described = None if interface is None else interface.to_json()
+        return EXIT_OK, {
+            "file": str(path),
+            "code_hash": "0x" + hashlib.sha256(code).hexdigest(),
+            "interface": described,
+        }
+    if session is None:
+        raise ChainError(f"{target} is neither a module file nor an address")
+    return EXIT_OK, session.report("get_interface", address=_address(session.data, target))
+
+
+def cmd_method_help(session: Session, contract: str, method: str) -> tuple[int, Report]:
+    """What ``wasmchain call CONTRACT METHOD --help`` prints: the method's entry of its contract's interface
+    (``get_interface``), or ``null`` for an untyped contract; a method it does not declare is an ``ArgsError``
+    listing those it does."""
+    address = _address(session.data, contract)
+    interface = contract_interface(session, address)
+    if interface is None:
+        return EXIT_OK, {"address": address, "method": method, "declared": None}
+    found = declared_method(interface, method, f"the contract at {address}")
+    entry = next(m for m in interface.to_json()["methods"] if m["export"] == found.export)
+    for param, described in zip(found.params, entry["params"]):
+        described["example"] = EXAMPLE_KEY if isinstance(param.type, AddressType) else example(param.type)
+    return EXIT_OK, {"address": address, "method": method, "declared": entry}
 
 
 def cmd_balance(session: Session, who: str) -> tuple[int, Report]:

@@ -9,6 +9,11 @@ prints as JSON (``--json``) or as the text the parser's ``text`` renders
 (``render.py``).  Errors a user can cause are reported in one line on
 stderr (and as JSON with ``--json``), never as a traceback.
 
+``call``, ``view`` and ``simulate call`` with ``--help`` after a contract
+and a method (``wasmchain call TOKEN transfer --help``) print that method's
+parameters with their types and docs, from the contract's interface
+(``method_help_args`` catches them before argparse's own help).
+
 The chain commands (``commands.py``) run on an embedded node over the
 data directory, or on a running node with ``--rpc URL`` (or
 ``$WASMCHAIN_RPC``), and print the same report either way; ``init`` and
@@ -93,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = method_help_args(given) or build_parser().parse_args(given)
     try:
         return _run(args)
     except BrokenPipeError:
@@ -175,14 +181,16 @@ def _add_data(parser: argparse.ArgumentParser, *, rpc: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_tx_options(parser: argparse.ArgumentParser, *, value: bool, simulate: bool = False) -> None:
+def _add_tx_options(
+    parser: argparse.ArgumentParser, *, value: bool, simulate: bool = False, required: bool = True
+) -> None:
     if simulate:
         parser.add_argument(
-            "--from", dest="sender", required=True, help="the sender: an address or a key name (nothing is signed)"
+            "--from", dest="sender", required=required, help="the sender: an address or a key name (nothing is signed)"
         )
     else:
         parser.add_argument(
-            "--from", dest="sender", required=True, help="the signing key's name (dev0..dev9 or a stored key)"
+            "--from", dest="sender", required=required, help="the signing key's name (dev0..dev9 or a stored key)"
         )
     parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
     if value:
@@ -556,10 +564,21 @@ def _add_deploy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--args", help="JSON arguments for --init")
 
 
+ARGS_HELP = (
+    "JSON arguments, checked against the method's types when the contract has an interface (an address may be "
+    'a key name there); "0x.." strings are bytes, e.g. addresses'
+)
+
+
 def _add_call(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", help="the contract's address")
-    parser.add_argument("method")
-    parser.add_argument("--args", help='JSON arguments ("0x.." strings are bytes, e.g. addresses)')
+    parser.add_argument("address", help="the contract's address or key name")
+    parser.add_argument("method", help="the method (`... CONTRACT METHOD --help` shows its parameters and types)")
+    parser.add_argument("--args", help=ARGS_HELP)
+
+
+def _add_view(parser: argparse.ArgumentParser) -> None:
+    _add_call(parser)
+    parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
 
 
 def _add_transfer(parser: argparse.ArgumentParser) -> None:
@@ -595,10 +614,7 @@ def cmd_call(args: argparse.Namespace) -> tuple[int, Report]:
 
 def view_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("view", help="run a method read-only: no transaction, no state change")
-    parser.add_argument("address")
-    parser.add_argument("method")
-    parser.add_argument("--args", help="JSON arguments")
-    parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
+    _add_view(parser)
     _add_data(parser)
     _chain_command(parser, cmd_view)
 
@@ -632,22 +648,103 @@ def simulate_arguments(sub: Subcommands) -> None:
     for name, add, value, handler in kinds:
         simulated = simulate_sub.add_parser(name, help=f"what `wasmchain {name}` would do now")
         add(simulated)
-        _add_tx_options(simulated, value=value, simulate=True)
-        simulated.add_argument(
-            "--trace",
-            action="store_true",
-            help="print the call tree as `wasmchain trace` does (with --json: the debug_trace_call object)",
-        )
-        _add_verbose(simulated, "with --trace: ")
-        simulated.add_argument(
-            "--profile",
-            action="store_true",
-            help="print the gas per wasm function as `wasmchain profile` does, with its --format, --names and "
-            "--output (with --json: the debug_profile_call object)",
-        )
-        _add_profile_output(simulated, "with --profile: ")
-        _add_data(simulated)
+        _add_simulate_options(simulated, value=value)
         simulated.set_defaults(handler=handler, text=_trace_or_report_text)
+
+
+def _add_simulate_options(parser: argparse.ArgumentParser, *, value: bool, required: bool = True) -> None:
+    _add_tx_options(parser, value=value, simulate=True, required=required)
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the call tree as `wasmchain trace` does (with --json: the debug_trace_call object)",
+    )
+    _add_verbose(parser, "with --trace: ")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the gas per wasm function as `wasmchain profile` does, with its --format, --names and "
+        "--output (with --json: the debug_profile_call object)",
+    )
+    _add_profile_output(parser, "with --profile: ")
+    _add_data(parser)
+
+
+# -- a method's --help, and wasmchain abi ----------------------------------------------------------
+
+HELP_FLAGS = ("-h", "--help")
+
+
+class _NoMethodHelp(Exception):
+    """The arguments do not name a contract and a method: argparse's own help applies."""
+
+
+class _MethodHelpParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise _NoMethodHelp(message)
+
+
+def _method_help_parser(command: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The arguments of ``command`` (``call``, ``view`` or ``simulate call``) as its own parser declares them, none
+    required but the contract and the method, so that ``--help`` anywhere after them shows the method's help."""
+    parser = _MethodHelpParser(prog="wasmchain " + " ".join(command), add_help=False)
+    if command == ("view",):
+        _add_view(parser)
+        _add_data(parser)
+    elif command == ("call",):
+        _add_call(parser)
+        _add_tx_options(parser, value=True, required=False)
+        _add_data(parser)
+    else:
+        _add_call(parser)
+        _add_simulate_options(parser, value=True, required=False)
+    return parser
+
+
+def method_help_args(argv: list[str]) -> argparse.Namespace | None:
+    """``call``, ``view`` or ``simulate call`` with a contract, a method and ``-h``/``--help``: the arguments of
+    ``cmd_method_help``; ``None`` for anything else (argparse's own help, or no help at all)."""
+    if not any(arg in HELP_FLAGS for arg in argv):
+        return None
+    rest = [arg for arg in argv if arg not in HELP_FLAGS]
+    command = tuple(rest[:2]) if rest[:1] == ["simulate"] else tuple(rest[:1])
+    if command not in (("call",), ("view",), ("simulate", "call")):
+        return None
+    try:
+        args, _ = _method_help_parser(command).parse_known_args(rest[len(command) :])
+    except _NoMethodHelp:
+        return None
+    args.command = " ".join(command)
+    args.handler = cmd_method_help
+    args.text = render.method_help_lines
+    return args
+
+
+def cmd_method_help(args: argparse.Namespace) -> tuple[int, Report]:
+    with _session(args) as session:
+        code, report = commands.cmd_method_help(session, args.address, args.method)
+    return code, {"command": args.command, **report}
+
+
+def abi_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "abi",
+        help="a contract's typed interface: its WIT world, its methods with their types, its events",
+        description="Print the interface a contract carries in its wasmchain:wit section: the WIT text, then a "
+        "table of its methods (parameters with types, result, read-only or not) and its events. CONTRACT_OR_FILE "
+        "is a module file (a .wasm or .wat path: read here, no node needed) or a deployed contract's address or "
+        "key name (asked of the node: get_interface). An untyped contract (no interface) says so, exit 0.",
+    )
+    parser.add_argument("contract", metavar="CONTRACT_OR_FILE", help="a .wasm/.wat file, or an address or key name")
+    _add_data(parser)
+    _chain_command(parser, cmd_abi, render.abi_lines)
+
+
+def cmd_abi(args: argparse.Namespace) -> tuple[int, Report]:
+    if commands.is_module_path(args.contract):
+        return commands.cmd_abi(None, args.contract)
+    with _session(args) as session:
+        return commands.cmd_abi(session, args.contract)
 
 
 def _add_verbose(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -993,6 +1090,7 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     view_arguments,
     transfer_arguments,
     simulate_arguments,
+    abi_arguments,
     trace_arguments,
     profile_arguments,
     balance_arguments,

@@ -183,7 +183,28 @@ class TerminalProgress:
 def validate_lines(file: str, report: dict[str, Any]) -> list[str]:
     """``runner.validate``'s report of a valid module (an invalid one is ``invalid_line``)."""
     lines = [f"valid: {file} ({report['code_size']} bytes)", f"methods: {', '.join(report['methods']) or '(none)'}"]
-    lines += [f"export {name}: {signature}" for name, signature in report["exports"].items()]
+    interface = report.get("interface")
+    typed = {}
+    if interface is not None:
+        lines.append(f"interface: package {interface['package']}, world {interface['world']} ({interface['section']})")
+        typed = {method["export"]: method for method in interface["methods"]}
+    elif report.get("interface_error"):
+        lines.append(f"interface: unreadable, so untyped here ({report['interface_error']})")
+    else:
+        lines.append("interface: none (untyped)")
+    for name, signature in report["exports"].items():
+        method = typed.get(name)
+        if method is None:
+            lines.append(f"export {name}: {signature}")
+        else:
+            kind = "view" if method["readonly"] else "method"
+            lines.append(f"export {name}: {signature}  {kind} {method['signature']}")
+    if interface is not None:
+        lines += [
+            f"event {event['event']}: "
+            + ", ".join(f"{field['key']}: {field['type']['wit']}" for field in event["fields"])
+            for event in interface["events"]
+        ]
     return lines
 
 
@@ -371,3 +392,86 @@ def _profile_subject(report: dict[str, Any]) -> str:
     block = report.get("block")
     where = "simulated" if block is None else f"block {block['height']}"
     return f"transaction {report['tx_hash']} ({where})"
+
+
+# --- typed interfaces: wasmchain abi, a method's --help, vm validate ---------------------------------
+
+
+def abi_lines(report: dict[str, Any]) -> list[str]:
+    """``wasmchain abi``'s report (``get_interface``'s, or a module file's): the WIT text, then the methods and the
+    events as tables; or a line saying the contract is untyped."""
+    subject = report["address"] if "address" in report else report["file"]
+    interface = report["interface"]
+    if interface is None:
+        return [
+            f"{subject} has no interface (no wasmchain:wit section): it is untyped; its methods take --args as plain "
+            'JSON ("0x.." strings are bytes), checked by nothing before they run'
+        ]
+    lines = [f"// {subject} (code {report['code_hash']}): section {interface['section']}"]
+    lines += interface["wit"].rstrip("\n").splitlines()
+    lines += ["", f"package {interface['package']}, world {interface['world']}"]
+    lines += ["", "methods:"] + _table(
+        ["name", "params", "result", "kind"],
+        [
+            [
+                method["export"],
+                ", ".join(f"{param['key']}: {param['type']['wit']}" for param in method["params"]) or "-",
+                method["result"]["wit"] if method["result"] is not None else "-",
+                "read-only" if method["readonly"] else "call",
+            ]
+            for method in interface["methods"]
+        ],
+    )
+    events = [
+        [event["event"], ", ".join(f"{field['key']}: {field['type']['wit']}" for field in event["fields"]) or "-"]
+        for event in interface["events"]
+    ]
+    lines += ["", "events:"] + (_table(["name", "fields"], events) if events else ["  (none)"])
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows in left-aligned columns under a header, indented two spaces."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+def method_help_lines(report: dict[str, Any]) -> list[str]:
+    """``wasmchain call|view|simulate call CONTRACT METHOD --help``: the method's signature, docs and parameters
+    (each with its type and an example), and the command with those example arguments."""
+    command, address, method = report["command"], report["address"], report["declared"]
+    if method is None:
+        return [
+            f'{address} has no interface (untyped): {report["method"]} takes --args as plain JSON ("0x.." strings '
+            "are bytes), checked by nothing before it runs; `wasmchain "
+            f"{command} --help` lists the command's options"
+        ]
+    lines = [method["signature"] + ("  (read-only)" if method["readonly"] else "")]
+    lines += ["  " + line if line else "" for line in method["docs"].splitlines()]
+    params = method["params"]
+    example = {param["key"]: param["example"] for param in params}
+    if params:
+        lines += ["", "arguments (--args, a JSON object):"]
+        lines += _table(
+            ["name", "type", "example"],
+            [[param["key"], param["type"]["wit"], json.dumps(param["example"])] for param in params],
+        )
+        if any(_has_address(param["type"]) for param in params):
+            lines.append("  an address is 0x and 40 hex digits, or a key name (dev1)")
+    else:
+        lines += ["", "no arguments"]
+    result = method["result"]
+    lines += ["", f"returns: {result['wit'] if result is not None else 'nothing'}"]
+    sender = "" if command == "view" else " --from dev0"
+    args = f" --args '{json.dumps(example)}'" if params else ""
+    lines += ["", f"example: wasmchain {command} {address} {method['export']}{args}{sender}"]
+    return lines
+
+
+def _has_address(described: dict[str, Any]) -> bool:
+    """Whether a type (``type_to_json``) holds an address anywhere."""
+    if described.get("kind") == "address":
+        return True
+    nested = [described.get("item"), described.get("ok"), described.get("err"), *described.get("items", [])]
+    nested += [part.get("type") for part in described.get("fields", []) + described.get("cases", [])]
+    return any(isinstance(part, dict) and _has_address(part) for part in nested)

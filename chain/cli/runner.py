@@ -28,6 +28,8 @@ from wasmchain.vm.host import MemoryHost
 from wasmchain.vm.messages import BlockEnv, Message, Outcome
 from wasmchain.vm.params import VMParams
 from wasmchain.vm.runtime import Runtime
+from wasmchain.vm.wit.section import interface_of
+from wasmchain.vm.wit.types import WitError
 
 RUNNER_CONTRACT = bytes.fromhex("c0" * 20)
 """The address the runner gives the contract it runs."""
@@ -66,7 +68,7 @@ def validate(params: VMParams, code: bytes) -> tuple[int, dict[str, Any]]:
         prepared = Runtime(params).validate(code)
     except InvalidModule as bad:
         return EXIT_INVALID, {"valid": False, "rule": bad.rule, "error": str(bad)}
-    return EXIT_OK, {
+    report: dict[str, Any] = {
         "valid": True,
         "rule": None,
         "error": None,
@@ -74,7 +76,17 @@ def validate(params: VMParams, code: bytes) -> tuple[int, dict[str, Any]]:
         "methods": list(prepared.methods),
         "exports": {name: str(sig) for name, sig in sorted(prepared.exports.items())},
         "max_stack_cost": prepared.max_cost,
+        "interface": None,
+        "interface_error": None,
     }
+    # Under a VM version before abi-1.2 the section is not checked at deploy, so a module may carry a bad one.
+    try:
+        interface = interface_of(code)
+    except WitError as error:
+        report["interface_error"] = str(error)
+    else:
+        report["interface"] = None if interface is None else interface.to_json()
+    return EXIT_OK, report
 
 
 @dataclass(frozen=True, slots=True)

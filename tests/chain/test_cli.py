@@ -82,6 +82,7 @@ def test_the_readme_tour(cli: Cli) -> None:
             "name": "Transfer",
             "data": {"from": DEV0, "to": DEV1, "amount": 250},
             "data_hex": receipt["events"][0]["data_hex"],
+            "data_type": "transfer",  # decoded with the token's declared event record
         }
     ]
     code, viewed = cli("view", token, "balance_of", "--args", json.dumps({"owner": DEV1}))
@@ -286,6 +287,7 @@ def test_events_filter_by_contract_name_and_blocks(cli: Cli) -> None:
         "name",
         "data",
         "data_hex",
+        "data_type",
     }
     assert [e["block_height"] for e in cli("events", "--contract", token)[1]["events"]] == [1, 3]
     assert cli("events", "--name", "Approval")[1] == {"events": []}
@@ -363,10 +365,10 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> li
 def test_every_command_sets_its_own_handler() -> None:
     found = dict(_commands(build_parser()))
     assert {path[0] for path in found} == {
-        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "trace",
+        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "abi", "trace",
         "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 26
+    assert len(found) == 27
     handlers = [defaults["handler"] for defaults in found.values()]
     assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
     servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",)}
