@@ -73,7 +73,7 @@ devnet), with the gas each receipt says it used:
 
       contract    method      kind      calls       min      mean    median       max  failed
       (native)    transfer    transfer      1     53120     53120     53120     53120       0
-      token.wasm  (deploy)    deploy        2  28578503  28578503  28578503  28578503       0
+      token.wasm  (deploy)    deploy        2  30166643  30166643  30166643  30166643       0
       token.wasm  balance_of  view          1    146532    146532    146532    146532       0
       token.wasm  transfer    call          3    340904    341275    341029    341894       0
 
@@ -83,7 +83,7 @@ devnet), with the gas each receipt says it used:
   (``[<status>]`` after the method for one that failed; a run of equal
   ones once, as ``=<gas>*<count>``)::
 
-      tests/test_token.py::test_transfer (gas: 29313556) token.wasm:(deploy)=28578503 token.wasm:transfer=340904 ...
+      tests/test_token.py::test_transfer (gas: 30901696) token.wasm:(deploy)=30166643 token.wasm:transfer=340904 ...
 
   A test's transactions are those mined while it was set up (by its
   function-scoped fixtures) and while it ran; a fixture of a wider scope
