@@ -19,6 +19,9 @@ ask for its fixtures by name, with no conftest.py::
         assert token.view("balance_of", {"owner": bob}) == 5
         with pytest.raises(TransactionFailed, match="insufficient balance: have 5, need 6"):
             token.call("transfer", {"to": alice, "amount": 6}, sender=bob)
+        # the token declares its interface (token.wit): typed methods, checked before sending
+        token.transfer(to=bob, amount=1)          # signed by alice, who deployed it
+        assert token.balance_of(owner=bob) == 6
 
 Each chain is the real thing (the node, the RPC dispatcher, the VM, real
 gas figures), in memory, with no server and no port; block timestamps
