@@ -8,8 +8,9 @@
 # profiles: wasmchain.client.profile); OUTDIR defaults to this directory,
 # i.e. next to the sources, where the committed files live. Cargo builds
 # with the name section kept; names.py (python3) then strips every custom
-# section, which gives what `strip = true` gives byte for byte, and writes
-# the names, demangled, keyed by the stripped module's hash.
+# section but the interface (`wasmchain:wit`, the contract's WIT world),
+# which gives what `strip = true` gives byte for byte, and writes the
+# names, demangled, keyed by the stripped module's hash.
 #
 # The same toolchain gives the same bytes from any checkout path, any user
 # and any time: a private CARGO_HOME and target directory, source paths

@@ -1,12 +1,13 @@
-"""Strip a contract's custom sections and keep its function names beside it (used by build.sh).
+"""Strip a contract's custom sections (but its interface) and keep its function names beside it (used by build.sh).
 
     python3 names.py BUILT.wasm OUT.wasm OUT.names
 
 BUILT.wasm is the unstripped build. OUT.wasm gets the module with every
 custom section removed (``name``, ``producers``, ``target_features``...)
-except the contract's interface, ``wasmchain:wit`` (the WIT text that
+but the contract's interface, ``wasmchain:wit`` (the WIT text that
 ``wasmchain_sdk::interface!`` embeds, docs/abi.md), which stays where the
-linker put it; and OUT.names the function names of its ``name`` section, Rust's legacy
+linker put it: byte for byte what ``strip = true`` gives, which keeps it
+too. OUT.names gets the function names of its ``name`` section, Rust's legacy
 mangling undone and the hash dropped (``_ZN5token8transfer17h0123...E``
 -> ``token::transfer``), as JSON with sorted keys::
 
