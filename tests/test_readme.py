@@ -55,7 +55,7 @@ def _expected(line: str) -> re.Pattern[str]:
 
 def test_the_readme_traces_run_and_print_what_it_shows(tmp_path: Path) -> None:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Inside a transaction") : text.index("### Replaying history")]
+    section = text[text.index("### Inside a transaction") : text.index("### Typed contracts")]
     blocks = re.findall(r"```(sh|text)\n(.*?)```", section, re.S)
     assert [kind for kind, _ in blocks][:4] == ["sh", "text", "sh", "text"]
     script = TOUR_BEFORE_TRACES + "".join(
@@ -77,3 +77,45 @@ def test_the_readme_traces_run_and_print_what_it_shows(tmp_path: Path) -> None:
         for want, got in zip(expected, lines[first:]):
             assert _expected(want).match(got), f"README shows {want!r}, the command printed {got!r}"
         assert len(lines) - first >= len(expected)
+
+
+def _in_order(printed: str, example: str) -> None:
+    """Every line of a README output block is printed, in that order; a ``...`` line stands for any lines."""
+    lines, at = printed.splitlines(), 0
+    for want in example.splitlines():
+        if want == "...":
+            continue
+        pattern = _expected(want)
+        found = next((i for i in range(at, len(lines)) if pattern.match(lines[i])), None)
+        assert found is not None, f"README shows {want!r}; not printed (in order) in:\n{printed}"
+        at = found + 1
+
+
+def test_the_readme_typed_contracts_run_and_print_what_it_shows(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Typed contracts") : text.index("### Replaying history")]
+    blocks = re.findall(r"```(sh|text)\n(.*?)```", section, re.S)
+    assert [kind for kind, _ in blocks] == ["sh", "text", "sh", "text", "sh", "text"]
+    nonce = (
+        'wasmchain account dev0 --json | python3 -c \'import json,sys; print("nonce", json.load(sys.stdin)["nonce"])\''
+    )
+    script = TOUR_BEFORE_TRACES + "exec 2>&1\n"  # the refusal is on stderr
+    for index, (kind, body) in enumerate(blocks):
+        if kind == "sh":
+            # Each command's exit code is printed after it, and dev0's nonce around the refused call.
+            script += f"echo '=== block {index}'\n"
+            for line in body.replace("\\\n", "").splitlines():  # a command continued with \ is one line
+                command = re.sub(r"\s+#.*$", "", line) + '; echo "exit=$?"\n'
+                script += f"{nonce}\n{command}{nonce}\n" if "nothing sent" in line else command
+    env = {key: value for key, value in os.environ.items() if key not in ("WASMCHAIN_RPC", "NO_COLOR")}
+    env |= {"WASMCHAIN_DATA": str(tmp_path / "tour"), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+    run = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    outputs = re.split(r"^=== block \d+\n", run.stdout, flags=re.M)[1:]
+    shown = [body for kind, body in blocks if kind == "text"]
+    assert len(outputs) == len(shown) == 3, run.stdout
+    for printed, example in zip(outputs, shown):
+        _in_order(printed, example)
+    exits = re.findall(r"^exit=(\d+)$", run.stdout, flags=re.M)
+    assert exits == ["0", "0", "2", "0", "0"], run.stdout
+    nonces = re.findall(r"^nonce (\d+)$", outputs[1], flags=re.M)
+    assert len(nonces) == 2 and nonces[0] == nonces[1], outputs[1]  # the refused call sent nothing
