@@ -699,6 +699,7 @@ REJECTIONS = (
     "invalid_module",
     "unknown_contract",
     "unknown_method",
+    "invalid_args",
     "insufficient_funds",
     "nonce_too_low",
     "duplicate_transaction",
@@ -744,6 +745,12 @@ def test_each_refusal_of_a_transaction_answers_its_reason() -> None:
     rpc = new_dispatcher()
     deploy_token(rpc)
     rejected("unknown_method", signed(DEV0, 1, TxKind.CALL, to=bytes.fromhex(TOKEN[2:]), method="nope"), rpc)
+    ill_typed = encode_args({"to": "dev1", "amount": 1})  # the token declares transfer(to: address, amount: u64)
+    rejected(
+        "invalid_args",
+        signed(DEV0, 1, TxKind.CALL, to=bytes.fromhex(TOKEN[2:]), method="transfer", args=ill_typed),
+        rpc,
+    )
     rejected("insufficient_funds", signed(stranger, 0, to=DEV1.address))
     rejected("nonce_too_low", signed(DEV0, 0, value=1), rpc)
     rejected(
