@@ -1,4 +1,4 @@
-"""The host ABI, version 1 (and 1.1): the functions a contract may import.
+"""The host ABI, version 1 (and 1.1, 1.2): the functions a contract may import.
 
 docs/abi.md is the reference; this table is what validation and the
 runtime use, so the two cannot drift apart silently (a test compares them).
@@ -7,6 +7,11 @@ ABI 1.1 adds one function, ``debug_log``, which changes no state and no
 receipt.  A chain keeps the ABI its genesis names (``vm.version``): a module
 importing ``debug_log`` is refused at deploy on an ABI 1.0 chain, exactly as
 before the function existed (``host_functions``).
+
+ABI 1.2 has the functions of 1.1 and checks a module's interface at deploy:
+the WIT world in its ``wasmchain:wit`` section, if it has one
+(``checks_interfaces``; ``vm.wit``).  Under 1 and 1.1 that section is
+ignored as any custom section is, so their chains replay unchanged.
 """
 
 from __future__ import annotations
@@ -57,10 +62,19 @@ ABI_1_0_FUNCTIONS: Final = frozenset(HOST_FUNCTIONS) - {"debug_log"}
 
 
 def host_functions(abi_version: str) -> dict[str, FuncSig]:
-    """The host functions a module may import under ``abi_version`` ("1" or "1.1")."""
+    """The host functions a module may import under ``abi_version`` ("1", "1.1" or "1.2": 1.2 has 1.1's)."""
     if abi_version == "1":
         return {name: sig for name, sig in HOST_FUNCTIONS.items() if name in ABI_1_0_FUNCTIONS}
     return dict(HOST_FUNCTIONS)
+
+
+ABIS_WITHOUT_INTERFACES: Final = frozenset({"1", "1.1"})
+"""The ABIs that ignore a module's ``wasmchain:wit`` section, as they did before it existed."""
+
+
+def checks_interfaces(abi_version: str) -> bool:
+    """Whether a deploy under ``abi_version`` checks the module's interface (ABI 1.2 and later)."""
+    return abi_version not in ABIS_WITHOUT_INTERFACES
 
 
 # Status codes returned by the ``call`` host function.

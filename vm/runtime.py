@@ -38,6 +38,7 @@ from .trace import Tracer, TracingFrame
 from .wasm import PreparedModule, prepare
 from .wasm.hooks import HOOK_MODULE, HOOK_NAME, HookedModule, add_hooks
 from .wasm.types import FuncSig
+from .wit.section import deploy_check
 
 CROSS_CALL_STACK_UNITS: Final = 1024
 """Stack units a nested contract call costs on top of its callee's frames.
@@ -121,7 +122,8 @@ class Runtime:
     def validate(self, code: bytes) -> PreparedModule:
         """Check code against every deploy rule and instrument it (cheap: no compiling).
 
-        Raises ``InvalidModule`` naming the rule broken.
+        Raises ``InvalidModule`` naming the rule broken.  Under ABI 1.2 and later a module's
+        ``wasmchain:wit`` interface is checked too (rule ``interface``, ``vm.wit.section.deploy_check``).
         """
         code_hash = hashlib.sha256(code).digest()
         prepared = self._prepared.get(code_hash)
@@ -141,6 +143,8 @@ class Runtime:
             except wasmtime.WasmtimeError as error:
                 detail = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
                 raise InvalidModule("wasm_validation", f"the module does not validate: {detail}") from None
+            if abi.checks_interfaces(self.params.abi_version):
+                deploy_check(code, prepared.exports)
             _remember(self._prepared, code_hash, prepared)
         return prepared
 

@@ -24,6 +24,8 @@ EXPORT: Final = "export"
 FLOAT_INSTRUCTION: Final = "float_instruction"
 DATA_SEGMENT_OUT_OF_BOUNDS: Final = "data_segment_out_of_bounds"
 ELEMENT_SEGMENT_OUT_OF_BOUNDS: Final = "element_segment_out_of_bounds"
+INTERFACE: Final = "interface"
+"""The module's ``wasmchain:wit`` interface is refused (ABI 1.2 on; ``vm.wit.section.deploy_check``)."""
 
 MAX_CODE_SIZE: Final = "max_code_size"
 MAX_FUNCTIONS: Final = "max_functions"
@@ -52,6 +54,7 @@ RULES: Final = frozenset(
         FLOAT_INSTRUCTION,
         DATA_SEGMENT_OUT_OF_BOUNDS,
         ELEMENT_SEGMENT_OUT_OF_BOUNDS,
+        INTERFACE,
         DISABLED_PROPOSAL,
         MAX_CODE_SIZE,
         MAX_FUNCTIONS,

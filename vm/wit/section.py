@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..errors import InvalidModule
+from ..wasm.policy import INTERFACE
 from ..wasm.module import MAGIC, VERSION, ExternKind, Module, SectionId
 from ..wasm.reader import read_byte, read_name, read_u32
 from ..wasm.types import FuncSig
@@ -24,6 +25,7 @@ __all__ = [
     "SECTION_NAME",
     "check_exports",
     "check_method_exports",
+    "deploy_check",
     "interface_of",
     "wit_sections",
 ]
@@ -108,6 +110,21 @@ def check_exports(module: Module, interface: Interface) -> None:
                     f"{export.kind.name.lower()}, not a function; export a function of type {METHOD_SIG}"
                 )
     check_method_exports(exports, interface)
+
+
+def deploy_check(code: bytes, exports: Mapping[str, FuncSig]) -> Interface | None:
+    """The deploy rule of ABI 1.2: the module's interface, if it has one, parses and its methods are exported.
+
+    ``exports`` are the module's exported functions and their types (``PreparedModule.exports``).  Raises
+    ``InvalidModule("interface", ...)`` naming the section and the problem.
+    """
+    try:
+        interface = interface_of(code)
+        if interface is not None:
+            check_method_exports(exports, interface)
+    except WitError as error:
+        raise InvalidModule(INTERFACE, f"the {SECTION_NAME} section: {error}") from None
+    return interface
 
 
 def _missing(method: Method) -> str:

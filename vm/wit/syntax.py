@@ -1031,9 +1031,9 @@ class Resolver:
                     imported.token.line,
                     imported.token.column,
                 )
+        methods.extend(self.method(world, item, None) for item in world.exports if isinstance(item, Func))
         for item in world.exports:
             if isinstance(item, Func):
-                methods.append(self.method(world, item, None))
                 continue
             if item.name in exported:
                 raise WitError(f"`export {item.name}` appears twice; remove one", item.token.line, item.token.column)
