@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..errors import InvalidModule
-from ..wasm.policy import INTERFACE
 from ..wasm.module import MAGIC, VERSION, ExternKind, Module, SectionId
+from ..wasm.policy import INTERFACE
 from ..wasm.reader import read_byte, read_name, read_u32
 from ..wasm.types import FuncSig
 from .syntax import parse_wit
