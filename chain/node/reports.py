@@ -22,13 +22,14 @@ from typing import Any
 
 from wasmchain.protocol.args import decode_value
 from wasmchain.protocol.blocks import Block, Receipt
-from wasmchain.protocol.keys import format_address
+from wasmchain.protocol.hexstr import from_0x
+from wasmchain.protocol.keys import format_address, parse_address
 from wasmchain.protocol.state import Account
 from wasmchain.protocol.transactions import SignedTransaction, TxKind
 from wasmchain.vm import Event, Outcome
 from wasmchain.vm.host import Address
 from wasmchain.vm.wit.section import interface_of
-from wasmchain.vm.wit.types import Field, Interface, Method, Record, WitError, signature, wit_name
+from wasmchain.vm.wit.types import Field, Interface, Method, Record, WitError, WitType, signature, wit_name
 from wasmchain.vm.wit.values import decode_event, decode_result
 from wasmchain.vm.wit.values import decode_value as decode_typed
 
@@ -204,3 +205,50 @@ def _params_record(method: Method) -> Record:
     return Record(
         method.name, tuple(Field(param.name, param.key, param.type, "") for param in method.params), method.docs
     )
+
+
+def typed_trace(report: Report, interfaces: Interfaces) -> Report:
+    """A trace object (``protocol.tracing.trace_to_json``) with the values of typed contracts decoded: each frame's
+    ``input`` (its method's parameters), ``return`` (its result type) and events, and the transaction's return
+    and events, gain ``"typed": {"type": WIT type, "value": decoded}`` beside their ``hex`` and ``msgpack`` when the
+    contract declares the method or event and the bytes fit.  Changed in place, and returned."""
+    if report.get("frame") is not None:
+        _typed_frame(report["frame"], interfaces)
+    for event in report.get("events", []):
+        _typed_event(event, event["contract"], interfaces)
+    if report.get("kind") == "call" and report.get("to"):
+        method = declared(interfaces(parse_address(report["to"])), report.get("method") or "")
+        if method is not None and method.result is not None:
+            _typed_view(report["return"], method.result, lambda data: decode_result(method, data))
+    return report
+
+
+def _typed_frame(frame: Report, interfaces: Interfaces) -> None:
+    contract = frame["contract"]
+    interface = interfaces(parse_address(contract))
+    method = declared(interface, frame["method"])
+    if method is not None:
+        _typed_view(frame["input"], signature(method), lambda data: decode_typed(_params_record(method), data))
+        if method.result is not None:
+            _typed_view(frame["return"], method.result, lambda data: decode_result(method, data))
+    for step in frame["steps"]:
+        if step["op"] == "event":
+            _typed_event(step, contract, interfaces)
+        elif step["op"] == "call":
+            _typed_frame(step["frame"], interfaces)
+
+
+def _typed_event(event: Report, contract: str, interfaces: Interfaces) -> None:
+    interface = interfaces(parse_address(contract))
+    event_type = None if interface is None else interface.event(event["name"])
+    if interface is not None and event_type is not None:
+        _typed_view(event["data"], event_type.record, lambda data: decode_event(interface, event["name"], data))
+
+
+def _typed_view(view: Report, typed: WitType | str, decode: Callable[[bytes], Any]) -> None:
+    """Add ``typed`` to a bytes view (``{"hex": "0x.."}``) if ``decode`` takes its bytes."""
+    try:
+        value = decode(from_0x(view["hex"]))
+    except (ValueError, LookupError):
+        return
+    view["typed"] = {"type": typed if isinstance(typed, str) else wit_name(typed), "value": value}

@@ -92,6 +92,7 @@ from wasmchain.node.reports import (
     outcome_report,
     receipt_report,
     transaction_report,
+    typed_trace,
 )
 from wasmchain.protocol import smt
 from wasmchain.protocol.args import encode_args
@@ -631,34 +632,36 @@ VERBOSE = Param("verbose", to_bool, False)
 
 @METHODS.add(Param("hash", to_hash), VERBOSE)
 def debug_trace_transaction(rpc: Dispatcher, hash: bytes, verbose: bool) -> Report:
-    return trace_to_json(rpc.chain.trace_transaction(hash, verbose=verbose))
+    return typed_trace(trace_to_json(rpc.chain.trace_transaction(hash, verbose=verbose)), rpc.node.interface_or_none)
 
 
 @METHODS.add(*SIMULATION, VERBOSE, metered=True)
 def debug_trace_call(rpc: Dispatcher, verbose: bool, budget: GasBudget, **fields: Any) -> Report:
-    return trace_to_json(_trace_call(rpc, "debug_trace_call", budget, fields, verbose=verbose, profile=False))
+    trace, interfaces = _trace_call(rpc, "debug_trace_call", budget, fields, verbose=verbose, profile=False)
+    return typed_trace(trace_to_json(trace), interfaces)
 
 
 @METHODS.add(Param("hash", to_hash), VERBOSE)
 def debug_profile_transaction(rpc: Dispatcher, hash: bytes, verbose: bool) -> Report:
-    return trace_to_json(_profiled(rpc.chain.trace_transaction(hash, verbose=verbose, profile=True)))
+    trace = _profiled(rpc.chain.trace_transaction(hash, verbose=verbose, profile=True))
+    return typed_trace(trace_to_json(trace), rpc.node.interface_or_none)
 
 
 @METHODS.add(*SIMULATION, VERBOSE, metered=True)
 def debug_profile_call(rpc: Dispatcher, verbose: bool, budget: GasBudget, **fields: Any) -> Report:
-    trace = _trace_call(rpc, "debug_profile_call", budget, fields, verbose=verbose, profile=True)
-    return trace_to_json(_profiled(trace))
+    trace, interfaces = _trace_call(rpc, "debug_profile_call", budget, fields, verbose=verbose, profile=True)
+    return typed_trace(trace_to_json(_profiled(trace)), interfaces)
 
 
 def _trace_call(
     rpc: Dispatcher, name: str, budget: GasBudget, fields: dict[str, Any], *, verbose: bool, profile: bool
-) -> TransactionTrace:
-    """``simulate``, traced: the same transaction, gas cap and budget."""
+) -> tuple[TransactionTrace, Interfaces]:
+    """``simulate``, traced: the same transaction, gas cap and budget; and what its values decode with."""
     simulation = _simulation(rpc, **fields)
     budget.reserve(name, simulation.executed)
     trace = rpc.node.trace_call(simulation.signed, verbose=verbose, profile=profile)
     budget.refund(simulation.unused(trace.receipt.gas_used))
-    return trace
+    return trace, simulation.interfaces(trace.receipt)
 
 
 def _profiled(trace: TransactionTrace) -> TransactionTrace:

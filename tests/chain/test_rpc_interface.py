@@ -311,3 +311,29 @@ def test_any_json_amount_either_runs_or_is_refused_as_invalid_args(rpc: Dispatch
     else:
         assert answer["error"]["data"] == {"reason": "invalid_args"}, answer
         assert "amount" in answer["error"]["message"]
+
+
+def test_traces_carry_typed_values_beside_the_bytes(rpc: Dispatcher) -> None:
+    args = {"to": format_address(DEV1.address), "amount": 3}
+    call = {"from": format_address(DEV0.address), "to": TOKEN, "method": "transfer", "args": args}
+    trace = rpc.call("debug_trace_call", call)
+    frame = trace["frame"]
+    assert frame["input"]["typed"] == {"type": "transfer(to: address, amount: u64)", "value": args}
+    assert "typed" not in frame["return"]  # transfer returns nothing
+    (event,) = [step for step in frame["steps"] if step["op"] == "event"]
+    assert event["data"]["typed"] == {"type": "transfer", "value": {"from": format_address(DEV0.address), **args}}
+    assert trace["events"][0]["data"]["typed"]["type"] == "transfer"
+    view = rpc.call("debug_trace_call", {**call, "method": "balance_of", "args": {"owner": TOKEN}})
+    assert view["frame"]["return"]["typed"] == {"type": "u64", "value": 0}
+    assert view["return"]["typed"] == {"type": "u64", "value": 0}
+    deploying = {
+        "from": format_address(DEV1.address),
+        "code": "0x" + TOKEN_CODE.hex(),
+        "method": "init",
+        "args": {"supply": 9},
+    }
+    traced = rpc.call("debug_trace_call", deploying)  # the new contract's interface is the deployed code's
+    assert traced["frame"]["input"]["typed"]["value"] == {"supply": 9}
+    untyped = new_dispatcher()
+    plain = untyped.call("debug_trace_call", {**call, "to": deploy(untyped, UNTYPED_TOKEN)})
+    assert "typed" not in plain["frame"]["input"] and plain["frame"]["input"]["msgpack"] == args
