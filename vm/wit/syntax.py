@@ -638,6 +638,12 @@ class Parser:
             colon = self.peek(1)
             if colon.kind == "keyword" and colon.text == "interface":
                 raise self.error(colon, "inline interfaces are not in the subset: declare `interface NAME { ... }`")
+            if colon.kind == "id" and self.peek(2).kind == "punct" and self.peek(2).text in (":", "/"):
+                raise self.error(
+                    colon,
+                    "`export` of another package's interface is not in the subset: export an interface of this "
+                    "package by its name (`export view;`)",
+                )
             if colon.kind != "keyword" or colon.text not in ("func", "async"):
                 raise self.error(
                     colon,
