@@ -78,11 +78,13 @@ class ValueMismatch(ValueError):
 class _Mismatch(Exception):
     """Internal: where a value did not fit, turned into ``ArgumentError`` or ``ValueMismatch`` at the boundary."""
 
-    def __init__(self, path: str, t: WitType | None, found: str, problem: str = "") -> None:
+    def __init__(self, path: str, t: WitType | None, found: str, problem: str = "", expected: str = "") -> None:
         self.path = path
         self.type = t
         self.found = found
         self.problem = problem
+        self.expected = expected or ("" if t is None else wit_name(t))
+        """The type as a message names it (an enum's or variant's with its cases)."""
         """Set for anything but a value of the wrong type (a missing or unknown key): the whole sentence."""
 
 
@@ -151,14 +153,13 @@ def _signature_params(method: Method) -> str:
 
 def _argument_error(mismatch: _Mismatch, root_is_argument: bool) -> ArgumentError:
     t = mismatch.type
-    expected = "" if t is None else wit_name(t)
     sample = None if t is None else example(t)
     subject = f'argument "{mismatch.path}"' if root_is_argument else mismatch.path
     if mismatch.problem:
         message = f"{subject} {mismatch.problem}"
     else:
-        message = f"{subject}: expected {expected}, e.g. {json.dumps(sample)}; found {mismatch.found}"
-    return ArgumentError(mismatch.path, expected, sample, message)
+        message = f"{subject}: expected {mismatch.expected}, e.g. {json.dumps(sample)}; found {mismatch.found}"
+    return ArgumentError(mismatch.path, "" if t is None else wit_name(t), sample, message)
 
 
 # -- JSON to msgpack ----------------------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class _Encoder:
             case Record(name, fields):
                 if not isinstance(v, Mapping):
                     raise _Mismatch(path, t, describe(v))
-                given = _named_keys(v, [(f.key, f.name) for f in fields], path, f"record `{name}`", t)
+                given = _named_keys(v, [(f.key, f.name) for f in fields], path, f"field of record `{name}`", t)
                 out = {}
                 for f in fields:
                     if f.key in given:
@@ -222,7 +223,7 @@ class _Encoder:
                 for case in cases:
                     if isinstance(v, str) and v in (case.key, case.name):
                         return case.key
-                raise _Mismatch(path, t, describe(v), _one_of(t, v))
+                raise _Mismatch(path, t, describe(v), expected=_one_of(t))
             case Variant(_, cases):
                 if isinstance(v, str):
                     for case in cases:
@@ -233,7 +234,7 @@ class _Encoder:
                     for case in cases:
                         if key in (case.key, case.name) and case.type is not None:
                             return {case.key: self.value(case.type, payload, f"{path}.{case.key}")}
-                raise _Mismatch(path, t, describe(v), _one_of(t, v))
+                raise _Mismatch(path, t, describe(v), expected=_one_of(t))
             case ResultOf(ok, err):
                 if isinstance(v, Mapping) and len(v) == 1:
                     ((key, payload),) = v.items()
@@ -282,11 +283,11 @@ class _Encoder:
         return raw
 
 
-def _one_of(t: Enum | Variant, v: Any) -> str:
+def _one_of(t: Enum | Variant) -> str:
     cases = ", ".join(
         json.dumps(c.key) if c.type is None else f"{{{json.dumps(c.key)}: {wit_name(c.type)}}}" for c in t.cases
     )
-    return f": expected {wit_name(t)}, one of {cases}; found {describe(v)}"
+    return f"{wit_name(t)} (one of {cases})"
 
 
 def _missing(path: str, t: WitType) -> _Mismatch:
@@ -537,7 +538,10 @@ def check_args(method: Method, data: bytes) -> None:
                 raise _missing(param.key, param.type)
     except _Mismatch as mismatch:
         if not mismatch.path:
-            raise ArgumentError("", "", None, f"arguments {mismatch.problem}") from None
+            problem = (
+                mismatch.problem or f"must be a msgpack map of the parameters ({signature}); found {mismatch.found}"
+            )
+            raise ArgumentError("", "", None, f"arguments {problem}") from None
         error = _argument_error(mismatch, root_is_argument=True)
         if mismatch.problem:
             error.args = (f"{error} ({signature})",)
