@@ -110,6 +110,7 @@ def transfer_event(token: str, sender: bytes, to: bytes, amount: int) -> dict[st
         "name": "Transfer",
         "data": {"from": format_address(sender), "to": format_address(to), "amount": amount},
         "data_hex": msgpack.packb(data).hex(),
+        "data_type": "transfer",  # decoded with the token's declared event record (docs/rpc.md, Typed contracts)
     }
 
 
