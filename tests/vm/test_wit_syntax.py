@@ -593,12 +593,29 @@ REFUSALS = {
         "rename one",
     ),
     "a duplicate field": (
+        world("", "record r { a: u64, a: s64 }"),
+        "line 5, column 24: `a` appears twice in record `r` (first at line 5, column 16); rename one",
+    ),
+    "fields equal but for case": (
         world("", "record r { a: u64, A: u64 }"),
-        "line 5, column 24: record `r` has two fields named `A` (names are compared without case); rename one",
+        "line 5, column 24: `A` and `a` (line 5, column 16) in record `r` are one name to WIT, which compares "
+        "names without case and `-` (bindings would collide); rename one",
+    ),
+    "cases equal but for a hyphen": (
+        world("", "enum e { a-b, ab }"),
+        "line 5, column 19: `ab` and `a-b` (line 5, column 14) in enum `e` are one name to WIT",
     ),
     "a duplicate parameter": (
         world("export f: func(a: u64, a: u64);"),
-        "line 9, column 28: function `f` has two parameters named `a`",
+        "line 9, column 28: `a` appears twice in the parameters of `f` (first at line 9, column 20); rename one",
+    ),
+    "parameters equal but for a hyphen": (
+        world("export f: func(a0: u64, a-0: u64);"),
+        "line 9, column 29: `a-0` and `a0` (line 9, column 20) in the parameters of `f` are one name to WIT",
+    ),
+    "exports equal but for a hyphen": (
+        world("export a-b: func(); export ab: func();"),
+        "line 9, column 32: `ab` and `a-b` (line 9, column 12) in world `w` are one name to WIT",
     ),
     "a duplicate export": (
         world("export f: func(); export f: func();"),
@@ -610,7 +627,7 @@ REFUSALS = {
     ),
     "two event records with one emitted name": (
         "package a:b; interface events { record a-b-c { x: u64 } record AB-c { x: u64 } } world w {}",
-        "line 1, column 64: the event records `a-b-c` and `AB-c` are both emitted as `ABC`; rename one",
+        "line 1, column 64: `AB-c` and `a-b-c` (line 1, column 40) in interface `events` are one name to WIT",
     ),
     "an empty record": (world("", "record r {}"), "line 5, column 5: record `r` is empty: give it at least one field"),
     "an empty variant": (

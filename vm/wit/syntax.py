@@ -379,6 +379,9 @@ class Scope:
     used: dict[str, tuple[Use, Named]] = field(default_factory=dict)
     """The names ``use`` brings in, by local name, with the name in the used interface; lookups only."""
 
+    folded: dict[str, Named] = field(default_factory=dict)
+    """Every name by ``fold``, for names WIT takes as one; lookups only."""
+
     def define(self, name: Named, what: str) -> None:
         previous = self.names.get(name.name)
         if previous is not None:
@@ -388,7 +391,42 @@ class Scope:
                 name.token.line,
                 name.token.column,
             )
+        same = self.folded.get(fold(name.name))
+        if same is not None:
+            raise _same_names(name, same, f"{self.kind} `{self.name.name}`")
         self.names[name.name] = name.token
+        self.folded[fold(name.name)] = name
+
+
+def fold(name: str) -> str:
+    """A name as WIT compares names for conflicts: without case and without ``-`` (``a-b``, ``ab``, ``AB``)."""
+    return name.replace("-", "").lower()
+
+
+def _same_names(name: Named, first: Named, where: str) -> WitError:
+    if name.name == first.name:
+        return WitError(
+            f"`{name.name}` appears twice in {where} (first at line {first.token.line}, column "
+            f"{first.token.column}); rename one",
+            name.token.line,
+            name.token.column,
+        )
+    return WitError(
+        f"`{name.name}` and `{first.name}` (line {first.token.line}, column {first.token.column}) in {where} are one "
+        "name to WIT, which compares names without case and `-` (bindings would collide); rename one",
+        name.token.line,
+        name.token.column,
+    )
+
+
+def check_distinct(labels: list[Named], where: str) -> None:
+    """No two of ``labels`` (fields, cases or parameters of one item) may be one name to WIT (``fold``)."""
+    seen: dict[str, Named] = {}
+    for label in labels:
+        first = seen.get(fold(label.name))
+        if first is not None:
+            raise _same_names(label, first, where)
+        seen[fold(label.name)] = label
 
 
 @dataclass(slots=True)
@@ -948,7 +986,7 @@ class Resolver:
                 name.token.line,
                 name.token.column,
             )
-        self.check_unique(typedef.members, "field" if typedef.kind == "record" else "case", typedef)
+        check_distinct([label for label, _ in typedef.members], f"{typedef.kind} `{name.name}`")
         inner_depth = 0
         if typedef.kind == "record":
             fields = []
@@ -968,19 +1006,6 @@ class Resolver:
         if typedef.kind == "variant":
             return Variant(name.name, tuple(cases), typedef.docs), inner_depth + 1
         return Enum(name.name, tuple(cases), typedef.docs), 1
-
-    def check_unique(self, members: tuple[tuple[Named, TypeExpr | None], ...], what: str, typedef: TypeDef) -> None:
-        seen: set[str] = set()
-        for label, _ in members:
-            folded = label.name.lower()
-            if folded in seen:
-                raise WitError(
-                    f"{typedef.kind} `{typedef.name.name}` has two {what}s named `{label.name}` (names are compared "
-                    "without case); rename one",
-                    label.token.line,
-                    label.token.column,
-                )
-            seen.add(folded)
 
     def expr(self, scope: Scope, expr: TypeExpr, level: int) -> tuple[WitType, int]:
         """A type expression's type and depth; ``level`` counts the levels above it in its outermost type."""
@@ -1059,16 +1084,8 @@ class Resolver:
 
     def method(self, scope: Scope, func: Func, interface: str | None) -> Method:
         params = []
-        seen: dict[str, Named] = {}
+        check_distinct([label for label, _ in func.params], f"the parameters of `{func.name.name}`")
         for label, expr in func.params:
-            if label.name.lower() in seen:
-                raise WitError(
-                    f"function `{func.name.name}` has two parameters named `{label.name}` (names are compared "
-                    "without case); rename one",
-                    label.token.line,
-                    label.token.column,
-                )
-            seen[label.name.lower()] = label
             params.append(Param(label.name, wit_key(label.name), self.expr(scope, expr, 0)[0]))
         result = None if func.result is None else self.expr(scope, func.result, 0)[0]
         return Method(
@@ -1085,24 +1102,15 @@ class Resolver:
         scope = self.interfaces.get(EVENTS_INTERFACE)
         if scope is None:
             return ()
+        # Two records of one interface never share an emitted name: names that differ only in case and `-`
+        # are refused (``Scope.define``), and UpperCamelCase keeps every letter of the name.
         events: list[EventType] = []
-        seen: dict[str, TypeDef] = {}
         for typedef in scope.types:
             if typedef.kind != "record":
                 continue
             record, _ = self.named(scope, typedef.name.name, typedef.name.token, 0)
             assert isinstance(record, Record)
-            emitted = event_name(record.name)
-            previous = seen.get(emitted)
-            if previous is not None:
-                raise WitError(
-                    f"the event records `{previous.name.name}` and `{record.name}` are both emitted as `{emitted}`; "
-                    "rename one",
-                    typedef.name.token.line,
-                    typedef.name.token.column,
-                )
-            seen[emitted] = typedef
-            events.append(EventType(record.name, emitted, record, record.docs))
+            events.append(EventType(record.name, event_name(record.name), record, record.docs))
         return tuple(events)
 
 
