@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 
 from wasmchain import Account, CallResult, Contract, TransactionFailed, TxResult
+from wasmchain.client.local import LocalTransport
+from wasmchain.client.results import ArgumentTypeError
 from wasmchain.client.testing import ChainFactory
+from wasmchain.node.rpc import Dispatcher
+from wasmchain.protocol.transactions import TxKind
 
 TOKEN = Path(__file__).resolve().parents[2] / "contracts" / "token" / "token.wasm"
 SUPPLY = 1_000_000
@@ -131,29 +135,67 @@ def test_an_uninitialized_token_has_no_supply_and_refuses_transfers(alice: Accou
         blank.call("transfer", {"to": bob, "amount": 0}, sender=alice)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"amount": 1}, 'missing argument "to"'),
-        ({"to": "0x" + "b0" * 20}, 'missing argument "amount"'),
-        ({"to": "bob", "amount": 1}, 'argument "to" must be an address (bin of 20 bytes), got str'),
-        (
-            {"to": "0x" + "b0" * 19, "amount": 1},
-            'argument "to" must be an address (bin of 20 bytes), got bin of 19 bytes',
-        ),
-        (
-            {"to": "0x" + "b0" * 20, "amount": -1},
-            'argument "amount" must be an unsigned integer (u64), got negative int -1',
-        ),
-        ({"to": "0x" + "b0" * 20, "amount": "1"}, 'argument "amount" must be an unsigned integer (u64), got str'),
-        (["0x" + "b0" * 20, 1], "arguments must be a msgpack map, got array"),
-    ],
-)
-def test_bad_arguments_abort_naming_the_argument(token: Contract, alice: Account, args: Any, message: str) -> None:
-    with pytest.raises(TransactionFailed, match=re.escape(message)) as failure:
+# Badly typed arguments: what the typed client refuses before sending (the
+# token declares its interface, token.wit), and what the contract itself
+# aborts with when such a call reaches it anyway.
+BAD_ARGUMENTS = [
+    ({"amount": 1}, 'argument "to" is missing', 'missing argument "to"'),
+    ({"to": "0x" + "b0" * 20}, 'argument "amount" is missing', 'missing argument "amount"'),
+    (
+        {"to": "bob", "amount": 1},
+        'argument "to": expected address',
+        'argument "to" must be an address (bin of 20 bytes), got str',
+    ),
+    (
+        {"to": "0x" + "b0" * 19, "amount": 1},
+        'argument "to": expected address',
+        'argument "to" must be an address (bin of 20 bytes), got bin of 19 bytes',
+    ),
+    (
+        {"to": "0x" + "b0" * 20, "amount": -1},
+        'argument "amount": expected u64',
+        'argument "amount" must be an unsigned integer (u64), got negative int -1',
+    ),
+    (
+        {"to": "0x" + "b0" * 20, "amount": "1"},
+        'argument "amount": expected u64',
+        'argument "amount" must be an unsigned integer (u64), got str',
+    ),
+    (["0x" + "b0" * 20, 1], "a map of its params", "arguments must be a msgpack map, got array"),
+]
+
+
+@pytest.mark.parametrize(("args", "refusal", "abort"), BAD_ARGUMENTS)
+def test_bad_arguments_are_refused_before_anything_is_sent(
+    token: Contract, alice: Account, args: Any, refusal: str, abort: str
+) -> None:
+    head, nonce = token.client.head(), token.client.nonce(alice)
+    with pytest.raises(ArgumentTypeError, match=re.escape(refusal)):
         token.call("transfer", args, sender=alice)
-    assert failure.value.result.error == message
+    assert (token.client.head(), token.client.nonce(alice)) == (head, nonce)
     assert balance(token, alice) == SUPPLY
+
+
+@pytest.mark.parametrize(("args", "refusal", "abort"), BAD_ARGUMENTS)
+def test_bad_arguments_that_reach_the_token_abort_naming_the_argument(
+    token: Contract, alice: Account, args: Any, refusal: str, abort: str
+) -> None:
+    """Signed untyped and admitted by a node whose admission check is off (a policy, not a consensus rule)."""
+    node = _dispatcher(token).node
+    node.check_args = False
+    try:
+        with pytest.raises(TransactionFailed, match=re.escape(abort)) as failure:
+            token.client.transact(alice, TxKind.CALL, to=token, method="transfer", args=args, gas=1_000_000)
+    finally:
+        node.check_args = True
+    assert failure.value.result.error == abort
+    assert balance(token, alice) == SUPPLY
+
+
+def _dispatcher(contract: Contract) -> Dispatcher:
+    transport = contract.client.transport
+    assert isinstance(transport, LocalTransport)  # RecordingTransport is one too
+    return transport.dispatcher
 
 
 @pytest.mark.parametrize("run", [1, 2])

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from wasmchain import Account, CallFailed, Client, Contract, TransactionFailed
+from wasmchain.client.local import LocalTransport
+from wasmchain.client.results import ArgumentTypeError
+from wasmchain.protocol.transactions import TxKind
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 TOKEN = CONTRACTS / "token" / "token.wasm"
@@ -105,11 +108,27 @@ def test_init_runs_only_once_and_first(alice: Account, bob: Account, token: Cont
         blank.call("withdraw", {"to": bob, "amount": 1}, sender=alice)
 
 
-def test_bad_arguments_abort_naming_the_argument(vault: Contract, alice: Account) -> None:
-    with pytest.raises(TransactionFailed, match='missing argument "to"'):
+def test_bad_arguments_are_refused_before_sending_or_abort_naming_the_argument(
+    wasmchain: Client, vault: Contract, alice: Account
+) -> None:
+    # The vault declares its interface (vault.wit): the typed client refuses before anything is sent ...
+    nonce = wasmchain.nonce(alice)
+    with pytest.raises(ArgumentTypeError, match='argument "to" is missing'):
         vault.call("withdraw", {"amount": 1}, sender=alice)
-    with pytest.raises(TransactionFailed, match='argument "amount" must be an unsigned integer'):
+    with pytest.raises(ArgumentTypeError, match='argument "amount": expected u64'):
         vault.call("withdraw", {"to": alice, "amount": "all"}, sender=alice)
+    assert wasmchain.nonce(alice) == nonce
+    # ... and such a call that reaches it anyway (signed untyped, admitted by a node whose admission check,
+    # a policy, is off) aborts naming the argument.
+    transport = wasmchain.transport
+    assert isinstance(transport, LocalTransport)
+    transport.dispatcher.node.check_args = False
+    with pytest.raises(TransactionFailed, match='missing argument "to"'):
+        wasmchain.transact(alice, TxKind.CALL, to=vault, method="withdraw", args={"amount": 1}, gas=1_000_000)
+    with pytest.raises(TransactionFailed, match='argument "amount" must be an unsigned integer'):
+        wasmchain.transact(
+            alice, TxKind.CALL, to=vault, method="withdraw", args={"to": alice, "amount": "all"}, gas=1_000_000
+        )
 
 
 def test_the_nested_call_is_charged_as_simulated(vault: Contract, alice: Account, bob: Account) -> None:
