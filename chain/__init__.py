@@ -20,6 +20,7 @@ subpackage, lowest first (docs/architecture.md; tests/test_layers.py holds them 
 
 from wasmchain.client.client import Account, Client, Contract
 from wasmchain.client.results import (
+    ArgumentTypeError,
     CallFailed,
     CallResult,
     Event,
@@ -36,6 +37,7 @@ from wasmchain.protocol.keys import DEV_ACCOUNTS, KeyPair, dev_key, format_addre
 __all__ = [
     "DEV_ACCOUNTS",
     "Account",
+    "ArgumentTypeError",
     "CallFailed",
     "CallResult",
     "ChainError",

@@ -30,7 +30,7 @@ def test_the_readme_pytest_example_passes(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "3 passed" in run.stdout
+    assert "4 passed" in run.stdout
 
 
 TOUR_BEFORE_TRACES = """
