@@ -401,6 +401,32 @@ def test_doc_comments() -> None:
     assert parse_wit("/// The package.\npackage a:b; // not docs\nworld w {}").docs == "The package."
 
 
+@pytest.mark.parametrize(
+    "comment, docs",
+    [
+        ("/// One.\n///\n/// Two.\n", "One.\n\nTwo."),
+        ("///Tight.\n", "Tight."),
+        # The indentation common to all lines goes, the rest stays (wit-parser's rule).
+        ("///  Two spaces.\n///  Still two.\n", "Two spaces.\nStill two."),
+        ("///   a\n///    b\n", "a\n b"),
+        ("///    a\n/// b\n", "   a\nb"),
+        ("/// a\n///b\n", " a\nb"),
+        ("/// Items:\n///   - one\n///   - two\n", "Items:\n  - one\n  - two"),
+        # Blank lines do not count; a tab is indentation but only spaces are removed.
+        ("///  a\n///\n///   \n///  b\n", "a\n\n\nb"),
+        ("///\ta\n/// b\n", "\ta\nb"),
+        # Trailing whitespace goes; so do all the slashes, and blank lines first and last.
+        ("/// a  \n/// b\t\n", "a\nb"),
+        ("////////\n//// x\n///\n", "x"),
+        ("/// a\r\n/// b\r\n", "a\nb"),
+        ("/** A block. */\n", "A block."),
+        ("/**\n * A block\n *   indented.\n */\n", "A block\n  indented."),
+    ],
+)
+def test_doc_comment_lines(comment: str, docs: str) -> None:
+    assert parse_wit(f"package a:docs;\n{comment}world w {{}}").docs == docs
+
+
 # --- refusals: every construct outside the subset --------------------------------------------------
 
 REFUSALS = {
@@ -654,6 +680,19 @@ REFUSALS = {
     "a lone carriage return": ("package a:b;\rworld w {}", "line 1, column 13: found a carriage return not followed"),
     "a non-ASCII character": ("package a:b; world wé {}", "line 1, column 21: found the character 'é', which starts"),
     "a bad version": ("package a:b@1.0; world w {}", "line 1, column 12: expected a semantic version such as @1.0.0"),
+    "an implicit import depending on an export": (
+        "package a:b;\ninterface a { type t = u64; f: func(); }\ninterface b { use a.{t}; }\n"
+        "interface view { use b.{t}; g: func(); }\nworld w { export a; export view; }",
+        "line 5, column 28: interface `view`, which world `w` exports, depends through `b`, which the world does not "
+        "export and so imports, on `a`, which it exports (`view` -> `b` -> `a`): the world would hold `a` twice, "
+        "imported and exported, which WIT refuses; export `b` too, or do not export `a`",
+    ),
+    "an implicit import depending on an export exported later": (
+        "package a:b; interface a { type t = u64; } interface c { use a.{t}; } interface b { use c.{t}; }\n"
+        "interface view { use b.{t}; } world w { export view; export a; }",
+        "line 2, column 48: interface `view`, which world `w` exports, depends through `b` and `c`, which the world "
+        "does not export and so imports, on `a`, which it exports (`view` -> `b` -> `c` -> `a`): ",
+    ),
     "too deep": (
         world("export f: func(a: " + "list<" * MAX_TYPE_DEPTH + "u64" + ">" * MAX_TYPE_DEPTH + ");"),
         f"line 9, column {23 + 5 * MAX_TYPE_DEPTH}: this type nests more than {MAX_TYPE_DEPTH} levels deep",
@@ -714,6 +753,11 @@ def test_long_alias_and_use_chains_do_not_recurse() -> None:
     text = f"package a:b;{uses}interface i1900{{type x=u64;}} world w{{use i0.{{x}}; export f:func(a:x);}}"
     assert len(text) <= MAX_WIT_BYTES
     assert parse_wit(text).methods[0].params[0].type == U64
+    text = f"package a:b;{uses}interface i1900{{type x=u64;}} world w{{export i0; export i1900;}}"
+    with pytest.raises(WitError) as error:
+        parse_wit(text)
+    assert "depends through `i1`, `i2`, 1896 more and `i1899`, which the world does not export" in str(error.value)
+    assert "(`i0` -> `i1` -> `i2` -> ... (1896 more) -> `i1899` -> `i1900`)" in str(error.value)
     nested = "package a:b; world w {} " + "/*" * 16000 + "*/" * 16000
     assert parse_wit(nested).world == "w"
 

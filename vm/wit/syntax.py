@@ -135,6 +135,8 @@ REFUSED_ITEMS: Final[dict[str, str]] = {
 }
 """Item keywords of WIT outside the subset, with what to do instead."""
 
+_ASCII_WHITESPACE: Final = " \t\n\x0c\r"
+"""Rust's ``u8::is_ascii_whitespace``, which wit-parser counts as a doc line's indentation."""
 _DEPRECATED_CHARS: Final = frozenset("\u0149\u0673\u0f77\u0f79\u17a3\u17a4\u17b4\u17b5")
 _BIDI_CHARS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _WORD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -221,7 +223,7 @@ def tokenize(text: str) -> list[Token]:
             for j in range(i, end):
                 check_char(text[j], j)
             if comment.startswith("///"):
-                docs.append(_doc_line(comment[3:]))
+                docs.append(comment.lstrip("/").rstrip())
             i = end
         elif text.startswith("/*", i):
             is_doc = text.startswith("/**", i) and not text.startswith("/**/", i)
@@ -240,7 +242,7 @@ def tokenize(text: str) -> list[Token]:
                         line, line_start = line + 1, j + 1
                     j += 1
             if is_doc:
-                docs.extend(_doc_line(part.strip().removeprefix("*")) for part in text[i + 3 : j - 2].splitlines())
+                docs.extend(part.strip().removeprefix("*").rstrip() for part in text[i + 3 : j - 2].splitlines())
             i = j
         elif ch == "-" and text.startswith("->", i):
             tokens.append(Token("punct", "->", line, column, _docs(docs)))
@@ -276,13 +278,17 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _doc_line(line: str) -> str:
-    return line[1:] if line.startswith(" ") else line
-
-
 def _docs(lines: list[str]) -> str:
-    """The collected doc lines as one text, and the collection emptied for the next token."""
-    text = "\n".join(lines).strip()
+    """The collected doc lines as one text, and the collection emptied for the next token.
+
+    As wit-parser reads them: each line is what follows its slashes (or a block comment's ``*``),
+    without trailing whitespace; the indentation common to the lines that are not empty is removed
+    (``///   a`` and ``///    b`` are ``a`` and `` b``), counting leading whitespace but removing only
+    spaces (a line indented by a tab keeps it); blank lines first and last are dropped.
+    """
+    indents = [len(line) - len(line.lstrip(_ASCII_WHITESPACE)) for line in lines if line]
+    common = " " * min(indents, default=0)
+    text = "\n".join(line.removeprefix(common) for line in lines).strip("\n")
     lines.clear()
     return text
 
@@ -1071,6 +1077,7 @@ class Resolver:
             exported[item.name] = item.token
             target = self.interface(item, f"`export {item.name}`")
             methods.extend(self.method(target, func, target.name.name) for func in target.funcs)
+        self.check_implicit_imports(world)
         seen: dict[str, Method] = {}
         for method in methods:
             previous = seen.get(method.export)
@@ -1081,6 +1088,57 @@ class Resolver:
                 )
             seen[method.export] = method
         return tuple(methods)
+
+    def check_implicit_imports(self, world: Scope) -> None:
+        """No interface the world imports because an exported one uses it may depend on an exported one.
+
+        An interface the world exports may use types of one it does not export: the world then imports
+        that one, and with it, everything that one uses. Should any of those be exported too, the world
+        would hold it twice, imported and exported, and the exported interface would see both copies;
+        WIT refuses such a world (wit-parser: "transitively depends on an interface in incompatible
+        ways"), and so does ours. Each interface is walked once, without recursion.
+        """
+        exported = {item.name: item for item in world.exports if isinstance(item, Named)}
+        # Each interface imported this way -> the interface it was reached from (the way back to an export).
+        parent: dict[str, str] = {}
+        for item in exported.values():
+            stack = [item.name]
+            while stack:
+                current = stack.pop()
+                for use in self.interfaces[current].uses:
+                    target = use.interface.name
+                    if target in exported:
+                        if current not in exported:
+                            raise self.incompatible_import(world, exported, parent, current, target)
+                    elif target not in parent:
+                        parent[target] = current
+                        stack.append(target)
+
+    def incompatible_import(
+        self, world: Scope, exported: dict[str, Named], parent: dict[str, str], imported: str, target: str
+    ) -> WitError:
+        path = [imported]
+        while path[-1] not in exported:
+            path.append(parent[path[-1]])
+        path.reverse()
+        origin, between = exported[path[0]], path[1:]
+        # A long chain is shortened: the message stays small however long the text makes it.
+        shown = [f"`{name}`" for name in [*path, target]]
+        if len(shown) > 6:
+            shown = [*shown[:3], f"... ({len(shown) - 5} more)", *shown[-2:]]
+        chain = " -> ".join(shown)
+        named = [f"`{name}`" for name in between]
+        if len(named) > 4:
+            named = [*named[:2], f"{len(named) - 3} more", named[-1]]
+        through = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        return WitError(
+            f"interface `{origin.name}`, which world `{world.name.name}` exports, depends through {through}, which "
+            f"the world does not export and so imports, on `{target}`, which it exports ({chain}): the world would "
+            f"hold `{target}` twice, imported and exported, which WIT refuses; export {through} too, or do not "
+            f"export `{target}`",
+            origin.token.line,
+            origin.token.column,
+        )
 
     def method(self, scope: Scope, func: Func, interface: str | None) -> Method:
         params = []
