@@ -55,9 +55,9 @@ from wasmchain.node.jsonrpc import (
     MAX_BATCH_ANSWER_SIZE_FLAG,
     Limits,
 )
-from wasmchain.node.reports import Report
+from wasmchain.node.reports import Report, code_interface
 from wasmchain.node.server import HTTPAccess
-from wasmchain.protocol.args import parse_args
+from wasmchain.protocol.args import ArgsError
 from wasmchain.protocol.errors import ChainError, InvalidTransaction
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import parse_address
@@ -65,6 +65,8 @@ from wasmchain.store.genesis_file import default_genesis_path, load_vm_params
 from wasmchain.vm import VMParams
 from wasmchain.vm.engine import check_wasmtime_version
 from wasmchain.vm.errors import InvalidParams
+from wasmchain.vm.wit.types import signature
+from wasmchain.vm.wit.values import ArgumentError, check_args
 
 DEFAULT_RUNNER_GAS = 1_000_000_000
 
@@ -279,10 +281,19 @@ def cmd_vm_validate(args: argparse.Namespace) -> int:
 def vm_run_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("run", help="run one method of a contract")
     parser.add_argument("file", type=Path, help="a .wasm or .wat file")
-    parser.add_argument("--method", required=True, help="the exported method (or plain function) to call")
+    parser.add_argument(
+        "--method",
+        required=True,
+        help="the exported method (or plain function) to call; a method the module's interface declares may also "
+        "be named by its WIT name (balance-of)",
+    )
     inputs = parser.add_mutually_exclusive_group()
-    inputs.add_argument("--args", help='arguments as JSON, encoded as msgpack ("0x.." strings are bytes)')
-    inputs.add_argument("--input-hex", help="the raw input bytes, in hex")
+    inputs.add_argument(
+        "--args",
+        help="arguments as JSON, encoded as msgpack: with the method's types when the module's interface declares "
+        'it (checked before running), else as plain JSON ("0x.." strings are bytes)',
+    )
+    inputs.add_argument("--input-hex", help="the raw input bytes, in hex (checked against a declared method's types)")
     parser.add_argument("--gas", type=int, default=DEFAULT_RUNNER_GAS, help="gas limit (default %(default)s)")
     parser.add_argument("--state", type=Path, help="JSON file with the contract's storage; updated on success")
     parser.add_argument("--caller", default="0x" + RUNNER_CALLER.hex(), help="caller address, 0x + 40 hex")
@@ -295,19 +306,32 @@ def vm_run_arguments(sub: Subcommands) -> None:
 def cmd_vm_run(args: argparse.Namespace) -> int:
     params = _vm_params(args)
     code = load_module(args.file)
+    # A method the module's interface declares takes arguments of its types, checked here (as `wasmchain call`
+    # checks them) and sent to its export; any other export runs untyped, with --args as plain JSON.
+    interface = code_interface(code)
+    declared = None if interface is None else interface.method(args.method)
+    method = args.method if declared is None else declared.export
     if args.input_hex is not None:
         try:
             input_bytes = from_hex(args.input_hex.removeprefix("0x"))
         except ValueError:
             raise UsageError(f"--input-hex is not hex: {args.input_hex!r}") from None
+        if declared is not None:
+            try:
+                check_args(declared, input_bytes)
+            except ArgumentError as error:
+                raise ArgsError(f"--input-hex of {signature(declared)}: {error}") from None
     else:
-        input_bytes = parse_args(args.args if args.args is not None else "{}")
+        where = f"the module {args.file}"
+        method, input_bytes = commands.encode_call_args(
+            interface if declared is not None else None, method, args.args, _no_key_names, where
+        )
     if args.gas <= 0:
         raise UsageError(f"--gas must be positive, found {args.gas}")
     caller = _address(args.caller, "--caller")
     request = RunRequest(
         code=code,
-        method=args.method,
+        method=method,
         input=input_bytes,
         gas=args.gas,
         state_path=args.state,
@@ -322,6 +346,11 @@ def cmd_vm_run(args: argparse.Namespace) -> int:
         for line in render.run_lines(report):
             print(line)
     return exit_code
+
+
+def _no_key_names(name: str) -> bytes:
+    """The runner has no keystore: an ``address`` argument is ``0x`` and 40 hex digits."""
+    raise ValueError("the runner has no keystore to look a key name up in: give the address, 0x and 40 hex digits")
 
 
 def _address(text: str, option: str) -> bytes:

@@ -7,6 +7,13 @@ give byte-identical output (no timings, no addresses of the moment).
 
 The CLI (``wasmchain vm ...``, in ``main.py``) parses arguments and prints
 (``render.py``); the functions here do the work and return plain dicts.
+
+Typed contracts: when the module carries an interface (its ``wasmchain:wit``
+section), a declared method's arguments are checked against its types before
+it runs (``main.py``, as ``wasmchain call`` does), and its return data and
+events are decoded with the declared types, as the node's reports decode them
+(``node.reports``: ``return_type`` and each event's ``data_type`` name the
+type used, ``null`` where plain msgpack was).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 import wasmtime
 
-from wasmchain.protocol.args import decode_value
+from wasmchain.node.reports import code_interface, outcome_report
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.vm.errors import InvalidModule
@@ -29,7 +36,7 @@ from wasmchain.vm.messages import BlockEnv, Message, Outcome
 from wasmchain.vm.params import VMParams
 from wasmchain.vm.runtime import Runtime
 from wasmchain.vm.wit.section import interface_of
-from wasmchain.vm.wit.types import WitError
+from wasmchain.vm.wit.types import Interface, WitError
 
 RUNNER_CONTRACT = bytes.fromhex("c0" * 20)
 """The address the runner gives the contract it runs."""
@@ -109,13 +116,14 @@ def run(params: VMParams, request: RunRequest) -> tuple[int, dict[str, Any]]:
     try:
         compiled = runtime.compile(request.code)
     except InvalidModule as bad:
-        return EXIT_INVALID, _report(Outcome("invalid", 0, error=str(bad)))
+        return EXIT_INVALID, _report(Outcome("invalid", 0, error=str(bad)), None, request.method)
     prepared = compiled.prepared
+    interface = code_interface(request.code)
     if request.method not in prepared.methods and request.method in prepared.exports:
         signature = prepared.exports[request.method]
         if not signature.params and signature.results:
             outcome, results = runtime.invoke_plain(compiled, request.method, request.gas)
-            return _exit_code(outcome), _report(outcome, results)
+            return _exit_code(outcome), _report(outcome, interface, request.method, results)
     host = MemoryHost()
     host.contracts[RUNNER_CONTRACT] = compiled.code_hash
     host.codes[compiled.code_hash] = request.code
@@ -133,7 +141,7 @@ def run(params: VMParams, request: RunRequest) -> tuple[int, dict[str, Any]]:
     if outcome.ok and request.state_path is not None:
         after = {key: value for (contract, key), value in host.storage.items() if contract == RUNNER_CONTRACT}
         _write_state(request.state_path, after)
-    return _exit_code(outcome), _report(outcome)
+    return _exit_code(outcome), _report(outcome, interface, request.method)
 
 
 def _exit_code(outcome: Outcome) -> int:
@@ -142,22 +150,24 @@ def _exit_code(outcome: Outcome) -> int:
     return EXIT_INVALID if outcome.status == "invalid" else EXIT_FAILED
 
 
-def _report(outcome: Outcome, results: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def _report(
+    outcome: Outcome, interface: Interface | None, method: str, results: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The outcome, its return data and events decoded as the node's reports decode them (``interface`` is the
+    module's own, ``method`` the export that ran): with the declared types where they fit, else as plain msgpack."""
+
+    def interfaces(address: bytes) -> Interface | None:
+        return interface if address == RUNNER_CONTRACT else None
+
+    typed = outcome_report(outcome, interfaces, (RUNNER_CONTRACT, method))
     report: dict[str, Any] = {
         "status": outcome.status,
         "gas_used": outcome.gas_used,
         "return_hex": outcome.return_data.hex(),
-        "return": decode_value(outcome.return_data),
+        "return": typed["result"],
+        "return_type": typed["result_type"],
         "error": outcome.error,
-        "events": [
-            {
-                "contract": "0x" + event.contract.hex(),
-                "name": event.name,
-                "data_hex": event.data.hex(),
-                "data": decode_value(event.data),
-            }
-            for event in outcome.events
-        ],
+        "events": typed["events"],
         # debug_log lines of every frame, failed ones included, in order (never part of a receipt).
         "logs": [{"contract": "0x" + line.contract.hex(), "message": line.message} for line in outcome.logs],
     }

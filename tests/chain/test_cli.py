@@ -402,8 +402,8 @@ def test_each_cli_error_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
         (["vm", "validate", str(tmp_path / "none.wasm"), "--json"], "cannot read"),  # runner
         (
             ["vm", "run", str(CONTRACTS / "counter" / "counter.wasm"), "--method", "get", "--args", "1.5", "--json"],
-            "no floats",
-        ),  # args
+            "--args of get() -> u64: arguments: expected an object of the parameters",
+        ),  # args, checked against the module's interface
     ):
         assert main(argv) == 2
         report = json.loads(capsys.readouterr().out)

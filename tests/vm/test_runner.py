@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgpack
 import pytest
 
+from tests.chain.test_rpc_interface import TOKEN_WIT, with_interface
 from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.cli.main import main
 
@@ -66,8 +68,17 @@ def test_token_through_the_runner(capsys: pytest.CaptureFixture[str], tmp_path: 
     )
     assert code == 0, sent
     assert [(e["name"], e["data"]) for e in sent["events"]] == [("Transfer", {"from": alice, "to": bob, "amount": 250})]
+    # Decoded with the module's interface, as the node's reports decode them: the types used are named.
+    assert (init["return_type"], [e["data_type"] for e in init["events"]]) == (None, ["transfer"])
+    assert sent["events"][0] == {
+        "contract": "0x" + "c0" * 20,
+        "name": "Transfer",
+        "data": {"from": alice, "to": bob, "amount": 250},
+        "data_hex": sent["events"][0]["data_hex"],
+        "data_type": "transfer",
+    }
     code, balance = run_json(capsys, *base, "--method", "balance_of", "--args", json.dumps({"owner": bob}))
-    assert (code, balance["return"]) == (0, 250)
+    assert (code, balance["return"], balance["return_type"]) == (0, 250, "u64")
     before = state.read_text()
     code, overdraft = run_json(
         capsys, *base, "--method", "transfer", "--caller", bob, "--args", json.dumps({"to": alice, "amount": 251})
@@ -119,7 +130,7 @@ LOOP = '(module (memory (export "memory") 1) (func (export "spin") (loop $l (br 
     ("argv", "message"),
     [
         (("--method", "increment", "--args", "{not json"), "--args is not valid JSON"),
-        (("--method", "increment", "--args", '{"x": 1.5}'), "not an integer"),
+        (("--method", "increment", "--args", '{"x": 1.5}'), 'argument "x" is not a parameter of increment'),
         (("--method", "increment", "--input-hex", "zz"), "--input-hex is not hex"),
         (("--method", "increment", "--gas", "0"), "--gas must be positive"),
         (("--method", "increment", "--caller", "0x12"), "--caller must be 0x followed by 40 hex digits"),
@@ -132,6 +143,58 @@ def test_bad_arguments_exit_2_with_a_clear_error(
     code, report = run_json(capsys, "vm", "run", str(COUNTER), *argv)
     assert code == 2
     assert message in report["error"]
+
+
+def test_a_declared_method_takes_arguments_of_its_types(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """As ``wasmchain call``: checked before anything runs (exit 2, nothing written), the argument named."""
+    state = tmp_path / "token.json"
+    base = ("vm", "run", str(TOKEN), "--state", str(state))
+    code, report = run_json(
+        capsys, *base, "--method", "transfer", "--args", '{"to": "0x' + "b0" * 20 + '", "amount": "lots"}'
+    )
+    assert code == 2 and report["error"].startswith('--args of transfer(to: address, amount: u64): argument "amount"')
+    assert not state.exists()
+    code, report = run_json(capsys, *base, "--method", "transfer", "--args", '{"to": "dev1", "amount": 1}')
+    assert code == 2 and 'argument "to"' in report["error"] and "the runner has no keystore" in report["error"]
+    code, out, err = run_cli(capsys, *base, "--method", "transfer", "--args", "{}")
+    assert code == 2 and 'argument "to"' in err and "Traceback" not in err
+    # Raw input is checked too.
+    bad_input = msgpack.packb({"owner": 5})
+    code, report = run_json(capsys, *base, "--method", "balance_of", "--input-hex", bad_input.hex())
+    assert code == 2 and report["error"].startswith(
+        '--input-hex of balance-of(owner: address) -> u64: argument "owner"'
+    )
+    good_input = msgpack.packb({"owner": b"\xb0" * 20}, use_bin_type=True)
+    code, report = run_json(capsys, *base, "--method", "balance_of", "--input-hex", good_input.hex())
+    assert (code, report["return"], report["return_type"]) == (0, 0, "u64")
+    # A method may be named by its WIT name: its export runs.
+    code, report = run_json(capsys, *base, "--method", "total-supply")
+    assert (code, report["status"], report["return_type"]) == (0, "ok", "u64")
+
+
+def test_what_the_interface_does_not_declare_or_fit_runs_and_decodes_untyped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An export the world does not name takes plain JSON; values not fitting their declared types are plain msgpack."""
+    wit = (
+        TOKEN_WIT.replace("    balance-of: func(owner: address) -> u64;\n", "")
+        .replace("total-supply: func() -> u64;", "total-supply: func() -> string;")
+        .replace("amount: u64,", "amount: string,")
+    )
+    module = tmp_path / "token.wasm"
+    module.write_bytes(with_interface(TOKEN.read_bytes(), wit))
+    state = tmp_path / "token.json"
+    base = ("vm", "run", str(module), "--state", str(state))
+    code, init = run_json(capsys, *base, "--method", "init", "--args", '{"supply": 7}')
+    assert code == 0, init
+    assert [(e["data"]["amount"], e["data_type"]) for e in init["events"]] == [(7, None)]
+    code, supply = run_json(capsys, *base, "--method", "total_supply")
+    assert (code, supply["return"], supply["return_type"]) == (0, 7, None)
+    # Untyped: an address is any "0x" bytes, and an argument of the wrong type reaches the contract.
+    code, balance = run_json(capsys, *base, "--method", "balance_of", "--args", json.dumps({"owner": "0x" + "a1" * 20}))
+    assert (code, balance["return"], balance["return_type"]) == (0, 7, None)
+    code, wrong = run_json(capsys, *base, "--method", "balance_of", "--args", '{"owner": 5}')
+    assert (code, wrong["status"]) == (1, "abort"), wrong
 
 
 def test_bad_files_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
