@@ -6,11 +6,19 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test test-fast contracts bench bench-full clean
 
+SETUP_LOG := $(VENV)/setup.log
+
+# The first run sets up quietly: a line before and after, the installer's
+# output kept in $(SETUP_LOG), and if a step fails, its last lines and where the rest is.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@echo "Setting up $(VENV): a virtualenv with wasmchain installed (about a minute, once; log: $(SETUP_LOG))"
+	@mkdir -p $(VENV)
+	@{ $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[test]'; } \
+		> $(SETUP_LOG) 2>&1 || { \
+		echo "error: setting up $(VENV) failed; the end of $(SETUP_LOG), which has the whole output:" >&2; \
+		tail -n 8 $(SETUP_LOG) >&2; exit 1; }
+	@touch $(STAMP)
+	@echo "Set up: $(VENV) is ready."
 
 install: $(STAMP)
 

@@ -10,6 +10,7 @@ from the node's ``debug_trace_*`` answer; ``trace_tree_lines`` prints its call t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +18,43 @@ from typing import Any, Protocol
 from wasmchain.client.transport import ClientError, RPCClientError
 from wasmchain.protocol.hexstr import from_0x
 from wasmchain.protocol.keys import ADDRESS_SIZE
+
+OUT_OF_GAS_HINT = (
+    "the gas limit was too low for {step} (a figure above is that step's cost, not what the whole call needs):"
+    " `wasmchain simulate ...` (or `simulate` in the client) reports the gas the call uses; send it with a limit"
+    " above that, or leave the limit out"
+)
+"""What an ``out_of_gas`` failure's message adds (``{step}`` names the step that ran out, as ``out_of_gas_step``
+reads it from the message): the receipt's own message is consensus data and stays as it is."""
+_NEEDED = re.compile(r"out of gas: needed \d+ more, (\d+) left of (\d+)")
+
+
+def out_of_gas_step(error: str | None) -> str:
+    """Which step of a frame ran out of gas, as far as the VM's message says (vm/frame.py, vm/runtime.py).
+
+    ``needed N more, L left of L``: nothing was spent yet, so the first step,
+    instantiating the contract; with less left, a host call partway through;
+    ``used all``/``used more than``: the contract's own code; ``not run``: a
+    nested call its caller could not give gas to.
+    """
+    text = error or ""
+    needed = _NEEDED.search(text)
+    if needed is not None:
+        first = needed.group(1) == needed.group(2)
+        return "the call's first step, instantiating the contract" if first else "a host call partway through the call"
+    if "out of gas: not run" in text:
+        return "a nested call, which was not run"
+    return "the contract's code, which used all of it"
+
+
+def failure_hint(status: str, error: str | None = None) -> str | None:
+    """What to do next about a failed execution, where the chain's message does not say; ``None`` if nothing.
+
+    A receipt's ``error`` is hashed into its block (``receipts_root``) and
+    compared in replay, so its words cannot change without changing how old
+    chains replay: the advice is added here, where a failure is shown.
+    """
+    return OUT_OF_GAS_HINT.format(step=out_of_gas_step(error)) if status == "out_of_gas" else None
 
 
 class ReceiptTimeout(ClientError):
@@ -99,6 +137,9 @@ class TransactionFailed(CallFailed):
 
     def __init__(self, result: TxResult, trace: Trace | None = None, note: str | None = None) -> None:
         lines = [f"{result.status}: {result.error}"]
+        hint = failure_hint(result.status, result.error)
+        if hint is not None:
+            lines.append(hint)
         if trace is not None:
             lines += failure_lines(trace)
         if note is not None:

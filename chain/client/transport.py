@@ -45,6 +45,11 @@ LARGE_ANSWER = "answer_too_large"
 """The reason of an ``RPCClientError`` when the answer announced or sent more than ``max_answer`` bytes."""
 BAD_ANSWER = "bad_answer"
 """The reason of an ``RPCClientError`` when the answer is not JSON-RPC: not JSON, too deep, or of the wrong shape."""
+START_A_NODE = (
+    "(is a node running there? start one with `make run` or `wasmchain devnet`;"
+    " or, for the CLI, unset WASMCHAIN_RPC and leave out --rpc to work on a data directory)"
+)
+"""What the message of an unreachable node says to do next."""
 
 
 class ClientError(ChainError):
@@ -199,7 +204,7 @@ class HTTPTransport:
                         None, f"the node at {self.url} did not answer within {self.timeout:g} s", SLOW_ANSWER
                     ) from None
                 if attempt == 2 or self._aborted:
-                    raise RPCClientError(None, f"cannot reach the node at {self.url}: {error}") from None
+                    raise RPCClientError(None, f"cannot reach the node at {self.url}: {error} {START_A_NODE}") from None
             finally:
                 connection.deadline = math.inf
         assert response is not None

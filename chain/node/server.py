@@ -24,6 +24,7 @@ for the origins ``--cors-origins`` names.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import signal
@@ -126,6 +127,12 @@ def _entries(text: str | None) -> list[str]:
     return [entry.strip().lower() for entry in (text or "").split(",") if entry.strip()]
 
 
+class PortInUse(ChainError):
+    """The address to listen on is taken: another node, or another program, holds the port."""
+
+    reason = "port_in_use"
+
+
 class _HTTPError(ChainError):
     """A request that is not well-formed HTTP/1.1: answered with ``status`` and a JSON-RPC error body."""
 
@@ -177,9 +184,17 @@ class Server:
         self._stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
-        server = await asyncio.start_server(self._connection, self.host, self.port, limit=MAX_HEADER_BYTES)
-        port = server.sockets[0].getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
+        try:
+            server = await asyncio.start_server(self._connection, self.host, self.port, limit=MAX_HEADER_BYTES)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(
+                f"cannot listen on {host}:{self.port}: the port is in use (another `wasmchain devnet`?):"
+                " stop that process, or pass --port 0 to listen on a free port"
+            ) from None
+        port = server.sockets[0].getsockname()[1]
         on_listening(f"http://{host}:{port}")
         producer = asyncio.create_task(self._produce_blocks()) if self.node.block_time else None
         companion = asyncio.create_task(beside()) if beside is not None else None
