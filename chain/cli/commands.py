@@ -142,16 +142,20 @@ class Session:
 
 
 def resolve_address(data: DataDir, text: str) -> Address:
-    """An address as ``0x`` + 40 hex digits, or the name of a key."""
+    """An address as ``0x`` + 40 hex digits, or the name of a key (any other text is taken for an unknown key's
+    name: the error says so, and how to list the keys)."""
     named = data.keystore.address_of(text)
     if named is not None:
         return named
     try:
         return parse_address(text)
-    except ChainError as error:
+    except ChainError:
         if text.startswith("0x"):
             raise
-        raise ChainError(f"{error}, or a key name (known: {', '.join(data.keystore.names())})") from None
+        raise ChainError(
+            f"no key named {text!r} (known: {', '.join(data.keystore.names())}): give a key name "
+            "(`wasmchain keys list` shows them) or an address, 0x and 40 hex digits"
+        ) from None
 
 
 def _address(data: DataDir, text: str) -> str:
@@ -347,10 +351,8 @@ def _wait_for_receipt(session: Session, tx_hash: str, timeout: float) -> Report:
 
 
 def _read_code(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as error:
-        raise ChainError(f"cannot read {file}: {error.strerror}") from None
+    """A module to deploy: a ``.wasm`` binary, or WAT text translated to one, as ``wasmchain vm run`` reads it."""
+    return load_module(file)
 
 
 def _init_args(session: Session, file: Path, code: bytes, init: str | None, args: str | None) -> tuple[str, bytes]:
@@ -597,7 +599,12 @@ def cmd_block(session: Session, which: str) -> tuple[int, Report]:
     elif which.isascii() and which.isdigit():
         block = int(which)
     else:
-        block = "0x" + _hex32(which, "block height or hash").hex()
+        try:
+            block = "0x" + _hex32(which, "block hash").hex()
+        except ChainError:
+            raise ChainError(
+                f"a block is a height (0 or more), a block hash (0x and 64 hex digits) or latest, found {which!r}"
+            ) from None
     return EXIT_OK, session.report("get_block", block=block)
 
 
@@ -643,6 +650,60 @@ def _hex32(text: str, what: str) -> bytes:
     if len(raw) != 32:
         raise ChainError(f"a {what} is 0x followed by 64 hex digits, found {text!r}")
     return raw
+
+
+# -- devnet controls: a running node's clock, blocks and snapshots ------------------------------
+
+MEMORY_ONLY_CONTROLS = ("snapshot", "revert", "set-next-timestamp", "increase-time")
+"""The controls whose effect lives in the node's memory (its snapshots, its clock): an embedded node is gone when the
+command ends, so these need a running node (``--rpc``); ``mine`` and ``set-balance`` write blocks, and work on
+either."""
+
+
+def _running_node(session: Session, control: str) -> None:
+    if session.rpc is None and control in MEMORY_ONLY_CONTROLS:
+        raise ChainError(
+            f"devnet {control} changes a running node's memory, which an embedded node forgets when the command "
+            "ends: give --rpc URL (or set $WASMCHAIN_RPC) of a running `wasmchain devnet`"
+        )
+
+
+def cmd_devnet_mine(session: Session, blocks: int, timestamp: int | None) -> tuple[int, Report]:
+    if blocks < 1:
+        raise ChainError(f"the number of blocks must be at least 1, found {blocks}")
+    return EXIT_OK, session.report("devnet_mine", blocks=blocks, timestamp=timestamp)
+
+
+def cmd_devnet_snapshot(session: Session) -> tuple[int, Report]:
+    _running_node(session, "snapshot")
+    return EXIT_OK, session.report("devnet_snapshot")
+
+
+def cmd_devnet_revert(session: Session, snapshot_id: int) -> tuple[int, Report]:
+    _running_node(session, "revert")
+    if snapshot_id < 0:
+        raise ChainError(f"a snapshot id is a number from `wasmchain devnet snapshot`, found {snapshot_id}")
+    return EXIT_OK, session.report("devnet_revert", id=snapshot_id)
+
+
+def cmd_devnet_set_balance(session: Session, who: str, amount: int) -> tuple[int, Report]:
+    if amount < 0:
+        raise ChainError(f"the balance must not be negative, found {amount}")
+    return EXIT_OK, session.report("devnet_set_balance", address=_address(session.data, who), balance=amount)
+
+
+def cmd_devnet_set_next_timestamp(session: Session, timestamp: int) -> tuple[int, Report]:
+    _running_node(session, "set-next-timestamp")
+    if timestamp < 0:
+        raise ChainError(f"a timestamp is seconds since 1970, 0 or more, found {timestamp}")
+    return EXIT_OK, session.report("devnet_set_next_block_timestamp", timestamp=timestamp)
+
+
+def cmd_devnet_increase_time(session: Session, seconds: int) -> tuple[int, Report]:
+    _running_node(session, "increase-time")
+    if seconds < 0:
+        raise ChainError(f"time only moves forward: seconds must not be negative, found {seconds}")
+    return EXIT_OK, session.report("devnet_increase_time", seconds=seconds)
 
 
 # -- export, import and replay (local: the data directory or a file, no node) ---------------------

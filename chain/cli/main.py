@@ -409,7 +409,14 @@ def _http_access(args: argparse.Namespace) -> HTTPAccess:
 
 
 def devnet_arguments(sub: Subcommands) -> None:
-    parser = sub.add_parser("devnet", help="run a local devnet node serving JSON-RPC (the main job)")
+    # No abbreviations: an action's --rpc would otherwise be read as an ambiguous prefix of --rpc-gas-cap...
+    parser = sub.add_parser(
+        "devnet",
+        help="run a local devnet node serving JSON-RPC (the main job), or act on one",
+        description="Without an ACTION: start a devnet node with these options. With one (`wasmchain devnet mine "
+        "--help`...): act on the running node at --rpc URL or $WASMCHAIN_RPC, its options after the action.",
+        allow_abbrev=False,
+    )
     parser.add_argument(
         "--data",
         type=Path,
@@ -437,7 +444,8 @@ def devnet_arguments(sub: Subcommands) -> None:
     )
     _add_rpc_limits(parser)
     _add_http_access(parser)
-    parser.set_defaults(handler=cmd_devnet)
+    parser.set_defaults(handler=cmd_devnet, rpc=None, json=False)
+    devnet_control_arguments(parser)
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
@@ -459,6 +467,116 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         return run_devnet(options, sys.stdout)
     except OSError as error:  # the port is taken, say
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+
+
+def devnet_control_arguments(devnet: argparse.ArgumentParser) -> None:
+    """``wasmchain devnet ACTION ...``: the devnet controls (docs/rpc.md, "Devnet controls") as optional actions, so
+    that ``wasmchain devnet`` with no action still starts a node.  An action runs on the node at ``--rpc`` (or
+    ``$WASMCHAIN_RPC``), else on one embedded over ``--data``, where only ``mine`` and ``set-balance`` make sense:
+    the others change a running node's memory (``commands.MEMORY_ONLY_CONTROLS``)."""
+    server = {
+        action.dest: (action.option_strings[0], action.default)
+        for action in devnet._actions
+        if action.option_strings and action.dest not in ("help", "data")
+    }
+    controls = devnet.add_subparsers(
+        dest="devnet_command",
+        metavar="ACTION",
+        parser_class=_Parser,
+        title="actions on a running devnet (without one, `wasmchain devnet` starts a node)",
+    )
+
+    def control(name: str, help: str, handler: Callable[[argparse.Namespace], tuple[int, Report]]) -> Any:
+        parser = controls.add_parser(name, help=help, description=help)
+        parser.set_defaults(devnet_server_options=server)
+        # Defaults suppressed: `wasmchain devnet --data DIR mine` keeps the --data given before the action.
+        parser.add_argument(
+            "--data",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="data directory (default: $WASMCHAIN_DATA or ./.wasmchain): the embedded node's, or with --rpc "
+            "only its keys",
+        )
+        parser.add_argument(
+            "--rpc",
+            metavar="URL",
+            default=argparse.SUPPRESS,
+            help="the running devnet's URL, e.g. http://127.0.0.1:8545 (default: $WASMCHAIN_RPC)",
+        )
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+        _chain_command(parser, handler)
+        return parser
+
+    mine = control("mine", "mine N blocks now (default 1), packing the pending transactions", cmd_devnet_mine)
+    mine.add_argument("blocks", type=int, nargs="?", default=1, metavar="N")
+    mine.add_argument("--timestamp", type=int, metavar="T", help="the first block's timestamp (seconds since 1970)")
+    control(
+        "snapshot", "remember the head; prints the id `devnet revert` takes (a running node only)", cmd_devnet_snapshot
+    )
+    revert = control(
+        "revert",
+        "roll the chain back to a snapshot, dropping it and later ones (a running node only)",
+        cmd_devnet_revert,
+    )
+    revert.add_argument("id", type=int, metavar="ID", help="an id printed by `wasmchain devnet snapshot`")
+    balance = control(
+        "set-balance",
+        "set an account's balance outright, in a block of its own (if genesis allows)",
+        cmd_devnet_set_balance,
+    )
+    balance.add_argument("address", metavar="ADDRESS", help="address or key name")
+    balance.add_argument("amount", type=int, metavar="AMOUNT", help="the new balance")
+    timestamp = control(
+        "set-next-timestamp",
+        "the next block's timestamp (not before the head's; a running node only)",
+        cmd_devnet_set_next_timestamp,
+    )
+    timestamp.add_argument("timestamp", type=int, metavar="T", help="seconds since 1970")
+    later = control(
+        "increase-time", "move the clock forward for every later block (a running node only)", cmd_devnet_increase_time
+    )
+    later.add_argument("seconds", type=int, metavar="S", help="seconds to add")
+
+
+def _control_session(args: argparse.Namespace) -> Session:
+    """A devnet action's session; the options that start a node (``--port``...) make no sense with an action."""
+    given = [flag for dest, (flag, default) in args.devnet_server_options.items() if getattr(args, dest) != default]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: for the node `wasmchain devnet` starts, not for `devnet {args.devnet_command}`, "
+            "which acts on a running one (give its --rpc URL)"
+        )
+    return _session(args)
+
+
+def cmd_devnet_mine(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_mine(session, args.blocks, args.timestamp)
+
+
+def cmd_devnet_snapshot(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_snapshot(session)
+
+
+def cmd_devnet_revert(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_revert(session, args.id)
+
+
+def cmd_devnet_set_balance(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_set_balance(session, args.address, args.amount)
+
+
+def cmd_devnet_set_next_timestamp(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_set_next_timestamp(session, args.timestamp)
+
+
+def cmd_devnet_increase_time(args: argparse.Namespace) -> tuple[int, Report]:
+    with _control_session(args) as session:
+        return commands.cmd_devnet_increase_time(session, args.seconds)
 
 
 def follow_arguments(sub: Subcommands) -> None:
@@ -588,7 +706,7 @@ def cmd_keys_list(args: argparse.Namespace) -> tuple[int, Report]:
 
 
 def _add_deploy(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="the .wasm module")
+    parser.add_argument("file", type=Path, help="the module: a .wasm binary or a .wat text file")
     parser.add_argument("--init", help="a method to call once deployed")
     parser.add_argument("--args", help="JSON arguments for --init")
 
@@ -977,7 +1095,9 @@ def cmd_tx(args: argparse.Namespace) -> tuple[int, Report]:
 
 def block_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("block", help="a block by height, hash or 'latest'")
-    parser.add_argument("which", nargs="?", default="latest")
+    parser.add_argument(
+        "which", nargs="?", default="latest", help="a height (0 or more), a block hash (0x + 64 hex digits) or latest"
+    )
     _add_data(parser)
     _chain_command(parser, cmd_block)
 

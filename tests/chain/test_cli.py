@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import wasmtime
 
 from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.cli import commands, render
@@ -152,6 +154,14 @@ def test_keys(cli: Cli) -> None:
         (("call", "0x" + "00" * 20, "get", "--from", "dev0"), "rejected: no contract at 0x0000"),
         (("call", "0x1234", "get", "--from", "dev0"), "an address is 0x followed by 40 hex digits"),
         (("transfer", "dev1", "5", "--from", "nobody"), "no key named 'nobody'"),
+        # issue 15: an unknown key name where an address goes says so, as --from does, and how to list the keys
+        (("transfer", "bob", "5", "--from", "dev0"), "no key named 'bob' (known: dev0"),
+        (("account", "dev42"), "no key named 'dev42' (known: dev0"),
+        (("account", "dev42"), "`wasmchain keys list` shows them"),
+        # ... and a block that is none of the accepted forms names them, latest included
+        (("block", "-1"), "a block is a height (0 or more), a block hash (0x and 64 hex digits) or latest, found '-1'"),
+        (("block", "foo"), "a block is a height (0 or more), a block hash (0x and 64 hex digits) or latest"),
+        (("block", "0x12"), "a block hash (0x and 64 hex digits)"),
         (("transfer", "dev1", "5", "--from", "dev0", "--gas", "3000000000"), "above the block gas limit"),
         (("transfer", "dev1", "5", "--from", "dev0", "--gas", "10"), "below the intrinsic cost"),
         (("deploy", "/nonexistent.wasm", "--from", "dev0"), "cannot read /nonexistent.wasm"),
@@ -181,6 +191,26 @@ def test_bad_contract_input(cli: Cli, tmp_path: Path) -> None:
     assert head["height"] == 1  # only the deploy made a block
 
 
+NOOP_WAT = '(module (memory (export "memory") 1) (func (export "noop")))'
+
+
+def test_deploy_and_simulate_deploy_take_a_wat_text_module_as_vm_run_does(cli: Cli, tmp_path: Path) -> None:
+    module = tmp_path / "noop.wat"
+    module.write_text(NOOP_WAT)
+    code, simulated = cli("simulate", "deploy", str(module), "--from", "dev0")
+    assert code == 0 and simulated["status"] == "ok", simulated
+    code, receipt = cli("deploy", str(module), "--from", "dev0")
+    assert code == 0 and receipt["status"] == "ok", receipt
+    account = cli("account", receipt["address"])[1]
+    assert account["code_hash"] == "0x" + hashlib.sha256(wasmtime.wat2wasm(NOOP_WAT)).hexdigest()
+    code, called = cli("call", receipt["address"], "noop", "--from", "dev0")
+    assert code == 0 and called["status"] == "ok", called
+    module.write_text("(module (func")  # neither a binary nor valid WAT: one line saying so, nothing sent
+    code, report = cli("deploy", str(module), "--from", "dev0")
+    assert code == 2 and f"{module} is neither a wasm binary nor valid WAT" in report["error"]
+    assert cli("block")[1]["height"] == 2
+
+
 def test_init_twice_and_missing_data(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = cli("init", "--genesis", str(GENESIS))
     assert code == 2 and "already initialized" in report["error"]
@@ -199,7 +229,7 @@ def test_a_locked_data_directory_says_to_use_rpc(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("block", "²"), "block height or hash"),
+        (("block", "²"), "a block is a height (0 or more), a block hash (0x and 64 hex digits) or latest"),
         (("block", "99999999999999999999999"), "no block at height"),
         (("view", "dev0", "get", "--gas", "-5"), "--gas must be between"),
         (("call", "dev0", "\udcff", "--from", "dev0"), "not valid UTF-8"),
@@ -353,13 +383,14 @@ def test_a_transaction_still_pending_after_wait_is_a_clear_error(tmp_path: Path)
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    """Every runnable command (a parser with no subcommands under it), with its parser's defaults."""
+    """Every runnable command (a parser with no subcommands under it, or with optional ones and a handler of its
+    own: ``devnet``, which starts a node without an action), with its parser's defaults."""
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 found += _commands(sub, (*path, name))
-    return found or [(path, parser._defaults)]
+    return found + [(path, parser._defaults)] if not found or "handler" in parser._defaults else found
 
 
 def test_every_command_sets_its_own_handler() -> None:
@@ -368,7 +399,11 @@ def test_every_command_sets_its_own_handler() -> None:
         "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "abi", "trace",
         "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 27
+    assert len(found) == 33
+    assert {path for path in found if path[0] == "devnet"} == {
+        ("devnet",), ("devnet", "mine"), ("devnet", "snapshot"), ("devnet", "revert"), ("devnet", "set-balance"),
+        ("devnet", "set-next-timestamp"), ("devnet", "increase-time"),
+    }  # fmt: skip
     handlers = [defaults["handler"] for defaults in found.values()]
     assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
     servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",)}

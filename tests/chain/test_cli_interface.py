@@ -109,7 +109,7 @@ def test_abi_of_an_untyped_module_or_contract_says_so_and_exits_0(
     [
         ("dev0", "no contract at"),  # a key name resolves, but to an account
         ("0x" + "11" * 20, "no contract at"),
-        ("nobody", "or a key name (known: dev0"),
+        ("nobody", "no key named 'nobody' (known: dev0"),
         ("missing.wasm", "cannot read"),
     ],
 )
