@@ -23,10 +23,21 @@ deploy's, its own code's): a missing, extra or ill-typed argument is an
 an ``address`` anywhere in the arguments may be a key name.  A contract
 without an interface takes ``--args`` as plain JSON, as before.
 
+A pre-flight on every send: ``deploy``, ``call`` and ``transfer`` first
+simulate the exact transaction (same sender, value, code, method and
+arguments) on the head (``simulate``); a simulation that fails is not sent:
+the report says so (``status: preflight_failed``, ``PREFLIGHT_FAILED``) with
+the simulated error, the frame where it failed (``debug_trace_call``) and
+what to do, exit 1, nothing signed, no nonce or fee spent.  Without
+``--gas`` the gas limit is then the simulated gas plus a margin
+(``preflight_gas``: exact for a transfer or a deploy without init, which
+run no code).  ``--no-preflight`` sends without simulating, with
+``DEFAULT_GAS`` unless ``--gas`` says otherwise.
+
 Each handler returns ``(exit code, report)``; ``main.py`` prints the report
 as JSON or as text (``render.py``).  Exit codes: 0 success, 1 a transaction was included
-(or a call ran) but failed, 2 it was rejected, the arguments were bad, or
-the node could not be used.
+(or a call ran) but failed, or its pre-flight failed and it was not sent, 2 it was rejected,
+the arguments were bad, or the node could not be used.
 """
 
 from __future__ import annotations
@@ -35,14 +46,16 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wasmchain.cli.render import PREFLIGHT_FAILED
 from wasmchain.cli.runner import load_module
-from wasmchain.client.client import Client
+from wasmchain.client.client import Client, estimate_gas
 from wasmchain.client.local import LocalTransport
-from wasmchain.client.transport import HTTPTransport, RPCClientError
+from wasmchain.client.results import Trace, TraceFrame, failure_hint
+from wasmchain.client.transport import ClientError, HTTPTransport, RPCClientError
 from wasmchain.history.archive import ArchiveReader, write_archive
 from wasmchain.history.replay import (
     Progress,
@@ -62,7 +75,7 @@ from wasmchain.node.node import Node
 from wasmchain.node.reports import Report
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol.args import ArgsError, parse_args
-from wasmchain.protocol.errors import ChainError, KeystoreError
+from wasmchain.protocol.errors import ChainError, InsufficientFunds, KeystoreError
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.hexstr import from_hex
 from wasmchain.protocol.keys import KeyPair, format_address, parse_address
@@ -79,6 +92,9 @@ from wasmchain.vm.wit.values import ArgumentError, example
 from wasmchain.vm.wit.values import encode_args as encode_typed_args
 
 DEFAULT_GAS = 100_000_000
+"""The gas limit of a transaction sent with ``--no-preflight`` (and of a simulation) when ``--gas`` is not given."""
+EXACT_ROUNDS = 8
+"""Simulations at most to find the gas of a transaction that runs no code (``preflight_gas``); two or three do."""
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 RECEIPT_TIMEOUT = 60.0
 """Seconds to wait for a receipt from a node that mines on an interval (or three block times, if longer)."""
@@ -289,14 +305,18 @@ def cmd_keys_list(data: DataDir) -> tuple[int, Report]:
 class TxOptions:
     sender: str
     """A key name (signing) or, for ``simulate`` only, an address."""
-    gas: int = DEFAULT_GAS
+    gas: int | None = None
+    """The gas limit; ``None``: after a pre-flight, the simulated gas plus a margin (``preflight_gas``), else
+    (``--no-preflight``, ``simulate``) ``DEFAULT_GAS``."""
     value: int = 0
     wait: float | None = None
     """Seconds to wait for a pending transaction's receipt (default: ``RECEIPT_TIMEOUT``, or 3 block times)."""
+    preflight: bool = True
+    """Simulate a transaction before sending it, and send it only if the simulation ends ``ok``."""
 
 
 def _check_tx_options(options: TxOptions, gas_bits: int = 64) -> None:
-    if not 0 < options.gas < 1 << gas_bits:
+    if options.gas is not None and not 0 < options.gas < 1 << gas_bits:
         raise ChainError(f"--gas must be between 1 and 2**{gas_bits}-1, found {options.gas}")
     if options.value < 0:
         raise ChainError(f"--value must not be negative, found {options.value}")
@@ -305,26 +325,196 @@ def _check_tx_options(options: TxOptions, gas_bits: int = 64) -> None:
 
 
 def _submit(session: Session, options: TxOptions, kind: TxKind, **fields: Any) -> tuple[int, Report]:
-    """Sign here, submit to the node, and return the receipt (waiting for its block if need be)."""
+    """Simulate (unless ``--no-preflight``), sign here, submit to the node, and return the receipt (waiting for
+    its block if need be); a failed pre-flight's report instead, nothing sent."""
     _check_tx_options(options)
     key = session.data.keystore.get(options.sender)
     info = session.report("chain_info")
+    gas, note = options.gas, None
+    if options.preflight:
+        checked = _preflight(session, options, info, format_address(key.address), _simulation_params(kind, fields))
+        if isinstance(checked, dict):
+            return EXIT_FAILED, checked
+        gas, note = checked
     nonce = session.report("get_next_nonce", address=format_address(key.address))["nonce"]
     tx = Transaction(
         chain_id=info["chain_id"],
         nonce=nonce,
-        gas_limit=options.gas,
+        gas_limit=DEFAULT_GAS if gas is None else gas,
         gas_price=info["min_gas_price"],
         public_key=key.public_key,
         kind=kind,
         value=options.value,
         **fields,
     )
-    submitted = session.report("submit_transaction", tx="0x" + tx.sign(key).encoded.hex())
+    try:
+        submitted = session.report("submit_transaction", tx="0x" + tx.sign(key).encoded.hex())
+    except RPCClientError as error:
+        if note is None or error.code is None:
+            raise
+        raise RPCClientError(error.code, f"{error.message}; {note}", error.reason) from None
     receipt = submitted["receipt"]
     if receipt is None:  # a node with --block-time: the transaction waits for the next block
         receipt = _wait_for_receipt(session, submitted["tx_hash"], _receipt_timeout(options, info))
     return (EXIT_OK if receipt["status"] == "ok" else EXIT_FAILED), receipt
+
+
+# -- the pre-flight: the transaction simulated before it is sent -------------------------------------
+
+
+def _simulation_params(kind: TxKind, fields: dict[str, Any]) -> dict[str, Any]:
+    """``simulate``'s parameters for the transaction ``_submit`` would sign (but the sender, value and gas)."""
+    if kind is TxKind.DEPLOY:
+        return {
+            "code": "0x" + fields["code"].hex(),
+            "method": fields["method"] or None,
+            "args_hex": "0x" + fields["args"].hex(),
+        }
+    if kind is TxKind.CALL:
+        return {"to": format_address(fields["to"]), "method": fields["method"], "args_hex": "0x" + fields["args"].hex()}
+    return {"to": format_address(fields["to"])}
+
+
+def _preflight(
+    session: Session, options: TxOptions, info: Report, sender: str, params: dict[str, Any]
+) -> tuple[int | None, str | None] | Report:
+    """The gas limit to send with (``None``: ``DEFAULT_GAS``) and a note for the node's refusal, if any; or, when
+    the simulation fails, the report that says so (``PREFLIGHT_FAILED``), to print instead of sending.
+
+    The simulation runs at ``--gas`` if given; else at the most gas the transaction may have (the block gas
+    limit, or what the sender can pay for besides the value), and the limit is then ``preflight_gas``'s.  A
+    simulation the node would refuse (``invalid``: no such method, too little balance ...) is left to the
+    node, sent at the gas simulated: the node refuses it and says why (exit 2), and a refusal spends nothing.
+    """
+    price = int(info["min_gas_price"])
+    params = {"from": sender, **params, "value": options.value, "gas_price": price}
+
+    def simulate(gas: int) -> Report:
+        return session.report("simulate", **params, gas=gas)
+
+    ceiling = "--gas"  # what bounds the simulation's gas, for the message of one that runs out
+    note = None  # what a refusal does not say: where the limit came from
+    if options.gas is not None:
+        if options.gas > int(info["block_gas_limit"]):
+            return options.gas, None  # the node refuses it, saying why
+        limit = options.gas
+    else:
+        limit, ceiling = int(info["block_gas_limit"]), "the block gas limit: no block can hold it"
+        if price > 0:
+            balance = int(session.report("get_balance", address=sender)["balance"])
+            affordable = (balance - options.value) // price
+            if affordable < 1:
+                raise InsufficientFunds(
+                    f"the value {options.value} leaves nothing of the balance {balance} for the fee: "
+                    "attach less value, or fund the sender"
+                )
+            if affordable < limit:
+                limit, ceiling = affordable, "all the sender can pay for: fund it, or attach less value"
+                note = (
+                    f"without --gas the gas limit is what the balance left after the value pays for, "
+                    f"{affordable}: attach less value, or fund the sender"
+                )
+    simulated = simulate(limit)
+    if simulated["status"] == "invalid":
+        return limit, note
+    if simulated["status"] != "ok":
+        return _preflight_failed(session, options, params, (limit, ceiling), simulated)
+    if options.gas is not None:
+        return options.gas, None
+    return preflight_gas(simulate, simulated, limit, runs_code=bool(params.get("method"))), None
+
+
+def preflight_gas(simulate: Callable[[int], Report], simulated: Report, most: int, *, runs_code: bool) -> int:
+    """The default gas limit of a transaction whose simulation at ``most`` gas was ``simulated`` (ok).
+
+    A transaction that runs no contract code (a transfer, a deploy without init) uses its intrinsic gas alone,
+    which does not depend on the state: its limit is exactly that, so that a transfer of the whole balance less
+    that fee is admitted (admission reserves limit x price).  The intrinsic gas counts the transaction's bytes,
+    the gas limit's own among them (a shorter number, fewer bytes), so the limit is simulated again until the
+    gas used is the limit.  A transaction that runs code gets the client's margin (``estimate_gas``: x (64/63)^8,
+    about +13.4%, integer arithmetic, for the 64th of its gas that each nested call's caller keeps), at most
+    ``most``; that limit is simulated too, and if the outcome changes (a caller also keeps at least the
+    genesis ``call_reserve``), the lowest limit that keeps it is searched for, as the client does.  The fee is
+    only ever the gas used.
+    """
+    if not runs_code:
+        limit, verified = int(simulated["gas_used"]), most
+        for _ in range(EXACT_ROUNDS):
+            trial = simulate(limit)
+            if trial["status"] != simulated["status"]:  # cannot happen (fewer bytes, less gas): keep what worked
+                return verified
+            verified = limit
+            if trial["gas_used"] >= limit:
+                break
+            limit = int(trial["gas_used"])
+        return verified
+
+    def same_outcome(limit: int) -> bool:
+        trial = simulate(limit)
+        return (trial["status"], trial["return_hex"]) == (simulated["status"], simulated["return_hex"])
+
+    guess = estimate_gas(int(simulated["gas_used"]), most)
+    if same_outcome(guess):
+        return guess
+    low, high = guess, most  # low changes the outcome, high does not
+    while high - low > max(1, high // 1000):
+        middle = (low + high) // 2
+        if same_outcome(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _preflight_failed(
+    session: Session, options: TxOptions, params: dict[str, Any], simulated_at: tuple[int, str], simulated: Report
+) -> Report:
+    """The report of a transaction not sent because its simulation failed (at ``simulated_at``: a gas limit, and
+    what set it): the simulated error, the frame where it started (from the simulation's trace), what to do."""
+    limit, ceiling = simulated_at
+    status, error = str(simulated["status"]), simulated.get("error")
+    trace: Trace | None = None
+    try:
+        trace = Trace.from_report(session.report("debug_trace_call", **params, gas=limit))
+    except ClientError:  # a node without the debug methods (or a malformed answer): no frame to name
+        trace = None
+    path = [] if trace is None else trace.failing_path()
+    where = f" (in {path[-1].contract}::{path[-1].method})" if path else ""
+    simulated_limit = limit if trace is None else trace.gas_limit
+    if status == "out_of_gas" and simulated_limit < limit:
+        action = (
+            f"the node simulates at most {simulated_limit} gas (its --rpc-gas-cap), and the call needs more: "
+            "send it with --gas and --no-preflight"
+        )
+    elif status == "out_of_gas" and options.gas is not None:
+        action = f"raise --gas (it was {options.gas}), or leave it out to send with the simulated gas plus a margin"
+    elif status == "out_of_gas":
+        action = f"it needs more than {limit} gas, {ceiling}"
+    else:
+        what = "deploy" if "code" in params else "call" if params.get("method") else "transfer"
+        action = f"fix the {what}, or send it anyway with --no-preflight (it would be mined, fail, and be charged)"
+    return {
+        "status": PREFLIGHT_FAILED,
+        "sent": False,
+        "error": f"not sent: the simulation failed: {status}: {error or '(no message)'}{where}; {action}",
+        # What ran out, and to raise the limit: advice about a --gas given (without one, the action says it all).
+        "hint": None if options.gas is None else failure_hint(status, error),
+        "gas_limit": simulated_limit,
+        "simulation": simulated,
+        "failed_frame": None if not path else _frame_summary(path[-1]),
+        "failing_path": [_frame_summary(frame) for frame in path],
+        "trace": None if trace is None else trace.report,
+    }
+
+
+def _frame_summary(frame: TraceFrame) -> Report:
+    return {
+        "contract": frame.contract,
+        "method": frame.method,
+        "depth": frame.depth,
+        "status": frame.status,
+        "error": frame.error,
+    }
 
 
 def _receipt_timeout(options: TxOptions, info: Report) -> float:
@@ -385,7 +575,7 @@ def cmd_transfer(session: Session, options: TxOptions, to: str, amount: int) -> 
         raise ChainError(f"the amount must not be negative, found {amount}")
     return _submit(
         session,
-        TxOptions(options.sender, options.gas, amount, options.wait),
+        replace(options, value=amount),
         TxKind.TRANSFER,
         to=resolve_address(session.data, to),
     )
@@ -416,7 +606,8 @@ def _simulate(
     if tracing.trace:
         params["verbose"] = tracing.verbose
     method = "debug_profile_call" if tracing.profile else "debug_trace_call" if tracing.trace else "simulate"
-    report = session.report(method, **{"from": sender}, gas=options.gas, **params)
+    gas = DEFAULT_GAS if options.gas is None else options.gas
+    report = session.report(method, **{"from": sender}, gas=gas, **params)
     if tracing.profile:
         _profile_checked(report, "the simulated transaction")
     return _outcome_exit(report), report

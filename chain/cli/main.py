@@ -194,10 +194,25 @@ def _add_tx_options(
         parser.add_argument(
             "--from", dest="sender", required=required, help="the signing key's name (dev0..dev9 or a stored key)"
         )
-    parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
+    if simulate:
+        parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit (default %(default)s)")
+    else:
+        parser.add_argument(
+            "--gas",
+            type=int,
+            default=None,
+            help="gas limit (default: the simulated gas plus a margin, or exactly the simulated gas when no contract "
+            f"code runs, as in a transfer; with --no-preflight {DEFAULT_GAS})",
+        )
     if value:
         parser.add_argument("--value", type=int, default=0, help="native tokens to attach")
     if not simulate:
+        parser.add_argument(
+            "--no-preflight",
+            dest="preflight",
+            action="store_false",
+            help="send without simulating first (a transaction that fails is then mined and charged)",
+        )
         parser.add_argument(
             "--wait",
             type=float,
@@ -236,7 +251,13 @@ def _session(args: argparse.Namespace) -> Session:
 
 
 def _tx_options(args: argparse.Namespace) -> TxOptions:
-    return TxOptions(args.sender, args.gas, getattr(args, "value", 0), getattr(args, "wait", None))
+    return TxOptions(
+        args.sender,
+        args.gas,
+        getattr(args, "value", 0),
+        getattr(args, "wait", None),
+        preflight=getattr(args, "preflight", True),
+    )
 
 
 def _port(port: int) -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from wasmchain.client.profile import Names, folded_stacks, profile_table, speedscope
-from wasmchain.client.results import StateChange, Trace, bytes_text, trace_tree_lines
+from wasmchain.client.results import StateChange, Trace, bytes_text, failure_hint, failure_lines, trace_tree_lines
 from wasmchain.protocol.errors import ChainError
 from wasmchain.protocol.state import Account
 
@@ -26,8 +26,19 @@ PROGRESS_INTERVAL = 0.2
 # --- any chain command -----------------------------------------------------------------------
 
 
+PREFLIGHT_FAILED = "preflight_failed"
+"""The ``status`` of a send's report when its simulation failed and nothing was sent (``commands._preflight``)."""
+
+
 def report_lines(report: dict[str, Any]) -> list[str]:
-    """A report as ``key: value`` lines; a list of records as one line a record (keys, events)."""
+    """A report as ``key: value`` lines; a list of records as one line a record (keys, events).
+
+    A failed execution's (a receipt's, a simulation's, a view's) ends with a ``hint:`` line when
+    ``failure_hint`` has one (out of gas: what ran out, what to do); a send whose pre-flight failed
+    prints ``preflight_lines``.
+    """
+    if report.get("status") == PREFLIGHT_FAILED:
+        return preflight_lines(report)
     lines = []
     for key, value in report.items():
         if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
@@ -37,6 +48,30 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             continue
         shown = value if isinstance(value, (str, int)) and not isinstance(value, bool) else json.dumps(value)
         lines.append(f"{key}: {shown}")
+    return lines + _hint_lines(report.get("status"), report.get("error"))
+
+
+def _hint_lines(status: Any, error: Any) -> list[str]:
+    """``hint: ...`` for a failure whose message does not say what to do next (``failure_hint``), else nothing."""
+    if not isinstance(status, str) or not (error is None or isinstance(error, str)):
+        return []
+    hint = failure_hint(status, error)
+    return [] if hint is None else [f"hint: {hint}"]
+
+
+def preflight_lines(report: dict[str, Any]) -> list[str]:
+    """A send not sent because its simulation failed: the message (the simulated error, where, what to do), the
+    hint if any, the frame where the failure started with the trace of the path down to it, and the gas."""
+    lines = [report["error"]]
+    if report.get("hint"):
+        lines.append(f"hint: {report['hint']}")
+    if report.get("trace") is not None:
+        lines += failure_lines(Trace.from_report(report["trace"]))
+    simulation = report["simulation"]
+    lines.append(
+        f"simulated on block {simulation['block_height']}: {simulation['gas_used']} gas used "
+        f"(limit {report['gas_limit']}); nothing was signed or sent"
+    )
     return lines
 
 
@@ -289,7 +324,7 @@ def _no_frame_reason(trace: Trace) -> str:
 
 def _trace_footer(trace: Trace, colour: bool) -> list[str]:
     status = f"{trace.status}: {trace.error}" if trace.error else trace.status
-    lines = ["", _paint_status(f"status: {status}", trace.ok, colour)]
+    lines = ["", _paint_status(f"status: {status}", trace.ok, colour), *_hint_lines(trace.status, trace.error)]
     failed = trace.failed_frame()
     if failed is not None and failed is not trace.frame:
         lines.append(

@@ -124,7 +124,8 @@ def test_native_transfer_and_account(cli: Cli) -> None:
 def test_a_failed_call_is_included_exits_1_and_costs_only_nonce_and_fee(cli: Cli) -> None:
     token = deploy_token(cli, supply=10)
     _, before = cli("account", "dev1")
-    code, receipt = cli("call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
+    call = ("call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
+    code, receipt = cli(*call, "--no-preflight")  # sent anyway (the pre-flight refuses it: test_cli_preflight.py)
     assert (code, receipt["status"]) == (1, "abort")
     assert receipt["error"] == "insufficient balance: have 0, need 5"
     _, after = cli("account", "dev1")
@@ -145,6 +146,8 @@ def test_keys(cli: Cli) -> None:
     assert code == 2 and "reserved" in reserved["error"]
     # A new key has no funds: its transactions are rejected before execution.
     code, poor = cli("transfer", "dev0", "1", "--from", "alice")
+    assert code == 2 and poor["error"].startswith("rejected: the value 1 leaves nothing of the balance 0 for the fee")
+    code, poor = cli("transfer", "dev0", "1", "--from", "alice", "--no-preflight")
     assert code == 2 and poor["error"].startswith("rejected: balance 0 is below value plus maximum fee")
 
 

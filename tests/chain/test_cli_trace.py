@@ -85,9 +85,14 @@ def tx(cli: Cli, *argv: str) -> dict[str, Any]:
     return receipt
 
 
+def failing(cli: Cli, *argv: str) -> dict[str, Any]:
+    """A transaction that fails, sent anyway (``--no-preflight``: its pre-flight would refuse it) and mined."""
+    return tx(cli, *argv, "--no-preflight")
+
+
 def test_a_failing_transfer_shows_its_frame_marked_and_why(cli: Cli, contracts: tuple[str, str]) -> None:
     token, _ = contracts
-    receipt = tx(cli, "call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
+    receipt = failing(cli, "call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
     assert receipt["status"] == "abort"
     code, out, err = cli.run("trace", receipt["tx_hash"])
     assert (code, err) == (0, "")
@@ -118,7 +123,9 @@ def test_a_failing_transfer_shows_its_frame_marked_and_why(cli: Cli, contracts: 
 
 def test_a_vault_call_shows_the_nested_token_frame(cli: Cli, contracts: tuple[str, str]) -> None:
     token, vault = contracts
-    receipt = tx(cli, "call", vault, "withdraw", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 500}))
+    receipt = failing(
+        cli, "call", vault, "withdraw", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 500})
+    )
     code, out, _ = cli.run("trace", receipt["tx_hash"])
     assert code == 0
     lines = out.splitlines()
@@ -177,7 +184,7 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPa
 
 def test_colour_marks_failed_frames_red(cli: Cli, contracts: tuple[str, str]) -> None:
     token, _ = contracts
-    receipt = tx(cli, "call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
+    receipt = failing(cli, "call", token, "transfer", "--from", "dev1", "--args", json.dumps({"to": DEV0, "amount": 5}))
     report = cli.rpc("debug_trace_transaction", hash=receipt["tx_hash"], verbose=False)
     coloured = render.trace_lines(report, colour=True)
     assert f"\x1b[31m{token}::transfer\x1b[0m" in coloured[2]
