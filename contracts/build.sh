@@ -7,7 +7,7 @@
 # vault), and beside it <name>.names, the module's function names (for gas
 # profiles: wasmchain.client.profile); OUTDIR defaults to this directory,
 # i.e. next to the sources, where the committed files live. Cargo builds
-# with the name section kept; names.py (python3) then strips every custom
+# with the name section kept; chain/client/wasm_names.py (python3) then strips every custom
 # section but the interface (`wasmchain:wit`, the contract's WIT world),
 # which gives what `strip = true` gives byte for byte, and writes the
 # names, demangled, keyed by the stripped module's hash.
@@ -94,7 +94,7 @@ export CARGO_PROFILE_RELEASE_LTO=true
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_PANIC=abort
 export CARGO_PROFILE_RELEASE_DEBUG=false
-export CARGO_PROFILE_RELEASE_STRIP=false # names.py strips, keeping the names aside
+export CARGO_PROFILE_RELEASE_STRIP=false # wasm_names.py strips, keeping the names aside
 export CARGO_PROFILE_RELEASE_INCREMENTAL=false
 export CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=false
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=false
@@ -120,7 +120,7 @@ for c in "${contracts[@]}"; do pkgs+=(-p "$c"); done
 
 for c in "${contracts[@]}"; do
     mkdir -p "$out/$c"
-    python3 "$here/names.py" "$CARGO_TARGET_DIR/$target/release/$c.wasm" "$out/$c/$c.wasm" "$out/$c/$c.names" || exit 1
+    python3 "$here/../chain/client/wasm_names.py" "$CARGO_TARGET_DIR/$target/release/$c.wasm" "$out/$c/$c.wasm" "$out/$c/$c.names" || exit 1
     if command -v sha256sum >/dev/null; then
         (cd "$out/$c" && printf '%s  %s bytes\n' "$(sha256sum "$c.wasm")" "$(wc -c <"$c.wasm" | tr -d ' ')")
     else

@@ -23,10 +23,11 @@ from tests.helpers import ROOT
 def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "genesis.json"):
         shutil.copy(ROOT / name, source / name)
-    for folder in ("chain", "vm"):
+    for folder in ("chain", "vm", "contracts/sdk"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "contracts" / "TOOLCHAIN", source / "contracts" / "TOOLCHAIN")
     built = subprocess.run(
         [
             sys.executable,
@@ -52,8 +53,14 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     assert top_level == {"wasmchain", dist_info}
     assert {"wasmchain/__init__.py", "wasmchain/vm/__init__.py", "wasmchain/vm/wasm/__init__.py"} <= set(names)
     assert {"wasmchain/py.typed", "wasmchain/vm/py.typed"} <= set(names)
+    # what the installed package reads besides code (chain/store/shipped.py): the devnet genesis, for the plugin
+    # and `wasmchain devnet`, and the SDK's sources with the pinned toolchain's name, for `wasmchain new`/`build`
+    shipped = {name.removeprefix("wasmchain/shipped/") for name in names if name.startswith("wasmchain/shipped/")}
+    sdk = {path.relative_to(ROOT).as_posix() for path in (ROOT / "contracts" / "sdk").glob("src/*.rs")}
+    assert shipped == {"genesis.json", "contracts/TOOLCHAIN", "contracts/sdk/Cargo.toml", *sdk}
+    assert zipfile.ZipFile(wheel).read("wasmchain/shipped/genesis.json") == (ROOT / "genesis.json").read_bytes()
     layers = {name.split("/")[1] for name in names if name.count("/") == 2 and name.endswith("/__init__.py")}
-    assert layers == {"protocol", "store", "node", "client", "history", "cli", "vm"}
+    assert layers == {"protocol", "store", "node", "client", "history", "cli", "vm"}  # (shipped/ has no __init__)
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()
     assert "wasmchain = wasmchain.cli.main:main" in entry_points
     assert "wasmchain = wasmchain.client.testing" in entry_points

@@ -1,4 +1,4 @@
-"""The README's contract-testing example runs as written (a user copies it first)."""
+"""The README's examples run as written: its contract tests, its tour's traces and typed contracts."""
 
 from __future__ import annotations
 
@@ -8,29 +8,37 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.cli import wasmchain
+from tests.helpers.toolchain import require_toolchain
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_readme_pytest_example_passes(tmp_path: Path) -> None:
+def test_the_readme_pytest_example_is_what_wasmchain_new_writes_and_passes(tmp_path: Path) -> None:
+    """The README shows the tests of a new project; with its snapshot/revert fixtures added, they pass there."""
+    require_toolchain()
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) == 2, "the README's two python examples: a test, then the snapshot/revert fixtures"
-    example = tmp_path / "test_example.py"
-    example.write_text(
-        blocks[0] + "\n" + blocks[1] + "\n\ndef test_isolated(token):\n"
-        "    token.call('transfer', {'to': '0x' + '11' * 20, 'amount': 1},"
-        " sender=token.client.dev_account(0))\n\n"
-        "def test_isolated_again(token):\n"
-        "    assert token.view('balance_of', {'owner': '0x' + '11' * 20}) == 0\n"
+    assert len(blocks) == 2, "the README's two python examples: a new project's tests, then snapshot/revert fixtures"
+    created = wasmchain("new", str(tmp_path / "mytoken"))
+    assert created.code == 0, created
+    tests = tmp_path / "mytoken" / "tests" / "test_mytoken.py"
+    assert tests.read_text() == blocks[0], "README's example is not the test file `wasmchain new mytoken` writes"
+    tests.write_text(
+        blocks[0] + "\n\n" + blocks[1] + "\n\ndef test_isolated(counter):\n"
+        "    counter.add(by=1)\n\n"
+        "def test_isolated_again(counter):\n"
+        "    assert counter.get() == 0\n"
     )
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
-        cwd=ROOT,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path / "mytoken",
         capture_output=True,
         text=True,
         timeout=300,
+        env={name: value for name, value in os.environ.items() if not name.startswith("WASMCHAIN_")},
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout
+    assert "5 passed" in run.stdout
 
 
 TOUR_BEFORE_TRACES = """

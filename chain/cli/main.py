@@ -35,10 +35,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wasmchain.cli import commands, render
+from wasmchain.cli import author, commands, render
 from wasmchain.cli.commands import DEFAULT_EVENT_LIMIT, DEFAULT_GAS, RECEIPT_TIMEOUT, Session, TraceOptions, TxOptions
 from wasmchain.cli.render import TerminalProgress
 from wasmchain.cli.runner import EXIT_INVALID, RUNNER_CALLER, RunRequest, load_module, run, validate
+from wasmchain.client.build import CompileFailed
 from wasmchain.client.profile import NameMap, Names, load_names
 from wasmchain.client.transport import DEFAULT_MAX_ANSWER, RPCClientError
 from wasmchain.history.follow import DEFAULT_POLL, FETCH_TIMEOUT, FollowOptions, run_follow
@@ -263,6 +264,57 @@ def _tx_options(args: argparse.Namespace) -> TxOptions:
 def _port(port: int) -> None:
     if not 0 <= port <= 65_535:
         raise UsageError(f"--port must be between 0 and 65535, found {port}")
+
+
+# -- the contract author's workflow: new, build ------------------------------------------------
+
+
+def new_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "new",
+        help="create a contract project: a Rust crate with the SDK, its interface, pytest tests and a README",
+        description="Create the folder NAME (a path; the crate is named after its last part) with a contract that "
+        "builds and passes its tests straight away: src/lib.rs, NAME.wit, tests/test_NAME.py, the SDK copied into "
+        "wasmchain-sdk/ (no crates.io), the build settings the chain expects, a README and a .gitignore.",
+    )
+    parser.add_argument("path", type=Path, metavar="NAME", help="the new project's folder, e.g. mytoken")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _chain_command(parser, cmd_new, author.new_lines)
+
+
+def cmd_new(args: argparse.Namespace) -> tuple[int, Report]:
+    return author.cmd_new(args.path)
+
+
+def build_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "build",
+        help="build a contract crate to NAME.wasm with the pinned toolchain, check it and print its deploy gas",
+        description="Build the crate for wasm32-unknown-unknown with the settings the chain expects (the pinned "
+        "toolchain, a 64 KiB stack, the release profile, paths remapped), write NAME.wasm and NAME.names beside its "
+        "Cargo.toml, check the module against the genesis's deploy rules, and print its size, initial memory, deploy "
+        "gas and methods. Sources unchanged since the last build: nothing is rebuilt.",
+    )
+    parser.add_argument("path", type=Path, nargs="?", default=Path("."), help="the crate's folder (default: .)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild from scratch and require the same bytes as NAME.wasm and NAME.names (written by an earlier "
+        "build); exit 1 if they differ; writes nothing",
+    )
+    _add_common(parser)
+    _chain_command(parser, cmd_build, author.build_lines)
+
+
+def cmd_build(args: argparse.Namespace) -> tuple[int, Report]:
+    genesis = args.genesis if args.genesis is not None else default_genesis_path()
+    try:
+        return author.cmd_build(args.path, genesis, check=args.check)
+    except CompileFailed as failed:
+        if not args.json:
+            print(failed.output, file=sys.stderr)
+            print(f"error: {failed}", file=sys.stderr)
+        return commands.EXIT_FAILED, {"status": "failed", "error": str(failed), "output": failed.output}
 
 
 # -- wasmchain vm: the standalone runner ---------------------------------------------------------
@@ -1255,6 +1307,8 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     follow_arguments,
     init_arguments,
     keys_arguments,
+    new_arguments,
+    build_arguments,
     deploy_arguments,
     call_arguments,
     view_arguments,

@@ -121,6 +121,7 @@ from pathlib import Path
 import pytest
 
 from wasmchain.client import client as client_module
+from wasmchain.client.build import build_crate
 from wasmchain.client.client import Account, Client
 from wasmchain.client.gas_report import (
     GasRecorder,
@@ -155,6 +156,21 @@ class ChainFactory:
             assert isinstance(client.transport, LocalTransport)
             client.transport = RecordingTransport(client.transport.dispatcher, self.recorder)
         return client
+
+
+def compile_project(path: str | os.PathLike[str] = ".") -> Path:
+    """Build the contract crate at ``path`` (its folder, absolute or relative to the current one) as
+    ``wasmchain build`` does, and return its module's path, ``<name>.wasm`` beside its Cargo.toml.
+
+    Cached on the sources (``wasmchain.client.build``): while no source of the
+    crate changed, this returns at once without running cargo, so a test
+    session can call it in every test.  A crate that does not compile raises
+    ``CompileFailed`` with the compiler's messages; no pinned toolchain,
+    ``BuildError`` saying how to install it.  As near-workspaces'
+    ``compile_project``; a test file next to its crate passes
+    ``Path(__file__).parent.parent``.
+    """
+    return build_crate(Path(path)).crate.wasm
 
 
 @pytest.fixture(scope="session")

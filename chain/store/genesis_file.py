@@ -9,14 +9,15 @@ from typing import Any
 
 from wasmchain.protocol.errors import GenesisError
 from wasmchain.protocol.genesis import Genesis, genesis_from_document, parse_vm_params
+from wasmchain.store.shipped import GENESIS, shipped
 from wasmchain.vm import VMParams
 
-SOURCE_GENESIS = Path(__file__).resolve().parents[2] / "genesis.json"
-"""The devnet genesis shipped at the top of the source tree."""
+SOURCE_GENESIS = shipped(GENESIS)
+"""The devnet genesis: at the top of the source tree, or in an installed wheel's package data."""
 
 
 def default_genesis_path() -> Path:
-    """``$WASMCHAIN_GENESIS``, else ``./genesis.json``, else the source tree's devnet genesis."""
+    """``$WASMCHAIN_GENESIS``, else ``./genesis.json``, else the devnet genesis shipped with wasmchain."""
     configured = os.environ.get("WASMCHAIN_GENESIS")
     if configured:
         return Path(configured)

@@ -399,10 +399,10 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> li
 def test_every_command_sets_its_own_handler() -> None:
     found = dict(_commands(build_parser()))
     assert {path[0] for path in found} == {
-        "vm", "devnet", "follow", "init", "keys", "deploy", "call", "view", "transfer", "simulate", "abi", "trace",
-        "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
+        "vm", "devnet", "follow", "init", "keys", "new", "build", "deploy", "call", "view", "transfer", "simulate",
+        "abi", "trace", "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 33
+    assert len(found) == 35
     assert {path for path in found if path[0] == "devnet"} == {
         ("devnet",), ("devnet", "mine"), ("devnet", "snapshot"), ("devnet", "revert"), ("devnet", "set-balance"),
         ("devnet", "set-next-timestamp"), ("devnet", "increase-time"),

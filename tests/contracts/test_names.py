@@ -1,29 +1,17 @@
-"""contracts/names.py: the .names files beside the example contracts, and Rust's legacy demangling."""
+"""chain/client/wasm_names.py: the .names files beside the example contracts, and Rust's legacy demangling."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.helpers import wat
+from wasmchain.client import wasm_names as names
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
-
-
-def _names_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("contract_names", CONTRACTS / "names.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-names = _names_script()
 
 
 @pytest.mark.parametrize("contract", ["counter", "token", "vault"])

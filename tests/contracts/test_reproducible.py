@@ -78,6 +78,8 @@ def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
     # the checkout path provably does not reach the bytes.
     src = tmp_path / "another checkout" / "contracts"
     shutil.copytree(CONTRACTS, src, ignore=shutil.ignore_patterns("target", "*.wasm", "*.names"))
+    (src.parent / "chain" / "client").mkdir(parents=True)  # build.sh strips with ../chain/client/wasm_names.py
+    shutil.copy(ROOT / "chain" / "client" / "wasm_names.py", src.parent / "chain" / "client")
     out = tmp_path / "out"
     env = dict(os.environ, WASMCHAIN_CARGO=cargo, WASMCHAIN_RUSTC=rustc, SOURCE_DATE_EPOCH="1")
     done = subprocess.run(

@@ -1,6 +1,8 @@
-"""Strip a contract's custom sections (but its interface) and keep its function names beside it (used by build.sh).
+"""Strip a contract's custom sections (but its interface) and keep its function names beside it.
 
-    python3 names.py BUILT.wasm OUT.wasm OUT.names
+Used by ``wasmchain build`` (``wasmchain.client.build``) and, as a script, by contracts/build.sh::
+
+    python3 chain/client/wasm_names.py BUILT.wasm OUT.wasm OUT.names
 
 BUILT.wasm is the unstripped build. OUT.wasm gets the module with every
 custom section removed (``name``, ``producers``, ``target_features``...)
@@ -13,8 +15,8 @@ mangling undone and the hash dropped (``_ZN5token8transfer17h0123...E``
 
     {"functions": {"12": "token::transfer", ...}, "module": "0x<sha256 of OUT.wasm>"}
 
-Standalone on purpose (no import of wasmchain): build.sh runs it with the
-system's python3. The client matches a profile's frames to these files by
+Standalone on purpose (the standard library only, no import of wasmchain): build.sh runs it
+with the system's python3. The client matches a profile's frames to these files by
 the module hash (wasmchain.client.profile).
 """
 
@@ -71,6 +73,17 @@ def strip(code: bytes) -> bytes:
         if sid != 0 or custom_name(code, pos) == INTERFACE_SECTION
     )
     return code[:8] + b"".join(kept)
+
+
+def memory_pages(code: bytes) -> int | None:
+    """The initial size, in 64 KiB pages, of the memory the module defines (``None`` if it defines none)."""
+    for sid, _, pos, end in _sections(code):
+        if sid == 5:  # the memory section: a count, then each memory's limits (flags, initial[, maximum])
+            count, pos = _u32(code, pos)
+            if count and pos < end:
+                initial, _ = _u32(code, pos + 1)
+                return initial
+    return None
 
 
 def function_names(code: bytes) -> dict[int, str]:
@@ -154,7 +167,7 @@ def names_file(stripped: bytes, names: dict[int, str]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
-        print("usage: names.py BUILT.wasm OUT.wasm OUT.names", file=sys.stderr)
+        print("usage: wasm_names.py BUILT.wasm OUT.wasm OUT.names", file=sys.stderr)
         return 2
     built, out_wasm, out_names = argv
     with open(built, "rb") as source:
