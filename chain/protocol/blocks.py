@@ -99,6 +99,7 @@ class Receipt:
             ) from None
         if receipt.status not in RECEIPT_STATUSES:
             raise InvalidEncoding(f"unknown receipt status {receipt.status!r}")
+        _check_receipt_types(receipt)
         return receipt
 
     @classmethod
@@ -112,6 +113,33 @@ class Receipt:
             outcome.error or "",
             contract_address,
         )
+
+
+def _check_receipt_types(receipt: Receipt) -> None:
+    """Each field of a decoded receipt has its type (a file or a peer may hold any canonical value there)."""
+    checks = (
+        (isinstance(receipt.tx_hash, bytes) and len(receipt.tx_hash) == 32, "tx_hash must be 32 bytes"),
+        (type(receipt.gas_used) is int and receipt.gas_used >= 0, "gas_used must be a non-negative integer"),
+        (isinstance(receipt.return_data, bytes), "return_data must be bytes"),
+        (isinstance(receipt.error, str), "error must be a string"),
+        (
+            isinstance(receipt.contract_address, bytes) and len(receipt.contract_address) in (0, ADDRESS_SIZE),
+            f"contract_address must be empty or {ADDRESS_SIZE} bytes",
+        ),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise InvalidEncoding(f"a receipt's {message}")
+    for event in receipt.events:
+        if not (
+            isinstance(event.contract, bytes)
+            and len(event.contract) == ADDRESS_SIZE
+            and isinstance(event.name, str)
+            and isinstance(event.data, bytes)
+        ):
+            raise InvalidEncoding(
+                f"a receipt's event is [contract ({ADDRESS_SIZE} bytes), name (a string), data (bytes)]"
+            )
 
 
 @dataclass(frozen=True)

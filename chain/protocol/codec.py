@@ -106,6 +106,8 @@ def _check(value: Any, depth: int) -> None:
 
 def _check_other(value: Any, depth: int) -> None:
     """``_check`` for the values that are not of an exact canonical type."""
+    if isinstance(value, msgpack.ExtType):  # a namedtuple: without this, it would pass as an array of two
+        raise InvalidEncoding(f"a msgpack extension (type {value.code}) is not a canonical value")
     if isinstance(value, bool) or value is None:
         raise InvalidEncoding(f"{value!r} is not a canonical value (only integers, bytes, strings and arrays)")
     if isinstance(value, int):

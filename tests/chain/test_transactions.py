@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import CONTRACTS, GENESIS
 from wasmchain.protocol import errors
-from wasmchain.protocol.blocks import merkle_root
+from wasmchain.protocol.blocks import decode_receipts, merkle_root
 from wasmchain.protocol.codec import MAX_DEPTH, decode, decode_amount, encode, encode_amount
 from wasmchain.protocol.errors import (
     ArgsTooLarge,
@@ -72,6 +72,8 @@ def test_decode_inverts_encode(value: object) -> None:
         (b"\xc0", "not a canonical value"),  # nil
         (b"\x01\x02", "not valid msgpack"),  # trailing bytes
         (b"\x92\x01", "not valid msgpack"),  # truncated
+        (b"\xd4\x01\x00", r"a msgpack extension \(type 1\) is not a canonical value"),  # fixext 1
+        (b"\x92\x01\xc7\x02\x05ab", r"a msgpack extension \(type 5\) is not"),  # ext 8, in an array
     ],
 )
 def test_non_canonical_input_is_refused(data: bytes, message: str) -> None:
@@ -81,6 +83,8 @@ def test_non_canonical_input_is_refused(data: bytes, message: str) -> None:
 
 def _reference_check(value: object, depth: int) -> None:
     """The codec's type rules as first written (isinstance all the way down), kept to test the fast one against."""
+    if isinstance(value, msgpack.ExtType):
+        raise InvalidEncoding(f"a msgpack extension (type {value.code}) is not a canonical value")
     if isinstance(value, bool) or value is None:
         raise InvalidEncoding(f"{value!r} is not a canonical value (only integers, bytes, strings and arrays)")
     if isinstance(value, int):
@@ -117,7 +121,7 @@ any_values = st.recursive(
     | st.floats()
     | st.binary(max_size=4)
     | st.text(max_size=4)
-    | st.sampled_from([TxKind.CALL, _Bytes(b"x"), bytearray(b"y"), 1j]),
+    | st.sampled_from([TxKind.CALL, _Bytes(b"x"), bytearray(b"y"), 1j, msgpack.ExtType(3, b"z")]),
     lambda children: (
         st.lists(children, max_size=4)
         | st.lists(children, max_size=4).map(tuple)
@@ -154,6 +158,33 @@ def _reference_decoded(value: object) -> object:
     if isinstance(value, int):
         return int(value)
     return bytes(value) if isinstance(value, bytes) else str(value) if isinstance(value, str) else value
+
+
+GOOD_RECEIPT = [bytes(32), "ok", 5, b"", [[bytes(20), "Transfer", b"\x80"]], "", b""]
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "message"),
+    [
+        (0, b"short", "tx_hash must be 32 bytes"),
+        (2, "5", "gas_used must be a non-negative integer"),
+        (2, -1, "gas_used must be a non-negative integer"),
+        (3, "text", "return_data must be bytes"),
+        (3, 7, "return_data must be bytes"),
+        (4, [[bytes(19), "Transfer", b""]], "event is"),
+        (4, [[bytes(20), b"Transfer", b""]], "event is"),
+        (4, [[bytes(20), "Transfer", 1]], "event is"),
+        (5, b"error", "error must be a string"),
+        (6, bytes(5), "contract_address must be empty or 20 bytes"),
+    ],
+)
+def test_a_receipt_of_the_wrong_types_is_refused_at_decode(index: int, value: object, message: str) -> None:
+    """A file or a peer may put any canonical value in a receipt's field; replay must refuse it, not crash on it."""
+    assert decode_receipts(encode([GOOD_RECEIPT]))[0].gas_used == 5
+    bad = list(GOOD_RECEIPT)
+    bad[index] = value
+    with pytest.raises(InvalidEncoding, match=message):
+        decode_receipts(encode([bad]))
 
 
 @given(st.integers(0, (1 << 128) - 1))
