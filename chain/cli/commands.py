@@ -52,7 +52,7 @@ from typing import Any
 
 from wasmchain.cli.render import PREFLIGHT_FAILED
 from wasmchain.cli.runner import load_module
-from wasmchain.client.client import Client, estimate_gas
+from wasmchain.client.client import Client, sufficient_gas
 from wasmchain.client.local import LocalTransport
 from wasmchain.client.results import Trace, TraceFrame, failure_hint
 from wasmchain.client.transport import ClientError, HTTPTransport, RPCClientError
@@ -434,8 +434,8 @@ def preflight_gas(simulate: Callable[[int], Report], simulated: Report, most: in
     gas used is the limit.  A transaction that runs code gets the client's margin (``estimate_gas``: x (64/63)^8,
     about +13.4%, integer arithmetic, for the 64th of its gas that each nested call's caller keeps), at most
     ``most``; that limit is simulated too, and if the outcome changes (a caller also keeps at least the
-    genesis ``call_reserve``), the lowest limit that keeps it is searched for, as the client does.  The fee is
-    only ever the gas used.
+    genesis ``call_reserve``), the lowest limit that keeps it is searched for (``sufficient_gas``, the
+    client's own).  The fee is only ever the gas used.
     """
     if not runs_code:
         limit, verified = int(simulated["gas_used"]), most
@@ -453,17 +453,7 @@ def preflight_gas(simulate: Callable[[int], Report], simulated: Report, most: in
         trial = simulate(limit)
         return (trial["status"], trial["return_hex"]) == (simulated["status"], simulated["return_hex"])
 
-    guess = estimate_gas(int(simulated["gas_used"]), most)
-    if same_outcome(guess):
-        return guess
-    low, high = guess, most  # low changes the outcome, high does not
-    while high - low > max(1, high // 1000):
-        middle = (low + high) // 2
-        if same_outcome(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return sufficient_gas(int(simulated["gas_used"]), most, same_outcome)
 
 
 def _preflight_failed(

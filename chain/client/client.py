@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -379,6 +379,29 @@ def estimate_gas(used: int, cap: int) -> int:
     return min(limit, cap)
 
 
+def sufficient_gas(used: int, cap: int, same_outcome: Callable[[int], bool]) -> int:
+    """The default gas limit of a call that used ``used`` gas when simulated at ``cap``: ``estimate_gas``'s, if
+    ``same_outcome(limit)`` says a simulation at it ends as the first did; else the lowest limit that does.
+
+    The margin covers the 1/64 kept at each level; a caller also keeps at
+    least the genesis ``call_reserve``, which a small call's margin may not
+    cover: so the estimate is checked, and if it changes the outcome, the
+    lowest limit that does not is searched for (to within 0.1%; the outcome
+    only improves with gas).
+    """
+    guess = estimate_gas(used, cap)
+    if same_outcome(guess):
+        return guess
+    low, high = guess, cap  # low changes the outcome, high does not
+    while high - low > max(1, high // 1000):
+        middle = (low + high) // 2
+        if same_outcome(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def encode_call_args(args: Any) -> bytes:
     """Contract arguments (a JSON-like value) as msgpack; ``None`` is the empty map, as the node has it.
 
@@ -652,21 +675,7 @@ class Client:
             trial = self._simulate(sender.address, to, method, args if method else None, code or None, value, limit)
             return (trial.status, trial.return_data) == (simulated.status, simulated.return_data)
 
-        # The margin covers the 1/64 kept at each level; a caller also keeps
-        # at least the genesis call_reserve, which a small call's margin may
-        # not cover: check the estimate, and if it changes the outcome, find
-        # the lowest limit that does not (the outcome only improves with gas).
-        guess = estimate_gas(simulated.gas_used, simulation_gas)
-        if same_outcome(guess):
-            return guess
-        low, high = guess, simulation_gas  # low changes the outcome, high does not
-        while high - low > max(1, high // 1000):
-            middle = (low + high) // 2
-            if same_outcome(middle):
-                high = middle
-            else:
-                low = middle
-        return high
+        return sufficient_gas(simulated.gas_used, simulation_gas, same_outcome)
 
     def _simulation_gas(self, sender: AddressLike, value: int) -> int:
         """The block gas limit, or less if the sender cannot pay for that much (a simulation checks it can)."""

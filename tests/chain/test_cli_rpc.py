@@ -21,13 +21,10 @@ SIGTERM (which must exit 0); the CLI runs in this process (``main``).
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import socket
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +32,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import CONTRACTS, GENESIS
+from tests.helpers.cli import Run, wasmchain
 from tests.helpers.devnet import Devnet, start_devnet
-from wasmchain.cli.main import main
 from wasmchain.protocol.keys import contract_address, dev_key, format_address
 
 DEV0 = format_address(dev_key(0).address)
@@ -48,31 +45,6 @@ COUNTER_WASM = str(CONTRACTS / "counter" / "counter.wasm")
 
 
 # -- running the CLI and the devnet ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    """One ``wasmchain`` invocation: exit code, stdout, stderr."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def wasmchain(*argv: str, env: dict[str, str] | None = None) -> Run:
-    """``main(argv)`` in this process, with ``WASMCHAIN_*`` from ``env`` only."""
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("WASMCHAIN_")]:
-            patch.delenv(name)
-        for name, value in (env or {}).items():
-            patch.setenv(name, value)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(list(argv))
-    return Run(code, out.getvalue(), err.getvalue())
 
 
 class Devnets:

@@ -6,37 +6,22 @@ command or the option that gets the user going again.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import stat
 import subprocess
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from wasmchain.cli.main import main
+from tests.helpers.cli import wasmchain
 from wasmchain.client.client import Account, Client, Contract
 from wasmchain.client.results import OUT_OF_GAS_HINT, TransactionFailed, failure_hint, out_of_gas_step
 from wasmchain.client.transport import RPCClientError
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = ROOT / "contracts" / "token" / "token.wasm"
-
-
-def wasmchain(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``main(argv)`` in this process, with ``WASMCHAIN_*`` from ``env`` only: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("WASMCHAIN_")]:
-            patch.delenv(name)
-        for name, value in (env or {}).items():
-            patch.setenv(name, value)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

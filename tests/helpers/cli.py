@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ class Run:
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+    def __iter__(self) -> Iterator[Any]:
+        """``code, out, err = wasmchain(...)``."""
+        return iter((self.code, self.out, self.err))
 
 
 def wasmchain(*argv: str, env: dict[str, str] | None = None) -> Run:
