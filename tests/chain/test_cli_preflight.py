@@ -12,21 +12,17 @@ and on a running ``wasmchain devnet`` (``--rpc``).
 
 from __future__ import annotations
 
-import io
 import json
-import os
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import CONTRACTS, GENESIS
+from tests.helpers.cli import Run, wasmchain
 from tests.helpers.devnet import Devnet, start_devnet
 from wasmchain.cli.commands import DEFAULT_GAS, preflight_gas
-from wasmchain.cli.main import main
 from wasmchain.client.client import estimate_gas
 from wasmchain.client.results import failure_hint
 from wasmchain.protocol.keys import contract_address, dev_key, format_address
@@ -43,18 +39,6 @@ SPIN_WAT = '(module (memory (export "memory") 1) (func (export "spin") (loop $l 
 TRAPPING_INIT_WAT = '(module (memory (export "memory") 1) (func (export "init") unreachable))'
 
 
-@dataclass(frozen=True)
-class Run:
-    """One ``wasmchain`` invocation: exit code, stdout, stderr."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 class Chain:
     """Runs the CLI on one node: embedded over a data directory, or a running devnet through ``--rpc``."""
 
@@ -62,13 +46,7 @@ class Chain:
         self.where = where
 
     def __call__(self, *argv: str) -> Run:
-        out, err = io.StringIO(), io.StringIO()
-        with pytest.MonkeyPatch.context() as patch:
-            for name in [name for name in os.environ if name.startswith("WASMCHAIN_")]:
-                patch.delenv(name)
-            with redirect_stdout(out), redirect_stderr(err):
-                code = main([*argv, *self.where])
-        return Run(code, out.getvalue(), err.getvalue())
+        return wasmchain(*argv, *self.where)
 
     def report(self, *argv: str) -> Any:
         run = self(*argv, "--json")

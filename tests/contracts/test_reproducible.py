@@ -4,7 +4,7 @@ With the pinned toolchain (contracts/TOOLCHAIN) and its wasm32 target, the
 contracts are rebuilt with contracts/build.sh from a copy of the sources at
 another path, and every .wasm must be byte-identical to the committed one.
 Without that toolchain the test skips, unless WASMCHAIN_REQUIRE_CONTRACT_BUILD=1
-(CI sets it), where it fails instead.
+(CI sets it), where it fails instead (tests/helpers/toolchain.py).
 """
 
 from __future__ import annotations
@@ -15,50 +15,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.helpers.toolchain import require_toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
 NAMES = ("counter", "token", "vault")
 TARGET = "wasm32-unknown-unknown"
-REQUIRE_ENV = "WASMCHAIN_REQUIRE_CONTRACT_BUILD"
-
-
-def _run(*cmd: str) -> str | None:
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _find_toolchain(pinned: str) -> tuple[str, str] | str:
-    """(cargo, rustc) with the wasm32 target and the pinned version, or why not.
-
-    The same search as build.sh: Debian's /usr/bin first, then PATH.
-    """
-    candidates = [("/usr/bin/cargo", "/usr/bin/rustc")]
-    cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
-    if cargo and rustc:
-        candidates.append((cargo, rustc))
-    found = []
-    for cargo, rustc in candidates:
-        if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
-            continue
-        sysroot = _run(rustc, "--print", "sysroot")
-        if not sysroot or not (Path(sysroot) / "lib" / "rustlib" / TARGET).is_dir():
-            found.append(f"{rustc} has no {TARGET} target")
-            continue
-        version = _run(rustc, "--version")
-        if version != pinned:
-            found.append(f"{rustc} is {version!r}, not the pinned {pinned!r}")
-            continue
-        return cargo, rustc
-    why = "; ".join(found) or "no rustc/cargo found"
-    return (
-        f"no pinned Rust toolchain with the {TARGET} target ({why}); on Debian: "
-        f"apt-get install rustc cargo libstd-rust-dev-wasm32 lld"
-    )
 
 
 def _sha256(data: bytes) -> str:
@@ -66,13 +28,7 @@ def _sha256(data: bytes) -> str:
 
 
 def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
-    pinned = (CONTRACTS / "TOOLCHAIN").read_text().splitlines()[0].strip()
-    toolchain = _find_toolchain(pinned)
-    if isinstance(toolchain, str):
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{REQUIRE_ENV}=1 but {toolchain}")
-        pytest.skip(toolchain)
-    cargo, rustc = toolchain
+    toolchain = require_toolchain()  # the one `wasmchain build` uses, found as build.sh finds it
 
     # Build from a copy at a different path (with a space in it), so that
     # the checkout path provably does not reach the bytes.
@@ -81,7 +37,7 @@ def test_committed_wasm_is_reproducible(tmp_path: Path) -> None:
     (src.parent / "chain" / "client").mkdir(parents=True)  # build.sh strips with ../chain/client/wasm_names.py
     shutil.copy(ROOT / "chain" / "client" / "wasm_names.py", src.parent / "chain" / "client")
     out = tmp_path / "out"
-    env = dict(os.environ, WASMCHAIN_CARGO=cargo, WASMCHAIN_RUSTC=rustc, SOURCE_DATE_EPOCH="1")
+    env = dict(os.environ, WASMCHAIN_CARGO=toolchain.cargo, WASMCHAIN_RUSTC=toolchain.rustc, SOURCE_DATE_EPOCH="1")
     done = subprocess.run(
         ["bash", str(src / "build.sh"), str(out)],
         capture_output=True,
