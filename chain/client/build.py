@@ -33,6 +33,7 @@ is unchanged, ``build_crate`` returns without running cargo.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -132,9 +133,17 @@ def _has_wasm_target(rustc: str) -> bool:
 
 def find_toolchain() -> Toolchain:
     """The pinned cargo and rustc: ``$WASMCHAIN_CARGO``/``$WASMCHAIN_RUSTC`` if set, else Debian's in /usr/bin,
-    else the ones on ``PATH`` (contracts/build.sh looks in the same order); another version is refused."""
+    else the ones on ``PATH`` (contracts/build.sh looks in the same order); another version is refused.
+
+    Asking a rustc its version and sysroot takes tens of milliseconds, so the
+    answer is kept for the process, per value of those three variables."""
+    return _find_toolchain(os.environ.get("WASMCHAIN_CARGO"), os.environ.get("WASMCHAIN_RUSTC"), os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_toolchain(cargo_env: str | None, rustc_env: str | None, _path: str | None) -> Toolchain:
     pinned = pinned_toolchain()
-    chosen = os.environ.get("WASMCHAIN_CARGO"), os.environ.get("WASMCHAIN_RUSTC")
+    chosen = cargo_env, rustc_env
     if any(chosen):
         candidates = [(chosen[0] or "cargo", chosen[1] or "rustc", "$WASMCHAIN_CARGO/$WASMCHAIN_RUSTC")]
     else:
