@@ -101,6 +101,7 @@ def _files(package: str) -> dict[str, str]:
         "@TARGET@": TARGET,
         "@STACK@": str(STACK_SIZE),
         "@TOOLCHAIN@": pinned_toolchain(),
+        "@LAYOUT@": _layout(name),
     }
     templates = {
         "Cargo.toml": CARGO_TOML,
@@ -117,6 +118,19 @@ def _files(package: str) -> dict[str, str]:
             template = template.replace(key, value)
         out[relative] = template
     return out
+
+
+def _layout(name: str) -> str:
+    """The README's table of the project's files, its columns aligned whatever the name's length."""
+    rows = (
+        ("src/lib.rs", "the contract (Rust, no_std)"),
+        (f"{name}.wit", "its interface, embedded in the module"),
+        (f"tests/test_{name}.py", "pytest tests, each on a fresh in-process chain"),
+        (f"{SDK_FOLDER}/", "the SDK, copied here (no crates.io)"),
+        (f"{name}.wasm", f"the module, once built ({name}.names: its function names)"),
+    )
+    width = max(len(path) for path, _ in rows) + 2
+    return "\n".join(path.ljust(width) + what for path, what in rows)
 
 
 CARGO_TOML = """\
@@ -320,11 +334,7 @@ README = """\
 A wasmchain contract, made by `wasmchain new @PACKAGE@`.
 
 ```
-src/lib.rs              the contract (Rust, no_std)
-@NAME@.wit             its interface, embedded in the module
-tests/test_@NAME@.py    pytest tests, each on a fresh in-process chain
-@SDK@/          the SDK, copied here (no crates.io)
-@NAME@.wasm            the module, once built (@NAME@.names: its function names)
+@LAYOUT@
 ```
 
 It needs the pinned Rust toolchain (`@TOOLCHAIN@` with the `@TARGET@`
