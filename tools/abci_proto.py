@@ -11,7 +11,8 @@ types (timestamp, duration, descriptor) are the ``protobuf`` runtime's own ``goo
 modules.
 
 The output (default ``chain/node/abci/proto/``, the package ``wasmchain.node.abci.proto``) keeps
-the protos' folders, with an ``__init__.py`` in each; protoc's absolute imports between them
+the protos' folders, with an ``__init__.py`` in each, and each module's ``.pyi`` stub beside it (what
+mypy reads: the classes are built at import time, so the ``.py`` tells it nothing); protoc's absolute imports between them
 (``from tendermint.crypto import proof_pb2``) are rewritten to package-relative ones, so that the
 modules import under any package name, in a checkout and in a wheel.  The same inputs give the
 same bytes: ``tests/chain/test_abci_proto.py`` regenerates into a temporary folder and compares.
@@ -120,6 +121,7 @@ def generate(out: Path, *, download: bool = True) -> list[Path]:
             f"--proto_path={gogoproto_root}",
             f"--proto_path={well_known}",
             f"--python_out={staged}",
+            f"--pyi_out={staged}",
             *PROTOS,
         ]
         if protoc.main(arguments) != 0:
@@ -139,9 +141,10 @@ def generate(out: Path, *, download: bool = True) -> list[Path]:
                     init.parent.mkdir(parents=True, exist_ok=True)
                     init.write_text(PACKAGE_DOC.format(version=COMETBFT_VERSION))
                     written.append(init)
-            source = (staged / generated).read_text()
-            target.write_text(relative_imports(source, len(generated.parts)))
-            written.append(target)
+            for suffix in (".py", ".pyi"):
+                source = (staged / generated.with_suffix(suffix)).read_text()
+                target.with_suffix(suffix).write_text(relative_imports(source, len(generated.parts)))
+                written.append(target.with_suffix(suffix))
     return sorted(written)
 
 
