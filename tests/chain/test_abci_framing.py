@@ -114,3 +114,11 @@ def test_garbage_never_raises_anything_but_a_frame_error(pieces: list[bytes]) ->
                     pass
     except FrameError:
         pass
+
+
+def test_frames_before_a_break_in_the_same_read_are_given_then_the_break() -> None:
+    decoder = FrameDecoder(max_size=10)
+    assert decoder.feed(frame(b"one") + frame(b"two") + encode_uvarint(11) + b"x" * 11) == [b"one", b"two"]
+    assert decoder.error is not None and "over the limit" in str(decoder.error)
+    with pytest.raises(FrameError, match="over the limit"):
+        decoder.feed(b"")

@@ -89,8 +89,17 @@ class FrameDecoder:
         """Bytes received that do not make a whole frame yet."""
         return len(self._buffer)
 
+    @property
+    def error(self) -> FrameError | None:
+        """Why the stream broke, once it has: every later ``feed`` raises it."""
+        return self._failed
+
     def feed(self, data: bytes) -> list[bytes]:
-        """Add ``data``; return the frames it completes (their messages, without the lengths), in order."""
+        """Add ``data``; return the frames it completes (their messages, without the lengths), in order.
+
+        Raises ``FrameError`` where the stream breaks, unless whole frames came before the break in
+        this same ``data``: those are returned, and the error is in ``error`` (and raised by the next call).
+        """
         if self._failed is not None:
             raise self._failed
         buffer = self._buffer
@@ -113,7 +122,9 @@ class FrameDecoder:
         except FrameError as error:
             self._failed = error
             buffer.clear()
-            raise
+            if not frames:
+                raise
+            return frames
         del buffer[:offset]
         return frames
 
