@@ -11,10 +11,11 @@ types (timestamp, duration, descriptor) are the ``protobuf`` runtime's own ``goo
 modules.
 
 The output (default ``chain/node/abci/proto/``, the package ``wasmchain.node.abci.proto``) keeps
-the protos' folders, with an ``__init__.py`` in each, and each module's ``.pyi`` stub beside it (what
-mypy reads: the classes are built at import time, so the ``.py`` tells it nothing); protoc's absolute imports between them
-(``from tendermint.crypto import proof_pb2``) are rewritten to package-relative ones, so that the
-modules import under any package name, in a checkout and in a wheel.  The same inputs give the
+the protos' folders, with an ``__init__.py`` in each, and each module's ``.pyi`` stub beside it
+(what mypy reads: the classes are built at import time, so the ``.py`` tells it nothing); protoc's
+absolute imports between them (``from tendermint.crypto import proof_pb2``) are rewritten to
+package-relative ones, so that the modules import under any package name, in a checkout and in a
+wheel.  The same inputs give the
 same bytes: ``tests/chain/test_abci_proto.py`` regenerates into a temporary folder and compares.
 """
 
