@@ -56,6 +56,7 @@ from wasmchain.node.jsonrpc import (
     MAX_BATCH_ANSWER_SIZE_FLAG,
     Limits,
 )
+from wasmchain.node.network import DEFAULT_ABCI, DEFAULT_COMETBFT_RPC, NetworkOptions, run_node
 from wasmchain.node.reports import Report, code_interface
 from wasmchain.node.server import HTTPAccess
 from wasmchain.protocol.args import ArgsError
@@ -727,6 +728,55 @@ def cmd_follow(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
 
 
+def node_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "node",
+        help="run a validator's application for a CometBFT node (ABCI), serving JSON-RPC beside it",
+        description="The application of one validator of a CometBFT network (docs/network.md): CometBFT connects "
+        "to --abci and drives the chain; JSON-RPC on --port answers as a devnet does, handing transactions to "
+        "the CometBFT node at --cometbft-rpc.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--data", type=Path, required=True, help="data directory; created from --genesis if absent")
+    parser.add_argument(
+        "--genesis", type=Path, help="genesis file, the network's (default: ./genesis.json); CometBFT's app_state"
+    )
+    parser.add_argument(
+        "--abci", default=DEFAULT_ABCI, metavar="ADDRESS", help="ABCI socket to listen on (default %(default)s)"
+    )
+    parser.add_argument(
+        "--cometbft-rpc",
+        default=DEFAULT_COMETBFT_RPC,
+        metavar="URL",
+        help="this validator's CometBFT RPC, where transactions go (default %(default)s)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="JSON-RPC address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8545, help="JSON-RPC port (default %(default)s; 0: a free one)")
+    parser.add_argument("--durable", action="store_true", help="fsync every block (CometBFT replays lost ones anyway)")
+    _add_rpc_limits(parser)
+    _add_http_access(parser)
+    parser.set_defaults(handler=cmd_node)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    _port(args.port)
+    options = NetworkOptions(
+        DataDir(args.data),
+        args.genesis or default_genesis_path(),
+        args.abci,
+        args.cometbft_rpc,
+        args.host,
+        args.port,
+        args.durable,
+        access=_http_access(args),
+        limits=_rpc_limits(args),
+    )
+    try:
+        return run_node(options, sys.stdout)
+    except OSError as error:  # the address cannot be bound, say
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+
+
 # -- wasmchain init and keys: local --------------------------------------------------------------
 
 
@@ -1305,6 +1355,7 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     vm_arguments,
     devnet_arguments,
     follow_arguments,
+    node_arguments,
     init_arguments,
     keys_arguments,
     new_arguments,

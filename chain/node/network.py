@@ -1,0 +1,406 @@
+"""``wasmchain node``: one validator's application, driven by a CometBFT node (docs/network.md).
+
+The process opens (or creates, from ``--genesis``) its data directory's
+chain and serves two things on one asyncio loop and thread: the ABCI
+socket CometBFT connects to (``abci.server.serve_abci`` over an
+``abci.app.AbciApp``), and the node's JSON-RPC (``server.Server``, the
+devnet's methods).  Only CometBFT changes the chain here: blocks arrive
+through ABCI (``FinalizeBlock``, ``Commit``), one at a time, on the loop's
+thread, between JSON-RPC calls.
+
+JSON-RPC on a network (``NetworkDispatcher``):
+
+- ``submit_transaction`` decodes the transaction and checks this node's
+  admission policy (typed arguments), then hands it to the local CometBFT
+  (``broadcast_tx_sync`` on ``--cometbft-rpc``), which runs ``CheckTx``
+  through the ABCI socket and gossips it.  A refusal comes back as the
+  devnet's refusal (``-32000``, the reason ``CheckTx`` gave); an admitted
+  one is answered ``pending`` with its hash, and the client waits for its
+  receipt (``get_receipt``) as it does with a devnet mining on an interval.
+  The forwarding is awaited on the loop (a thread would not help: CometBFT
+  calls back into this same loop for ``CheckTx``), so a synchronous call
+  here could never finish; the dispatcher forwards the request's
+  transactions first (``serve``), then answers the request as usual.
+- The node remembers what it forwarded until a block takes its nonce (or
+  ``FORWARDED_TTL`` seconds pass), so ``get_next_nonce`` counts it and
+  ``get_receipt`` says it is pending rather than unknown.
+- The devnet controls are refused (``-32005``, ``network_refused``): a
+  network's chain changes only by consensus.
+- ``chain_info``'s ``mining`` says ``{"cometbft": URL}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from wasmchain.node.datadir import DataDir, open_chain
+from wasmchain.node.errors import DuplicateTransaction, FollowerRefused, MempoolFull
+from wasmchain.node.jsonrpc import DEFAULT_LIMITS, INTERNAL_ERROR, MAX_BATCH, Limits, RPCError, bind
+from wasmchain.node.node import Node, Submitted
+from wasmchain.node.rpc import METHODS, Dispatcher, GasBudget
+from wasmchain.node.server import HTTPAccess, Server
+from wasmchain.protocol.errors import ChainError, GenesisError, InvalidTransaction, MalformedTransaction
+from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
+from wasmchain.protocol.transactions import SignedTransaction
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.vm.host import Hash32
+
+DEFAULT_ABCI = "tcp://127.0.0.1:26658"
+DEFAULT_COMETBFT_RPC = "http://127.0.0.1:26657"
+DEFAULT_PORT = 8545
+BROADCAST_TIMEOUT = 15.0
+"""Seconds ``broadcast_tx_sync`` may take in all (CometBFT waits for ``CheckTx``)."""
+MAX_BROADCAST_ANSWER = 1 << 20
+"""Bytes of CometBFT's answer read at most."""
+FORWARDED_TTL = 600.0
+"""Seconds a forwarded transaction is remembered as pending if no block takes its nonce (CometBFT may evict it)."""
+
+
+class NetworkRefused(FollowerRefused):
+    """A devnet control sent to a validator of a CometBFT network: its chain changes only by consensus."""
+
+    reason = "network_refused"
+
+
+class CheckTxRefused(InvalidTransaction):
+    """CometBFT refused the transaction: ``CheckTx`` said no (its reason), or its mempool did."""
+
+    reason = "check_tx_refused"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class CometBFTUnreachable(RPCError):
+    """The local CometBFT's RPC does not answer, or answers something that is not JSON-RPC (``-32603``: the
+    node cannot do its job; the transaction was not admitted anywhere)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INTERNAL_ERROR, message, "cometbft_unreachable")
+
+
+# -- the node --------------------------------------------------------------------------------------
+
+
+class NetworkNode(Node):
+    """A ``Node`` whose chain CometBFT drives: no block production, no devnet controls.
+
+    Its mempool holds the transactions this node forwarded to CometBFT and no block has taken yet
+    (a mirror for ``get_next_nonce`` and ``get_receipt``; CometBFT's mempool is the real one).
+    """
+
+    def __init__(self, chain: Chain, cometbft_rpc: str) -> None:
+        super().__init__(chain)
+        self.cometbft_rpc = cometbft_rpc
+        self._forwarded_at: dict[Hash32, float] = {}
+        self._pruned_at = -1
+
+    def submit(self, signed: SignedTransaction) -> Submitted:
+        raise NetworkRefused("this node's transactions go through CometBFT: send them with submit_transaction")
+
+    def admit(self, signed: SignedTransaction) -> None:
+        """This node's own checks before forwarding: not in a block already, and its typed arguments."""
+        if self.chain.has_transaction(signed.hash):
+            raise DuplicateTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
+        if self.check_args:
+            self._check_typed_args(signed)
+
+    def forwarded(self, signed: SignedTransaction) -> None:
+        """Remember a transaction CometBFT admitted, as pending, until a block takes its nonce."""
+        account = self.chain.account(signed.tx.sender)
+        try:
+            self.mempool.add(signed, account.nonce, account.balance)
+        except InvalidTransaction:
+            return  # (a nonce this mirror cannot place: CometBFT has it all the same)
+        self._forwarded_at[signed.hash] = time.monotonic()
+
+    def prune(self) -> None:
+        """Forget what blocks have taken (by nonce), and what waited longer than ``FORWARDED_TTL``."""
+        height = self.chain.head.height
+        if height != self._pruned_at:
+            self._pruned_at = height
+            self.mempool.prune(self._next_nonce)
+        expired = time.monotonic() - FORWARDED_TTL
+        for tx_hash, at in list(self._forwarded_at.items()):
+            signed = self.mempool.get(tx_hash)
+            if signed is None:
+                del self._forwarded_at[tx_hash]
+            elif at < expired:
+                self.mempool.remove(signed)
+                del self._forwarded_at[tx_hash]
+
+
+# -- JSON-RPC ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Forwarded:
+    report: dict[str, Any] | None = None
+    error: ChainError | None = None
+
+
+class NetworkDispatcher(Dispatcher):
+    """The devnet's methods on a validator: ``submit_transaction`` forwarded to CometBFT, controls refused."""
+
+    node: NetworkNode
+
+    def __init__(self, node: NetworkNode, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(node, limits=limits)
+        self.node = node
+        self._outcomes: dict[bytes, _Forwarded] = {}
+        self.methods["submit_transaction"] = dataclasses.replace(
+            self.methods["submit_transaction"], handler=_submit_transaction
+        )
+        self.methods["chain_info"] = dataclasses.replace(self.methods["chain_info"], handler=_chain_info)
+
+    def _call(self, name: str, params: Any, budget: GasBudget) -> Any:
+        if name.startswith("devnet_") and name in self.methods:
+            raise NetworkRefused(
+                f"this node is a validator of a CometBFT network and does not take {name}: a network's chain "
+                "changes only by the blocks its validators agree on (use a devnet, `wasmchain devnet`, for controls)"
+            )
+        self.node.prune()
+        return super()._call(name, params, budget)
+
+    async def serve(self, body: bytes) -> bytes | None:
+        """Forward the request's transactions to CometBFT (awaited on the loop), then answer it as usual."""
+        try:
+            for tx in _submitted(body):
+                if tx not in self._outcomes:
+                    self._outcomes[tx] = await self._forward(tx)
+            return await super().serve(body)
+        finally:
+            self._outcomes.clear()
+
+    async def _forward(self, tx: bytes) -> _Forwarded:
+        node = self.node
+        try:
+            try:
+                signed = SignedTransaction.decode(tx)
+            except MalformedTransaction as error:
+                raise MalformedTransaction(f"the transaction does not decode: {error}") from None
+            node.admit(signed)
+            await broadcast_tx_sync(node.cometbft_rpc, tx)
+        except ChainError as error:
+            return _Forwarded(error=error)
+        node.forwarded(signed)
+        return _Forwarded({"tx_hash": "0x" + signed.hash.hex(), "status": "pending", "receipt": None})
+
+
+def _submitted(body: bytes) -> list[bytes]:
+    """The ``tx`` of each well-formed ``submit_transaction`` call in a request (the rest is left to ``serve``)."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    calls = request if isinstance(request, list) else [request]
+    spec = METHODS.table()["submit_transaction"].params
+    found = []
+    for call in calls[:MAX_BATCH]:
+        if isinstance(call, dict) and call.get("method") == "submit_transaction":
+            try:
+                found.append(bind(call.get("params"), spec, "submit_transaction")["tx"])
+            except ChainError:
+                continue
+    return found
+
+
+def _submit_transaction(rpc: Dispatcher, tx: bytes) -> dict[str, Any]:
+    outcome = rpc._outcomes.get(tx) if isinstance(rpc, NetworkDispatcher) else None
+    if outcome is None:
+        raise ChainError("submit_transaction is served over HTTP on a network node (it is forwarded to CometBFT)")
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.report is not None
+    return dict(outcome.report)
+
+
+def _chain_info(rpc: Dispatcher) -> dict[str, Any]:
+    info: dict[str, Any] = METHODS.table()["chain_info"].handler(rpc)
+    if isinstance(rpc.node, NetworkNode):
+        info["mining"] = {"cometbft": rpc.node.cometbft_rpc}
+    return info
+
+
+# -- CometBFT's RPC ----------------------------------------------------------------------------------
+
+
+async def broadcast_tx_sync(url: str, tx: bytes, timeout: float = BROADCAST_TIMEOUT) -> dict[str, Any]:
+    """Hand ``tx`` to CometBFT (``broadcast_tx_sync``): its ``CheckTx`` result if the code is 0.
+
+    A nonzero code raises ``CheckTxRefused`` with the application's reason (its code mapped back by
+    ``check_tx_reason``) and log; CometBFT's own refusals (a full mempool, a transaction in its
+    cache) their classes; no answer ``CometBFTUnreachable``.
+    """
+    body = {"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_sync", "params": {"tx": base64.b64encode(tx).decode()}}
+    answer = await post_json(url, body, timeout)
+    error = answer.get("error")
+    if error is not None:
+        text = f"{error.get('message', '')} {error.get('data', '')}".strip() if isinstance(error, dict) else str(error)
+        if "already exists in cache" in text:
+            raise DuplicateTransaction("CometBFT's mempool has this transaction already (it was sent before)")
+        if "mempool is full" in text:
+            raise MempoolFull(f"CometBFT's mempool is full: {text}; try again after the next block")
+        raise CheckTxRefused(f"CometBFT refused the transaction: {text}")
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise CometBFTUnreachable(f"CometBFT at {url} answered broadcast_tx_sync without a result: {str(answer)[:200]}")
+    code = result.get("code", 0)
+    if code != 0:
+        log = str(result.get("log") or f"CheckTx answered code {code}")
+        raise CheckTxRefused(log, check_tx_reason(code))
+    return result
+
+
+def check_tx_reason(code: Any) -> str | None:
+    """The reason our ``AbciApp`` answers a ``CheckTx`` refusal with ``code`` (``abci.app.CODES``), if it is one."""
+    from wasmchain.node.abci.app import CODES  # (protobuf loads for ``wasmchain node`` only)
+
+    for reason, known in CODES.items():
+        if known == code:
+            return reason
+    return None
+
+
+async def post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """POST a JSON body to an ``http://HOST:PORT`` URL and read its JSON answer, all within ``timeout``."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise CometBFTUnreachable(f"CometBFT's RPC is an http://HOST:PORT URL, found {url!r}")
+    host, port = parsed.hostname, parsed.port or 80
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST {parsed.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode() + payload
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(request)
+                await writer.drain()
+                raw = await reader.read(MAX_BROADCAST_ANSWER)
+                while chunk := await reader.read(MAX_BROADCAST_ANSWER):
+                    raw += chunk
+                    if len(raw) > MAX_BROADCAST_ANSWER:
+                        raise CometBFTUnreachable(f"CometBFT at {url} answered more than {MAX_BROADCAST_ANSWER} bytes")
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise CometBFTUnreachable(f"CometBFT at {url} did not answer within {timeout:g} s") from None
+    except OSError as error:
+        raise CometBFTUnreachable(
+            f"cannot reach CometBFT at {url} ({error.strerror or error}): is this validator's `cometbft start` "
+            "running, and is --cometbft-rpc its RPC address (rpc.laddr in its config.toml)?"
+        ) from None
+    head, _, content = raw.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        content = _dechunk(content)
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        raise CometBFTUnreachable(f"CometBFT at {url} answered {status!r}, not JSON-RPC") from None
+    if not isinstance(answer, dict):
+        raise CometBFTUnreachable(f"CometBFT at {url} answered {str(answer)[:200]}, not a JSON-RPC object")
+    return answer
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return out
+
+
+# -- wasmchain node ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    data: DataDir
+    genesis: Path
+    abci: str = DEFAULT_ABCI
+    cometbft_rpc: str = DEFAULT_COMETBFT_RPC
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    durable: bool = False
+    access: HTTPAccess = HTTPAccess()
+    limits: Limits = DEFAULT_LIMITS
+
+
+def open_network_chain(options: NetworkOptions) -> tuple[Chain, bool]:
+    """The data directory's chain, created from the genesis file if absent; and whether it was created."""
+    genesis = load_genesis(options.genesis)
+
+    def same_genesis(resumed: Genesis) -> None:
+        if resumed.document != genesis.document:
+            raise GenesisError(
+                f"{options.data.path} holds a chain from a different genesis than {options.genesis} "
+                f"(chain id {resumed.chain_id!r}): give this network's genesis, or another --data"
+            )
+
+    # Without fsync by default: a block an OS crash loses is replayed by CometBFT's handshake.
+    return open_chain(options.data, lambda: genesis, sync=options.durable, check=same_genesis)
+
+
+def run_node(options: NetworkOptions, out: TextIO) -> int:
+    """Serve ABCI and JSON-RPC until SIGINT or SIGTERM (exit 0)."""
+    # (Here, not at the top: the generated protobuf classes load for this command only, not for every CLI command.)
+    from wasmchain.node.abci.app import AbciApp
+    from wasmchain.node.abci.server import serve_abci
+
+    chain, created = open_network_chain(options)
+    try:
+        node = NetworkNode(chain, options.cometbft_rpc)
+        app = AbciApp(chain)
+        server = Server(
+            node,
+            options.host,
+            options.port,
+            dispatcher=NetworkDispatcher(node, limits=options.limits),
+            access=options.access,
+        )
+        urls: list[str] = []
+
+        def banner(abci: str) -> None:
+            head = chain.head
+            url = urls[0]
+            started = f"created from {options.genesis}" if created else f"resumed at height {head.height}"
+            print("wasmchain node (a validator's application, driven by CometBFT)", file=out)
+            print(f"  chain id   {chain.genesis.chain_id}", file=out)
+            print(f"  abci       {abci}  (CometBFT's proxy_app)", file=out)
+            print(f"  cometbft   {options.cometbft_rpc}  (transactions are handed to it)", file=out)
+            print(f"  rpc        {url}", file=out)
+            print(f"  data       {options.data.path} ({started})", file=out)
+            print(f"  head       {head.height}  0x{head.hash.hex()}", file=out)
+            print("", file=out)
+            print("Dev accounts (INSECURE: published keys; for a local network only):", file=out)
+            for index in range(DEV_ACCOUNTS):
+                address = dev_key(index).address
+                print(f"  dev{index}  {format_address(address)}  balance {chain.account(address).balance}", file=out)
+            print("", file=out)
+            print(f"Listening on {url}  (Ctrl-C to stop)", file=out, flush=True)
+
+        server.run(urls.append, beside=lambda: serve_abci(options.abci, app, on_listening=banner))
+        print(f"stopped at height {chain.head.height}", file=out, flush=True)
+    finally:
+        chain.kv.close()
+    return 0

@@ -1,0 +1,217 @@
+"""``wasmchain node``'s JSON-RPC without CometBFT: a stand-in answers ``broadcast_tx_sync`` (chain/node/network.py).
+
+What a validator's node answers that a devnet does not: ``submit_transaction`` handed to CometBFT (its
+refusals mapped back to ours, an unreachable CometBFT said plainly), what it forwarded remembered as
+pending, the devnet controls refused with -32005, and ``chain_info`` naming CometBFT.  The real thing is
+tests/network/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.helpers import GENESIS
+from wasmchain.node.abci.app import CODES
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, TX_REJECTED
+from wasmchain.node.network import NetworkDispatcher, NetworkNode
+from wasmchain.protocol.keys import dev_key, format_address
+from wasmchain.protocol.transactions import Transaction, TxKind
+from wasmchain.store.chain import Chain
+from wasmchain.store.genesis_file import load_genesis
+from wasmchain.store.kv import MemoryKV
+
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _chain() -> Chain:
+    return Chain.create(MemoryKV(), load_genesis(GENESIS))
+
+
+def _transfer(chain: Chain, nonce: int = 0, sender: int = 0) -> bytes:
+    tx = Transaction(
+        chain_id=chain.genesis.chain_id,
+        nonce=nonce,
+        gas_limit=100_000,
+        gas_price=chain.genesis.chain.min_gas_price,
+        public_key=dev_key(sender).public_key,
+        kind=TxKind.TRANSFER,
+        to=dev_key(1).address,
+        value=5,
+    )
+    return tx.sign(dev_key(sender)).encoded
+
+
+async def _cometbft(answer: Answer, seen: list[dict[str, Any]]) -> tuple[asyncio.Server, str]:
+    """A stand-in for CometBFT's RPC: each request's JSON body to ``answer``, its result sent back."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        request = json.loads(await reader.readexactly(length))
+        seen.append(request)
+        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer(request)}).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def _call(dispatcher: NetworkDispatcher, method: str, **params: Any) -> dict[str, Any]:
+    async def run() -> bytes | None:
+        return await dispatcher.serve(
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        )
+
+    answer = asyncio.run(run())
+    assert answer is not None
+    decoded: dict[str, Any] = json.loads(answer)
+    return decoded
+
+
+def _with_cometbft(answer: Answer, calls: Callable[[NetworkDispatcher], Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Run ``calls(dispatcher)`` on a loop with the stand-in listening; its value and the requests CometBFT got."""
+    seen: list[dict[str, Any]] = []
+    chain = _chain()
+
+    async def run() -> Any:
+        server, url = await _cometbft(answer, seen)
+        dispatcher = NetworkDispatcher(NetworkNode(chain, url))
+        try:
+            return await calls(dispatcher)
+        finally:
+            server.close()
+
+    return asyncio.run(run()), seen
+
+
+async def _serve(dispatcher: NetworkDispatcher, method: str, **params: Any) -> dict[str, Any]:
+    answer = await dispatcher.serve(
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    )
+    assert answer is not None
+    decoded: dict[str, Any] = json.loads(answer)
+    return decoded
+
+
+def test_a_transaction_is_handed_to_cometbft_and_remembered_as_pending() -> None:
+    chain = _chain()
+    tx = _transfer(chain)
+    sender = format_address(dev_key(0).address)
+
+    async def calls(dispatcher: NetworkDispatcher) -> list[dict[str, Any]]:
+        submitted = await _serve(dispatcher, "submit_transaction", tx="0x" + tx.hex())
+        tx_hash = submitted["result"]["tx_hash"]
+        return [
+            submitted,
+            await _serve(dispatcher, "get_receipt", hash=tx_hash),
+            await _serve(dispatcher, "get_next_nonce", address=sender),
+            await _serve(dispatcher, "get_transaction", hash=tx_hash),
+            await _serve(dispatcher, "chain_info"),
+        ]
+
+    answers, seen = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB", "log": ""}}, calls)
+    submitted, receipt, nonce, transaction, info = answers
+    assert submitted["result"]["status"] == "pending" and submitted["result"]["receipt"] is None
+    assert receipt["result"] is None  # pending: the client polls on
+    assert nonce["result"]["nonce"] == 1  # the forwarded one counted
+    assert transaction["result"]["status"] == "pending"
+    assert info["result"]["mining"]["cometbft"].startswith("http://127.0.0.1:")
+    assert info["result"]["pending"] == 1
+    assert [request["method"] for request in seen] == ["broadcast_tx_sync"]
+    assert base64.b64decode(seen[0]["params"]["tx"]) == tx
+
+
+def test_a_check_tx_refusal_is_our_refusal_with_its_reason() -> None:
+    chain = _chain()
+    tx = _transfer(chain, nonce=7)
+
+    def refuse(request: dict[str, Any]) -> dict[str, Any]:
+        code = CODES["nonce_too_high"]
+        return {"result": {"code": code, "codespace": "wasmchain", "log": "nonce 7 is ahead: the next nonce is 0"}}
+
+    async def calls(dispatcher: NetworkDispatcher) -> dict[str, Any]:
+        return await _serve(dispatcher, "submit_transaction", tx="0x" + tx.hex())
+
+    answer, _ = _with_cometbft(refuse, calls)
+    error = answer["error"]
+    assert error["code"] == TX_REJECTED
+    assert error["data"]["reason"] == "nonce_too_high"
+    assert error["message"] == "rejected: nonce 7 is ahead: the next nonce is 0"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("tx already exists in cache", "duplicate_transaction"), ("mempool is full: 5000 txs", "mempool_full")],
+)
+def test_cometbft_s_own_refusals_are_ours(text: str, reason: str) -> None:
+    chain = _chain()
+    tx = _transfer(chain)
+
+    async def calls(dispatcher: NetworkDispatcher) -> dict[str, Any]:
+        return await _serve(dispatcher, "submit_transaction", tx="0x" + tx.hex())
+
+    answer, _ = _with_cometbft(
+        lambda request: {"error": {"code": -32603, "message": "Internal error", "data": text}}, calls
+    )
+    assert answer["error"]["data"]["reason"] == reason
+
+
+def test_a_malformed_transaction_never_reaches_cometbft() -> None:
+    async def calls(dispatcher: NetworkDispatcher) -> dict[str, Any]:
+        return await _serve(dispatcher, "submit_transaction", tx="0x9c00")
+
+    answer, seen = _with_cometbft(lambda request: {"result": {"code": 0}}, calls)
+    assert answer["error"]["code"] == TX_REJECTED
+    assert "does not decode" in answer["error"]["message"]
+    assert seen == []
+
+
+def test_an_unreachable_cometbft_is_said_plainly() -> None:
+    chain = _chain()
+    dispatcher = NetworkDispatcher(NetworkNode(chain, "http://127.0.0.1:9"))
+    answer = _call(dispatcher, "submit_transaction", tx="0x" + _transfer(chain).hex())
+    error = answer["error"]
+    assert error["data"]["reason"] == "cometbft_unreachable"
+    assert "cannot reach CometBFT at http://127.0.0.1:9" in error["message"]
+    assert "cometbft start" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("devnet_mine", {}),
+        ("devnet_snapshot", {}),
+        ("devnet_revert", {"id": 1}),
+        ("devnet_set_balance", {"address": "0x" + "11" * 20, "balance": 1}),
+        ("devnet_set_next_block_timestamp", {"timestamp": 1}),
+        ("devnet_increase_time", {"seconds": 1}),
+    ],
+)
+def test_the_devnet_controls_are_refused(method: str, params: dict[str, Any]) -> None:
+    chain = _chain()
+    answer = _call(NetworkDispatcher(NetworkNode(chain, "http://127.0.0.1:9")), method, **params)
+    error = answer["error"]
+    assert error["code"] == FOLLOWER_REFUSED
+    assert error["data"]["reason"] == "network_refused"
+    assert error["message"].startswith("this node is a validator of a CometBFT network")
+    assert chain.head.height == 0
+
+
+def test_reads_answer_as_on_a_devnet() -> None:
+    chain = _chain()
+    dispatcher = NetworkDispatcher(NetworkNode(chain, "http://127.0.0.1:9"))
+    balance = _call(dispatcher, "get_balance", address=format_address(dev_key(0).address))
+    assert balance["result"]["balance"] == chain.account(dev_key(0).address).balance
+    assert _call(dispatcher, "get_block", block=0)["result"]["height"] == 0
