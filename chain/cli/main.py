@@ -56,6 +56,8 @@ from wasmchain.node.jsonrpc import (
     MAX_BATCH_ANSWER_SIZE_FLAG,
     Limits,
 )
+from wasmchain.node.localnet import DEFAULT_DIR as DEFAULT_LOCALNET_DIR
+from wasmchain.node.localnet import FIRST_ADDRESS, LocalnetOptions, run_localnet
 from wasmchain.node.network import DEFAULT_ABCI, DEFAULT_COMETBFT_RPC, NetworkOptions, run_node
 from wasmchain.node.reports import Report, code_interface
 from wasmchain.node.server import HTTPAccess
@@ -777,6 +779,36 @@ def cmd_node(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
 
 
+def localnet_arguments(sub: Subcommands) -> None:
+    parser = sub.add_parser(
+        "localnet",
+        help="run N validators on this machine: CometBFT nodes and their wasmchain nodes (needs cometbft)",
+        description="Set up (the first time) and run a CometBFT network of --validators validators on loopback "
+        "addresses 127.0.0.1, 127.0.0.2 ..., each with its wasmchain node (JSON-RPC on port 8545 of its address). "
+        "Ctrl-C stops them all; run it again to resume (docs/network.md).",
+    )
+    parser.add_argument("--validators", type=int, default=4, metavar="N", help="how many (default %(default)s)")
+    parser.add_argument(
+        "--dir", type=Path, default=DEFAULT_LOCALNET_DIR, help="the localnet's directory (default %(default)s)"
+    )
+    parser.add_argument("--genesis", type=Path, help="genesis file, at set-up (default: ./genesis.json)")
+    parser.add_argument("--cometbft", type=Path, metavar="PATH", help="the cometbft binary (default: found on PATH)")
+    parser.add_argument(
+        "--first-address",
+        default=FIRST_ADDRESS,
+        metavar="IP",
+        help="the first validator's loopback address; the next ones follow it (default %(default)s)",
+    )
+    parser.set_defaults(handler=cmd_localnet)
+
+
+def cmd_localnet(args: argparse.Namespace) -> int:
+    options = LocalnetOptions(
+        args.dir, args.validators, args.genesis or default_genesis_path(), args.cometbft, args.first_address
+    )
+    return run_localnet(options, sys.stdout, sys.stderr)
+
+
 # -- wasmchain init and keys: local --------------------------------------------------------------
 
 
@@ -1356,6 +1388,7 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     devnet_arguments,
     follow_arguments,
     node_arguments,
+    localnet_arguments,
     init_arguments,
     keys_arguments,
     new_arguments,

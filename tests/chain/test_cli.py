@@ -399,18 +399,18 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> li
 def test_every_command_sets_its_own_handler() -> None:
     found = dict(_commands(build_parser()))
     assert {path[0] for path in found} == {
-        "vm", "devnet", "follow", "node", "init", "keys", "new", "build", "deploy", "call", "view",
+        "vm", "devnet", "follow", "node", "localnet", "init", "keys", "new", "build", "deploy", "call", "view",
         "transfer", "simulate",
         "abi", "trace", "profile", "balance", "account", "tx", "block", "proof", "export", "import", "replay", "events",
     }  # fmt: skip
-    assert len(found) == 36
+    assert len(found) == 37
     assert {path for path in found if path[0] == "devnet"} == {
         ("devnet",), ("devnet", "mine"), ("devnet", "snapshot"), ("devnet", "revert"), ("devnet", "set-balance"),
         ("devnet", "set-next-timestamp"), ("devnet", "increase-time"),
     }  # fmt: skip
     handlers = [defaults["handler"] for defaults in found.values()]
     assert all(callable(handler) for handler in handlers) and len(set(handlers)) == len(handlers)
-    servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",), ("node",)}
+    servers = {("vm", "validate"), ("vm", "run"), ("devnet",), ("follow",), ("node",), ("localnet",)}
     for path, defaults in found.items():  # the chain commands' reports are printed by main, as text or JSON
         assert ("text" in defaults) == (path not in servers and path != ("profile",)), path  # profile: not a report
     assert found[("events",)]["text"] is render.events_lines
