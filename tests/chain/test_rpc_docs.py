@@ -19,7 +19,8 @@ import pytest
 
 from tests.chain.test_rpc import REJECTIONS
 from tests.helpers import CONTRACTS, GENESIS, ROOT
-from wasmchain.node.jsonrpc import REASONS, REQUIRED, TX_REJECTED
+from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, INTERNAL_ERROR, REASONS, REQUIRED, TX_REJECTED
+from wasmchain.node.network import CheckTxRefused, CometBFTUnreachable, NetworkRefused
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.protocol.args import encode_args
@@ -157,4 +158,10 @@ def test_the_errors_list_every_reason_the_node_answers_with_its_code() -> None:
     """Each code's own reason, and every refusal of a transaction the tests provoke (tests/chain/test_rpc.py)."""
     documented = {reason: int(code) for reason, code in REASON_ROW.findall(TEXT)}
     expected = {reason: code for code, reason in REASONS.items()} | {reason: TX_REJECTED for reason in REJECTIONS}
+    # a validator's own (wasmchain node, docs/network.md)
+    expected |= {
+        NetworkRefused.reason: FOLLOWER_REFUSED,
+        CheckTxRefused.reason: TX_REJECTED,
+        CometBFTUnreachable("").reason: INTERNAL_ERROR,
+    }
     assert documented == expected
