@@ -70,3 +70,18 @@ def test_trace_times_a_traced_and_an_untraced_transfer() -> None:
     result = bench("trace.py", "--iterations", "3")
     assert set(result) == {"trace_rpc_ms", "trace_ms", "untraced_ms", "iterations", "target_ms"}
     assert result["trace_rpc_ms"] >= result["trace_ms"] > 0
+
+
+def test_network_commits_through_a_real_localnet() -> None:
+    """bench/network.py against real CometBFT processes: every receipt ok, the validators agree."""
+    from tests.helpers.network import cometbft_binary
+
+    cometbft = cometbft_binary()  # a skip without it (a failure under WASMCHAIN_REQUIRE_COMETBFT=1)
+    result = bench(
+        "network.py", "--validators", "1", "--transactions", "40", "--senders", "2", "--latency-count", "3",
+        "--cometbft", str(cometbft),
+    )  # fmt: skip
+    (network,) = result["networks"]
+    assert result["cometbft"] == "0.38.26" and network["validators"] == 1
+    assert network["transactions"] == 40 and network["committed_tx_per_s"] > 0
+    assert 0 < network["latency_ms_p50"] <= network["latency_ms_p99"]
