@@ -823,6 +823,49 @@ def cmd_events(
         start = end + 1
 
 
+FOLLOW_NEEDS_A_NODE = (
+    "events --follow needs a running node: give --rpc URL or set $WASMCHAIN_RPC (a node embedded over --data "
+    "makes blocks only while a command runs, so no event would come)"
+)
+
+
+def follow_events(
+    session: Session,
+    contract: str | None,
+    name: str | None,
+    from_block: int | None,
+    limit: int | None,
+    emit: Callable[[Report], None],
+    notice: Callable[[str], None] | None = None,
+) -> int:
+    """``wasmchain events --follow``: each event as its block is committed, ``emit``ted as a ``get_events`` entry,
+    until ``limit`` events (if given) or Ctrl-C (exit 0 either way).
+
+    ``from_block``: first the past events from that block; without it, only those of the blocks after the head.
+    ``notice`` is told, once subscribed, from which block on events come (the CLI prints it on stderr).
+    """
+    if session.rpc is None:
+        raise ChainError(FOLLOW_NEEDS_A_NODE)
+    if limit is not None and limit < 1:
+        raise ChainError(f"--limit must be 1 or more, found {limit}")
+    address = None if contract is None else _address(session.data, contract)
+    emitted = 0
+    try:
+        client = session.client
+        start = from_block if from_block is not None else client.head().height + 1
+        with client.follow_event_reports(address, name, start) as events:
+            if notice is not None:
+                notice(f"following events from block {start} (Ctrl-C to stop)")
+            for event in events:
+                emit(event)
+                emitted += 1
+                if limit is not None and emitted >= limit:
+                    break
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 def _hex32(text: str, what: str) -> bytes:
     try:
         raw = from_hex(text.removeprefix("0x"))

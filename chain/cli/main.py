@@ -1279,22 +1279,57 @@ def events_arguments(sub: Subcommands) -> None:
     parser = sub.add_parser("events", help="events of committed blocks, oldest first (one a line)")
     parser.add_argument("--contract", help="only this contract's events")
     parser.add_argument("--name", help="only events with this name")
-    parser.add_argument("--from-block", type=int, default=0, metavar="N", help="the first block (default 0)")
+    parser.add_argument(
+        "--from-block",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the first block (default 0; with --follow, the block after the head)",
+    )
     parser.add_argument("--to-block", type=int, default=None, metavar="N", help="the last block (default: the head)")
     parser.add_argument(
         "--limit",
         type=int,
-        default=DEFAULT_EVENT_LIMIT,
+        default=None,
         metavar="N",
-        help="at most N events, 1 to 10000 (default %(default)s)",
+        help=f"at most N events, 1 to 10000 (default {DEFAULT_EVENT_LIMIT}; with --follow: stop after N, default none)",
+    )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="then print each new event as its block is committed, until Ctrl-C (needs --rpc or $WASMCHAIN_RPC; "
+        "with --json, one JSON object a line)",
     )
     _add_data(parser)
-    _chain_command(parser, cmd_events, render.events_lines)
+    parser.set_defaults(handler=cmd_events, text=render.events_lines)  # (a chain command; --follow prints as it goes)
 
 
-def cmd_events(args: argparse.Namespace) -> tuple[int, Report]:
+def cmd_events(args: argparse.Namespace) -> int | tuple[int, Report]:
     with _session(args) as session:
-        return commands.cmd_events(session, args.contract, args.name, args.from_block, args.to_block, args.limit)
+        if args.follow:
+            if args.to_block is not None:
+                raise UsageError("--follow prints events from --from-block on, as they come: it takes no --to-block")
+            return commands.follow_events(
+                session,
+                args.contract,
+                args.name,
+                args.from_block,
+                args.limit,
+                lambda event: _print_event(args, event),
+                lambda text: print(text, file=sys.stderr, flush=True),
+            )
+        limit = DEFAULT_EVENT_LIMIT if args.limit is None else args.limit
+        from_block = 0 if args.from_block is None else args.from_block
+        return commands.cmd_events(session, args.contract, args.name, from_block, args.to_block, limit)
+
+
+def _print_event(args: argparse.Namespace, event: Report) -> None:
+    """One followed event, printed at once: its JSON object on a line (``--json``), or ``wasmchain events``'s line."""
+    if args.json:
+        print(json.dumps(event), flush=True)
+    else:
+        for line in render.events_lines({"events": [event]}):
+            print(line, flush=True)
 
 
 # -- export, import and replay: the data directory or a file, no node ------------------------------

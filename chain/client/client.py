@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, overload
 
 from wasmchain.client.results import (
     ArgumentTypeError,
@@ -47,7 +47,15 @@ from wasmchain.client.results import (
     Trace,
     TxResult,
 )
-from wasmchain.client.transport import DEFAULT_TIMEOUT, ClientError, HTTPTransport, RPCClientError, Transport
+from wasmchain.client.transport import (
+    DEFAULT_TIMEOUT,
+    ClientError,
+    HTTPTransport,
+    LiveResults,
+    RPCClientError,
+    Subscribing,
+    Transport,
+)
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.protocol.args import ArgsError, encode_args
 from wasmchain.protocol.errors import ChainError
@@ -71,6 +79,8 @@ DEFAULT_RECEIPT_TIMEOUT = 60.0
 """Seconds ``wait_for_receipt`` waits by default (with ``--block-time``, a few blocks)."""
 POLL_INTERVAL = 0.1
 """Seconds between two ``get_receipt`` polls."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +357,13 @@ def _as_map(method: str, args: Any) -> dict[str, Any]:
     )
 
 
+def _report(result: Any) -> dict[str, Any]:
+    """A live result that must be a JSON object (a block's or a pending transaction's report)."""
+    if not isinstance(result, dict):
+        raise RPCClientError(None, f"a subscription sent {str(result)[:80]!r}, not a JSON object", "bad_answer")
+    return result
+
+
 def address_of(value: AddressLike) -> str:
     """An address in any accepted form, as ``0x`` + 40 lowercase hex digits."""
     if isinstance(value, (Account, Contract)):
@@ -467,6 +484,43 @@ def _read_module(path: str | os.PathLike[str]) -> bytes:
         return Path(path).read_bytes()
     except OSError as error:
         raise ClientError(f"cannot read the module {path}: {error.strerror}") from None
+
+
+class Live(Generic[T]):
+    """What a node pushes as it happens (``Client.blocks``, ``Client.events(follow=True)``,
+    ``Client.pending_transactions``): iterate it; each ``next`` waits for the next one.
+
+    ``close()``, or leaving a ``with`` block, ends it.  If the node drops the subscription (the
+    reader fell behind) or the connection closes, iterating raises ``RPCClientError`` (its
+    ``reason``: ``"subscription_dropped"`` or ``"no_answer"``): subscribe again, and for events
+    resume with ``from_block`` one past the last height you had.
+    """
+
+    def __init__(self, results: LiveResults, convert: Callable[[Any], T | None], first: Collection[T] = ()) -> None:
+        self._results = results
+        self._convert = convert
+        """A result to what is yielded, or ``None`` to skip it."""
+        self._first = iter(first)
+
+    def __iter__(self) -> Live[T]:
+        return self
+
+    def __next__(self) -> T:
+        for item in self._first:
+            return item
+        while True:
+            converted = self._convert(next(self._results))
+            if converted is not None:
+                return converted
+
+    def close(self) -> None:
+        self._results.close()
+
+    def __enter__(self) -> Live[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Client:
@@ -860,41 +914,131 @@ class Client:
         params = self._simulation_params(sender, to, method, args, code, value, gas)
         return Trace.from_report(self.call("debug_profile_call", **params))
 
+    @overload
     def events(
         self,
         contract: AddressLike | None = None,
         name: str | None = None,
         from_block: int = 0,
         to_block: int | None = None,
-    ) -> list[LoggedEvent]:
+        *,
+        follow: Literal[False] = False,
+    ) -> list[LoggedEvent]: ...
+
+    @overload
+    def events(
+        self,
+        contract: AddressLike | None = None,
+        name: str | None = None,
+        from_block: int = 0,
+        to_block: None = None,
+        *,
+        follow: Literal[True],
+    ) -> Live[LoggedEvent]: ...
+
+    def events(
+        self,
+        contract: AddressLike | None = None,
+        name: str | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        follow: bool = False,
+    ) -> list[LoggedEvent] | Live[LoggedEvent]:
         """Events of committed transactions, oldest first, in blocks ``from_block`` to ``to_block`` (the head).
 
         Any number of blocks and events: the client pages through the
         node's windows (``EVENT_WINDOW`` blocks, ``EVENT_PAGE`` events a call).
+
+        ``follow=True``: an iterator (``Live``) over those from ``from_block`` and then every later one as
+        its block is committed, with no gap and none twice: it subscribes first (the node's WebSocket), then
+        reads the past ones up to the head, then yields the subscription's from the next block on.  It needs
+        a node over HTTP (``Client.connect``).
         """
-        head = self.head().height
-        last = head if to_block is None else min(to_block, head)
-        params: dict[str, Any] = {"limit": self.EVENT_PAGE}
+        filters: dict[str, Any] = {}
         if contract is not None:
-            params["contract"] = address_of(contract)
+            filters["contract"] = address_of(contract)
         if name is not None:
-            params["name"] = name
-        found: list[LoggedEvent] = []
+            filters["name"] = name
+        if not follow:
+            head = self.head().height
+            return self._events(filters, from_block, head if to_block is None else min(to_block, head))
+        if to_block is not None:
+            raise ClientError("events(follow=True) follows the chain from from_block on: it takes no to_block")
+        return self._follow_events(filters, from_block, LoggedEvent.from_found, lambda event: event.block_height)
+
+    def follow_event_reports(
+        self, contract: AddressLike | None = None, name: str | None = None, from_block: int = 0
+    ) -> Live[dict[str, Any]]:
+        """``events(follow=True)``'s events as the node reports them (``get_events`` entries, JSON objects):
+        what ``wasmchain events --follow`` prints."""
+        filters: dict[str, Any] = {}
+        if contract is not None:
+            filters["contract"] = address_of(contract)
+        if name is not None:
+            filters["name"] = name
+        return self._follow_events(filters, from_block, _report, lambda report: int(report["block_height"]))
+
+    def _follow_events(
+        self, filters: dict[str, Any], from_block: int, convert: Callable[[Any], T], height: Callable[[T], int]
+    ) -> Live[T]:
+        """Subscribe, then read the past events up to the head, then go on with the subscription's from the
+        block after it: none missed (the subscription was there before the head was read), none twice."""
+        results = self._subscribe("events", filters)
+        try:
+            last = self.head().height
+            past = [convert(report) for report in self._event_reports(filters, from_block, last)]
+        except BaseException:
+            results.close()
+            raise
+        seen = max(last, from_block - 1)
+
+        def live(report: Any) -> T | None:
+            event = convert(report)
+            return event if height(event) > seen else None  # (among the past ones already, or before from_block)
+
+        return Live(results, live, past)
+
+    def blocks(self) -> Live[dict[str, Any]]:
+        """Each block the node commits from now on, as ``get_block`` reports it (``height``, ``hash``,
+        ``timestamp``, ``transactions`` as hashes ...), as it is committed.  Needs a node over HTTP."""
+        return Live(self._subscribe("blocks", {}), _report)
+
+    def pending_transactions(self) -> Live[dict[str, Any]]:
+        """Each transaction the node admits to its mempool from now on: ``hash``, ``from``, ``to``, ``method``
+        (``None`` for a transfer) and ``nonce``.  Needs a node over HTTP."""
+        return Live(self._subscribe("pending", {}), _report)
+
+    def _subscribe(self, kind: str, params: dict[str, Any]) -> LiveResults:
+        transport = self.transport
+        if not hasattr(transport, "subscribe"):
+            raise ClientError(
+                f"live subscriptions need a running node (Client.connect(URL)): this client's "
+                f"{type(transport).__name__} has none, and an in-process node mines only when this program "
+                "sends, so there would be nothing to wait for: read client.events() after sending instead"
+            )
+        subscribing: Subscribing = transport  # type: ignore[assignment]
+        return subscribing.subscribe(kind, params)
+
+    def _events(self, filters: dict[str, Any], from_block: int, last: int) -> list[LoggedEvent]:
+        return [LoggedEvent.from_found(report) for report in self._event_reports(filters, from_block, last)]
+
+    def _event_reports(self, filters: dict[str, Any], from_block: int, last: int) -> list[dict[str, Any]]:
+        """The events matching ``filters`` in blocks ``from_block..last``, a window and a page at a time."""
+        params: dict[str, Any] = {"limit": self.EVENT_PAGE, **filters}
+        found: list[dict[str, Any]] = []
         start = from_block
         while start <= last:
             end = min(last, start + self.EVENT_WINDOW - 1)
-            page = [
-                LoggedEvent.from_found(event)
-                for event in self.call("get_events", from_block=start, to_block=end, **params)["events"]
-            ]
+            page: list[dict[str, Any]] = self.call("get_events", from_block=start, to_block=end, **params)["events"]
             if len(page) < self.EVENT_PAGE:
                 found.extend(page)
                 start = end + 1
                 continue
             # A full page may end part-way through its last block: keep the
             # blocks before it, and go on from that block.
-            final = page[-1].block_height
-            complete = [event for event in page if event.block_height < final]
+            final = page[-1]["block_height"]
+            complete = [event for event in page if event["block_height"] < final]
             if not complete:
                 raise ClientError(
                     f"block {final} holds {self.EVENT_PAGE} or more matching events, more than one "

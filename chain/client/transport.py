@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from wasmchain.node.jsonrpc import REASONS
@@ -85,6 +86,22 @@ class Transport(Protocol):
     def call(self, method: str, params: dict[str, Any]) -> Any: ...
 
     def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | RPCClientError]: ...
+
+
+class LiveResults(Protocol):
+    """A live subscription's results as they come (``Client.blocks``, ``Client.events(follow=True)``)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __next__(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class Subscribing(Protocol):
+    """A transport that can subscribe (``HTTPTransport``, over the node's WebSocket)."""
+
+    def subscribe(self, kind: str, params: dict[str, Any]) -> LiveResults: ...
 
 
 class _Connection(http.client.HTTPConnection):
@@ -288,6 +305,12 @@ class HTTPTransport:
         if "result" not in reply:
             raise self._bad(f"{describe(reply)}, with neither a result nor an error")
         return reply["result"]
+
+    def subscribe(self, kind: str, params: dict[str, Any]) -> LiveResults:
+        """A live subscription on its own WebSocket to the node (``ws://HOST:PORT/ws``; ``client.live``)."""
+        from wasmchain.client.live import WebSocketSubscription  # (loads the websockets library on first use)
+
+        return WebSocketSubscription(self.url, kind, params, timeout=self.timeout, max_size=self.max_answer)
 
     def close(self) -> None:
         """Close this thread's connection (another thread closes its own, or ``abort`` closes them all)."""

@@ -39,7 +39,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wasmchain.node.datadir import DataDir, open_chain
 from wasmchain.node.errors import DuplicateTransaction, FollowerRefused, MempoolFull
@@ -54,6 +54,10 @@ from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
 from wasmchain.vm.host import Hash32
+
+if TYPE_CHECKING:  # (protobuf loads for ``wasmchain node`` only)
+    from wasmchain.node.abci.proto.tendermint.abci import types_pb2
+    from wasmchain.node.abci.server import Responder
 
 DEFAULT_ABCI = "tcp://127.0.0.1:26658"
 DEFAULT_COMETBFT_RPC = "http://127.0.0.1:26657"
@@ -118,7 +122,9 @@ class NetworkNode(Node):
             self._check_typed_args(signed)
 
     def forwarded(self, signed: SignedTransaction) -> None:
-        """Remember a transaction CometBFT admitted, as pending, until a block takes its nonce."""
+        """Remember a transaction CometBFT admitted, as pending, until a block takes its nonce; and tell the
+        pending subscribers."""
+        self.hub.transaction_pending(signed)
         account = self.chain.account(signed.tx.sender)
         try:
             self.mempool.add(signed, account.nonce, account.balance)
@@ -140,6 +146,20 @@ class NetworkNode(Node):
             elif at < expired:
                 self.mempool.remove(signed)
                 del self._forwarded_at[tx_hash]
+
+
+class Publishing:
+    """An ABCI application whose every ``Commit`` is then told to the node's subscribers (``Node.hub``)."""
+
+    def __init__(self, app: Responder, node: Node) -> None:
+        self.app = app
+        self.node = node
+
+    def respond(self, request: types_pb2.Request) -> types_pb2.Response:
+        response = self.app.respond(request)
+        if request.WhichOneof("value") == "commit":
+            self.node.publish_committed()
+        return response
 
 
 # -- JSON-RPC ----------------------------------------------------------------------------------------
@@ -399,7 +419,7 @@ def run_node(options: NetworkOptions, out: TextIO) -> int:
             print("", file=out)
             print(f"Listening on {url}  (Ctrl-C to stop)", file=out, flush=True)
 
-        server.run(urls.append, beside=lambda: serve_abci(options.abci, app, on_listening=banner))
+        server.run(urls.append, beside=lambda: serve_abci(options.abci, Publishing(app, node), on_listening=banner))
         print(f"stopped at height {chain.head.height}", file=out, flush=True)
     finally:
         chain.kv.close()

@@ -42,6 +42,7 @@ from wasmchain.node.errors import DevnetError, DuplicateTransaction, InvalidArgs
 from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.node.mempool import Mempool
 from wasmchain.node.reports import code_interface, declared
+from wasmchain.node.subscriptions import Hub
 from wasmchain.protocol.blocks import Block, Receipt
 from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
@@ -121,6 +122,10 @@ class Node:
         """Whether admission refuses a call whose arguments do not fit its method's declared types."""
         self._interfaces: OrderedDict[Hash32, Interface | str | None] = OrderedDict()
         """Code hash -> its parsed interface, ``None`` (untyped) or why its section cannot be read."""
+        self.hub = Hub(self.interface_or_none)
+        """The live subscriptions (``subscriptions.py``): told of each committed block and admitted transaction."""
+        self._published = chain.head.height
+        """The height of the newest block the hub was told of."""
 
     @property
     def instant(self) -> bool:
@@ -143,6 +148,7 @@ class Node:
             chain.check_tx(signed)  # the ready one is checked in full: its call target too
         self.mempool.add(signed, account.nonce, account.balance)
         self.dropped.pop(signed.hash, None)
+        self.hub.transaction_pending(signed)
         if self.instant:
             while self.mempool.ready(self._next_nonce, limit=1):
                 self.produce_block(limit=1)
@@ -223,7 +229,29 @@ class Node:
         for signed in pending.block.transactions:
             self.mempool.remove(signed)
         self.mempool.prune(self._next_nonce)
+        self.committed(pending.block, pending.receipts)
         return pending.block, pending.receipts
+
+    def committed(self, block: Block, receipts: tuple[Receipt, ...]) -> None:
+        """Tell the subscribers of a block this node just committed (and of any committed before it that they
+        were not told of)."""
+        if block.height > self._published + 1:
+            self.publish_committed(block.height - 1)
+        self._published = block.height
+        self.hub.block_committed(block, receipts)
+
+    def publish_committed(self, last: int | None = None) -> None:
+        """Tell the subscribers of the blocks committed since the last one they were told of, up to ``last`` (the
+        head): for a chain that changes by another path than this node (a validator's ``Commit``, a follower's
+        ``apply_block``), called after it."""
+        last = self.chain.head.height if last is None else last
+        if last <= self._published:
+            return
+        first, self._published = self._published + 1, last
+        if not self.hub.publishes_blocks:
+            return  # (nobody would read them)
+        for height in range(first, last + 1):
+            self.hub.block_committed(self.chain.block(height), tuple(self.chain.receipts(height)))
 
     @staticmethod
     def _print_logs(pending: PendingBlock, console: Callable[[str], None]) -> None:
@@ -302,7 +330,8 @@ class Node:
             raise DevnetError("this chain's genesis does not allow balance overrides (chain.allow_balance_overrides)")
         if not 0 <= balance <= MAX_AMOUNT:
             raise DevnetError(f"a balance is between 0 and 2**128 - 1, found {balance}")
-        block, _ = self.chain.produce([], self._take_timestamp(), [(address, balance)])
+        block, receipts = self.chain.produce([], self._take_timestamp(), [(address, balance)])
+        self.committed(block, receipts)
         return block
 
     def snapshot(self) -> int:
@@ -321,6 +350,7 @@ class Node:
         if height is None:
             raise DevnetError(f"no snapshot with id {snapshot_id} (it may have been reverted already)")
         self.chain.rollback(height)
+        self._published = height  # (subscribers are told nothing: the next block at a reused height is sent anew)
         self.snapshots = {key: value for key, value in self.snapshots.items() if key < snapshot_id}
         self.mempool.clear()
         self.dropped.clear()
