@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.chain.test_node import DEV, OUTSIDER, deploy_token, new_node, token_transfer
+from tests.helpers.cli import refused, wasmchain
 from wasmchain.cli import commands
 from wasmchain.client.client import Client
 from wasmchain.client.live import SUBSCRIPTION_DROPPED, WebSocketSubscription, websocket_url
@@ -333,3 +334,11 @@ def test_events_follow_in_the_cli_starts_after_the_head_and_ctrl_c_exits_0(stand
 def test_events_follow_in_the_cli_needs_a_node(tmp_path: Any) -> None:
     with pytest.raises(Exception, match=r"events --follow needs a running node: give --rpc URL or set \$WASMCHAIN_RPC"):
         commands.follow_events(commands.Session(DataDir(tmp_path)), None, None, None, None, print)
+
+
+def test_the_cli_refuses_follow_without_a_node_and_with_to_block(tmp_path: Any) -> None:
+    refused(
+        wasmchain("events", "--follow", "--data", str(tmp_path / "data")),
+        "events --follow needs a running node: give --rpc URL or set $WASMCHAIN_RPC",
+    )
+    refused(wasmchain("events", "--follow", "--to-block", "3", "--rpc", "http://127.0.0.1:9"), "takes no --to-block")

@@ -12,6 +12,7 @@ import pytest
 from tests.chain.test_node import DEV, OUTSIDER, deploy_token, new_node, token_transfer, tx
 from wasmchain.client.local import local_client
 from wasmchain.node.jsonrpc import INVALID_PARAMS, LIMIT_EXCEEDED, RPCError
+from wasmchain.node.network import NetworkNode, Publishing
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.node.subscriptions import KINDS, QUEUE_LIMIT, Hub
@@ -306,3 +307,28 @@ def test_an_in_process_client_says_subscriptions_need_a_node_over_http() -> None
     for start in (client.blocks, client.pending_transactions, lambda: client.events(follow=True)):
         with pytest.raises(Exception, match=r"live subscriptions need a running node \(Client.connect\(URL\)\)"):
             start()
+
+
+def test_a_validator_publishes_each_block_cometbft_commits() -> None:
+    """``wasmchain node``: blocks come through the ABCI app's Commit, not the node; ``Publishing`` tells the hub."""
+    node = NetworkNode(new_node().chain, "http://127.0.0.1:9")
+    blocks = node.hub.subscribe("blocks")
+
+    class Request:
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+
+        def WhichOneof(self, group: str) -> str:  # noqa: N802 (protobuf's name)
+            return self.kind
+
+    class App:
+        def respond(self, request: Request) -> str:
+            if request.kind == "commit":
+                node.chain.produce([], node.chain.head.timestamp + 1)
+            return "response"
+
+    publishing = Publishing(App(), node)  # type: ignore[arg-type]
+    assert publishing.respond(Request("finalize_block")) == "response"  # type: ignore[arg-type]
+    assert blocks.take() == []
+    publishing.respond(Request("commit"))  # type: ignore[arg-type]
+    assert [report["height"] for report in blocks.take()] == [1]
