@@ -9,16 +9,23 @@ Connections are kept alive (HTTP/1.1), so a client thread pays for one
 TCP handshake, not one per call.
 
 The HTTP side is deliberately small: ``POST`` with a ``Content-Length``
-and an ``application/json`` body to any path is a JSON-RPC call; ``GET /``
-answers ``chain_info`` (a health check); everything else gets an HTTP error
-with a JSON-RPC error body saying what was wrong.
+and an ``application/json`` body to any path is a JSON-RPC call; ``GET /ws``
+becomes a WebSocket (``websocket.py``: JSON-RPC and live subscriptions);
+``GET /`` is the explorer's page for a browser (an ``Accept`` naming
+``text/html``) and ``chain_info`` for anything else (a health check, as
+``GET /health``); ``GET /explorer/NAME`` serves the files of
+``chain/node/explorer/``; everything else gets an HTTP error with a JSON-RPC
+error body saying what was wrong.  docs/architecture.md says why this
+server is ours and not a library's (measured with bench/rpc.py).
 
 Only the developer's own tools reach the node (``HTTPAccess``,
 docs/rpc.md "Host and Origin"): a request whose ``Host`` is not this
 machine's (a DNS-rebinding page's name) or whose ``Origin`` is a web page's
 is refused with 403 before anything runs, as geth's ``--http.vhosts`` and
 ``--http.corsdomain`` do; CORS headers, and ``OPTIONS`` preflights, only
-for the origins ``--cors-origins`` names.
+for the origins ``--cors-origins`` names.  The node's own origin (a page it
+served: ``http://`` and an allowed ``Host`` with the listening port) may
+always call it.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from wasmchain.node import websocket
 from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC, RPCError
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
@@ -48,19 +57,44 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 SINGLE_HEADERS = ("content-length", "content-type", "host", "origin", "transfer-encoding")
 """Headers a request may send once: with two, a proxy in front and this node could each read another."""
 
+EXPLORER = Path(__file__).resolve().parent / "explorer"
+"""The explorer's files (package data of ``wasmchain.node``): ``GET /`` is its index.html, ``GET /explorer/NAME``
+the others."""
+MAX_STATIC_BYTES = 8 * 1024 * 1024
+"""The largest explorer file served."""
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".woff2": "font/woff2",
+}
+"""The explorer files served, by extension; a file of another kind is not."""
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A file of the explorer's folder: no folders, no ``..``, no hidden files."""
+
 Companion = Callable[[], Coroutine[Any, Any, None]]
 """A coroutine function run beside the server, on its loop: a follower's loop."""
 
 _REASONS = {
+    101: "Switching Protocols",
     200: "OK",
     204: "No Content",
     400: "Bad Request",
     403: "Forbidden",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    404: "Not Found",
     411: "Length Required",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    426: "Upgrade Required",
     431: "Request Header Fields Too Large",
     505: "HTTP Version Not Supported",
 }
@@ -138,11 +172,20 @@ class _HTTPError(ChainError):
 
     reason = "invalid_request"
 
-    def __init__(self, status: int, message: str, code: int = INVALID_REQUEST, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: int = INVALID_REQUEST,
+        reason: str | None = None,
+        headers: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.headers = headers
+        """Header lines the answer carries besides the usual ones."""
         if reason is not None:
             self.reason = reason
 
@@ -167,6 +210,8 @@ class Server:
         self._origins = frozenset(access.cors_origins)
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.listening_port: int | None = None
+        """The port it listens on, once it does (``port`` may be 0: any free one)."""
 
     # -- running -------------------------------------------------------------------
 
@@ -194,7 +239,7 @@ class Server:
                 f"cannot listen on {host}:{self.port}: the port is in use (another `wasmchain devnet`?):"
                 " stop that process, or pass --port 0 to listen on a free port"
             ) from None
-        port = server.sockets[0].getsockname()[1]
+        port = self.listening_port = server.sockets[0].getsockname()[1]
         on_listening(f"http://{host}:{port}")
         producer = asyncio.create_task(self._produce_blocks()) if self.node.block_time else None
         companion = asyncio.create_task(beside()) if beside is not None else None
@@ -249,11 +294,14 @@ class Server:
                     return  # the client went away, or sat idle
                 except _HTTPError as error:
                     body = _error_body(error.code, error.message, error.reason)
-                    self._write(writer, error.status, body, keep_alive=False)
+                    self._write(writer, error.status, body, keep_alive=False, cors=error.headers)
                     await writer.drain()
                     return
-                status, payload = await self._respond(request, body)
-                self._write(writer, status, payload, keep_alive=request.keep_alive, cors=request.cors)
+                if request.method == "GET" and _path(request.target) == websocket.PATH:
+                    await self._websocket(request, reader, writer)
+                    return
+                status, payload, headers = await self._respond(request, body)
+                self._write(writer, status, payload, keep_alive=request.keep_alive, cors=(*request.cors, *headers))
                 await writer.drain()
                 if not request.keep_alive:
                     return
@@ -316,7 +364,7 @@ class Server:
                     reason="host_not_allowed",
                 )
         origin = request.headers.get("origin")
-        if origin is not None:
+        if origin is not None and not self._own_origin(origin, host):
             if "*" not in self._origins and origin.lower() not in self._origins:
                 given = ", ".join(sorted(self._origins)) or "none given"
                 raise _HTTPError(
@@ -329,16 +377,103 @@ class Server:
         if request.method == "POST":
             _check_content_type(request.headers.get("content-type"))
 
-    async def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None]:
+    def _own_origin(self, origin: str, host: str | None) -> bool:
+        """Whether ``Origin`` is a page this node served: ``http://`` and the request's ``Host``, when that names
+        this node by a name it answers to (not just by ``--allowed-hosts '*'``) and its listening port."""
+        if host is None or origin.lower() != f"http://{host.lower()}":
+            return False
+        match = _HOST.fullmatch(host.lower())
+        if match is None or (match.group(1) or match.group(2)) not in self._hosts:
+            return False
+        port = host.rpartition(":")[2] if not host.endswith("]") and ":" in host else "80"
+        return port == str(self.listening_port)
+
+    async def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None, tuple[str, ...]]:
+        """The status, body and extra header lines of a request's answer (a JSON body unless they name a type)."""
         if request.method == "POST":
-            return 200, await self.dispatcher.serve(body)  # (a batch lets the loop serve others between calls)
-        if request.method == "GET" and request.target in ("/", "/health"):
-            return 200, self.dispatcher.handle(b'{"jsonrpc":"2.0","id":0,"method":"chain_info"}')
+            return 200, await self.dispatcher.serve(body), ()  # (a batch lets the loop serve others between calls)
+        if request.method == "GET":
+            path = _path(request.target)
+            if path == "/health" or (path == "/" and not _wants_html(request.headers.get("accept", ""))):
+                return 200, self.dispatcher.handle(b'{"jsonrpc":"2.0","id":0,"method":"chain_info"}'), ()
+            if path == "/":
+                return self._static(request, "index.html")
+            if path.startswith("/explorer/"):
+                return self._static(request, path.removeprefix("/explorer/"))
+            return (
+                404,
+                _error_body(
+                    INVALID_REQUEST,
+                    f"nothing at {path[:100]!r}: GET / is the explorer, GET /explorer/NAME its files, GET /health "
+                    "chain_info, GET /ws the WebSocket; JSON-RPC calls are POSTed to any path",
+                ),
+                (),
+            )
         if request.method == "OPTIONS":
-            return 204, None
-        return 405, _error_body(
-            INVALID_REQUEST, f"method {request.method} is not served: POST JSON-RPC calls to this URL"
+            return 204, None, ()
+        return (
+            405,
+            _error_body(INVALID_REQUEST, f"method {request.method} is not served: POST JSON-RPC calls to this URL"),
+            (),
         )
+
+    def _static(self, request: _Request, name: str) -> tuple[int, bytes | None, tuple[str, ...]]:
+        """One file of the explorer's folder, with its type and the page's security headers; else 404."""
+        content_type = CONTENT_TYPES.get(Path(name).suffix.lower()) if _FILE_NAME.fullmatch(name) else None
+        data = None
+        if content_type is not None:
+            path = EXPLORER / name
+            try:
+                if path.resolve().parent == EXPLORER and path.is_file() and path.stat().st_size <= MAX_STATIC_BYTES:
+                    data = path.read_bytes()
+            except OSError:
+                data = None
+        if data is None:
+            missing = not (EXPLORER / "index.html").is_file()
+            return (
+                404,
+                _error_body(
+                    INVALID_REQUEST,
+                    f"the explorer has no file {name[:100]!r}"
+                    + (
+                        f": the explorer's files are not installed (no {EXPLORER / 'index.html'}); JSON-RPC is served "
+                        "by POST, and GET /health answers chain_info"
+                        if missing
+                        else ""
+                    ),
+                ),
+                (),
+            )
+        host = request.headers.get("host") or self._listening_authority()
+        return (
+            200,
+            data,
+            (
+                f"Content-Type: {content_type}",
+                f"Content-Security-Policy: default-src 'self'; connect-src 'self' ws://{host}; frame-ancestors 'none'",
+                "X-Content-Type-Options: nosniff",
+                "Referrer-Policy: no-referrer",
+                "Cache-Control: no-cache",
+            ),
+        )
+
+    def _listening_authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.listening_port if self.listening_port is not None else self.port}"
+
+    async def _websocket(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``GET /ws``: the handshake (refused over HTTP, as any request), then the connection is a ``Session``'s."""
+        try:
+            accept = websocket.check_handshake(request.headers)
+        except websocket.HandshakeError as error:
+            body = _error_body(INVALID_REQUEST, error.message)
+            self._write(writer, error.status, body, keep_alive=False, cors=error.headers)
+            await writer.drain()
+            return
+        writer.write(websocket.handshake_response(accept))
+        hub: websocket.SubscriptionHub | None = getattr(self.node, "hub", None)
+        session = websocket.Session(reader, writer, self.dispatcher.call, self.dispatcher.limits, hub)
+        await session.run()
 
     @staticmethod
     def _write(
@@ -357,7 +492,9 @@ class Server:
             f"Connection: {'keep-alive' if keep_alive else 'close'}",
         ]
         if payload is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+            if not any(line.startswith("Content-Type:") for line in cors):
+                lines.append("Content-Type: application/json")
+            lines.append(f"Content-Length: {len(payload)}")
         elif status != 204:
             lines.append("Content-Length: 0")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (payload or b""))
@@ -427,3 +564,13 @@ def _check_content_type(value: str | None) -> None:
 
 def _error_body(code: int, message: str, reason: str | None = None) -> bytes:
     return json.dumps({"jsonrpc": JSONRPC, "id": None, "error": RPCError(code, message, reason).to_json()}).encode()
+
+
+def _path(target: str) -> str:
+    """A request target's path (without its query)."""
+    return target.partition("?")[0]
+
+
+def _wants_html(accept: str) -> bool:
+    """Whether an ``Accept`` header names a web page (a browser's navigation does; curl and the clients do not)."""
+    return any(part.partition(";")[0].strip().lower() == "text/html" for part in accept.split(","))

@@ -424,12 +424,15 @@ def test_get_is_chain_info(devnet: Devnet) -> None:
 
 
 def test_other_methods(devnet: Devnet) -> None:
-    for method, path in [("PUT", "/"), ("DELETE", "/"), ("PATCH", "/"), ("GET", "/favicon.ico"), ("HEAD", "/x")]:
+    for method, path in [("PUT", "/"), ("DELETE", "/"), ("PATCH", "/"), ("HEAD", "/x")]:
         response = post(devnet, json.dumps(call("chain_info")), method=method, path=path)
         assert response.status == 405, (method, path, response)
         if method != "HEAD":
             assert error_of(response.json(), None)["code"] == INVALID_REQUEST
             assert f"method {method} is not served" in response.json()["error"]["message"]
+    # A GET of another path than the explorer's, /health and /ws: 404 (tests/e2e/test_static.py has the rest).
+    response = post(devnet, b"", method="GET", path="/favicon.ico")
+    assert response.status == 404 and "nothing at '/favicon.ico'" in error_of(response.json(), None)["message"]
 
 
 def test_cors_preflight(devnet: Devnet, devnets: Devnets) -> None:
