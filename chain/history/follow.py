@@ -272,10 +272,12 @@ def _value(value: Any) -> str:
 class Follower:
     """A chain that grows only by the remote's blocks, each verified by re-executing it."""
 
-    def __init__(self, chain: Chain, remote: Transport, url: str) -> None:
+    def __init__(self, chain: Chain, remote: Transport, url: str, node: Node | None = None) -> None:
         self.chain = chain
         self.remote = remote
         self.url = url
+        self.node = node
+        """The node serving this chain's RPC, whose subscribers (``node.hub``) are told of each block taken."""
         self.page_size = MAX_RAW_BLOCKS
         """Blocks asked for in a page: halved while the answer is too large, doubled back after each page."""
 
@@ -410,6 +412,8 @@ class Follower:
                 self.check_page(page)
                 for raw in page.blocks:
                     self.apply(raw)
+                    if self.node is not None:
+                        self.node.publish_committed()  # the block, and its events, to the WebSocket subscribers
                     await asyncio.sleep(0)  # answer waiting RPC calls between blocks
                 if page.blocks:
                     self.page_size = min(self.page_size * 2, MAX_RAW_BLOCKS)
@@ -543,8 +547,8 @@ def run_follow(options: FollowOptions, out: TextIO, err: TextIO = sys.stderr) ->
         print(f"stopped before following {options.rpc}: nothing created", file=out, flush=True)
         return 0
     try:
-        follower = Follower(chain, remote, options.rpc)
         node = Node(chain)
+        follower = Follower(chain, remote, options.rpc, node)
         server = Server(
             node,
             options.host,

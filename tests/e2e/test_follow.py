@@ -168,3 +168,25 @@ def test_a_follower_stops_when_the_devnet_is_reverted_under_it_and_refuses_to_st
     again.reader.join(STOP_TIMEOUT)
     assert f"error: the block at height 3 of {devnet.url} is 0x" in again.output()
     assert again.lines[-1] == "stopped at height 3\n"
+
+
+def test_a_follower_s_subscribers_get_the_blocks_and_events_it_takes(devnets: Devnets, followers: Followers) -> None:
+    """Blocks a follower takes from its remote reach its own WebSocket subscribers, with their events."""
+    devnet = devnets.start()
+    client = devnet.client()
+    token = deploy_token(client, ACCOUNTS[0], 10**9)["address"]
+    follower = followers.start(devnet.url)
+    ours = Client.connect(follower.url)
+    caught_up(ours, client)
+    start = head(client)["height"]
+    with (
+        ours.blocks() as blocks,
+        ours.events(contract=token, name="Transfer", from_block=start + 1, follow=True) as events,
+    ):
+        transfers(client, token, 1)  # a token transfer, then a native one: a block each
+        taken = [next(iter(blocks)), next(iter(blocks))]
+        event = next(iter(events))
+    assert [block["height"] for block in taken] == [start + 1, start + 2]
+    assert [len(block["transactions"]) for block in taken] == [1, 1]
+    assert event.name == "Transfer" and event.block_height == start + 1 and event.data["amount"] == 10
+    ours.close()
