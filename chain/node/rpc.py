@@ -406,6 +406,29 @@ def get_proof(rpc: Dispatcher, address: Address, key: str | None) -> Report:
     return report
 
 
+MAX_STORAGE_PAGE = 1_000
+"""Storage entries one ``get_storage`` answers at most."""
+
+
+@METHODS.add(
+    Param("address", to_address),
+    Param("after", optional(to_string), None),
+    Param("limit", to_uint, 100),
+)
+def get_storage(rpc: Dispatcher, address: Address, after: str | None, limit: int) -> Report:
+    """A contract's storage at the head, a page at a time in key order (``next``: the ``after`` of the next page)."""
+    if not 1 <= limit <= MAX_STORAGE_PAGE:
+        raise ChainError(f"limit must be between 1 and {MAX_STORAGE_PAGE}, found {limit}")
+    chain = rpc.chain
+    entries, more = chain.storage(address, None if after is None else _storage_key(after), limit)
+    return {
+        "block_height": chain.head.height,
+        "contract": format_address(address),
+        "entries": [{"key": "0x" + key.hex(), "value": "0x" + value.hex()} for key, value in entries],
+        "next": "0x" + entries[-1][0].hex() if more else None,
+    }
+
+
 # Transactions.
 
 

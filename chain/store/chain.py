@@ -29,7 +29,7 @@ from wasmchain.protocol import smt
 from wasmchain.protocol.blocks import BalanceOverride, Block, Header, Receipt, decode_receipts, encode_receipts
 from wasmchain.protocol.errors import ChainError, GenesisError, InvalidBlock, NotFound
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
-from wasmchain.protocol.state import Account, State
+from wasmchain.protocol.state import Account, State, storage_key
 from wasmchain.protocol.tracing import Location, TransactionTrace, trace_transaction
 from wasmchain.protocol.transactions import SignedTransaction, TxKind
 from wasmchain.protocol.transition import (
@@ -359,6 +359,21 @@ class Chain:
 
     def account(self, address: Address) -> Account:
         return self.state().account(address)
+
+    def storage(self, contract: Address, after: bytes | None, limit: int) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """A contract's storage at the head, in key order: up to ``limit`` (key, value) pairs whose key is after
+        ``after`` (all from the first if ``None``), and whether more follow.  A seek in the flat state table:
+        the cost is the page's, not the storage's size."""
+        prefix = storage_key(contract, b"")
+        start = None if after is None else storage_key(contract, after) + b"\0"
+        found: list[tuple[bytes, bytes]] = []
+        for key, value in self.kv.iterate(
+            schema.STATE_PREFIX + prefix, start=None if start is None else schema.STATE_PREFIX + start
+        ):
+            if len(found) == limit:
+                return found, True
+            found.append((key[len(schema.STATE_PREFIX) + len(prefix) :], value))
+        return found, False
 
     def prove(self, state_key: bytes) -> tuple[bytes | None, smt.Proof]:
         """The value of a state key at the head, and its proof against the head's state root."""

@@ -229,6 +229,7 @@ def test_the_explorer_in_chromium(devnet: Devnet, browser: Any, screenshots: Pat
     _go(browser, f"#/address/{token_address}")
     rows = _wait("the storage table", lambda: _texts(browser, "table.storage tbody tr"))
     assert any("dev1" in row and "250" in row and "u64" in row for row in rows), rows
+    assert any("supply" in row for row in rows), rows  # every key (get_storage), not only those a transfer changed
     assert "balance-of(owner: address) -> u64" in _view_text(browser)
     _shot(browser, screenshots, "contract-1280")
 

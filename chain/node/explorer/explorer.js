@@ -25,7 +25,7 @@ export const DEV_ADDRESSES = [
 const ZERO_ADDRESS = "0x" + "0".repeat(40);
 const RECENT_BLOCKS = 20; // on the home page
 const SCAN_BLOCKS = 200; // blocks searched for an account's transactions
-const TRACED_FOR_STORAGE = 25; // a contract's transactions traced for its storage keys
+const STORAGE_PAGE = 50; // storage keys a page of the storage browser lists (get_storage)
 const POLL_MS = 1000; // without a live subscription
 const CHECK_MS = 5000; // with one: catches reverts, which no block notification announces
 const RECONNECT_MS = 15000;
@@ -1041,7 +1041,7 @@ async function addressView(address) {
         : h("p", { class: "muted" }, "None."),
     ),
   );
-  if (isContract) out.append(await storageBrowser(address, txs));
+  if (isContract) out.append(await storageBrowser(address));
   return out;
 }
 
@@ -1080,21 +1080,29 @@ async function recentTransactions(address, head) {
     .filter((t) => t.transaction.from === address || t.transaction.to === address || t.address === address);
 }
 
-// The node has no method that lists a contract's storage (docs/rpc.md): the keys shown are those its
-// recent transactions changed (from their traces' state diffs), each read now with get_proof; any other
-// key can be looked up by its text or hex.
-async function storageBrowser(address, txs) {
-  const touching = txs.filter((t) => t.transaction.to === address || t.address === address).slice(0, TRACED_FOR_STORAGE);
-  const traces = await batch(touching.map((t) => ["debug_trace_transaction", { hash: t.tx_hash }]));
-  const keys = new Map();
-  for (const a of traces) {
-    for (const d of a.result?.state_diff ?? []) {
-      if (d.kind === "storage" && d.address === address) keys.set(d.storage_key.hex, true);
+// The contract's storage from get_storage, a page of STORAGE_PAGE keys at a time in key order ("More"
+// fetches the next); any key can also be read with its proof by its text or hex.
+async function storageBrowser(address) {
+  const rows = [];
+  const body = h("div", { class: "storage-list" });
+  const more = h("button", { type: "button", id: "storage-more", hidden: true }, "More");
+  let after = null;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const page = await rpc("get_storage", { address, after, limit: STORAGE_PAGE });
+      for (const e of page.entries) rows.push([storageKeyView(e.key), storageValueView(e.value), h("span", { class: "mono hash" }, e.value)]);
+      after = page.next;
+      body.replaceChildren(rows.length ? table(["Key", "Value", "Raw"], rows, "storage") : h("p", { class: "muted" }, "No storage."));
+      more.hidden = after === null;
+    } catch (e) {
+      body.replaceChildren(errorBox(e));
+    } finally {
+      more.disabled = false;
     }
-  }
-  const sorted = [...keys.keys()].sort();
-  const proofs = await batch(sorted.map((k) => ["get_proof", { address, key: k }]));
-  const rows = sorted.map((k, n) => [storageKeyView(k), proofs[n].result ? storageValueView(proofs[n].result.value) : errorText(proofs[n].error), h("span", { class: "mono hash" }, proofs[n].result?.value ?? "")]);
+  };
+  more.addEventListener("click", load);
+  await load();
   const result = h("div", { class: "lookup-result" });
   const input = h("input", { id: "storage-key", type: "text", placeholder: "a key: its text (supply) or 0x hex", autocomplete: "off", spellcheck: "false" });
   const form = h(
@@ -1120,8 +1128,9 @@ async function storageBrowser(address, txs) {
   );
   return section(
     "Storage",
-    h("p", { class: "muted" }, `The node has no method listing a contract's storage: these are the keys changed by its last ${touching.length} transactions found above (their traces' state diffs), with their values now. Values are decoded as the SDK stores them (u64, u128, address, text, msgpack) by their size, hex otherwise.`),
-    rows.length ? table(["Key", "Value now", "Raw"], rows, "storage") : h("p", { class: "muted" }, "No keys found."),
+    h("p", { class: "muted" }, "Every key at the head, in key order. Values are decoded as the SDK stores them (u64, u128, address, text, msgpack) by their size, hex otherwise."),
+    body,
+    more,
     h("h3", null, "Read any key"),
     form,
     result,
