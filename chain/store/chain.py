@@ -365,14 +365,12 @@ class Chain:
         ``after`` (all from the first if ``None``), and whether more follow.  A seek in the flat state table:
         the cost is the page's, not the storage's size."""
         prefix = storage_key(contract, b"")
-        start = None if after is None else storage_key(contract, after) + b"\0"
+        start = None if after is None else storage_key(contract, after + b"\0")  # the least key after ``after``
         found: list[tuple[bytes, bytes]] = []
-        for key, value in self.kv.iterate(
-            schema.STATE_PREFIX + prefix, start=None if start is None else schema.STATE_PREFIX + start
-        ):
+        for key, value in schema.StateTable(self.kv).iterate(prefix, start=start):
             if len(found) == limit:
                 return found, True
-            found.append((key[len(schema.STATE_PREFIX) + len(prefix) :], value))
+            found.append((key[len(prefix) :], value))
         return found, False
 
     def prove(self, state_key: bytes) -> tuple[bytes | None, smt.Proof]:

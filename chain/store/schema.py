@@ -172,7 +172,9 @@ class StateTable:
     def get(self, key: bytes) -> bytes | None:
         return self.kv.get(STATE_PREFIX + key)
 
-    def iterate(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+    def iterate(self, prefix: bytes = b"", *, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """The state's items whose key starts with ``prefix``, in key order, from ``start`` (a state key, inclusive)
+        if given."""
         skip = len(STATE_PREFIX)
-        for key, value in self.kv.iterate(STATE_PREFIX + prefix):
+        for key, value in self.kv.iterate(STATE_PREFIX + prefix, start=None if start is None else STATE_PREFIX + start):
             yield key[skip:], value
