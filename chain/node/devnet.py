@@ -91,6 +91,7 @@ def run_devnet(options: DevnetOptions, out: TextIO) -> int:
                 print(f"        private key 0x{key.seed.hex()}", file=out)
             print("", file=out)
             print(f"Use it:  wasmchain balance dev0 --rpc {url}   (or export WASMCHAIN_RPC={url})", file=out)
+            print(f"Explorer:  {url}/ in a browser (blocks, transactions, traces and contracts, live)", file=out)
             print(f"Listening on {url}  (Ctrl-C to stop)", file=out, flush=True)
 
         server.run(banner)

@@ -149,6 +149,7 @@ def test_200_concurrent_transfers_then_restart(devnets: Devnets) -> None:
     assert devnet.stop() == info["head"]["height"]
     devnet = devnets.restart(devnet)
     assert f"resumed at height {info['head']['height']}" in devnet.output()
+    assert f"Explorer:  {devnet.url}/ in a browser" in devnet.output()  # the banner says where the explorer is
     client = devnet.client()
     after = client.call("chain_info")
     assert after["head"] == info["head"]
