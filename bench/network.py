@@ -186,7 +186,7 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
     chain_id, price = client.chain_id, client.gas_price
     per_sender = args.transactions // len(senders)
     recipients = [format_address(dev_key(100 + index).address) for index in range(8)]
-    plans: dict[int, list[tuple[str, str]]] = {}
+    plans: dict[int, list[str]] = {}
     for sender in senders:
         first = client.nonce(client.dev_account(sender))
         plans[sender] = []
@@ -194,7 +194,7 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
             raw = signed_transfer(
                 sender, first + offset, token.address, recipients[offset % 8], 1 + offset % 7, chain_id, price
             )
-            plans[sender].append((raw, ""))
+            plans[sender].append(raw)
     failures: list[str] = []
     last_receipt = [0.0]
     lock = threading.Lock()
@@ -204,7 +204,7 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
         hashes: list[str] = []
         committed = 0
         try:
-            for raw, _ in plans[sender]:
+            for raw in plans[sender]:
                 while len(hashes) - committed >= WINDOW:
                     receipt = poster.call("get_receipt", {"hash": hashes[committed]})
                     if receipt is None:

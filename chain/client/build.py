@@ -264,8 +264,9 @@ def source_digest(crate: Crate, toolchain: Toolchain) -> str:
     digest = hashlib.sha256(f"{CACHE_VERSION}\0{toolchain.version}\0{crate.package}\0".encode())
     for base in (crate.workspace, *crate.path_dependencies):
         for file in _source_files(base):
-            digest.update(f"{file.relative_to(base).as_posix()}\0{len(file.read_bytes())}\0".encode())
-            digest.update(file.read_bytes())
+            data = file.read_bytes()
+            digest.update(f"{file.relative_to(base).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
     return digest.hexdigest()
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wasmchain.protocol.errors import ChainError
+from wasmchain.protocol.errors import ChainError, GenesisError
 from wasmchain.protocol.genesis import Genesis
 from wasmchain.store.chain import Chain
 from wasmchain.store.keystore import Keystore
@@ -92,6 +92,20 @@ def load_chain(data: DataDir, *, sync: bool = True, check: Callable[[Genesis], N
         kv.close()
         raise
     return chain
+
+
+def refuse_other_genesis(data: DataDir, genesis: Genesis, genesis_file: Path, advice: str) -> Callable[[Genesis], None]:
+    """An ``open_chain`` check: a chain resumed must have ``genesis`` (read from ``genesis_file``); else a
+    ``GenesisError`` naming both, then ``advice`` (what to do)."""
+
+    def check(resumed: Genesis) -> None:
+        if resumed.document != genesis.document:
+            raise GenesisError(
+                f"{data.path} holds a chain from a different genesis than {genesis_file} "
+                f"(chain id {resumed.chain_id!r}){advice}"
+            )
+
+    return check
 
 
 def open_chain(

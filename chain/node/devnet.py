@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from wasmchain.node.datadir import DataDir, open_chain
+from wasmchain.node.datadir import DataDir, open_chain, refuse_other_genesis
 from wasmchain.node.jsonrpc import DEFAULT_LIMITS, Limits
 from wasmchain.node.node import Node
 from wasmchain.node.rpc import Dispatcher
 from wasmchain.node.server import HTTPAccess, Server
-from wasmchain.protocol.errors import GenesisError
-from wasmchain.protocol.genesis import Genesis
 from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
 from wasmchain.store.chain import Chain
 from wasmchain.store.genesis_file import load_genesis
@@ -43,13 +41,9 @@ def open_devnet_chain(options: DevnetOptions) -> tuple[Chain, bool]:
     data = options.data
     genesis = load_genesis(options.genesis)
 
-    def same_genesis(resumed: Genesis) -> None:
-        if resumed.document != genesis.document:
-            raise GenesisError(
-                f"{data.path} holds a chain from a different genesis than {options.genesis} "
-                f"(chain id {resumed.chain_id!r}); use --fresh to start over, or another --data"
-            )
-
+    same_genesis = refuse_other_genesis(
+        data, genesis, options.genesis, "; use --fresh to start over, or another --data"
+    )
     # Non-durable writes survive the process dying (LevelDB has handed them
     # to the OS); only an OS crash or power cut can lose the newest blocks.
     return open_chain(data, lambda: genesis, sync=options.durable, fresh=options.fresh, check=same_genesis)

@@ -41,14 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from wasmchain.node.datadir import DataDir, open_chain
+from wasmchain.node.datadir import DataDir, open_chain, refuse_other_genesis
 from wasmchain.node.errors import DuplicateTransaction, FollowerRefused, MempoolFull
 from wasmchain.node.jsonrpc import DEFAULT_LIMITS, INTERNAL_ERROR, MAX_BATCH, Limits, RPCError, bind
 from wasmchain.node.node import Node, Submitted
 from wasmchain.node.rpc import METHODS, Dispatcher, GasBudget
 from wasmchain.node.server import HTTPAccess, Server
-from wasmchain.protocol.errors import ChainError, GenesisError, InvalidTransaction, MalformedTransaction
-from wasmchain.protocol.genesis import Genesis
+from wasmchain.protocol.errors import ChainError, InvalidTransaction, MalformedTransaction
 from wasmchain.protocol.keys import DEV_ACCOUNTS, dev_key, format_address
 from wasmchain.protocol.transactions import SignedTransaction
 from wasmchain.store.chain import Chain
@@ -370,13 +369,9 @@ def open_network_chain(options: NetworkOptions) -> tuple[Chain, bool]:
     """The data directory's chain, created from the genesis file if absent; and whether it was created."""
     genesis = load_genesis(options.genesis)
 
-    def same_genesis(resumed: Genesis) -> None:
-        if resumed.document != genesis.document:
-            raise GenesisError(
-                f"{options.data.path} holds a chain from a different genesis than {options.genesis} "
-                f"(chain id {resumed.chain_id!r}): give this network's genesis, or another --data"
-            )
-
+    same_genesis = refuse_other_genesis(
+        options.data, genesis, options.genesis, ": give this network's genesis, or another --data"
+    )
     # Without fsync by default: a block an OS crash loses is replayed by CometBFT's handshake.
     return open_chain(options.data, lambda: genesis, sync=options.durable, check=same_genesis)
 

@@ -106,3 +106,22 @@ def test_the_devnet_resumes_its_chain_and_refuses_another_genesis(tmp_path: Path
     chain, created = open_devnet_chain(dataclasses.replace(options, genesis=other, fresh=True))
     assert created and chain.genesis.chain_id == "elsewhere"
     chain.kv.close()
+
+
+def test_a_validator_resumes_its_chain_and_refuses_another_genesis(tmp_path: Path) -> None:
+    from wasmchain.node.network import NetworkOptions, open_network_chain
+
+    options = NetworkOptions(DataDir(tmp_path / "data"), GENESIS)
+    for created in (True, False):
+        chain, was_created = open_network_chain(options)
+        chain.kv.close()
+        assert was_created == created
+    other = tmp_path / "other.json"
+    other.write_text(GENESIS.read_text().replace('"wasmchain-devnet"', '"elsewhere"', 1))
+    message = (
+        f"{tmp_path / 'data'} holds a chain from a different genesis than {other} "
+        "(chain id 'wasmchain-devnet'): give this network's genesis, or another --data"
+    )
+    with pytest.raises(GenesisError) as refused:
+        open_network_chain(dataclasses.replace(options, genesis=other))
+    assert str(refused.value) == message
