@@ -43,6 +43,16 @@ mod tests {
     }
 
     #[test]
+    fn host_calls() {
+        mock::reset();
+        mock::invoke(increment, &[]).unwrap();
+        // the write and the return data in one apply_effects (ABI 1: 3 host calls)
+        assert_eq!(mock::take_host_calls(), ["storage_read", "apply_effects"]);
+        mock::invoke(get, &[]).unwrap();
+        assert_eq!(mock::take_host_calls(), ["storage_read", "apply_effects"]);
+    }
+
+    #[test]
     fn overflow_aborts() {
         mock::reset();
         mock::storage_set(COUNT, &u64::MAX.to_le_bytes());

@@ -3,9 +3,10 @@
 use crate::msgpack::{self, Map, Value};
 use crate::Address;
 
-/// The arguments of the call. The input is read (one host call) and
-/// checked the first time an argument is asked for, so a method that takes
-/// none never reads it.
+/// The arguments of the call. The input is read (from the io area, or with
+/// one host call if it is longer than 3980 bytes) and checked the first
+/// time an argument is asked for, so a method that takes none never reads
+/// it.
 ///
 /// The typed getters abort the call with a message naming the argument:
 /// `missing argument "to"`, `argument "amount" must be an unsigned

@@ -1,6 +1,8 @@
-//! The wasmchain contract SDK: safe wrappers over the host ABI v1.1
-//! (`docs/abi.md`), a msgpack codec for arguments and results, a bump
-//! arena, and a panic handler that reports the panic message.
+//! The wasmchain contract SDK: safe wrappers over the host ABI 2
+//! (`docs/abi.md`: the functions of ABI 1.2, imported from the wasm module
+//! `wasmchain_v2`, plus `apply_effects` and the io area), a msgpack codec
+//! for arguments and results, a bump arena, and a panic handler that
+//! reports the panic message.
 //!
 //! `no_std`, no `alloc`, no external crates. A method is declared with
 //! [`entry!`]:
@@ -23,10 +25,19 @@
 //! msgpack ([`msgpack::Encode`]); a method returning `()` leaves the return
 //! data empty. On native targets (`cargo test`) the host functions are
 //! provided by an in-process mock ([`mock`]).
+//!
+//! Fewer host calls (ABI 2, [`io`]): the input and the environment are read
+//! from the io area the host fills before the method runs, and storage
+//! writes, events and the return data are collected and applied with one
+//! `apply_effects` when the method returns (or earlier, before a call, a
+//! transfer, a removal or a debug log, so the order is the program's).
+//! Reads see the writes still pending. A token transfer makes 4 host calls
+//! (ABI 1: 8).
 
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 pub mod arena;
+pub mod io;
 pub mod msgpack;
 pub mod sys;
 
@@ -41,6 +52,7 @@ mod tests;
 pub use arena::Bytes;
 pub use args::Args;
 pub use fmtbuf::FmtBuf;
+pub use io::flush;
 pub use msgpack::{Encode, Value};
 
 use core::fmt;
@@ -58,7 +70,8 @@ pub const MAX_ABORT_MESSAGE: usize = 1024;
 // ---------------------------------------------------------------- abort
 
 /// Ends the call with status `abort` and `msg` as its error. The call's
-/// state changes are reverted. Never returns.
+/// state changes are reverted (pending ones are simply dropped). Never
+/// returns.
 pub fn abort(msg: &str) -> ! {
     unsafe { sys::abort(msg.as_ptr(), msg.len()) }
 }
@@ -112,43 +125,30 @@ impl fmt::Display for Hex<'_> {
 
 // ------------------------------------------------------- input / return
 
-struct InputCache(core::cell::Cell<Option<Bytes>>);
-// Contracts are single-threaded (wasm32); natively, the mock resets this
-// per call through `reset_input_cache`.
-unsafe impl Sync for InputCache {}
-#[cfg(target_arch = "wasm32")]
-static INPUT: InputCache = InputCache(core::cell::Cell::new(None));
-
-#[cfg(not(target_arch = "wasm32"))]
-std::thread_local! {
-    static INPUT_TL: InputCache = InputCache(core::cell::Cell::new(None));
-}
-
-fn input_cache_get() -> Option<Bytes> {
-    #[cfg(target_arch = "wasm32")]
-    return INPUT.0.get();
-    #[cfg(not(target_arch = "wasm32"))]
-    return INPUT_TL.with(|c| c.0.get());
-}
-fn input_cache_set(v: Option<Bytes>) {
-    #[cfg(target_arch = "wasm32")]
-    INPUT.0.set(v);
-    #[cfg(not(target_arch = "wasm32"))]
-    INPUT_TL.with(|c| c.0.set(v));
-}
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn reset_input_cache() {
-    input_cache_set(None)
-}
-
-/// The call's input (the raw bytes; read once per call, then cached).
+/// The call's input (the raw bytes): from the io area, without a host
+/// call, when it is at most [`io::IO_INPUT_MAX`] (3980) bytes; a longer
+/// one is read once with `input_read` and kept for the rest of the call.
 pub fn input() -> Bytes {
-    if let Some(b) = input_cache_get() {
+    if let Some(b) = io::with(|s| s.input) {
         return b;
     }
-    let b: Bytes = arena::read(|p, cap| Some(unsafe { sys::input_read(p, cap) } as usize)).map_or(&[], |b| b);
-    input_cache_set(Some(b));
+    let b: Bytes = match io::area() {
+        Some(a) => {
+            let len = u32::from_le_bytes([a[112], a[113], a[114], a[115]]) as usize;
+            if len <= io::IO_INPUT_MAX {
+                &a[io::IO_INPUT..io::IO_INPUT + len]
+            } else {
+                read_input()
+            }
+        }
+        None => read_input(),
+    };
+    io::with(|s| s.input = Some(b));
     b
+}
+
+fn read_input() -> Bytes {
+    arena::read(|p, cap| Some(unsafe { sys::input_read(p, cap) } as usize)).map_or(&[], |b| b)
 }
 
 /// The call's arguments: the input decoded as a msgpack map (empty input
@@ -158,8 +158,11 @@ pub fn args() -> Args {
 }
 
 /// Sets the call's return data to raw bytes (a later call replaces it).
+/// Pending until the method returns, like storage writes.
 pub fn return_raw(data: &[u8]) {
-    unsafe { sys::return_set(data.as_ptr(), data.len()) }
+    if !io::push(io::TAG_RETURN, data, None) {
+        unsafe { sys::return_set(data.as_ptr(), data.len()) }
+    }
 }
 
 /// Sets the call's return data to the msgpack encoding of `value`.
@@ -190,15 +193,20 @@ impl<T: Encode> IntoReturn for T {
     }
 }
 
+/// The end of a method declared with [`entry!`]: its result becomes the
+/// return data, and everything pending is applied (one `apply_effects`).
 #[doc(hidden)]
 #[inline(always)]
 pub fn __finish<R: IntoReturn>(r: R) {
-    r.set_return()
+    r.set_return();
+    io::flush();
 }
 
 /// Declares contract methods: each becomes an exported `() -> ()` function
 /// of the same name that gets its arguments as an [`Args`] and sets the
-/// msgpack encoding of its result as the return data.
+/// msgpack encoding of its result as the return data. When the method
+/// returns, its pending storage writes, events and return data are applied
+/// with one host call ([`flush`]).
 ///
 /// ```ignore
 /// entry! {
@@ -233,10 +241,15 @@ macro_rules! entry {
 
 /// The contract's own storage (key/value byte strings).
 pub mod storage {
-    use crate::{arena, sys, Address, Bytes};
+    use crate::{arena, io, sys, Address, Bytes};
 
-    /// The value at `key`, or `None` (one host call in the common case).
+    /// The value at `key`, or `None`: the value of this method's newest
+    /// pending write of `key` (no host call), else the host's (one host
+    /// call in the common case).
     pub fn get(key: &[u8]) -> Option<Bytes> {
+        if let Some(v) = io::pending_value(key) {
+            return Some(v);
+        }
         let v = arena::read(|p, cap| {
             let n = unsafe { sys::storage_read(key.as_ptr(), key.len(), p, cap) };
             if n < 0 {
@@ -247,14 +260,24 @@ pub mod storage {
         })?;
         Some(v)
     }
+    /// Sets `key` to `value`: pending until the method returns (or the
+    /// next flush, see [`crate::io`]); [`get`] and [`has`] see it at once.
     pub fn set(key: &[u8], value: &[u8]) {
-        unsafe { sys::storage_write(key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
+        if !io::push(io::TAG_WRITE, key, Some(value)) {
+            unsafe { sys::storage_write(key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
+        }
     }
-    /// Removes the key; `true` if it was present.
+    /// Removes the key; `true` if it was present (a pending write counts:
+    /// the pending effects are applied first).
     pub fn remove(key: &[u8]) -> bool {
+        io::flush();
         unsafe { sys::storage_remove(key.as_ptr(), key.len()) != 0 }
     }
+    /// `true` if the key has a value (a pending write counts).
     pub fn has(key: &[u8]) -> bool {
+        if io::pending_value(key).is_some() {
+            return true;
+        }
         unsafe { sys::storage_has(key.as_ptr(), key.len()) != 0 }
     }
 
@@ -338,8 +361,11 @@ pub mod storage {
 
 /// Emits an event `(this contract, name, data)`; by convention `data` is
 /// msgpack (see [`msgpack::encode_map`]). Discarded if the call fails.
+/// Pending until the method returns, in order with storage writes.
 pub fn emit(name: &str, data: &[u8]) {
-    unsafe { sys::event_emit(name.as_ptr(), name.len(), data.as_ptr(), data.len()) }
+    if !io::push(io::TAG_EVENT, name.as_bytes(), Some(data)) {
+        unsafe { sys::event_emit(name.as_ptr(), name.len(), data.as_ptr(), data.len()) }
+    }
 }
 
 // --------------------------------------------------------- environment
@@ -347,7 +373,7 @@ pub fn emit(name: &str, data: &[u8]) {
 /// The size of the environment record.
 pub const ENV_SIZE: usize = 112;
 
-/// The environment record of the call (`env_read`).
+/// The environment record of the call (the io area's, or `env_read`'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Env {
     /// The account or contract that called this method.
@@ -407,22 +433,53 @@ impl Env {
     }
 }
 
-/// Reads the environment (one host call; not cached, because `balance`
-/// changes after a `transfer` or `call`).
+/// The environment: from the io area (no host call), or with `env_read`
+/// (one host call) once this method has made a `transfer` or a `call`,
+/// which change `balance`.
 pub fn env() -> Env {
+    if !io::with(|s| s.env_stale) {
+        if let Some(a) = io::area() {
+            return Env::parse(env_record(a));
+        }
+    }
     let mut r = [0u8; ENV_SIZE];
     unsafe { sys::env_read(r.as_mut_ptr()) };
     Env::parse(&r)
 }
 
-/// Shorthand for `env().caller`.
-pub fn caller() -> Address {
-    env().caller
+fn env_record(a: &[u8; io::IO_SIZE]) -> &[u8; ENV_SIZE] {
+    // The record is the area's first 112 bytes.
+    unsafe { &*(a.as_ptr() as *const [u8; ENV_SIZE]) }
 }
 
-/// Shorthand for `env().self_address`.
+/// An address of the environment that never changes in a call: from the
+/// io area (no host call, even after a `transfer` or `call`).
+fn env_address(at: usize) -> Address {
+    match io::area() {
+        Some(a) => {
+            let mut r = [0u8; 20];
+            r.copy_from_slice(&env_record(a)[at..at + 20]);
+            r
+        }
+        None => {
+            let e = env();
+            if at == 0 {
+                e.caller
+            } else {
+                e.self_address
+            }
+        }
+    }
+}
+
+/// Shorthand for `env().caller` (no host call).
+pub fn caller() -> Address {
+    env_address(0)
+}
+
+/// Shorthand for `env().self_address` (no host call).
 pub fn self_address() -> Address {
-    env().self_address
+    env_address(20)
 }
 
 // -------------------------------------------------------------- crypto
@@ -507,8 +564,14 @@ impl fmt::Display for CallError {
 /// of `gas` (`0` = all the gas left). Returns the callee's return data, or
 /// its status and error message. A failed callee's changes are already
 /// rolled back; this call carries on unless it chooses to abort.
+///
+/// The pending effects are applied first, so the callee's events come
+/// after this method's earlier ones; afterwards [`env`] asks the host for
+/// the balance.
 pub fn call(addr: &Address, method: &str, args: &[u8], value: u128, gas: u64) -> Result<Bytes, CallError> {
     let v = value.to_le_bytes();
+    io::flush();
+    io::with(|s| s.env_stale = true);
     let code = unsafe {
         sys::call(addr.as_ptr(), method.as_ptr(), method.len(), args.as_ptr(), args.len(), v.as_ptr(), gas)
     };
@@ -531,9 +594,12 @@ impl fmt::Display for InsufficientBalance {
 }
 
 /// Moves `amount` native tokens from this contract's balance to `to`;
-/// nothing moves if the balance is too low.
+/// nothing moves if the balance is too low. The pending effects are
+/// applied first; afterwards [`env`] asks the host for the balance.
 pub fn transfer(to: &Address, amount: u128) -> Result<(), InsufficientBalance> {
     let a = amount.to_le_bytes();
+    io::flush();
+    io::with(|s| s.env_stale = true);
     match unsafe { sys::transfer(to.as_ptr(), a.as_ptr()) } {
         0 => Ok(()),
         _ => Err(InsufficientBalance),
@@ -550,13 +616,13 @@ pub fn transfer(to: &Address, amount: u128) -> Result<(), InsufficientBalance> {
 /// buffer.
 pub const MAX_DEBUG_LOG: usize = 1024;
 
-/// Writes `msg` to the debug log (ABI 1.1, `debug_log`): shown in traces,
+/// Writes `msg` to the debug log (`debug_log`): shown in traces,
 /// simulations, the standalone runner and the devnet's console, never in
 /// a receipt or a root, and kept when the call fails. Charged like an
-/// event of `msg.len()` bytes. A contract that calls it imports
-/// `debug_log`, which a chain whose genesis names ABI 1
-/// (`wasmtime-50.0.1/abi-1`) refuses at deploy.
+/// event of `msg.len()` bytes. The pending effects are applied first, so
+/// a trace shows the line after the writes and events before it.
 pub fn debug_log(msg: &str) {
+    io::flush();
     unsafe { sys::debug_log(msg.as_ptr(), msg.len()) }
 }
 
@@ -590,7 +656,7 @@ pub const INTERFACE_SECTION: &str = "wasmchain:wit";
 /// The file's bytes go, unchanged, into a custom section named
 /// `wasmchain:wit` ([`INTERFACE_SECTION`]) of the built module, so the
 /// interface is part of the deployed bytes and of the code hash; a chain
-/// whose genesis names ABI 1.2 parses it at deploy and refuses the module
+/// whose genesis names ABI 1.2 or later parses it at deploy and refuses the module
 /// if the WIT is malformed or names a method the module does not export.
 /// Editing the file rebuilds the contract (`include_bytes!` tracks it).
 /// Only on wasm32: native tests build without it. Use it once per module.

@@ -1,8 +1,10 @@
-//! The raw host ABI v1.1 (docs/abi.md): every function imported from the
-//! wasm module `wasmchain`, with the exact wasm types of `vm/abi.py`.
+//! The raw host ABI 2 (docs/abi.md): every function imported from the
+//! wasm module `wasmchain_v2`, with the exact wasm types of `vm/abi.py`:
+//! ABI 1.2's functions, same signatures and meanings, and `apply_effects`.
+//! A module importing from `wasmchain_v2` is an ABI 2 module (one that
+//! imported from both `wasmchain` and `wasmchain_v2` would be refused).
 //!
-//! A module imports only the functions it calls, so a contract that never
-//! calls `debug_log` (ABI 1.1) still deploys on an ABI 1 chain.
+//! A module imports only the functions it calls.
 //!
 //! On wasm32, pointers and `usize` are `i32`, `u32` is `i32` and `u64` is
 //! `i64`. On any other target (native `cargo test`) the same functions are
@@ -13,7 +15,7 @@
 //! the host reads and writes the memory behind the pointers.
 
 #[cfg(target_arch = "wasm32")]
-#[link(wasm_import_module = "wasmchain")]
+#[link(wasm_import_module = "wasmchain_v2")]
 extern "C" {
     /// `(out_ptr, out_cap) -> len`; copies the input if `len <= out_cap`.
     pub fn input_read(out_ptr: *mut u8, out_cap: usize) -> u32;
@@ -49,10 +51,15 @@ extern "C" {
     pub fn call_result_read(out_ptr: *mut u8, out_cap: usize) -> u32;
     /// `0` on success, `1` if this contract's balance is too low.
     pub fn transfer(to_ptr: *const u8, amount_ptr: *const u8) -> u32;
-    /// ABI 1.1: a message for the developer (traces, simulations, the
+    /// A message for the developer (traces, simulations, the
     /// runner, the devnet's console); never in a receipt. Charged like an
     /// event of `msg_len` bytes.
     pub fn debug_log(msg_ptr: *const u8, msg_len: usize);
+    /// ABI 2: applies the records of `[ptr, ptr + len)` in order, each a
+    /// tag byte and little-endian u32 lengths: `1` a storage write (`key_len,
+    /// val_len, key, value`), `2` an event (`name_len, data_len, name,
+    /// data`), `3` the return data (`len, data`). A malformed buffer traps.
+    pub fn apply_effects(ptr: *const u8, len: usize);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

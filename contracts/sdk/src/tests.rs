@@ -695,3 +695,307 @@ fn args_u128() {
         "argument \"amount\" must be an unsigned integer (u128: uint, or bin of 16 bytes big-endian), got str"
     );
 }
+
+// ------------------------------------------------ ABI 2: io area, effects
+
+fn calls_of(method: fn(), input: &[u8]) -> (Result<Vec<u8>, String>, Vec<&'static str>) {
+    mock::take_host_calls();
+    let r = mock::invoke(method, input);
+    (r, mock::take_host_calls())
+}
+
+entry! {
+    fn entry_returns(_args) -> u64 {
+        storage::set(b"k", b"v");
+        emit("E", b"");
+        7
+    }
+}
+
+#[test]
+fn an_entry_method_flushes_once_when_it_returns() {
+    mock::reset();
+    // called directly inside another method: entry! itself leaves nothing pending
+    fn outer() {
+        entry_returns();
+        assert_eq!(io::pending_len(), 0);
+        assert_eq!(mock::storage_get(b"k").unwrap(), b"v");
+    }
+    let (r, calls) = calls_of(outer, &[]);
+    assert_eq!(r.unwrap(), [7]);
+    assert_eq!(calls, ["apply_effects"]);
+    let (r, calls) = calls_of(entry_returns, &[]);
+    assert_eq!(r.unwrap(), [7]);
+    assert_eq!(calls, ["apply_effects"], "one host call for a write, an event and the return data");
+    assert_eq!(mock::take_events().len(), 2);
+}
+
+#[test]
+fn reads_see_pending_writes_as_copies() {
+    fn m() {
+        storage::set(b"k", b"one");
+        assert!(io::pending_len() > 0);
+        assert_eq!(storage::get(b"k"), Some(&b"one"[..]));
+        assert!(storage::has(b"k"));
+        storage::set(b"k", b"two!");
+        let v = storage::get(b"k").unwrap();
+        assert_eq!(v, b"two!", "the newest pending write wins");
+        // the host has not seen it yet
+        assert_eq!(mock::storage_get(b"k"), None);
+        // the value is a copy: reusing the buffer after a flush leaves it alone
+        flush();
+        assert_eq!(mock::storage_get(b"k").unwrap(), b"two!");
+        storage::set(b"x", b"ZZZZZZZZZZZZZZZZ");
+        assert_eq!(v, b"two!");
+        // an empty value is a value; the host's values are read as before
+        storage::set(b"e", b"");
+        assert_eq!(storage::get(b"e"), Some(&b""[..]));
+        assert_eq!(storage::get(b"h"), Some(&b"host"[..]));
+        assert_eq!(storage::get(b"nope"), None);
+        assert!(!storage::has(b"nope"));
+    }
+    mock::reset();
+    mock::storage_set(b"h", b"host");
+    let (r, calls) = calls_of(m, &[]);
+    r.unwrap();
+    assert_eq!(calls, ["apply_effects", "storage_read", "storage_read", "storage_has", "apply_effects"]);
+    assert_eq!(mock::storage_get(b"x").unwrap(), b"ZZZZZZZZZZZZZZZZ");
+    assert_eq!(mock::storage_get(b"e").unwrap(), b"");
+}
+
+#[test]
+fn write_then_remove_then_get() {
+    fn m() {
+        storage::set(b"k", b"v");
+        assert!(storage::remove(b"k"), "the pending write is applied first, so the key was present");
+        assert_eq!(storage::get(b"k"), None);
+        assert!(!storage::has(b"k"));
+        assert!(!storage::remove(b"k"));
+        storage::set(b"k", b"again");
+        assert_eq!(storage::get(b"k"), Some(&b"again"[..]));
+    }
+    mock::reset();
+    let (r, calls) = calls_of(m, &[]);
+    r.unwrap();
+    assert_eq!(
+        calls,
+        ["apply_effects", "storage_remove", "storage_read", "storage_has", "storage_remove", "apply_effects"]
+    );
+    assert_eq!(mock::storage_get(b"k").unwrap(), b"again");
+}
+
+#[test]
+fn events_and_writes_keep_their_order_across_a_call() {
+    fn m() {
+        emit("Before", b"1");
+        storage::set(b"k", b"before");
+        let r = call(&[5; 20], "f", b"", 0, 0).unwrap();
+        assert_eq!(r, b"seen");
+        emit("After", b"2");
+        storage::set(b"k", b"after");
+        debug_log("logged");
+        emit("Last", b"3");
+    }
+    mock::reset();
+    mock::on_call(|_| {
+        // the callee runs after the caller's earlier effects are applied
+        assert_eq!(mock::storage_get(b"k").unwrap(), b"before");
+        let names: Vec<String> = mock::take_events().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["Before"]);
+        unsafe { sys::event_emit(b"Callee".as_ptr(), 6, b"".as_ptr(), 0) };
+        mock::storage_set(b"k", b"callee");
+        (0, b"seen".to_vec())
+    });
+    let (r, calls) = calls_of(m, &[]);
+    r.unwrap();
+    // (the "event_emit" is the handler's, standing for the callee's event)
+    assert_eq!(
+        calls,
+        ["apply_effects", "call", "event_emit", "call_result_read", "apply_effects", "debug_log", "apply_effects"]
+    );
+    let names: Vec<String> = mock::take_events().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["Callee", "After", "Last"]);
+    assert_eq!(mock::storage_get(b"k").unwrap(), b"after");
+}
+
+#[test]
+fn an_abort_applies_nothing_pending() {
+    fn m() {
+        storage::set(b"k", b"v");
+        emit("E", b"");
+        return_raw(b"r");
+        abort("no");
+    }
+    mock::reset();
+    let (r, calls) = calls_of(m, &[]);
+    assert_eq!(r.unwrap_err(), "no");
+    assert_eq!(calls, ["abort"]);
+    assert_eq!(mock::storage_len(), 0);
+    assert!(mock::take_events().is_empty());
+}
+
+#[test]
+fn a_record_bigger_than_the_buffer_goes_alone() {
+    fn m() {
+        let big = [7u8; io::PENDING_SIZE];
+        storage::set(b"small", b"1");
+        storage::set(b"big", &big); // flush, then storage_write
+        assert_eq!(storage::get(b"big").unwrap(), &big[..]); // from the host
+        emit("Small", b"");
+        emit("Big", &big); // flush, then event_emit
+        storage::set(b"small", b"2");
+        return_raw(&big); // flush, then return_set
+        storage::set(b"last", b"3");
+    }
+    mock::reset();
+    let (r, calls) = calls_of(m, &[]);
+    assert_eq!(r.unwrap(), [7u8; io::PENDING_SIZE]);
+    assert_eq!(
+        calls,
+        [
+            "apply_effects",
+            "storage_write",
+            "storage_read", // natively the arena offers 64 bytes first,
+            "storage_read", // then the value's length
+            "apply_effects",
+            "event_emit",
+            "apply_effects",
+            "return_set",
+            "apply_effects"
+        ]
+    );
+    assert_eq!(mock::storage_get(b"small").unwrap(), b"2");
+    assert_eq!(mock::storage_get(b"big").unwrap().len(), io::PENDING_SIZE);
+    assert_eq!(mock::storage_get(b"last").unwrap(), b"3");
+    let names: Vec<String> = mock::take_events().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["Small", "Big"]);
+    // a record of exactly the buffer's size still fits (after a flush)
+    fn exact() {
+        storage::set(b"a", b"");
+        let v = [1u8; io::PENDING_SIZE - 9 - 1];
+        storage::set(b"b", &v);
+    }
+    let (r, calls) = calls_of(exact, &[]);
+    r.unwrap();
+    assert_eq!(calls, ["apply_effects", "apply_effects"]);
+    assert_eq!(mock::storage_get(b"b").unwrap().len(), io::PENDING_SIZE - 10);
+}
+
+#[test]
+fn more_records_than_fit_flush_several_times_in_order() {
+    fn m() {
+        for i in 0..100u64 {
+            let key = storage::Key::new(b"k").u64(i);
+            storage::set(&key, &[i as u8; 100]);
+            emit("Wrote", &i.to_le_bytes());
+            if i % 10 == 9 {
+                // every value written so far reads back, pending or applied
+                for j in 0..=i {
+                    assert_eq!(storage::get(&storage::Key::new(b"k").u64(j)).unwrap(), &[j as u8; 100][..]);
+                }
+            }
+        }
+        storage::set(b"done", b"");
+    }
+    mock::reset();
+    let (r, calls) = calls_of(m, &[]);
+    r.unwrap();
+    // each iteration: a write of 1+8+9+100 bytes and an event of 1+8+5+8
+    let per = (1 + 8 + 9 + 100) + (1 + 8 + 5 + 8);
+    let flushes = calls.iter().filter(|c| **c == "apply_effects").count();
+    assert!(flushes >= (100 * per) / io::PENDING_SIZE + 1, "{} flushes", flushes);
+    assert_eq!(calls.iter().filter(|c| **c != "apply_effects" && **c != "storage_read").count(), 0);
+    assert_eq!(mock::storage_len(), 101);
+    for i in 0..100u64 {
+        assert_eq!(mock::storage_get(&storage::Key::new(b"k").u64(i)).unwrap(), vec![i as u8; 100]);
+    }
+    let events = mock::take_events();
+    assert_eq!(events.len(), 100);
+    assert!(events.iter().enumerate().all(|(i, e)| e.data == (i as u64).to_le_bytes()));
+}
+
+#[test]
+fn input_from_the_io_area_up_to_3980_bytes() {
+    fn echo() {
+        return_raw(input());
+        assert_eq!(input().len(), mock_input_len());
+    }
+    fn mock_input_len() -> usize {
+        let a = io::area().unwrap();
+        u32::from_le_bytes([a[112], a[113], a[114], a[115]]) as usize
+    }
+    mock::reset();
+    for n in [0, 1, 3979, 3980, 3981, 5000, 100_000] {
+        let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        let (r, calls) = calls_of(echo, &data);
+        assert_eq!(r.unwrap(), data, "{} bytes", n);
+        let reads = calls.iter().filter(|c| **c == "input_read").count();
+        // natively the arena offers 64 bytes first, then the input's length
+        let want = if n <= io::IO_INPUT_MAX { 0 } else { 2 };
+        assert_eq!(reads, want, "{} bytes: {:?}", n, calls);
+    }
+    // the arguments of a method come from the io area too
+    mock::reset();
+    let (r, calls) = calls_of(
+        || {
+            args_of_io();
+        },
+        msgpack::encode_map(&[("n", &5u64)]),
+    );
+    r.unwrap();
+    assert_eq!(calls, ["apply_effects"]);
+    fn args_of_io() {
+        return_value(&args().u64("n"));
+    }
+}
+
+#[test]
+fn env_from_the_io_area_until_a_transfer_or_call() {
+    fn m() {
+        let e = env();
+        assert_eq!((e.caller, e.self_address, e.height, e.balance), ([1; 20], [2; 20], 9, 15));
+        assert_eq!(env().balance, 15);
+        transfer(&[6; 20], 10).unwrap();
+        assert_eq!(env().balance, 5, "after a transfer, the balance is the host's");
+        assert_eq!(caller(), [1; 20]);
+        assert_eq!(self_address(), [2; 20]);
+    }
+    mock::reset();
+    mock::set_env(Env { caller: [1; 20], self_address: [2; 20], origin: [1; 20], height: 9, timestamp: 0, value: 0, balance: 15 });
+    let (r, calls) = calls_of(m, &[]);
+    r.unwrap();
+    assert_eq!(calls, ["transfer", "env_read"]);
+    // a call makes it stale too, whatever its outcome
+    fn c() {
+        assert_eq!(caller(), [1; 20]);
+        let _ = call(&[5; 20], "f", b"", 0, 0);
+        assert_eq!(env().caller, [1; 20]);
+    }
+    let (r, calls) = calls_of(c, &[]);
+    r.unwrap();
+    assert_eq!(calls, ["call", "call_result_read", "env_read"]);
+    // outside a method (no io area), env() asks the host
+    mock::take_host_calls();
+    assert_eq!(crate::env().balance, 5);
+    assert_eq!(mock::take_host_calls(), ["env_read"]);
+}
+
+#[test]
+fn malformed_effects_trap() {
+    let bad: &[&[u8]] = &[
+        &[9],                          // unknown tag
+        &[1, 1, 0, 0],                 // header cut short
+        &[1, 1, 0, 0, 0, 1, 0, 0, 0],  // key and value missing
+        &[3, 5, 0, 0, 0, 1, 2],        // return data cut short
+        &[2, 1, 0, 0, 0, 0, 0, 0, 0, 0xff], // a name that is not UTF-8
+    ];
+    for b in bad {
+        let b = b.to_vec();
+        let r = std::panic::catch_unwind(|| unsafe { sys::apply_effects(b.as_ptr(), b.len()) });
+        assert!(r.is_err(), "{:?}", b);
+    }
+    mock::reset();
+    let ok = [3u8, 2, 0, 0, 0, b'h', b'i', 1, 1, 0, 0, 0, 0, 0, 0, 0, b'k'];
+    unsafe { sys::apply_effects(ok.as_ptr(), ok.len()) };
+    assert_eq!(mock::storage_get(b"k").unwrap(), b"");
+}

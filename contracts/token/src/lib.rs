@@ -134,6 +134,20 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_makes_four_host_calls() {
+        setup(100);
+        mock::take_host_calls();
+        mock::invoke(transfer, &args(&[("to", &BOB), ("amount", &30u64)])).unwrap();
+        // the input and the caller come from the io area; both writes and
+        // the event go in one apply_effects (ABI 1: 8 host calls)
+        assert_eq!(mock::take_host_calls(), ["storage_has", "storage_read", "storage_read", "apply_effects"]);
+        // to oneself, the credit reads the pending debit
+        mock::invoke(transfer, &args(&[("to", &ALICE), ("amount", &1u64)])).unwrap();
+        assert_eq!(mock::take_host_calls(), ["storage_has", "storage_read", "apply_effects"]);
+        assert_eq!(balance_of_(&ALICE), 70);
+    }
+
+    #[test]
     fn overdraft_is_refused() {
         setup(5);
         let err = mock::invoke(transfer, &args(&[("to", &BOB), ("amount", &10u64)])).unwrap_err();

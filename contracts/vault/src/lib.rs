@@ -115,6 +115,21 @@ mod tests {
     }
 
     #[test]
+    fn host_calls() {
+        setup();
+        mock::on_call(|_| (0, msgpack::encode(&7u64).to_vec()));
+        mock::take_host_calls();
+        mock::invoke(withdraw, &args(&[("to", &BOB), ("amount", &5u64)])).unwrap();
+        // the input and the caller come from the io area (ABI 1: 6 host calls)
+        assert_eq!(mock::take_host_calls(), ["storage_read", "storage_read", "call", "call_result_read"]);
+        mock::invoke(balance, &[]).unwrap();
+        assert_eq!(mock::take_host_calls(), ["storage_read", "call", "call_result_read", "apply_effects"]);
+        mock::reset();
+        mock::invoke(init, &args(&[("token", &TOKEN_A)])).unwrap();
+        assert_eq!(mock::take_host_calls(), ["storage_has", "apply_effects"]);
+    }
+
+    #[test]
     fn withdraw_reports_the_token_error() {
         setup();
         mock::on_call(|_| (1, b"insufficient balance: have 0, need 5".to_vec()));
