@@ -278,16 +278,21 @@ class Frame:
         data_len = self._check_size("event data", data_len, "max_event_data_size")
         gas = self.gas
         self.charge(gas.host_call + gas.event_base + gas.event_byte * (name_len + data_len))
+        self._emit(
+            lambda: self._read("event name", name_ptr, name_len), lambda: self._read("event data", data_ptr, data_len)
+        )
+
+    def _emit(self, raw_name: Callable[[], bytes], data: Callable[[], bytes]) -> None:
+        """Append an event, charged already: the ``max_events`` check, then the name (UTF-8), then the data."""
         if self.execution.events_emitted >= self.limits.max_events:
             raise HostError(f"more than max_events ({self.limits.max_events}) events in one call")
-        raw_name = self._read("event name", name_ptr, name_len)
+        raw = raw_name()
         try:
-            name = raw_name.decode("utf-8")
+            name = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise HostError(f"event name is not UTF-8: {raw_name.hex()}") from None
-        data = self._read("event data", data_ptr, data_len)
+            raise HostError(f"event name is not UTF-8: {raw.hex()}") from None
         self.execution.events_emitted += 1
-        self.events.append(Event(self.contract, name, data))
+        self.events.append(Event(self.contract, name, data()))
 
     def host_debug_log(self, msg_ptr: int, msg_len: int) -> None:
         # Charged like an event of the message's size, and bounded like one.
@@ -297,10 +302,10 @@ class Frame:
         message = self._read("debug_log message", msg_ptr, length).decode("utf-8", errors="replace")
         self.execution.logs.append(LogLine(self.contract, message))
 
-    def host_env_read(self, out_ptr: int) -> None:
-        self.charge(self.gas.host_call + self.gas.copy_byte * abi.ENV_SIZE)
+    def _env_record(self) -> bytes:
+        """The 112-byte environment record (docs/abi.md), as of now: the balance is read when asked."""
         env = self.execution.env
-        record = b"".join(
+        return b"".join(
             (
                 self.caller,
                 self.contract,
@@ -312,7 +317,79 @@ class Frame:
                 self.host.balance(self.contract).to_bytes(16, "little"),
             )
         )
-        self._write("env_read buffer", out_ptr, record)
+
+    def host_env_read(self, out_ptr: int) -> None:
+        self.charge(self.gas.host_call + self.gas.copy_byte * abi.ENV_SIZE)
+        self._write("env_read buffer", out_ptr, self._env_record())
+
+    # -- ABI 2: the io area and apply_effects -----------------------------------
+
+    def fill_io_area(self, address: int) -> None:
+        """Write the environment record, the input's length and (if it fits) the input into the io area.
+
+        Runs once, after instantiation and before the method; charged like one host call that copies
+        what it writes.  The area must lie inside memory, else the call traps before the method runs.
+        """
+        inline = len(self.input) <= abi.IO_INPUT_CAPACITY
+        written = abi.IO_INPUT_OFFSET + (len(self.input) if inline else 0)
+        self.charge(self.gas.host_call + self.gas.copy_byte * written)
+        address &= U32
+        size = self._memory_view()[1]
+        if address + abi.IO_AREA_SIZE > size:
+            raise HostError(
+                f"bad pointer: {abi.IO_EXPORT} area [{address}, {address + abi.IO_AREA_SIZE})"
+                f" is outside memory of {size} bytes"
+            )
+        record = b"".join((self._env_record(), len(self.input).to_bytes(4, "little"), self.input if inline else b""))
+        self._write(abi.IO_EXPORT, address, record)
+
+    def host_apply_effects(self, ptr: int, length: int) -> None:
+        """Apply the buffer's records in order: storage writes, events, the return data (docs/abi.md)."""
+        length &= U32
+        gas = self.gas
+        self.charge(gas.host_call + gas.copy_byte * length)
+        buffer = self._read("apply_effects buffer", ptr, length)
+        at, index = 0, 0
+        while at < length:
+            tag = buffer[at]
+            if tag == abi.EFFECT_WRITE or tag == abi.EFFECT_EVENT:
+                first, second = _lengths(buffer, at, index, 8)
+                start = at + 9
+                end = start + first + second
+                if end > length:
+                    raise _runs_past(index, at, end, length)
+                if tag == abi.EFFECT_WRITE:
+                    key_len = self._check_size("storage key", first, "max_key_size")
+                    val_len = self._check_size("storage value", second, "max_value_size")
+                    self.charge(gas.storage_write_base + gas.storage_write_byte * (key_len + val_len))
+                    self._effect_write(buffer[start : start + first], buffer[start + first : end])
+                else:
+                    name_len = self._check_size("event name", first, "max_event_name_size")
+                    data_len = self._check_size("event data", second, "max_event_data_size")
+                    self.charge(gas.event_base + gas.event_byte * (name_len + data_len))
+                    self._effect_event(buffer[start : start + first], buffer[start + first : end])
+            elif tag == abi.EFFECT_RETURN:
+                (size,) = _lengths(buffer, at, index, 4)
+                start = at + 5
+                end = start + size
+                if end > length:
+                    raise _runs_past(index, at, end, length)
+                self._check_size("return data", size, "max_return_size")
+                self.return_data = buffer[start:end]
+            else:
+                raise HostError(
+                    f"apply_effects: record {index} at offset {at} has tag {tag};"
+                    f" expected {abi.EFFECT_WRITE} (write), {abi.EFFECT_EVENT} (event) or {abi.EFFECT_RETURN} (return)"
+                )
+            at, index = end, index + 1
+
+    def _effect_write(self, key: bytes, value: bytes) -> None:
+        """One write of ``apply_effects``, charged already."""
+        self.host.storage_write(self.contract, key, value)
+
+    def _effect_event(self, raw_name: bytes, data: bytes) -> None:
+        """One event of ``apply_effects``, charged already."""
+        self._emit(lambda: raw_name, lambda: data)
 
     def host_sha256(self, ptr: int, length: int, out_ptr: int) -> None:
         length &= U32
@@ -394,6 +471,20 @@ class Frame:
         recipient = self._read("transfer address", to_ptr, abi.ADDRESS_SIZE)
         amount = int.from_bytes(self._read("transfer amount", amount_ptr, abi.AMOUNT_SIZE), "little")
         return 0 if self.host.transfer(self.contract, recipient, amount) else 1
+
+
+def _lengths(buffer: bytes, at: int, index: int, size: int) -> tuple[int, ...]:
+    """The little-endian u32 lengths after the tag of the ``apply_effects`` record at ``at``."""
+    end = at + 1 + size
+    if end > len(buffer):
+        raise _runs_past(index, at, end, len(buffer))
+    return tuple(int.from_bytes(buffer[i : i + 4], "little") for i in range(at + 1, end, 4))
+
+
+def _runs_past(index: int, at: int, end: int, length: int) -> HostError:
+    return HostError(
+        f"apply_effects: record {index} at offset {at} runs to offset {end}, past the buffer's {length} bytes"
+    )
 
 
 class PlainFrame(Frame):

@@ -25,15 +25,19 @@ from .errors import InvalidParams
 # whose genesis names ABI 1 replays exactly as it did before ABI 1.1 existed.
 # ABI 1.2 adds no host function: it checks a module's interface (its
 # ``wasmchain:wit`` section, ``vm.wit``) at deploy, which 1 and 1.1 ignore.
-ABI_VERSION = "1.2"
+# ABI 2 adds a second import module, ``wasmchain_v2`` (vm/abi.py): an ABI 1
+# module runs under it exactly as under 1.2.
+ABI_VERSION = "2"
 WASMTIME_VERSION = "50.0.1"
 VM_VERSION = f"wasmtime-{WASMTIME_VERSION}/abi-{ABI_VERSION}"
 """The newest VM version: what a new genesis names."""
+VM_VERSION_ABI_1_2 = f"wasmtime-{WASMTIME_VERSION}/abi-1.2"
+"""ABI 1.2: a deploy checks the module's WIT interface; no ``wasmchain_v2``."""
 VM_VERSION_ABI_1 = f"wasmtime-{WASMTIME_VERSION}/abi-1"
 """The first VM version (ABI 1.0, no ``debug_log``)."""
 VM_VERSION_ABI_1_1 = f"wasmtime-{WASMTIME_VERSION}/abi-1.1"
 """ABI 1.1: ``debug_log``; a ``wasmchain:wit`` section is ignored like any custom section."""
-VM_VERSIONS = (VM_VERSION_ABI_1, VM_VERSION_ABI_1_1, VM_VERSION)
+VM_VERSIONS = (VM_VERSION_ABI_1, VM_VERSION_ABI_1_1, VM_VERSION_ABI_1_2, VM_VERSION)
 """Every VM version this node runs, oldest first."""
 
 # Ceilings the engine's instance pool imposes (vm/engine.py): a genesis may set
@@ -211,7 +215,7 @@ class VMParams:
 
     @property
     def abi_version(self) -> str:
-        """The host ABI of this version: "1", "1.1" or "1.2" (the text after ``/abi-``)."""
+        """The host ABI of this version: "1", "1.1", "1.2" or "2" (the text after ``/abi-``)."""
         return self.version.rpartition("/abi-")[2]
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,6 +85,11 @@ class CompiledContract:
     hooks: HookedModule | None = None
     """Set on the profiling variant only (``vm.profiling``), never on the consensus path."""
 
+    @property
+    def has_io_area(self) -> bool:
+        """Whether calls fill the module's io area: an ABI 2 module exporting ``wasmchain_io`` (docs/abi.md)."""
+        return self.prepared.import_module == abi.IMPORT_MODULE_V2 and abi.IO_EXPORT in self.prepared.exported_globals
+
 
 class Runtime:
     """Runs contracts under one set of VM parameters.
@@ -108,7 +113,7 @@ class Runtime:
         self.cache_dir = cache_dir
         self._prepared: dict[Hash32, PreparedModule] = {}
         self._compiled: dict[Hash32, CompiledContract] = {}
-        self._allowed_imports = abi.host_functions(params.abi_version)
+        self._import_modules = abi.import_modules(params.abi_version)
         self._frames: list[Frame] = []
         self._linker = self._make_linker()
         self._profiled: dict[Hash32, CompiledContract] = {}
@@ -132,9 +137,11 @@ class Runtime:
                 code,
                 limits=self.limits,
                 allow_floats=self.params.allow_floats,
-                allowed_imports=self._allowed_imports,
+                allowed_imports=self._import_modules[abi.IMPORT_MODULE],
                 import_module=abi.IMPORT_MODULE,
+                other_modules={m: f for m, f in self._import_modules.items() if m != abi.IMPORT_MODULE},
             )
+            _check_io_export(prepared)
             # The cheap pass checks structure and limits, not operand types:
             # wasmtime's validator (no compiling) checks the rest, so a module
             # that would fail to compile is never accepted.
@@ -447,6 +454,11 @@ class Runtime:
         error = ffi.wasmtime_global_set(context, ctypes.byref(stack_global._global), ctypes.byref(start))
         if error:
             raise wasmtime.WasmtimeError._from_ptr(error)
+        if compiled.has_io_area:
+            io = _export(context, instance, _IO_EXPORT_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_
+            address = ffi.wasmtime_val_t()
+            ffi.wasmtime_global_get(context, ctypes.byref(io), ctypes.byref(address))
+            frame.fill_io_area(address.of.i32)
         if raw_results is None:
             with enter_wasm(store) as trap:
                 error = ffi.wasmtime_func_call(context, ctypes.byref(function._func), None, 0, None, 0, trap)
@@ -472,6 +484,10 @@ class Runtime:
         frame.memory = memory
         frame.stack_global = stack_global
         stack_global.set_value(store, wasmtime.Val.i32(stack_start))
+        if compiled.has_io_area:
+            io = exports[abi.IO_EXPORT]
+            assert isinstance(io, wasmtime.Global)
+            frame.fill_io_area(io.value(store))
         if raw_results is None:
             function(store)
         else:
@@ -540,6 +556,9 @@ class Runtime:
         (``vm.profiling``)."""
         linker = wasmtime.Linker(engine())
         functions = [(abi.IMPORT_MODULE, name, name, signature) for name, signature in abi.HOST_FUNCTIONS.items()]
+        functions += [
+            (abi.IMPORT_MODULE_V2, name, name, signature) for name, signature in abi.HOST_FUNCTIONS_V2.items()
+        ]
         if profile:
             functions.append((HOOK_MODULE, HOOK_NAME, _PROFILE_HOOK, _PROFILE_HOOK_SIG))
         if not self.fast_paths:
@@ -645,7 +664,7 @@ _PROFILE_HOOK_SIG: Final = FuncSig(("i32", "i32"), ())
 
 _HOST_CALLBACKS: Final = {
     name: _host_callback(name, signature)
-    for name, signature in (*abi.HOST_FUNCTIONS.items(), (_PROFILE_HOOK, _PROFILE_HOOK_SIG))
+    for name, signature in (*abi.HOST_FUNCTIONS_V2.items(), (_PROFILE_HOOK, _PROFILE_HOOK_SIG))
 }
 
 
@@ -673,6 +692,24 @@ _forget_frame_stack: Final = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_forget)
 
 
 _STACK_GLOBAL_NAME: Final = abi.STACK_GLOBAL_EXPORT.encode()
+_IO_EXPORT_NAME: Final = abi.IO_EXPORT.encode()
+
+
+def _check_io_export(prepared: PreparedModule) -> None:
+    """An ABI 2 module's ``wasmchain_io`` export, if it has one, must be an i32 global (rule ``export``)."""
+    if prepared.import_module != abi.IMPORT_MODULE_V2:
+        return
+    name = abi.IO_EXPORT
+    kind = prepared.exported_globals.get(name)
+    if kind is None and (name in prepared.exports or name in prepared.exported_others):
+        kind = "a function" if name in prepared.exports else "a memory or table"
+        raise InvalidModule(
+            "export", f"export {quote(name)} must be an i32 global (the io area's address), found {kind}"
+        )
+    if kind is not None and kind != "i32":
+        raise InvalidModule(
+            "export", f"export {quote(name)} must be an i32 global (the io area's address), found {kind}"
+        )
 
 
 def _export(context: Any, instance: wasmtime.Instance, name: bytes, kind: Any) -> Any:

@@ -88,6 +88,10 @@ class CallStep:
 Step = StorageRead | StorageWrite | StorageRemove | EventStep | LogStep | TransferStep | CallStep
 
 
+IO_AREA_STEP: Final = "io_area"
+"""The name a verbose trace gives the filling of an ABI 2 module's io area (no host call, charged like one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HostCall:
     """One host function call (verbose traces): its name and the gas it charged.
@@ -267,6 +271,26 @@ class TracingFrame(Frame):
         event = self.events[-1]
         self.record.steps.append(EventStep(event.name, event.data))
 
+    def _effect_write(self, key: bytes, value: bytes) -> None:
+        old = self.host.storage_read(self.contract, key)
+        Frame._effect_write(self, key, value)
+        self.record.steps.append(StorageWrite(key, old, value))
+
+    def _effect_event(self, raw_name: bytes, data: bytes) -> None:
+        Frame._effect_event(self, raw_name, data)
+        event = self.events[-1]
+        self.record.steps.append(EventStep(event.name, event.data))
+
+    def fill_io_area(self, address: int) -> None:
+        if not self.tracer.verbose:
+            return Frame.fill_io_area(self, address)
+        before = self.gas_used()
+        try:
+            Frame.fill_io_area(self, address)
+        finally:
+            charged = min(self.gas_used(), self.budget) - before
+            self.record.host_calls.append(HostCall(IO_AREA_STEP, charged, charged))
+
     def _traced_debug_log(self, msg_ptr: int, msg_len: int) -> None:
         Frame.host_debug_log(self, msg_ptr, msg_len)
         self.record.steps.append(LogStep(self.execution.logs[-1].message))
@@ -329,7 +353,7 @@ def _recorded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     return host_function
 
 
-for _name in abi.HOST_FUNCTIONS:
+for _name in abi.HOST_FUNCTIONS_V2:
     setattr(
         TracingFrame,
         f"host_{_name}",

@@ -107,7 +107,7 @@ def test_info_reports_the_head(app: AbciApp) -> None:
     info = app.info(types_pb2.RequestInfo(version="0.38.26", abci_version="2.0.0"))
     assert (info.last_block_height, info.last_block_app_hash) == (0, app.chain.head.state_root)
     assert info.app_version == 1 and info.data == "wasmchain"
-    assert "wasmtime-50.0.1/abi-1.2" in info.version
+    assert "wasmtime-50.0.1/abi-2" in info.version
 
 
 def init_request(genesis: Genesis, **fields: Any) -> types_pb2.RequestInitChain:

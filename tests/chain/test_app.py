@@ -36,7 +36,7 @@ def test_info_reports_the_head(app: Application) -> None:
     info = app.info()
     assert (info.chain_id, info.last_block_height) == ("wasmchain-devnet", 0)
     assert info.last_block_app_hash == app.chain.head.state_root
-    assert info.vm_version == "wasmtime-50.0.1/abi-1.2"
+    assert info.vm_version == "wasmtime-50.0.1/abi-2"
 
 
 def test_check_tx(app: Application) -> None:
@@ -130,7 +130,8 @@ def test_genesis_with_a_predeployed_contract() -> None:
         (lambda d: d["vm"]["gas"].update(host_call=1.5), "vm.gas.host_call: expected a non-negative integer"),
         (
             lambda d: d["vm"].update(version="wasmtime-49.0.0/abi-1"),
-            "this node runs 'wasmtime-50.0.1/abi-1' or 'wasmtime-50.0.1/abi-1.1' or 'wasmtime-50.0.1/abi-1.2', "
+            "this node runs 'wasmtime-50.0.1/abi-1' or 'wasmtime-50.0.1/abi-1.1' or 'wasmtime-50.0.1/abi-1.2' or "
+            "'wasmtime-50.0.1/abi-2', "
             "genesis asks for 'wasmtime-49.0.0/abi-1'",
         ),
         (lambda d: d.update(contracts=[{"address": "0x" + "c1" * 20, "code": "0x00"}]), "genesis contract"),

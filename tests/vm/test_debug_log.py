@@ -187,8 +187,13 @@ def box() -> Sandbox:
 
 
 def test_the_devnet_genesis_names_the_newest_vm_version() -> None:
-    assert DOCUMENT["vm"]["version"] == VM_VERSION == "wasmtime-50.0.1/abi-1.2"
-    assert VM_VERSIONS == ("wasmtime-50.0.1/abi-1", "wasmtime-50.0.1/abi-1.1", "wasmtime-50.0.1/abi-1.2")
+    assert DOCUMENT["vm"]["version"] == VM_VERSION == "wasmtime-50.0.1/abi-2"
+    assert VM_VERSIONS == (
+        "wasmtime-50.0.1/abi-1",
+        "wasmtime-50.0.1/abi-1.1",
+        "wasmtime-50.0.1/abi-1.2",
+        "wasmtime-50.0.1/abi-2",
+    )
 
 
 # --- its price and its bounds --------------------------------------------------------------

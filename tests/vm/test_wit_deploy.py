@@ -26,7 +26,7 @@ from wasmchain.store.chain import Chain
 from wasmchain.store.kv import MemoryKV
 from wasmchain.vm import VM_VERSION, VM_VERSIONS, Runtime, abi
 from wasmchain.vm.errors import InvalidModule
-from wasmchain.vm.params import VM_VERSION_ABI_1, VM_VERSION_ABI_1_1
+from wasmchain.vm.params import VM_VERSION_ABI_1, VM_VERSION_ABI_1_1, VM_VERSION_ABI_1_2
 from wasmchain.vm.wasm import policy
 from wasmchain.vm.wasm.decode import decode_module
 from wasmchain.vm.wasm.encode import encode_name, encode_section
@@ -108,11 +108,12 @@ def accepted_by_older_versions(code: bytes) -> None:
 
 
 def test_the_versions_and_which_check_interfaces() -> None:
-    assert VM_VERSION == "wasmtime-50.0.1/abi-1.2"
-    assert VM_VERSIONS == (VM_VERSION_ABI_1, VM_VERSION_ABI_1_1, VM_VERSION)
-    assert [abi.checks_interfaces(version.rpartition("/abi-")[2]) for version in VM_VERSIONS] == [False, False, True]
-    # ABI 1.2 adds no host function.
-    assert abi.host_functions("1.2") == abi.host_functions("1.1") == abi.HOST_FUNCTIONS
+    assert VM_VERSION == "wasmtime-50.0.1/abi-2"
+    assert VM_VERSIONS == (VM_VERSION_ABI_1, VM_VERSION_ABI_1_1, VM_VERSION_ABI_1_2, VM_VERSION)
+    checks = [abi.checks_interfaces(version.rpartition("/abi-")[2]) for version in VM_VERSIONS]
+    assert checks == [False, False, True, True]
+    # ABI 1.2 adds no host function, and ABI 2 keeps 1.2's under "wasmchain".
+    assert abi.host_functions("1.2") == abi.host_functions("1.1") == abi.host_functions("2") == abi.HOST_FUNCTIONS
     assert json.loads(GENESIS.read_text())["vm"]["version"] == VM_VERSION
 
 

@@ -15,7 +15,7 @@ Layout: ``reader``/``encode`` (the binary format), ``opcodes``/``valtypes``/
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..errors import InvalidModule
@@ -68,6 +68,12 @@ class PreparedModule:
     """Stack cost of each exported function, in name order (0 for a re-exported import)."""
     max_cost: int
     """The largest stack cost of a defined function (the cost of ``call_indirect``)."""
+    import_module: str | None = None
+    """The module its imports come from (one at most: ``wasmchain`` or ``wasmchain_v2``); ``None`` without imports."""
+    exported_globals: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Exported globals and their value types, by export name."""
+    exported_others: frozenset[str] = frozenset()
+    """The names of exported memories and tables."""
 
 
 def prepare(
@@ -77,11 +83,12 @@ def prepare(
     allow_floats: bool,
     allowed_imports: Mapping[str, FuncSig],
     import_module: str = "wasmchain",
+    other_modules: Mapping[str, Mapping[str, FuncSig]] | None = None,
 ) -> PreparedModule:
     """Validate ``code`` and instrument it; raise ``InvalidModule`` if it breaks a rule."""
     if not isinstance(code, bytes):
         code = bytes(code)  # a bytearray (as wat2wasm returns) must not change under us
-    valid = validate(code, Policy(limits, allow_floats, allowed_imports, import_module))
+    valid = validate(code, Policy(limits, allow_floats, allowed_imports, import_module, dict(other_modules or {})))
     module = valid.module
     functions = sorted((export.name, export.index) for export in module.exports if export.kind == ExternKind.FUNC)
     exports = {name: module.func_sig(index) for name, index in functions}
@@ -103,4 +110,9 @@ def prepare(
         ),
         entry_costs=MappingProxyType({name: valid.cost(index) for name, index in functions}),
         max_cost=valid.max_cost,
+        import_module=module.imports[0].module if module.imports else None,
+        exported_globals=MappingProxyType(
+            {e.name: module.global_types[e.index] for e in module.exports if e.kind == ExternKind.GLOBAL}
+        ),
+        exported_others=frozenset(e.name for e in module.exports if e.kind in (ExternKind.MEMORY, ExternKind.TABLE)),
     )

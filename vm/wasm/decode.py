@@ -79,6 +79,7 @@ class _Builder:
     memory_pages: int = 0
     """The memory's initial number of pages."""
     globals: int = 0
+    global_types: list[str] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
     elements: int = 0
     data_count: int | None = None
@@ -94,6 +95,7 @@ class _Builder:
             tables=self.tables,
             memories=self.memories,
             globals=self.globals,
+            global_types=tuple(self.global_types),
             exports=tuple(self.exports),
             elements=self.elements,
             data_count=self.data_count,
@@ -224,12 +226,19 @@ def _decode_imports(b: _Builder, r: Reader) -> None:
         if type_index >= len(b.types):
             raise malformed(f"import {full} has type {type_index}, but the module defines {len(b.types)} types")
         sig = b.types[type_index]
-        if module != policy.import_module:
+        if module == policy.import_module:
+            allowed = policy.allowed_imports
+        elif module in policy.other_modules:
+            allowed = policy.other_modules[module]
+        else:
+            known = " or ".join(quote(m) for m in (policy.import_module, *policy.other_modules))
+            raise InvalidModule(rules.IMPORT, f"expected imports from module {known} only, found {full}")
+        if b.imports and b.imports[0].module != module:
             raise InvalidModule(
                 rules.IMPORT,
-                f"expected imports from module {quote(policy.import_module)} only, found {full}",
+                f"a module imports from one ABI's module, found {quote(b.imports[0].module)} and {full}",
             )
-        expected = policy.allowed_imports.get(name)
+        expected = allowed.get(name)
         if expected is None:
             raise InvalidModule(rules.IMPORT, f"import {full} is not a host function of this chain's ABI")
         if sig != expected:
@@ -363,6 +372,7 @@ def _decode_globals(b: _Builder, r: Reader) -> None:
             raise malformed(f"{where}: expected mutability 0 or 1, found {mutability}")
         _const_expr(b, r, f"the initializer of {where}")
         b.globals += 1
+        b.global_types.append(vtype)
 
 
 def _decode_exports(b: _Builder, r: Reader) -> None:

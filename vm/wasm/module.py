@@ -130,6 +130,8 @@ class Module:
     """Number of memories (1)."""
     globals: int
     """Number of globals (all defined: global imports are refused)."""
+    global_types: tuple[str, ...]
+    """The value type of each global, in index order."""
     exports: tuple[Export, ...]
     """The export section, in binary order."""
     elements: int

@@ -7,7 +7,7 @@ limit rules are named after the ``Limits`` field they enforce.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from ..errors import InvalidModule
@@ -92,7 +92,10 @@ class Policy:
     allowed_imports: Mapping[str, FuncSig]
     """The host functions a module may import, by name, with their exact types."""
     import_module: str = "wasmchain"
-    """The only module name imports may come from."""
+    """The module name imports come from (ABI 1)."""
+    other_modules: Mapping[str, Mapping[str, FuncSig]] = field(default_factory=dict)
+    """Further import modules and their functions (``wasmchain_v2`` on an ABI 2 chain): a module imports from
+    one of them or from ``import_module``, never from two."""
 
 
 def float_refused(found: str) -> InvalidModule:
