@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import wasmtime
 from cryptography.exceptions import InvalidSignature
@@ -324,24 +325,28 @@ class Frame:
 
     # -- ABI 2: the io area and apply_effects -----------------------------------
 
+    def io_area_cost(self) -> int:
+        """The gas of filling the io area: one host call that copies the record, the length and the input if it fits."""
+        inline = len(self.input) if len(self.input) <= abi.IO_INPUT_CAPACITY else 0
+        return self.gas.host_call + self.gas.copy_byte * (abi.IO_INPUT_OFFSET + inline)
+
     def fill_io_area(self, address: int) -> None:
         """Write the environment record, the input's length and (if it fits) the input into the io area.
 
-        Runs once, after instantiation and before the method; charged like one host call that copies
-        what it writes.  The area must lie inside memory, else the call traps before the method runs.
+        Runs once, after instantiation and before the method; charged (``io_area_cost``) with the
+        instantiation.  The area must lie inside memory, else the call traps before the method runs.
         """
-        inline = len(self.input) <= abi.IO_INPUT_CAPACITY
-        written = abi.IO_INPUT_OFFSET + (len(self.input) if inline else 0)
-        self.charge(self.gas.host_call + self.gas.copy_byte * written)
-        address &= U32
-        size = self._memory_view()[1]
+        base, size = self._memory_view()
         if address + abi.IO_AREA_SIZE > size:
             raise HostError(
                 f"bad pointer: {abi.IO_EXPORT} area [{address}, {address + abi.IO_AREA_SIZE})"
                 f" is outside memory of {size} bytes"
             )
-        record = b"".join((self._env_record(), len(self.input).to_bytes(4, "little"), self.input if inline else b""))
-        self._write(abi.IO_EXPORT, address, record)
+        data = self.input
+        record = b"".join(
+            (self._env_record(), len(data).to_bytes(4, "little"), data if len(data) <= abi.IO_INPUT_CAPACITY else b"")
+        )
+        ctypes.memmove(base + address, record, len(record))
 
     def host_apply_effects(self, ptr: int, length: int) -> None:
         """Apply the buffer's records in order: storage writes, events, the return data (docs/abi.md)."""
@@ -353,7 +358,9 @@ class Frame:
         while at < length:
             tag = buffer[at]
             if tag == abi.EFFECT_WRITE or tag == abi.EFFECT_EVENT:
-                first, second = _lengths(buffer, at, index, 8)
+                if at + 9 > length:
+                    raise _runs_past(index, at, at + 9, length)
+                first, second = _TWO_LENGTHS.unpack_from(buffer, at + 1)
                 start = at + 9
                 end = start + first + second
                 if end > length:
@@ -369,7 +376,9 @@ class Frame:
                     self.charge(gas.event_base + gas.event_byte * (name_len + data_len))
                     self._effect_event(buffer[start : start + first], buffer[start + first : end])
             elif tag == abi.EFFECT_RETURN:
-                (size,) = _lengths(buffer, at, index, 4)
+                if at + 5 > length:
+                    raise _runs_past(index, at, at + 5, length)
+                (size,) = _ONE_LENGTH.unpack_from(buffer, at + 1)
                 start = at + 5
                 end = start + size
                 if end > length:
@@ -473,12 +482,9 @@ class Frame:
         return 0 if self.host.transfer(self.contract, recipient, amount) else 1
 
 
-def _lengths(buffer: bytes, at: int, index: int, size: int) -> tuple[int, ...]:
-    """The little-endian u32 lengths after the tag of the ``apply_effects`` record at ``at``."""
-    end = at + 1 + size
-    if end > len(buffer):
-        raise _runs_past(index, at, end, len(buffer))
-    return tuple(int.from_bytes(buffer[i : i + 4], "little") for i in range(at + 1, end, 4))
+_TWO_LENGTHS: Final = struct.Struct("<II")
+_ONE_LENGTH: Final = struct.Struct("<I")
+"""The little-endian u32 lengths after an ``apply_effects`` record's tag."""
 
 
 def _runs_past(index: int, at: int, end: int, length: int) -> HostError:

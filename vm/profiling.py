@@ -121,8 +121,14 @@ class ProfilingFrame(TracingFrame):
         return frame.func_name or f"function {index}", self.hooks.original_offset(frame.module_offset)
 
 
-def call_profiled(frame: ProfilingFrame, instance_pre: wasmtime.InstancePre, method: str, stack_start: int) -> None:
-    """``Runtime._call_plain`` for a profiling frame: instantiate, add the slack, call."""
+def call_profiled(
+    frame: ProfilingFrame,
+    instance_pre: wasmtime.InstancePre,
+    method: str,
+    stack_start: int,
+    io_address: int | None = None,
+) -> None:
+    """``Runtime._call_plain`` for a profiling frame: instantiate, fill the io area (ABI 2), add the slack, call."""
     store = frame.store
     exports = instance_pre.instantiate(store).exports(store)
     memory, stack_global, function = exports["memory"], exports[abi.STACK_GLOBAL_EXPORT], exports[method]
@@ -131,5 +137,7 @@ def call_profiled(frame: ProfilingFrame, instance_pre: wasmtime.InstancePre, met
     frame.memory = memory
     frame.stack_global = stack_global
     stack_global.set_value(store, wasmtime.Val.i32(stack_start))
+    if io_address is not None:
+        frame.fill_io_area(io_address)
     frame.add_slack()
     function(store)

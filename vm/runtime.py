@@ -84,11 +84,10 @@ class CompiledContract:
     instance_pre: wasmtime.InstancePre
     hooks: HookedModule | None = None
     """Set on the profiling variant only (``vm.profiling``), never on the consensus path."""
-
-    @property
-    def has_io_area(self) -> bool:
-        """Whether calls fill the module's io area: an ABI 2 module exporting ``wasmchain_io`` (docs/abi.md)."""
-        return self.prepared.import_module == abi.IMPORT_MODULE_V2 and abi.IO_EXPORT in self.prepared.exported_globals
+    io_address: int | None = None
+    """Where calls write the io area: the value of an ABI 2 module's ``wasmchain_io`` global (``None``: no
+    io area).  Known at deploy: the global's initializer is one ``i32.const``, and nothing runs before a
+    method that could change it (there is no start function)."""
 
 
 class Runtime:
@@ -169,7 +168,9 @@ class Runtime:
         if compiled is None:
             prepared = self.validate(code)
             module = self._load_module(code_hash, prepared.code)
-            compiled = CompiledContract(code_hash, prepared, module, self._linker.instantiate_pre(module))
+            compiled = CompiledContract(
+                code_hash, prepared, module, self._linker.instantiate_pre(module), io_address=_io_address(prepared)
+            )
             _remember(self._compiled, code_hash, compiled)
         return compiled
 
@@ -188,7 +189,7 @@ class Runtime:
             hooks = add_hooks(compiled.prepared.code)
             module = wasmtime.Module(engine(), hooks.code)
             pre = self._profile_linker.instantiate_pre(module)
-            variant = CompiledContract(compiled.code_hash, compiled.prepared, module, pre, hooks)
+            variant = CompiledContract(compiled.code_hash, compiled.prepared, module, pre, hooks, compiled.io_address)
             _remember(self._profiled, compiled.code_hash, variant)
         return variant
 
@@ -399,7 +400,8 @@ class Runtime:
         raw_results: list[dict[str, str]] | None,
     ) -> None:
         """Instantiate and call; with raw_results, a plain function whose results are kept as bits."""
-        frame.charge(self.gas.instantiate)
+        io_address = compiled.io_address
+        frame.charge(self.gas.instantiate if io_address is None else self.gas.instantiate + frame.io_area_cost())
         stack_start = stack_base + compiled.prepared.entry_costs[method]
         if stack_start > self.limits.max_stack_units:
             raise StackExhausted(
@@ -409,7 +411,7 @@ class Runtime:
         try:
             if compiled.hooks is not None:
                 assert isinstance(frame, ProfilingFrame) and raw_results is None
-                call_profiled(frame, compiled.instance_pre, method, stack_start)
+                call_profiled(frame, compiled.instance_pre, method, stack_start, compiled.io_address)
             elif self.fast_paths:
                 self._call_fast(frame, compiled, method, stack_start, raw_results)
             else:
@@ -454,11 +456,8 @@ class Runtime:
         error = ffi.wasmtime_global_set(context, ctypes.byref(stack_global._global), ctypes.byref(start))
         if error:
             raise wasmtime.WasmtimeError._from_ptr(error)
-        if compiled.has_io_area:
-            io = _export(context, instance, _IO_EXPORT_NAME, ffi.WASMTIME_EXTERN_GLOBAL).global_
-            address = ffi.wasmtime_val_t()
-            ffi.wasmtime_global_get(context, ctypes.byref(io), ctypes.byref(address))
-            frame.fill_io_area(address.of.i32)
+        if compiled.io_address is not None:
+            frame.fill_io_area(compiled.io_address)
         if raw_results is None:
             with enter_wasm(store) as trap:
                 error = ffi.wasmtime_func_call(context, ctypes.byref(function._func), None, 0, None, 0, trap)
@@ -484,10 +483,10 @@ class Runtime:
         frame.memory = memory
         frame.stack_global = stack_global
         stack_global.set_value(store, wasmtime.Val.i32(stack_start))
-        if compiled.has_io_area:
+        if compiled.io_address is not None:
             io = exports[abi.IO_EXPORT]
-            assert isinstance(io, wasmtime.Global)
-            frame.fill_io_area(io.value(store))
+            assert isinstance(io, wasmtime.Global) and io.value(store) & 0xFFFFFFFF == compiled.io_address
+            frame.fill_io_area(compiled.io_address)
         if raw_results is None:
             function(store)
         else:
@@ -692,7 +691,14 @@ _forget_frame_stack: Final = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_forget)
 
 
 _STACK_GLOBAL_NAME: Final = abi.STACK_GLOBAL_EXPORT.encode()
-_IO_EXPORT_NAME: Final = abi.IO_EXPORT.encode()
+
+
+def _io_address(prepared: PreparedModule) -> int | None:
+    """The io area's address of an ABI 2 module exporting ``wasmchain_io`` (docs/abi.md), else ``None``."""
+    if prepared.import_module != abi.IMPORT_MODULE_V2:
+        return None
+    exported = prepared.exported_globals.get(abi.IO_EXPORT)
+    return None if exported is None else exported[1]
 
 
 def _check_io_export(prepared: PreparedModule) -> None:
@@ -700,7 +706,8 @@ def _check_io_export(prepared: PreparedModule) -> None:
     if prepared.import_module != abi.IMPORT_MODULE_V2:
         return
     name = abi.IO_EXPORT
-    kind = prepared.exported_globals.get(name)
+    exported = prepared.exported_globals.get(name)
+    kind = None if exported is None else exported[0]
     if kind is None and (name in prepared.exports or name in prepared.exported_others):
         kind = "a function" if name in prepared.exports else "a memory or table"
         raise InvalidModule(

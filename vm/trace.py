@@ -282,14 +282,10 @@ class TracingFrame(Frame):
         self.record.steps.append(EventStep(event.name, event.data))
 
     def fill_io_area(self, address: int) -> None:
-        if not self.tracer.verbose:
-            return Frame.fill_io_area(self, address)
-        before = self.gas_used()
-        try:
-            Frame.fill_io_area(self, address)
-        finally:
-            charged = min(self.gas_used(), self.budget) - before
-            self.record.host_calls.append(HostCall(IO_AREA_STEP, charged, charged))
+        Frame.fill_io_area(self, address)
+        if self.tracer.verbose:  # charged with the instantiation, before this ran
+            cost = self.io_area_cost()
+            self.record.host_calls.append(HostCall(IO_AREA_STEP, cost, cost))
 
     def _traced_debug_log(self, msg_ptr: int, msg_len: int) -> None:
         Frame.host_debug_log(self, msg_ptr, msg_len)

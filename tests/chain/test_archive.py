@@ -33,6 +33,8 @@ from wasmchain.vm import VM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = {name: (ROOT / "contracts" / name / f"{name}.wasm").read_bytes() for name in ("token", "counter", "vault")}
+CODE_ABI1 = {name: (ROOT / "tests" / "fixtures" / "abi1" / f"{name}.wasm").read_bytes() for name in CODE}
+"""The examples as ABI 1 modules (built before issue 18), for chains whose VM version predates ABI 2."""
 LENGTH = struct.Struct(">I")
 
 
@@ -62,8 +64,10 @@ def stored_state(kv: KVStore) -> dict[bytes, bytes]:
     return {key[1:]: value for key, value in kv.iterate(b"S")}
 
 
-def produce(chain: Chain) -> Produced:
-    """Mine seven blocks on ``chain`` (heights 1..7); block 2 holds the transaction (index 6) that runs out of gas."""
+def produce(chain: Chain, code: dict[str, bytes] = CODE) -> Produced:
+    """Mine seven blocks on ``chain`` (heights 1..7); block 2 holds the transaction (index 6) that runs out of gas.
+
+    The examples deployed are ``code``'s: ABI 2 builds by default, ``CODE_ABI1`` for the ABI 1 ones."""
     genesis = chain.genesis
     alice, bob, carol = (Signer(genesis, dev_key(i)) for i in range(3))
     token = contract_address(alice.key.address, 0)
@@ -72,9 +76,9 @@ def produce(chain: Chain) -> Produced:
     bodies: list[tuple[list[SignedTransaction], tuple[tuple[bytes, int], ...]]] = [
         (
             [
-                alice(TxKind.DEPLOY, 10**8, code=CODE["token"], method="init", args=packed(supply=10**9)),
-                alice(TxKind.DEPLOY, 10**8, code=CODE["vault"], method="init", args=packed(token=token)),
-                bob(TxKind.DEPLOY, 10**8, code=CODE["counter"], value=5),
+                alice(TxKind.DEPLOY, 10**8, code=code["token"], method="init", args=packed(supply=10**9)),
+                alice(TxKind.DEPLOY, 10**8, code=code["vault"], method="init", args=packed(token=token)),
+                bob(TxKind.DEPLOY, 10**8, code=code["counter"], value=5),
                 carol(TxKind.TRANSFER, to=bob.key.address, value=10**18),
             ],
             (),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.chain.test_archive import HEAD, Signer, produce
+from tests.chain.test_archive import CODE_ABI1, HEAD, Signer, produce
 from tests.helpers import GENESIS, Sandbox, contract_address, devnet_params
 from tests.vm.conftest import MAGIC_VERSION, leb, name, section, vec
 from wasmchain.cli.commands import cmd_export, cmd_import
@@ -330,7 +330,7 @@ def test_an_abi_1_chain_replays_imports_and_keeps_its_roots(tmp_path: Path) -> N
         data = DataDir(tmp_path / version.replace("/", "_") / "node")
         with LevelDBKV(data.db, create=True) as kv:
             chain = Chain.create(kv, genesis_from_document(_document(version)))
-            produce(chain)
+            produce(chain, CODE_ABI1)  # ABI 1 modules, which every version runs alike
             roots[version] = [chain.header(height).state_root for height in range(HEAD + 1)]
             assert chain.genesis.vm.version == version
         with LevelDBKV(data.db, create=False) as kv:
@@ -343,6 +343,7 @@ def test_an_abi_1_chain_replays_imports_and_keeps_its_roots(tmp_path: Path) -> N
         assert code == 0 and report["error"] is None, report
     # The version is in the genesis commitment (every block hash), never in a state root.
     assert roots[VM_VERSION_ABI_1] == roots[VM_VERSION]
+    assert all(each == roots[VM_VERSION] for each in roots.values())  # ABI 1 modules under ABI 2 too
 
 
 def test_a_mismatch_replay_keeps_a_version_this_node_runs() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import ALICE, BOB, CONTRACTS, Sandbox, contract_address, wat
-from wasmchain.vm import Message, Outcome, Runtime
+from wasmchain.vm import Message, Outcome, Runtime, abi
 from wasmchain.vm.profile import Profile, profile_to_json
 from wasmchain.vm.trace import Tracer
 
@@ -107,7 +107,9 @@ def test_a_token_transfer_profile_adds_up_and_names_the_frame(chain: Sandbox) ->
         + sum(item["gas"] for item in frame["stacks"] if not item["stack"])
         == frame["gas_self"]
     )
-    assert [item["gas"] for item in frame["stacks"] if item["stack"] == []] == [100_000]  # instantiate
+    gas = chain.params.gas  # instantiate, and the ABI 2 io area (charged with it): the record, the length, the input
+    io_area = gas.host_call + gas.copy_byte * (abi.IO_INPUT_OFFSET + len(args(to=BOB, amount=7)))
+    assert [item["gas"] for item in frame["stacks"] if item["stack"] == []] == [gas.instantiate + io_area]
     assert all(row["name"] is None for row in frame["functions"])  # the example is stripped
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.helpers import CONTRACTS, ROOT, Sandbox, contract_address
 from wasmchain.vm import GasSchedule, Runtime
-from wasmchain.vm.abi import HOST_FUNCTIONS
+from wasmchain.vm.abi import HOST_FUNCTIONS_V2
 from wasmchain.vm.params import VM_VERSION, WASMTIME_VERSION
 
 
@@ -29,7 +29,7 @@ def test_docs_abi_lists_exactly_the_host_functions_with_their_types() -> None:
         param_types = tuple(re.findall(r"\b(i32|i64|f32|f64)\b", params))
         result_types = tuple(re.findall(r"\b(i32|i64|f32|f64)\b", result))
         documented[name] = (param_types, result_types)
-    assert documented == {name: (sig.params, sig.results) for name, sig in HOST_FUNCTIONS.items()}
+    assert documented == {name: (sig.params, sig.results) for name, sig in HOST_FUNCTIONS_V2.items()}
 
 
 def test_docs_gas_table_matches_the_devnet_genesis() -> None:

@@ -70,8 +70,8 @@ class PreparedModule:
     """The largest stack cost of a defined function (the cost of ``call_indirect``)."""
     import_module: str | None = None
     """The module its imports come from (one at most: ``wasmchain`` or ``wasmchain_v2``); ``None`` without imports."""
-    exported_globals: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """Exported globals and their value types, by export name."""
+    exported_globals: Mapping[str, tuple[str, int | None]] = field(default_factory=lambda: MappingProxyType({}))
+    """Exported globals by export name: each one's value type, and its initial value if it is an ``i32``."""
     exported_others: frozenset[str] = frozenset()
     """The names of exported memories and tables."""
 
@@ -112,7 +112,11 @@ def prepare(
         max_cost=valid.max_cost,
         import_module=module.imports[0].module if module.imports else None,
         exported_globals=MappingProxyType(
-            {e.name: module.global_types[e.index] for e in module.exports if e.kind == ExternKind.GLOBAL}
+            {
+                e.name: (module.global_types[e.index], module.global_values[e.index])
+                for e in module.exports
+                if e.kind == ExternKind.GLOBAL
+            }
         ),
         exported_others=frozenset(e.name for e in module.exports if e.kind in (ExternKind.MEMORY, ExternKind.TABLE)),
     )

@@ -80,6 +80,7 @@ class _Builder:
     """The memory's initial number of pages."""
     globals: int = 0
     global_types: list[str] = field(default_factory=list)
+    global_values: list[int | None] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
     elements: int = 0
     data_count: int | None = None
@@ -96,6 +97,7 @@ class _Builder:
             memories=self.memories,
             globals=self.globals,
             global_types=tuple(self.global_types),
+            global_values=tuple(self.global_values),
             exports=tuple(self.exports),
             elements=self.elements,
             data_count=self.data_count,
@@ -370,9 +372,10 @@ def _decode_globals(b: _Builder, r: Reader) -> None:
         if mutability > 1:
             # 2 and 3 are shared globals of shared-everything-threads, not of threads: malformed here.
             raise malformed(f"{where}: expected mutability 0 or 1, found {mutability}")
-        _const_expr(b, r, f"the initializer of {where}")
+        value = _const_expr(b, r, f"the initializer of {where}")
         b.globals += 1
         b.global_types.append(vtype)
+        b.global_values.append(value if vtype == "i32" else None)
 
 
 def _decode_exports(b: _Builder, r: Reader) -> None:

@@ -132,6 +132,8 @@ class Module:
     """Number of globals (all defined: global imports are refused)."""
     global_types: tuple[str, ...]
     """The value type of each global, in index order."""
+    global_values: tuple[int | None, ...]
+    """The initial value of each ``i32`` global (its initializer is one ``i32.const``, as unsigned), else ``None``."""
     exports: tuple[Export, ...]
     """The export section, in binary order."""
     elements: int
