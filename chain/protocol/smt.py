@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -87,12 +87,29 @@ class NodeReader(Protocol):
     def __call__(self, node_hash: bytes, /) -> bytes | None: ...
 
 
+class PositionalReader(NodeReader, Protocol):
+    """A ``NodeReader`` that is also told where the node sits, for a cache keyed by position.
+
+    ``update`` calls ``read_at`` instead of the reader itself when the reader
+    has it: ``depth`` is the node's depth and ``path`` any 256-bit path
+    through it (its top ``depth`` bits are the node's position).  The answer
+    must be the node's encoding (or ``None``), exactly as ``__call__`` gives
+    it: the position is a hint for finding it, never part of what it is.
+    """
+
+    def read_at(self, node_hash: bytes, depth: int, path: int, /) -> bytes | None: ...
+
+
 # --- nodes --------------------------------------------------------------------
 
 
 def _read(read_node: NodeReader, node: Hash32) -> bytes:
     """The encoding of a stored node, checked for shape; raises ``MissingNode``."""
-    encoding = read_node(node)
+    return _checked(read_node(node), node)
+
+
+def _checked(encoding: bytes | None, node: Hash32) -> bytes:
+    """``encoding``, read for ``node``, checked for shape; raises ``MissingNode`` when it is ``None``."""
     if encoding is None:
         raise MissingNode(f"node {node.hex()} is referenced by the tree but missing from the node store")
     if len(encoding) != NODE_SIZE or encoding[0] > INTERNAL:
@@ -149,7 +166,7 @@ class _Batch:
     is the part of the batch under one position.
     """
 
-    __slots__ = ("read_node", "paths", "key_hashes", "value_hashes", "new_nodes")
+    __slots__ = ("read_node", "read_at", "paths", "key_hashes", "value_hashes", "new_nodes")
 
     def __init__(
         self,
@@ -159,6 +176,10 @@ class _Batch:
         value_hashes: list[bytes | None],
     ) -> None:
         self.read_node = read_node
+        read_at = getattr(read_node, "read_at", None)
+        self.read_at: Callable[[bytes, int, int], bytes | None] = (
+            read_at if read_at is not None else lambda node, depth, path: read_node(node)
+        )
         self.paths = paths
         self.key_hashes = key_hashes
         self.value_hashes = value_hashes
@@ -166,10 +187,12 @@ class _Batch:
 
     def apply(self, node: Hash32, depth: int, lo: int, hi: int) -> Hash32:
         """The new hash of the stored subtree ``node`` at ``depth`` after changes ``[lo, hi)`` (never empty)."""
+        if hi - lo == 1:
+            return self._apply_one(node, depth, lo)
         if node == EMPTY:
             paths, key_hashes, value_hashes = self._upserts(lo, hi)
             return self._build(paths, key_hashes, value_hashes, depth, 0, len(paths))
-        encoding = _read(self.read_node, node)
+        encoding = _checked(self.read_at(node, depth, self.paths[lo]), node)
         if encoding[0] == LEAF:
             return self._apply_to_leaf(node, encoding, depth, lo, hi)
         left, right = encoding[1:33], encoding[33:]
@@ -181,6 +204,47 @@ class _Batch:
         if new_left == EMPTY or new_right == EMPTY:  # rare: a side emptied by deletes
             return self._join_with_empty(new_left, new_right)
         return self._store(_INTERNAL_TAG + new_left + new_right)
+
+    def _apply_one(self, node: Hash32, depth: int, i: int) -> Hash32:
+        """``apply`` for the one change ``i``: down its path in a loop, then back up, hashing the new nodes.
+
+        The same nodes and hashes as ``apply``'s recursion, without a split
+        or a call per level: below the top few levels of a large tree, every
+        change of a batch has a path of its own.
+        """
+        path = self.paths[i]
+        read_at = self.read_at
+        top = node
+        above: list[tuple[Hash32, Hash32, int]] = []  # per level: the node, the sibling of the path, the path's bit
+        while True:
+            if node == EMPTY:
+                value_hash = self.value_hashes[i]
+                new = EMPTY if value_hash is None else self._store(_LEAF_TAG + self.key_hashes[i] + value_hash)
+                break
+            encoding = _checked(read_at(node, depth, path), node)
+            if encoding[0] == LEAF:
+                new = self._apply_to_leaf(node, encoding, depth, i, i + 1)
+                break
+            if (path >> (KEY_BITS - 1 - depth)) & 1:
+                above.append((node, encoding[1:33], 1))
+                node = encoding[33:]
+            else:
+                above.append((node, encoding[33:], 0))
+                node = encoding[1:33]
+            depth += 1
+        old = node
+        for parent, sibling, bit in reversed(above):
+            if new == old:
+                return top  # nothing changed from here up
+            left, right = (sibling, new) if bit else (new, sibling)
+            if new == EMPTY or sibling == EMPTY:  # rare: a side emptied by deletes
+                new = self._join_with_empty(left, right)
+            else:
+                encoding = _INTERNAL_TAG + left + right
+                new = _sha256(encoding).digest()
+                self.new_nodes[new] = encoding
+            old = parent
+        return top if new == old else new
 
     def _apply_to_leaf(self, node: Hash32, encoding: bytes, depth: int, lo: int, hi: int) -> Hash32:
         """Merge the entry of an existing leaf into changes ``[lo, hi)`` and rebuild that subtree."""

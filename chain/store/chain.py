@@ -48,6 +48,7 @@ from wasmchain.store import schema
 from wasmchain.store.journal import Journal, _merge
 from wasmchain.store.kv import KVStore
 from wasmchain.store.signatures import SignatureWorkers, shared_workers
+from wasmchain.store.treecache import UpperTree
 from wasmchain.store.tuning import OPTIMIZED, Tuning
 from wasmchain.vm import BlockEnv, Message, Outcome, Runtime
 from wasmchain.vm.host import Address, Hash32, Host
@@ -122,6 +123,32 @@ class _StateBefore:
         return _merge(self.table.iterate(prefix), touched)
 
 
+class _TreeReader:
+    """The node reader ``finalize`` and ``apply_block`` give the tree: by position from the upper levels'
+    slots when they hold the node (``UpperTree.get`` checks its hash), else by hash (``Chain._read_node``),
+    recording what it read in the slots."""
+
+    __slots__ = ("read_node", "upper")
+
+    def __init__(self, read_node: smt.NodeReader, upper: UpperTree | None) -> None:
+        self.read_node = read_node
+        self.upper = upper
+
+    def __call__(self, node_hash: bytes, /) -> bytes | None:
+        return self.read_node(node_hash)
+
+    def read_at(self, node_hash: bytes, depth: int, path: int, /) -> bytes | None:
+        upper = self.upper
+        if upper is None:
+            return self.read_node(node_hash)
+        encoding = upper.get(node_hash, depth, path)
+        if encoding is None:
+            encoding = self.read_node(node_hash)
+            if encoding is not None and encoding[0] == smt.INTERNAL:
+                upper.put(depth, path, encoding)
+        return encoding
+
+
 @dataclass
 class BlockTimings:
     """Seconds spent in each step of making blocks, added up over blocks (``Chain.timings``).
@@ -183,10 +210,15 @@ class Chain:
         """The last ``RECENT_BLOCKS`` committed blocks and their receipts, by height."""
         self._nodes: dict[bytes, bytes] = {}
         """Tree nodes by hash: the ones the last blocks wrote or read."""
+        self.upper_tree: UpperTree | None = UpperTree() if tuning.tree_cache else None
+        """The tree's upper levels by position (``treecache.py``), warmed here from the head's root."""
+        self._tree_reader: smt.NodeReader = _TreeReader(self._read_node, self.upper_tree)
         head = kv.get(schema.head_key())
         if head is None:
             raise GenesisError("the database has no head block: it was not initialized")
         self.head = self.header(schema.decode_head(head))
+        if self.upper_tree is not None:
+            self.upper_tree.warm(self.head.state_root, self._read_stored_node)
 
     # -- creating and opening ------------------------------------------------
 
@@ -457,7 +489,7 @@ class Chain:
                 transactions,
                 overrides,
                 block_context(parent, timestamp, self.genesis, runtime),
-                self._read_node,
+                self._tree_reader,
                 executed=clock.executed,
             )
         finally:
@@ -478,7 +510,7 @@ class Chain:
             parent,
             block,
             block_context(parent, block.header.timestamp, self.genesis, self.runtime),
-            self._read_node,
+            self._tree_reader,
             executed=clock.executed,
         )
         clock.done()

@@ -23,7 +23,10 @@ class Tuning:
     """Host calls, fuel and exports through wasmtime's C API directly (``vm.Runtime(fast_paths=...)``)."""
     caches: bool = True
     """Keep decoded accounts and Merkle tree nodes in memory (``state.py``, ``Chain._read_node``)."""
+    tree_cache: bool = True
+    """Keep the hashes of the state tree's upper levels in memory by position, warmed when the chain opens
+    (``treecache.py``: ``Chain.upper_tree``, at most 64 MiB)."""
 
 
 OPTIMIZED = Tuning()
-STRAIGHTFORWARD = Tuning(signature_workers=False, vm_fast_paths=False, caches=False)
+STRAIGHTFORWARD = Tuning(signature_workers=False, vm_fast_paths=False, caches=False, tree_cache=False)
