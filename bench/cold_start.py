@@ -30,7 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from wasmchain.store.genesis_file import load_vm_params  # noqa: E402
 from wasmchain.vm import BlockEnv, MemoryHost, Message, Runtime  # noqa: E402
-from wasmchain.vm.abi import HOST_FUNCTIONS, IMPORT_MODULE  # noqa: E402
+from wasmchain.vm.abi import (  # noqa: E402
+    EFFECT_RETURN,
+    EFFECT_WRITE,
+    ENV_SIZE,
+    HOST_FUNCTIONS_V2,
+    IMPORT_MODULE,
+    IMPORT_MODULE_V2,
+    IO_EXPORT,
+)
 from wasmchain.vm.engine import engine  # noqa: E402
 
 COUNTER = ROOT / "contracts" / "counter" / "counter.wasm"
@@ -98,24 +106,47 @@ def raw_path() -> tuple[Callable[[], None], dict[str, int]]:
         mem, store = memory()
         current["return"] = bytes(mem.read(store, ptr, ptr + length))
 
+    def apply_effects(ptr: int, length: int) -> None:
+        # ABI 2: the records of docs/abi.md, with no checks.
+        count("apply_effects")
+        mem, store = memory()
+        buffer, at = bytes(mem.read(store, ptr, ptr + length)), 0
+        while at < length:
+            tag = buffer[at]
+            if tag == EFFECT_RETURN:
+                size = int.from_bytes(buffer[at + 1 : at + 5], "little")
+                current["return"], at = buffer[at + 5 : at + 5 + size], at + 5 + size
+                continue
+            first = int.from_bytes(buffer[at + 1 : at + 5], "little")
+            second = int.from_bytes(buffer[at + 5 : at + 9], "little")
+            start = at + 9
+            if tag == EFFECT_WRITE:
+                storage[buffer[start : start + first]] = buffer[start + first : start + first + second]
+            at = start + first + second
+
     minimal = {
         "input_read": input_read,
         "storage_read": storage_read,
         "storage_write": storage_write,
         "return_set": return_set,
+        "apply_effects": apply_effects,
     }
+    (module_name,) = {import_.module for import_ in module.imports}
+    assert module_name in (IMPORT_MODULE, IMPORT_MODULE_V2)
     for import_ in module.imports:
         name = import_.name
-        assert import_.module == IMPORT_MODULE and name in HOST_FUNCTIONS
+        assert name in HOST_FUNCTIONS_V2
         if name in minimal:
-            linker.define_func(IMPORT_MODULE, name, import_.type, minimal[name])  # type: ignore[arg-type]
+            linker.define_func(module_name, name, import_.type, minimal[name])  # type: ignore[arg-type]
         else:
 
             def unexpected(*_: int, _name: str = name) -> None:
                 raise RuntimeError(f"counter.increment called {_name}")
 
-            linker.define_func(IMPORT_MODULE, name, import_.type, unexpected)  # type: ignore[arg-type]
+            linker.define_func(module_name, name, import_.type, unexpected)  # type: ignore[arg-type]
     pre = linker.instantiate_pre(module)
+    has_io = module_name == IMPORT_MODULE_V2 and any(export.name == IO_EXPORT for export in module.exports)
+    io_record = bytes(ENV_SIZE) + len(args).to_bytes(4, "little") + args  # the floor: no real environment
 
     def once() -> None:
         store = wasmtime.Store(engine())
@@ -123,6 +154,9 @@ def raw_path() -> tuple[Callable[[], None], dict[str, int]]:
         instance = pre.instantiate(store)
         exports = instance.exports(store)
         current["store"], current["memory"] = store, exports["memory"]
+        if has_io:  # ABI 2: the input where the contract reads it
+            address = exports[IO_EXPORT].value(store)  # type: ignore[union-attr]
+            exports["memory"].write(store, io_record, address)  # type: ignore[union-attr]
         exports["increment"](store)  # type: ignore[operator]
 
     return once, crossings

@@ -6,7 +6,9 @@ seeds): 100 funded senders, 5,000 token-contract transfers, transfer ``j``
 from sender ``j mod 100`` in nonce order, the recipient from a pool of
 1,000 addresses and the amount 1..100 drawn from a seeded hash, blocks of
 500.  The same plan runs as native-token transfers and as counter
-increments (every sender increments one counter).
+increments (every sender increments one counter), and on the ABI 1
+builds of the token and the counter (``token_abi1``: the token workload as
+it was before ABI 2, whose final state root must not change).
 
 Untimed: building genesis, signing every transaction and encoding it, and
 starting the signature workers.  Timed, per block, exactly what a node
@@ -33,7 +35,8 @@ Prints a table, then as its last line one JSON object; its
 ``--levers`` also runs the token workload with each speed-up of
 ``chain.tuning.Tuning`` switched off alone (the others on): what each gives.
 Usage: ``python bench/transfer_tps.py [--quick] [--transfers N] [--per-block K] [--senders S]
-[--recipients R] [--workloads token,native,counter] [--repeat N] [--no-compare] [--levers] [--sync] [--json-only]``
+[--recipients R] [--workloads token,native,counter,token_abi1] [--repeat N] [--no-compare] [--levers] [--sync]
+[--json-only]``
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ def check_state(kind: str, chain: Chain, plan: list[Transfer], initial: int = 0)
     for step in plan:
         received[step.recipient] = received.get(step.recipient, initial) + step.amount
     for recipient, amount in sorted(received.items()):
-        if kind == "token":
+        if kind in ("token", "token_abi1"):
             found = int.from_bytes(state.storage_read(TOKEN_ADDRESS, b"b" + recipient) or b"", "little")
         else:
             found = state.account(recipient).balance
@@ -197,6 +200,7 @@ def main() -> int:
     idle = busy_share()
     keys = sender_keys(args.senders)
     genesis_ = genesis(keys)
+    genesis_abi1 = genesis(keys, abi1=True) if "token_abi1" in kinds else genesis_
     plan = transfers(args.transfers, args.senders, recipient_pool(args.recipients))
     say(
         f"{args.transfers} transfers from {args.senders} senders to a pool of {args.recipients} addresses, "
@@ -216,7 +220,8 @@ def main() -> int:
             plain = summarize([run(kind, genesis_, blocks, plan, STRAIGHTFORWARD, args.sync) for _ in range(repeat)])
             results["token_straightforward"] = plain
             rows.append(("token, every optimization off", plain))
-        figures = summarize([run(kind, genesis_, blocks, plan, OPTIMIZED, args.sync) for _ in range(repeat)])
+        chosen = genesis_abi1 if kind == "token_abi1" else genesis_
+        figures = summarize([run(kind, chosen, blocks, plan, OPTIMIZED, args.sync) for _ in range(repeat)])
         figures["signing_seconds_untimed"] = round(signing, 3)
         results[kind] = figures
         rows.append((f"{kind}" + (", optimized" if kind == "token" and not args.no_compare else ""), figures))

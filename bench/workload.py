@@ -12,6 +12,9 @@ byte-identical transactions and produce identical chains:
 
 The token (``contracts/token``) and the counter (``contracts/counter``) are
 genesis contracts, so no set-up transaction runs before the measured ones.
+The ``token_abi1`` workload runs the same plan on their ABI 1 builds
+(``tests/fixtures/abi1``, the examples before issue 18): its genesis and
+its final state root are those of the token workload before ABI 2.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from wasmchain.store.genesis_file import load_genesis_document
 
 COUNTER = ROOT / "contracts" / "counter" / "counter.wasm"
 TOKEN_CODE = ROOT / "contracts" / "token" / "token.wasm"
+ABI1 = ROOT / "tests" / "fixtures" / "abi1"
+"""The ABI 1 builds of the examples (``token_abi1``)."""
 TOKEN_ADDRESS = hashlib.sha256(b"wasmchain bench token").digest()[:20]
 COUNTER_ADDRESS = hashlib.sha256(b"wasmchain bench counter").digest()[:20]
 NATIVE_FUNDS = 10**24
@@ -39,7 +44,7 @@ TOKEN_FUNDS = 10**12
 GAS_LIMIT = 1_000_000
 """Every transaction's gas limit: several times what any of them uses."""
 SEED = b"wasmchain bench workload v1"
-KINDS = ("token", "native", "counter")
+KINDS = ("token", "native", "counter", "token_abi1")
 
 
 def sender_keys(count: int) -> list[KeyPair]:
@@ -62,10 +67,12 @@ def _u64(value: int) -> str:
     return _hex(value.to_bytes(8, "little"))
 
 
-def genesis(senders: list[KeyPair], holders: Iterable[bytes] = ()) -> Genesis:
+def genesis(senders: list[KeyPair], holders: Iterable[bytes] = (), *, abi1: bool = False) -> Genesis:
     """The devnet genesis (``genesis.json``'s rules and gas schedule), with the senders funded instead of
-    dev0..dev9, the token and counter as genesis contracts, and ``holders``: further accounts holding 1
-    native token and 1 token each (``state_scale.py``'s filler)."""
+    dev0..dev9, the token and counter as genesis contracts (their ABI 1 builds with ``abi1``), and
+    ``holders``: further accounts holding 1 native token and 1 token each (``state_scale.py``'s filler)."""
+    token_code = ABI1 / "token.wasm" if abi1 else TOKEN_CODE
+    counter_code = ABI1 / "counter.wasm" if abi1 else COUNTER
     document: dict[str, Any] = load_genesis_document(GENESIS)
     document["chain_id"] = "wasmchain-bench"
     holders = list(holders)
@@ -75,8 +82,8 @@ def genesis(senders: list[KeyPair], holders: Iterable[bytes] = ()) -> Genesis:
     storage.update({_hex(b"b" + address): _u64(1) for address in holders})
     storage[_hex(b"supply")] = _u64(TOKEN_FUNDS * len(senders) + len(holders))
     document["contracts"] = [
-        {"address": _hex(TOKEN_ADDRESS), "code": _hex(TOKEN_CODE.read_bytes()), "storage": storage},
-        {"address": _hex(COUNTER_ADDRESS), "code": _hex(COUNTER.read_bytes())},
+        {"address": _hex(TOKEN_ADDRESS), "code": _hex(token_code.read_bytes()), "storage": storage},
+        {"address": _hex(COUNTER_ADDRESS), "code": _hex(counter_code.read_bytes())},
     ]
     return genesis_from_document(document, "bench genesis")
 
@@ -112,7 +119,7 @@ def sign(kind: str, plan: list[Transfer], keys: list[KeyPair], chain_id: str) ->
         common: dict[str, Any] = dict(
             chain_id=chain_id, nonce=step.nonce, gas_limit=GAS_LIMIT, gas_price=1, public_key=key.public_key
         )
-        if kind == "token":
+        if kind in ("token", "token_abi1"):
             tx = Transaction(
                 **common,
                 kind=TxKind.CALL,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+ABI1_TOKEN_ROOT = "270b24b56a68c0e6f6393dc74f782d069369e4fc4156bc7e1b94b29c7dc18e1f"
+"""``transfer_tps.py --transfers 120 --senders 10 --recipients 30 --per-block 40``'s token root at 2b620c6."""
 
 
 def bench(script: str, *args: str) -> dict[str, Any]:
@@ -42,14 +44,25 @@ def test_transfer_tps_runs_every_workload_and_compares_the_paths() -> None:
         "--levers",
     )
     workloads = result["workloads"]
-    assert set(workloads) == {"token", "native", "counter", "token_straightforward", "token_without", "token_speedup"}
+    assert set(workloads) == {
+        "token",
+        "native",
+        "counter",
+        "token_abi1",
+        "token_straightforward",
+        "token_without",
+        "token_speedup",
+    }
+    # The ABI 1 token's chain is the token workload's before ABI 2: the root the code at 2b620c6 (before
+    # issue 18's ABI 2) computed for these parameters.
+    assert workloads["token_abi1"]["state_root"] == ABI1_TOKEN_ROOT
     assert result["token_transfer_tx_per_s"] == workloads["token"]["tx_per_s"] > 0
     assert workloads["token_straightforward"]["state_root"] == workloads["token"]["state_root"]
     assert {figures["state_root"] for figures in workloads["token_without"].values()} == {
         workloads["token"]["state_root"]
     }
     assert set(workloads["token"]["us_per_tx"]) == {"decode_verify", "execute", "root", "commit"}
-    assert len({workloads[kind]["state_root"] for kind in ("token", "native", "counter")}) == 3
+    assert len({workloads[kind]["state_root"] for kind in ("token", "native", "counter", "token_abi1")}) == 4
 
 
 def test_the_workload_is_fixed_by_its_seeds() -> None:

@@ -313,7 +313,8 @@ def test_an_explicit_gas_is_exact_and_too_little_is_refused_with_the_hint(chain:
     run = chain(*call, "--gas", "100000")
     assert run.code == 1, run
     lines = run.out.splitlines()
-    error = "out of gas: needed 100000 more, 46020 left of 46020"
+    # instantiate (100,000) and the ABI 2 io area charged with it (10,000 + 3 x (116 + the 34-byte input))
+    error = "out of gas: needed 110450 more, 46020 left of 46020"
     assert lines[0] == (
         f"not sent: the simulation failed: out_of_gas: {error} (in {token}::transfer); "
         "raise --gas (it was 100000), or leave it out to send with the simulated gas plus a margin"
@@ -332,7 +333,7 @@ def test_an_explicit_gas_is_exact_and_too_little_is_refused_with_the_hint(chain:
 def test_a_failed_receipt_and_a_failed_simulation_print_the_hint(chain: Chain) -> None:
     token = chain.token("dev0")
     call = ("call", token, "transfer", "--args", transfer_args("dev1", 1), "--from", "dev0", "--gas", "100000")
-    error = "out of gas: needed 100000 more, 46020 left of 46020"
+    error = "out of gas: needed 110450 more, 46020 left of 46020"
     hint = f"hint: {failure_hint('out_of_gas', error)}"
     sent = chain(*call, "--no-preflight")
     assert sent.code == 1, sent

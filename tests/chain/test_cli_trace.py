@@ -167,8 +167,8 @@ def test_verbose_adds_the_host_calls(cli: Cli, contracts: tuple[str, str]) -> No
     receipt = tx(cli, "call", token, "transfer", "--from", "dev0", "--args", json.dumps({"to": DEV1, "amount": 5}))
     _, plain, _ = cli.run("trace", receipt["tx_hash"])
     _, verbose, _ = cli.run("trace", receipt["tx_hash"], "-v")
-    assert "host storage_write [" not in plain
-    assert "    ├─ host storage_write [" in verbose
+    assert "host apply_effects [" not in plain
+    assert "    ├─ host apply_effects [" in verbose
 
 
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,7 +267,8 @@ def test_profile_table_names_functions_from_the_names_files_beside_the_modules(
     )
     assert lines[1].split() == ["self", "gas", "share", "total", "gas", "calls", "function"]
     assert lines[-1].split() == [f"{trace['frame']['gas_used']:,}", "total", "gas", "in", "2", "frame(s)"]
-    assert any(line.endswith("[token] wasmchain_sdk::storage::set_u64") for line in lines)
+    # ABI 2: the token's writes and event go to the host in one apply_effects, charged to the SDK's flush.
+    assert any(line.endswith("[token] wasmchain_sdk::io::flush_state") for line in lines)
     assert any("[vault] " in line for line in lines)
     code, printed = cli.json("profile", withdrawal["tx_hash"])
     assert (code, printed) == (0, trace)
@@ -278,9 +279,9 @@ def test_profile_without_names_shows_function_indices(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, _ = cli.run("profile", withdrawal["tx_hash"])
-    assert code == 0 and "func[" in out and "set_u64" not in out
+    assert code == 0 and "func[" in out and "flush_state" not in out
     code, named, _ = cli.run("profile", withdrawal["tx_hash"], "--names", str(CONTRACTS / "token" / "token.names"))
-    assert code == 0 and "set_u64" in named
+    assert code == 0 and "flush_state" in named
 
 
 def test_folded_stacks_and_speedscope_add_up_to_the_frames_gas(
@@ -341,7 +342,7 @@ def test_simulate_with_profile(
     lines = out.splitlines()
     assert lines[0].startswith("gas profile of transaction 0x") and "(simulated): " in lines[0]
     assert f"{trace['profile']['gas']} gas in contract frames" in lines[0]
-    assert any("transfer" in line for line in lines[1:])  # token's function, by name
+    assert any("[token] wasmchain_sdk::io::flush_state" in line for line in lines[1:])  # token's function, by name
     code, out, _ = cli.run(*args, "--profile", "--format", "folded")
     assert code == 0
     assert sum(int(line.rsplit(" ", 1)[1]) for line in out.splitlines()) == trace["profile"]["gas"]

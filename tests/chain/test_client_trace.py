@@ -108,9 +108,10 @@ def test_a_verbose_trace_has_every_host_call(token: Contract, alice: Account, bo
     frame = trace.frame
     assert frame is not None
     names = [call.name for call in frame.host_calls]
-    assert names.count("storage_write") == 2 and "event_emit" in names
+    # ABI 2: the input and environment in the io area, the two writes and the event in one apply_effects.
+    assert names == ["io_area", "storage_has", "storage_read", "storage_read", "apply_effects"]
     assert sum(call.gas for call in frame.host_calls) < frame.gas_self
-    assert any(line.lstrip(" │├└─").startswith("host storage_write [") for line in trace_tree_lines(frame))
+    assert any(line.lstrip(" │├└─").startswith("host apply_effects [") for line in trace_tree_lines(frame))
 
 
 def test_a_nested_failure_names_the_frame_it_started_in(vault: Contract, token: Contract, alice: Account) -> None:

@@ -32,10 +32,10 @@ from wasmchain.store.chain import Chain
 from wasmchain.store.kv import MemoryKV
 
 DOCUMENT: dict[str, Any] = json.loads(GENESIS.read_text())
-DEVNET_GENESIS_HASH = "79a67a78b94e68258b80e2ad048b6508b5bd31e0a456ff1c0373b491fdd88784"
+DEVNET_GENESIS_HASH = "0fca7551571fbabb28d17e7bcc0f9262d7eb51e1aaf32f6470ada149914660a3"
 """Block 0 of genesis.json.  Before issue 12 (parent hash zero) it was 3f114341...c415; under VM version
 wasmtime-50.0.1/abi-1 (before issue 13) d67ebbbd...614d; under /abi-1.1 (before issue 14) 29cf66b3...a4ff;
-the state root is unchanged."""
+under /abi-1.2 (before issue 18) 79a67a78...8784; the state root is unchanged."""
 DEVNET_STATE_ROOT = "a358248f2e7d1428f576b60b5de681263962eaf1093208e0b95364f49239d5c5"
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.chain.test_rpc import TOKEN, TOKEN_CODE, G, error_of, new_dispatcher, send, signed, submit
-from tests.helpers import CONTRACTS
+from tests.helpers import CONTRACTS, ROOT
 from wasmchain.node import node as node_module
 from wasmchain.node.jsonrpc import INVALID_PARAMS, NOT_FOUND, TX_REJECTED
 from wasmchain.node.node import INTERFACE_CACHE, Node
@@ -150,7 +150,9 @@ def test_get_interface_of_no_contract_is_not_found(rpc: Dispatcher) -> None:
 def test_an_unreadable_interface_on_an_old_chain_is_invalid_interface_and_decodes_generically() -> None:
     old = dataclasses.replace(G, vm=dataclasses.replace(G.vm, version=OLD_VM))
     rpc = Dispatcher(Node(Chain.create(MemoryKV(), old), clock=None))
-    broken = with_interface(TOKEN_CODE, "package a:broken;\nworld w { export f: func(x: f64); }\n")
+    # The token as an ABI 1 module: an abi-1.1 chain refuses ABI 2's imports.
+    abi1_token = (ROOT / "tests" / "fixtures" / "abi1" / "token.wasm").read_bytes()
+    broken = with_interface(abi1_token, "package a:broken;\nworld w { export f: func(x: f64); }\n")
     address = deploy(rpc, broken)  # the old VM version ignores the section, as any custom section
     error = error_of(rpc, "get_interface", {"address": address})
     assert (error["code"], error["data"]) == (INVALID_PARAMS, {"reason": "invalid_interface"}), error
