@@ -124,6 +124,37 @@ def start_localnet(validators: int, directory: Path, cometbft: Path) -> Localnet
     return Localnet(process, urls, lines)
 
 
+def process_cpu(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) of ``root``'s child processes by kind: ``node`` (``wasmchain node``, with its
+    signature workers) and ``cometbft`` (Linux ``/proc``; empty elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    kinds: dict[int, str] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+        kinds[pid] = "cometbft" if "cometbft" in command.split(" ", 1)[0] else "node" if " node " in command else ""
+    found: dict[str, float] = {}
+    for pid in times:
+        ancestor, kind = pid, ""
+        while ancestor in parents and ancestor != root:  # the nearest kind on the way up to ``root``
+            kind = kind or kinds.get(ancestor, "")
+            ancestor = parents[ancestor]
+        if ancestor == root and kind:
+            found[kind] = found.get(kind, 0.0) + times[pid]
+    return found
+
+
 class Poster:
     """A kept-alive HTTP/1.1 connection posting JSON-RPC bodies to one node."""
 
@@ -138,6 +169,34 @@ class Poster:
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
+
+    def receipts(self, hashes: list[str]) -> list[Any]:
+        """The receipts of ``hashes`` (``None``: not in a block yet), in one batch request."""
+        calls = [
+            {"jsonrpc": "2.0", "id": index, "method": "get_receipt", "params": {"hash": tx_hash}}
+            for index, tx_hash in enumerate(hashes)
+        ]
+        self.connection.request("POST", "/", json.dumps(calls), {"Content-Type": "application/json"})
+        answers = sorted(json.loads(self.connection.getresponse().read()), key=lambda answer: answer["id"])
+        for answer in answers:
+            if "error" in answer:
+                raise RuntimeError(f"get_receipt: {answer['error']}")
+        return [answer["result"] for answer in answers]
+
+    def submit(self, raws: list[str]) -> list[str]:
+        """Submit transactions in one request (a JSON-RPC batch when more than one); their hashes, in order."""
+        if len(raws) == 1:
+            return [self.call("submit_transaction", {"tx": raws[0]})["tx_hash"]]
+        calls = [
+            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": raw}}
+            for index, raw in enumerate(raws)
+        ]
+        self.connection.request("POST", "/", json.dumps(calls), {"Content-Type": "application/json"})
+        answers = sorted(json.loads(self.connection.getresponse().read()), key=lambda answer: answer["id"])
+        for answer in answers:
+            if "error" in answer:
+                raise RuntimeError(f"submit_transaction: {answer['error']}")
+        return [answer["result"]["tx_hash"] for answer in answers]
 
 
 def signed_transfer(sender: int, nonce: int, token: str, to: str, amount: int, chain_id: str, price: int) -> str:
@@ -203,28 +262,42 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
         poster = Poster(net.urls[sender % validators])
         hashes: list[str] = []
         committed = 0
-        try:
-            for raw in plans[sender]:
-                while len(hashes) - committed >= WINDOW:
-                    receipt = poster.call("get_receipt", {"hash": hashes[committed]})
+        plan = plans[sender]
+
+        def settle(window: int) -> None:
+            """Count the receipts that have come (in nonce order), polling the first ``window`` in flight in one
+            batch request, every 20 ms until at least one has."""
+            nonlocal committed
+            deadline = time.monotonic() + COMMIT_TIMEOUT
+            while time.monotonic() < deadline:
+                receipts = poster.receipts(hashes[committed : committed + window])
+                for receipt in receipts:
                     if receipt is None:
-                        time.sleep(0.02)
-                        continue
+                        break
                     if receipt["status"] != "ok":
                         failures.append(f"dev{sender}: {receipt['status']} {receipt.get('error')}")
                     committed += 1
-                hashes.append(poster.call("submit_transaction", {"tx": raw})["tx_hash"])
+                if receipts and receipts[0] is not None:
+                    return
+                time.sleep(0.02)
+            raise RuntimeError(f"no receipt for {hashes[committed]} within {COMMIT_TIMEOUT:.0f} s")
+
+        try:
+            while len(hashes) < len(plan):
+                if len(hashes) - committed >= WINDOW:
+                    settle(WINDOW)
+                room = min(args.batch, WINDOW - (len(hashes) - committed), len(plan) - len(hashes))
+                hashes.extend(poster.submit(plan[len(hashes) : len(hashes) + room]))
             while committed < len(hashes):
-                receipt = wait_receipt(poster, hashes[committed], 0.02)
-                if receipt["status"] != "ok":
-                    failures.append(f"dev{sender}: {receipt['status']} {receipt.get('error')}")
-                committed += 1
+                settle(WINDOW)
             with lock:
                 last_receipt[0] = max(last_receipt[0], time.perf_counter())
         except Exception as error:  # reported below: the run is wrong
             failures.append(f"dev{sender}: {type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=send, args=(sender,)) for sender in senders]
+    cpu_before = process_cpu(net.process.pid)
+    client_before = time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -232,8 +305,12 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
         thread.join()
     if failures:
         raise SystemExit(f"{len(failures)} transactions failed, e.g. {failures[0]}")
+    cpu_after = process_cpu(net.process.pid)
+    client_cpu = time.process_time() - client_before
     total = per_sender * len(senders)
     seconds = last_receipt[0] - started
+    cpu_ms = {kind: round((cpu_after[kind] - cpu_before.get(kind, 0.0)) * 1000 / total, 3) for kind in cpu_after}
+    cpu_ms["client"] = round(client_cpu * 1000 / total, 3)
     tx_per_s = total / seconds
 
     poster = Poster(net.urls[9 % validators])
@@ -263,6 +340,8 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
         "latency_ms_p50": round(latencies[len(latencies) // 2] * 1000, 1),
         "latency_ms_p99": round(latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)] * 1000, 1),
         "latency_ms_mean": round(statistics.mean(latencies) * 1000, 1),
+        "cpu_ms_per_tx": cpu_ms,
+        "batch": args.batch,
         "height": height,
         "state_root": roots.pop(),
     }
@@ -273,6 +352,9 @@ def main() -> int:
     parser.add_argument("--validators", default="1,4", help="comma-separated validator counts (default 1,4)")
     parser.add_argument("--transactions", type=int, default=2000, help="token transfers per network (default 2000)")
     parser.add_argument("--senders", type=int, default=8, help="sending accounts, dev1.. (at most 8; default 8)")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="a sender's transactions per submit request, at most (default 16)"
+    )
     parser.add_argument("--latency-count", type=int, default=50, help="transfers timed one at a time (default 50)")
     parser.add_argument("--cometbft", type=Path, help="the cometbft binary (default: as wasmchain localnet finds it)")
     parser.add_argument("--quick", action="store_true", help="500 transfers and 20 latency samples per network")
@@ -302,6 +384,7 @@ def main() -> int:
                 f"{result['seconds']} s); submit-to-commit p50 {result['latency_ms_p50']} ms, p99 "
                 f"{result['latency_ms_p99']} ms; all validators agree at height {result['height']}"
             )
+            say(f"  CPU per committed transaction (ms): {result['cpu_ms_per_tx']}")
     print(
         json.dumps(
             {

@@ -11,7 +11,7 @@ translate them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wasmchain.protocol import smt
@@ -89,15 +89,24 @@ class Application:
             return CheckTxResponse(CODE_INVALID_TX, str(error))
         return CheckTxResponse(CODE_OK, gas_wanted=signed.tx.gas_limit)
 
-    def finalize_block(self, height: int, timestamp: int, txs: Sequence[bytes]) -> FinalizeBlockResponse:
-        """Execute a block's transactions; undecodable ones get a result and are left out of the block."""
+    def finalize_block(
+        self,
+        height: int,
+        timestamp: int,
+        txs: Sequence[bytes],
+        decode: Callable[[bytes], SignedTransaction] = SignedTransaction.decode,
+    ) -> FinalizeBlockResponse:
+        """Execute a block's transactions; undecodable ones get a result and are left out of the block.
+
+        ``decode`` turns bytes into a transaction (``SignedTransaction.decode``, or a cache of the transactions
+        already decoded, whose signature verdicts are then known)."""
         if height != self.chain.head.height + 1:
             raise InvalidBlock(f"height mismatch: computed {self.chain.head.height + 1}, block has {height}")
         decoded: list[SignedTransaction] = []
         slots: list[int | str] = []
         for raw in txs:
             try:
-                decoded.append(SignedTransaction.decode(raw))
+                decoded.append(decode(raw))
                 slots.append(len(decoded) - 1)
             except InvalidTransaction as error:
                 slots.append(str(error))

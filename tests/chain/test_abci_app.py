@@ -465,3 +465,53 @@ def test_two_fresh_apps_fed_the_same_requests_answer_the_same_bytes(genesis: Gen
     responses = [types_pb2.Response.FromString(data) for data in first]
     hashes = [r.finalize_block.app_hash for r in responses if r.WhichOneof("value") == "finalize_block"]
     assert len(set(hashes)) == 2 and all(len(h) == 32 for h in hashes)
+
+
+# -- one decoding and one signature check per transaction ---------------------------------------
+
+
+def test_a_transaction_is_verified_once_from_check_tx_to_its_block(
+    app: AbciApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CheckTx decodes a transaction and verifies its signature; the recheck, the proposal and FinalizeBlock take
+    the same decoded transaction, so the signature is not verified again (Ed25519 is most of a CheckTx)."""
+    from wasmchain.protocol import transactions
+
+    verified: list[bytes] = []
+    real = transactions.verify_signature
+
+    def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        verified.append(signature)
+        return real(public_key, signature, message)
+
+    monkeypatch.setattr(transactions, "verify_signature", counting)
+    raws = [tx(nonce) for nonce in range(3)]
+    assert [check(app, raw).code for raw in raws] == [0, 0, 0]
+    assert len(verified) == 3
+    assert check(app, raws[2], recheck=True).code == CODES["nonce_taken"]  # (the maps hold it: a second check)
+    proposal = app.prepare_proposal(types_pb2.RequestPrepareProposal(txs=raws, max_tx_bytes=1 << 20))
+    assert list(proposal.txs) == raws
+    response = block(app, raws)
+    assert [result.code for result in response.tx_results] == [0, 0, 0]
+    assert len(verified) == 3
+
+
+def test_a_bad_signature_stays_bad_whatever_was_decoded_before(app: AbciApp) -> None:
+    """The cache is keyed by the whole bytes, signature included: a transaction whose signature is not its
+    sender's is refused by CheckTx and gets an invalid receipt in a block, after its valid twin was admitted."""
+    good = signed(0)
+    forged = SignedTransaction(good.tx, bytes(64)).encoded
+    assert check(app, good.encoded).code == 0
+    assert check(app, forged).code == CODES["bad_signature"]
+    assert check(app, forged).code == CODES["bad_signature"]  # (decoded once, refused every time)
+    response = block(app, [forged, good.encoded])
+    assert [result.code for result in response.tx_results] == [CODES["invalid_transaction"], 0]
+    assert "bad signature" in response.tx_results[0].log
+
+
+def test_the_decoded_cache_is_bounded(app: AbciApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(abci_app, "DECODED_CACHE", 2)
+    raws = [tx(nonce) for nonce in range(4)]
+    for raw in raws:
+        check(app, raw)
+    assert list(app._decoded) == raws[2:]

@@ -1,4 +1,5 @@
-"""``wasmchain node``'s JSON-RPC without CometBFT: a stand-in answers ``broadcast_tx_sync`` (chain/node/network.py).
+"""``wasmchain node``'s JSON-RPC without CometBFT: a stand-in answers ``broadcast_tx_async`` and gives the
+node the ``CheckTx`` verdict its application would (chain/node/network.py).
 
 What a validator's node answers that a devnet does not: ``submit_transaction`` handed to CometBFT (its
 refusals mapped back to ours, an unreachable CometBFT said plainly), what it forwarded remembered as
@@ -27,6 +28,12 @@ from wasmchain.store.genesis_file import load_genesis
 from wasmchain.store.kv import MemoryKV
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
+Verdict = Callable[[bytes], "tuple[int, str] | None"]
+"""The ``CheckTx`` verdict the stand-in's application gives a transaction it took (``None``: none ever comes)."""
+
+
+def _admit(tx: bytes) -> tuple[int, str]:
+    return 0, ""
 
 
 def _chain() -> Chain:
@@ -47,8 +54,12 @@ def _transfer(chain: Chain, nonce: int = 0, sender: int = 0) -> bytes:
     return tx.sign(dev_key(sender)).encoded
 
 
-async def _cometbft(answer: Answer, seen: list[dict[str, Any]]) -> tuple[asyncio.Server, str]:
-    """A stand-in for CometBFT's RPC: each request's JSON body to ``answer``, its result sent back."""
+async def _cometbft(
+    answer: Answer, seen: list[dict[str, Any]], node: NetworkNode | None = None, verdict: Verdict = _admit
+) -> tuple[asyncio.Server, str]:
+    """A stand-in for CometBFT's RPC: each request's JSON body to ``answer``, its result sent back; a transaction
+    it takes gets ``verdict``'s ``CheckTx`` answer, given to ``node`` as its application would.  It closes each
+    connection after one answer (the node's kept-alive connection then fails and it opens another)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -57,12 +68,18 @@ async def _cometbft(answer: Answer, seen: list[dict[str, Any]]) -> tuple[asyncio
         )
         request = json.loads(await reader.readexactly(length))
         seen.append(request)
-        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer(request)}).encode()
+        reply = answer(request)
+        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **reply}).encode()
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
         )
         await writer.drain()
         writer.close()
+        if node is not None and "result" in reply:
+            tx = base64.b64decode(request["params"]["tx"])
+            given = verdict(tx)
+            if given is not None:
+                asyncio.get_running_loop().call_soon(node.checked, tx, *given)
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
@@ -80,17 +97,22 @@ def _call(dispatcher: NetworkDispatcher, method: str, **params: Any) -> dict[str
     return decoded
 
 
-def _with_cometbft(answer: Answer, calls: Callable[[NetworkDispatcher], Any]) -> tuple[Any, list[dict[str, Any]]]:
+def _with_cometbft(
+    answer: Answer, calls: Callable[[NetworkDispatcher], Any], verdict: Verdict = _admit
+) -> tuple[Any, list[dict[str, Any]]]:
     """Run ``calls(dispatcher)`` on a loop with the stand-in listening; its value and the requests CometBFT got."""
     seen: list[dict[str, Any]] = []
     chain = _chain()
 
     async def run() -> Any:
-        server, url = await _cometbft(answer, seen)
-        dispatcher = NetworkDispatcher(NetworkNode(chain, url))
+        node = NetworkNode(chain, "http://127.0.0.1:9")
+        server, url = await _cometbft(answer, seen, node, verdict)
+        node.cometbft_rpc, node.rpc.url = url, url
+        dispatcher = NetworkDispatcher(node)
         try:
             return await calls(dispatcher)
         finally:
+            await node.rpc.close()
             server.close()
 
     return asyncio.run(run()), seen
@@ -129,7 +151,7 @@ def test_a_transaction_is_handed_to_cometbft_and_remembered_as_pending() -> None
     assert transaction["result"]["status"] == "pending"
     assert info["result"]["mining"]["cometbft"].startswith("http://127.0.0.1:")
     assert info["result"]["pending"] == 1
-    assert [request["method"] for request in seen] == ["broadcast_tx_sync"]
+    assert [request["method"] for request in seen] == ["broadcast_tx_async"]
     assert base64.b64decode(seen[0]["params"]["tx"]) == tx
 
 
@@ -137,14 +159,13 @@ def test_a_check_tx_refusal_is_our_refusal_with_its_reason() -> None:
     chain = _chain()
     tx = _transfer(chain, nonce=7)
 
-    def refuse(request: dict[str, Any]) -> dict[str, Any]:
-        code = CODES["nonce_too_high"]
-        return {"result": {"code": code, "codespace": "wasmchain", "log": "nonce 7 is ahead: the next nonce is 0"}}
+    def refuse(tx: bytes) -> tuple[int, str]:
+        return CODES["nonce_too_high"], "nonce 7 is ahead: the next nonce is 0"
 
     async def calls(dispatcher: NetworkDispatcher) -> dict[str, Any]:
         return await _serve(dispatcher, "submit_transaction", tx="0x" + tx.hex())
 
-    answer, _ = _with_cometbft(refuse, calls)
+    answer, _ = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB"}}, calls, refuse)
     error = answer["error"]
     assert error["code"] == TX_REJECTED
     assert error["data"]["reason"] == "nonce_too_high"
@@ -215,3 +236,91 @@ def test_reads_answer_as_on_a_devnet() -> None:
     balance = _call(dispatcher, "get_balance", address=format_address(dev_key(0).address))
     assert balance["result"]["balance"] == chain.account(dev_key(0).address).balance
     assert _call(dispatcher, "get_block", block=0)["result"]["height"] == 0
+
+
+def test_a_batch_is_handed_over_in_order_and_each_gets_its_own_verdict() -> None:
+    """A request's transactions reach CometBFT one after the other, in the request's order (each once the one
+    before is queued), and each answer is its own ``CheckTx``'s: a refused one in the middle refuses that one
+    only."""
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(4)]
+    bad = txs[2]
+
+    def verdict(tx: bytes) -> tuple[int, str]:
+        return (CODES["bad_signature"], "bad signature: not signed by the key") if tx == bad else (0, "")
+
+    async def calls(dispatcher: NetworkDispatcher) -> list[dict[str, Any]]:
+        body = [
+            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": "0x" + tx.hex()}}
+            for index, tx in enumerate(txs)
+        ]
+        answer = await dispatcher.serve(json.dumps(body).encode())
+        assert answer is not None
+        decoded: list[dict[str, Any]] = json.loads(answer)
+        return sorted(decoded, key=lambda item: item["id"])
+
+    answers, seen = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB"}}, calls, verdict)
+    assert [base64.b64decode(request["params"]["tx"]) for request in seen] == txs
+    assert [answer.get("result", {}).get("status") for answer in answers] == ["pending", "pending", None, "pending"]
+    assert answers[2]["error"]["data"]["reason"] == "bad_signature"
+
+
+def test_a_check_tx_that_never_comes_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wasmchain.node.network as network
+
+    monkeypatch.setattr(network, "BROADCAST_TIMEOUT", 0.2)
+    chain = _chain()
+
+    async def calls(dispatcher: NetworkDispatcher) -> dict[str, Any]:
+        answer = await _serve(dispatcher, "submit_transaction", tx="0x" + _transfer(chain).hex())
+        assert dispatcher.node._verdicts == {}  # (nothing left waiting)
+        return answer
+
+    answer, _ = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB"}}, calls, lambda tx: None)
+    assert answer["error"]["data"]["reason"] == "cometbft_unreachable"
+    assert "CheckTx did not reach this node" in answer["error"]["message"]
+
+
+def test_kept_alive_connections_are_reused() -> None:
+    """Against a server that keeps connections open, two transactions take one connection."""
+    chain = _chain()
+    opened = []
+
+    async def run() -> list[dict[str, Any]]:
+        node = NetworkNode(chain, "http://127.0.0.1:9")
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            opened.append(1)
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    writer.close()
+                    return
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                request = json.loads(await reader.readexactly(length))
+                body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {"hash": "AB"}}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                asyncio.get_running_loop().call_soon(node.checked, base64.b64decode(request["params"]["tx"]), 0, "")
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        node.cometbft_rpc, node.rpc.url = url, url
+        dispatcher = NetworkDispatcher(node)
+        try:
+            return [
+                await _serve(dispatcher, "submit_transaction", tx="0x" + _transfer(chain, nonce).hex())
+                for nonce in range(2)
+            ]
+        finally:
+            await node.rpc.close()
+            await asyncio.sleep(0.05)  # (the stand-in sees the end of its connection and closes its side)
+            server.close()
+
+    answers = asyncio.run(run())
+    assert [answer["result"]["status"] for answer in answers] == ["pending", "pending"]
+    assert len(opened) == 1

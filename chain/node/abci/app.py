@@ -9,7 +9,7 @@ receipts, events, export, replay, follow) reads a network's history unchanged.
 Method by method
 ----------------
 ``Info``
-    ``data`` "wasmchain", ``version`` our package's version and the VM's (``wasmtime-50.0.1/abi-1.2``),
+    ``data`` "wasmchain", ``version`` our package's version and the VM's (``wasmtime-50.0.1/abi-2``),
     ``app_version`` ``APP_VERSION`` (1), ``last_block_height`` our head's height and
     ``last_block_app_hash`` its state root.  CometBFT's handshake compares them with its own store and
     replays (FinalizeBlock + Commit) every block we do not have, so a node that crashed between
@@ -34,7 +34,9 @@ Method by method
     a sender's later transactions would be refused until the mempool empties.)  A refusal's ``code``
     is ``CODES[reason]`` (``reason``: the error's stable name, ``protocol/errors.py``,
     ``node/errors.py``), ``log`` the message, ``codespace`` ``CODESPACE``; ``gas_wanted`` is the gas
-    limit (CometBFT's ``block.max_gas`` counts it).
+    limit (CometBFT's ``block.max_gas`` counts it).  The decoded transaction is kept by its bytes
+    (``DECODED_CACHE``), so a recheck, a proposal and ``FinalizeBlock`` neither decode it nor verify its
+    signature again.
 ``PrepareProposal``
     The transactions in the order CometBFT gives them (its mempool's: arrival, which is each sender's
     nonce order), dropping those that do not decode, and stopping at the first that would take the
@@ -91,6 +93,7 @@ Codes (``CODES``, stable: a code is never reused or renumbered)
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
@@ -123,6 +126,9 @@ CODESPACE = "wasmchain"
 APP_VERSION = 1
 """The application's protocol version (CometBFT's ``Header.Version.App``)."""
 PROOF_TYPE = "wasmchain:smt"
+DECODED_CACHE = 20_000
+"""Transactions kept decoded (with their signature verdicts) by their bytes, the least recently used dropped:
+about as many as CometBFT's mempool holds (``size`` 5,000) several times over."""
 
 CODE_OK = 0
 CODES: dict[str, int] = {
@@ -199,6 +205,10 @@ class AbciApp:
         """CheckTx's state: per sender, the nonce after the transactions admitted since the last commit."""
         self._admitted_cost: dict[Address, int] = {}
         """Per sender, the maximum cost (value + gas limit x price) of those transactions."""
+        self._decoded: OrderedDict[bytes, SignedTransaction] = OrderedDict()
+        """Bytes -> their transaction, as ``CheckTx`` decoded it: a recheck, the proposal and ``FinalizeBlock``
+        take it from here, so a transaction is decoded and its signature verified once, not at every step
+        (the verdict is a function of the bytes alone, so a kept one is the one verifying again would give)."""
         self._handlers: dict[str, Callable[[Any], Any]] = {
             "info": self.info,
             "init_chain": self.init_chain,
@@ -281,7 +291,7 @@ class AbciApp:
     def check_tx(self, request: types_pb2.RequestCheckTx) -> types_pb2.ResponseCheckTx:
         gas_wanted = 0
         try:
-            signed = SignedTransaction.decode(request.tx)
+            signed = self.decode(request.tx)
             gas_wanted = signed.tx.gas_limit
             self._admit(signed)
         except InvalidTransaction as error:
@@ -289,6 +299,21 @@ class AbciApp:
                 code=code_for(error.reason), log=str(error), codespace=CODESPACE, gas_wanted=gas_wanted
             )
         return types_pb2.ResponseCheckTx(code=CODE_OK, gas_wanted=gas_wanted)
+
+    def decode(self, raw: bytes) -> SignedTransaction:
+        """``SignedTransaction.decode``, through the cache of the transactions decoded already (``MalformedTransaction``
+        and the like for bytes that are not one, never cached)."""
+        raw = bytes(raw)
+        cache = self._decoded
+        signed = cache.get(raw)
+        if signed is not None:
+            cache.move_to_end(raw)
+            return signed
+        signed = SignedTransaction.decode(raw)
+        cache[raw] = signed
+        if len(cache) > DECODED_CACHE:
+            cache.popitem(last=False)
+        return signed
 
     def _admit(self, signed: SignedTransaction) -> None:
         chain = self.chain
@@ -338,7 +363,7 @@ class AbciApp:
         size = gas = 0
         for raw in request.txs:
             try:
-                signed = SignedTransaction.decode(raw)
+                signed = self.decode(raw)
             except InvalidTransaction:
                 continue
             size += tx_data_size(raw)
@@ -359,7 +384,7 @@ class AbciApp:
         gas = 0
         for index, raw in enumerate(txs):
             try:
-                gas += SignedTransaction.decode(raw).tx.gas_limit
+                gas += self.decode(raw).tx.gas_limit
             except InvalidTransaction as error:
                 return f"transaction {index} does not decode: {error}"
         block_gas_limit = self.chain.genesis.chain.block_gas_limit
@@ -371,10 +396,11 @@ class AbciApp:
 
     def finalize_block(self, request: types_pb2.RequestFinalizeBlock) -> types_pb2.ResponseFinalizeBlock:
         timestamp = max(request.time.seconds, 0)
-        response = self.application.finalize_block(request.height, timestamp, list(request.txs))
+        response = self.application.finalize_block(request.height, timestamp, list(request.txs), self.decode)
         results = []
         for raw, result in zip(request.txs, response.tx_results):
-            results.append(exec_tx_result(raw, result.receipt, result.log))
+            gas_wanted = 0 if result.receipt is None else self.decode(raw).tx.gas_limit
+            results.append(exec_tx_result(raw, result.receipt, result.log, gas_wanted))
         return types_pb2.ResponseFinalizeBlock(tx_results=results, app_hash=response.app_hash)
 
     def commit(self, request: types_pb2.RequestCommit) -> types_pb2.ResponseCommit:
@@ -446,11 +472,15 @@ class AbciApp:
         return types_pb2.ResponseVerifyVoteExtension(status=types_pb2.ResponseVerifyVoteExtension.VerifyStatus.ACCEPT)
 
 
-def exec_tx_result(raw: bytes, receipt: Receipt | None, log: str) -> types_pb2.ExecTxResult:
-    """A transaction's result for CometBFT: from its receipt, or (``None``) for bytes that did not decode."""
+def exec_tx_result(
+    raw: bytes, receipt: Receipt | None, log: str, gas_wanted: int | None = None
+) -> types_pb2.ExecTxResult:
+    """A transaction's result for CometBFT: from its receipt, or (``None``) for bytes that did not decode;
+    ``gas_wanted`` the transaction's gas limit (decoded from ``raw`` when not given)."""
     if receipt is None:
         return types_pb2.ExecTxResult(code=CODES["malformed_transaction"], log=log, codespace=CODESPACE)
-    gas_wanted = SignedTransaction.decode(raw).tx.gas_limit
+    if gas_wanted is None:
+        gas_wanted = SignedTransaction.decode(raw).tx.gas_limit
     info = receipt.status
     if receipt.contract_address:
         info += f" contract_address=0x{receipt.contract_address.hex()}"

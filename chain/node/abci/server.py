@@ -123,14 +123,20 @@ async def serve_connection(
             data = await reader.read(READ_SIZE)
             if not data:
                 return
+            responses: list[bytes] = []
             try:
                 for message in decoder.feed(data):
-                    writer.write(encode_response(answer(decode_request(message), app)))
+                    responses.append(encode_response(answer(decode_request(message), app)))
                 if decoder.error is not None:
                     raise decoder.error
             except FrameError as error:
                 _log(f"ABCI connection closed: {error}")
                 return
+            finally:
+                # One write for the answers to what one read brought (CometBFT sends its requests in batches,
+                # a flush after them): a send per answer cost more than answering a CheckTx.
+                if responses:
+                    writer.write(b"".join(responses))
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError):
         return
