@@ -199,29 +199,37 @@ pub(crate) fn push(tag: u8, a: &[u8], b: Option<&[u8]>) -> bool {
     })
 }
 
+/// Where the value of the newest pending write of `key` is in the buffer.
+fn find(s: &State, key: &[u8]) -> Option<core::ops::Range<usize>> {
+    let b = &s.buf[..s.len];
+    let mut found = None;
+    let mut at = 0;
+    // Records are variable-length, so the scan goes forwards and keeps the
+    // last match: the newest write.
+    while at < b.len() {
+        let n = u32_at(b, at + 1);
+        if b[at] == TAG_RETURN {
+            at += 5 + n;
+            continue;
+        }
+        let m = u32_at(b, at + 5);
+        if b[at] == TAG_WRITE && n == key.len() && &b[at + 9..at + 9 + n] == key {
+            found = Some(at + 9 + n..at + 9 + n + m);
+        }
+        at += 9 + n + m;
+    }
+    found
+}
+
 /// The value of the newest pending write of `key`, copied into the arena
 /// (the buffer is reused after a flush); `None` if none is pending.
 pub(crate) fn pending_value(key: &[u8]) -> Option<Bytes> {
-    with(|s| {
-        let b = &s.buf[..s.len];
-        let mut found = None;
-        let mut at = 0;
-        // Records are variable-length, so the scan goes forwards and keeps
-        // the last match: the newest write.
-        while at < b.len() {
-            let n = u32_at(b, at + 1);
-            if b[at] == TAG_RETURN {
-                at += 5 + n;
-                continue;
-            }
-            let m = u32_at(b, at + 5);
-            if b[at] == TAG_WRITE && n == key.len() && &b[at + 9..at + 9 + n] == key {
-                found = Some(at + 9 + n..at + 9 + n + m);
-            }
-            at += 9 + n + m;
-        }
-        found.map(|r| &*crate::arena::copy(&b[r]))
-    })
+    with(|s| find(s, key).map(|r| &*crate::arena::copy(&s.buf[r])))
+}
+
+/// Whether a write of `key` is pending.
+pub(crate) fn pending_has(key: &[u8]) -> bool {
+    with(|s| find(s, key).is_some())
 }
 
 /// Pending bytes (for tests).

@@ -275,7 +275,7 @@ pub mod storage {
     }
     /// `true` if the key has a value (a pending write counts).
     pub fn has(key: &[u8]) -> bool {
-        if io::pending_value(key).is_some() {
+        if io::pending_has(key) {
             return true;
         }
         unsafe { sys::storage_has(key.as_ptr(), key.len()) != 0 }
