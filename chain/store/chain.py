@@ -124,13 +124,14 @@ class _StateBefore:
 
 
 class _TreeReader:
-    """The node reader ``finalize`` and ``apply_block`` give the tree: by position from the upper levels'
-    slots when they hold the node (``UpperTree.get`` checks its hash), else by hash (``Chain._read_node``),
-    recording what it read in the slots."""
+    """The node reader ``finalize`` and ``apply_block`` give the tree: the nodes the last blocks wrote or read
+    (``Chain._nodes``, a dict lookup), then the upper levels by position (``UpperTree.get``: a hash to check),
+    then LevelDB (``Chain._read_node``), recording each internal node read there in the upper levels."""
 
-    __slots__ = ("read_node", "upper")
+    __slots__ = ("nodes", "read_node", "upper")
 
-    def __init__(self, read_node: smt.NodeReader, upper: UpperTree | None) -> None:
+    def __init__(self, nodes: dict[bytes, bytes], read_node: smt.NodeReader, upper: UpperTree | None) -> None:
+        self.nodes = nodes
         self.read_node = read_node
         self.upper = upper
 
@@ -138,6 +139,9 @@ class _TreeReader:
         return self.read_node(node_hash)
 
     def read_at(self, node_hash: bytes, depth: int, path: int, /) -> bytes | None:
+        encoding = self.nodes.get(node_hash)
+        if encoding is not None:
+            return encoding
         upper = self.upper
         if upper is None:
             return self.read_node(node_hash)
@@ -212,7 +216,7 @@ class Chain:
         """Tree nodes by hash: the ones the last blocks wrote or read."""
         self.upper_tree: UpperTree | None = UpperTree() if tuning.tree_cache else None
         """The tree's upper levels by position (``treecache.py``), warmed here from the head's root."""
-        self._tree_reader: smt.NodeReader = _TreeReader(self._read_node, self.upper_tree)
+        self._tree_reader: smt.NodeReader = _TreeReader(self._nodes, self._read_node, self.upper_tree)
         head = kv.get(schema.head_key())
         if head is None:
             raise GenesisError("the database has no head block: it was not initialized")
