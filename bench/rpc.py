@@ -144,18 +144,22 @@ class Devnet:
         self._dir.cleanup()
 
 
-def node_cpu(pid: int) -> tuple[float, float] | None:
-    """User plus system CPU seconds a node process has used so far: all its threads, and its
-    main thread (the event loop; LevelDB compacts on threads of its own).  ``None`` without ``/proc``."""
+def node_cpu(pid: int) -> tuple[float, float, float] | None:
+    """User plus system CPU seconds a node process has used so far: all its threads, its main thread
+    (the event loop; LevelDB compacts on threads of its own), and the main thread's system time alone
+    (the kernel's side of its socket calls).  ``None`` without ``/proc``."""
     try:
-        return _cpu_seconds(f"/proc/{pid}/stat"), _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+        user, system = _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+        return sum(_cpu_seconds(f"/proc/{pid}/stat")), user + system, system
     except OSError:
         return None
 
 
-def _cpu_seconds(stat_path: str) -> float:
+def _cpu_seconds(stat_path: str) -> tuple[float, float]:
+    """User and system CPU seconds from a ``/proc`` stat file."""
     fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _drain(stream: Any, sink: list[str] | None) -> None:
@@ -524,7 +528,9 @@ def run_throughput(
     client_cpu = time.process_time() - client_cpu
     if node_pid is not None and server_cpu is not None:
         after = node_cpu(node_pid)
-        server_cpu = None if after is None else (after[0] - server_cpu[0], after[1] - server_cpu[1])
+        server_cpu = (
+            None if after is None else (after[0] - server_cpu[0], after[1] - server_cpu[1], after[2] - server_cpu[2])
+        )
     for sender in work:
         if sender.error is not None:
             raise RuntimeError(f"the thread of {format_address(sender.key.address)} failed") from sender.error
@@ -545,10 +551,12 @@ def run_throughput(
     if server_cpu is not None:
         figures["node_cpu_ms_per_tx"] = round(server_cpu[0] / total * 1000, 3)
         figures["node_main_thread_ms_per_tx"] = round(server_cpu[1] / total * 1000, 3)
+        figures["node_main_thread_sys_ms_per_tx"] = round(server_cpu[2] / total * 1000, 3)
         figures["node_main_thread_busy"] = round(server_cpu[1] / elapsed, 2)
         cpu = (
             f"; node CPU {figures['node_cpu_ms_per_tx']} ms/tx, its event-loop thread "
-            f"{figures['node_main_thread_ms_per_tx']} ms/tx (busy {figures['node_main_thread_busy']:.0%})"
+            f"{figures['node_main_thread_ms_per_tx']} ms/tx (busy {figures['node_main_thread_busy']:.0%}; "
+            f"in the kernel {figures['node_main_thread_sys_ms_per_tx']} ms/tx)"
         )
     say(
         f"throughput ({label}): {figures['tx_per_s']} tx/s, {total} transfers from {len(work)} threads in "

@@ -98,3 +98,17 @@ def test_network_commits_through_a_real_localnet() -> None:
     assert result["cometbft"] == "0.38.26" and network["validators"] == 1
     assert network["transactions"] == 40 and network["committed_tx_per_s"] > 0
     assert 0 < network["latency_ms_p50"] <= network["latency_ms_p99"]
+
+
+def test_rpc_reports_the_node_loops_cpu_and_its_kernel_share() -> None:
+    """bench/rpc.py against a devnet of its own: every receipt ok, and the node's event-loop CPU per
+    transaction with its kernel (system) part, which cannot exceed the whole."""
+    result = bench(
+        "rpc.py", "--latency-count", "3", "--threads", "2", "--transactions", "5", "--batch", "2", "--block-time", "0"
+    )
+    for phase in ("throughput", "throughput_batch"):
+        figures = result[phase]
+        assert figures["transactions"] == 10 and figures["tx_per_s"] > 0
+        assert 0 <= figures["node_main_thread_sys_ms_per_tx"] <= figures["node_main_thread_ms_per_tx"]
+        assert figures["node_main_thread_ms_per_tx"] <= figures["node_cpu_ms_per_tx"]
+    assert result["latency"]["count"] == 3
