@@ -57,6 +57,7 @@ from wasmchain.node.jsonrpc import (
     STORE_ERROR,
     TRACE_MISMATCH,
     TX_REJECTED,
+    Answering,
     Limits,
     Method,
     Methods,
@@ -196,21 +197,36 @@ class Dispatcher:
         budget = GasBudget(self.limits.batch_gas)
         return answer(body, lambda method, params: self.call(method, params, budget), self.limits)
 
+    def steps(self, body: bytes) -> Answering:
+        """``handle`` as steps: a generator pausing between the calls of a batch, whose value is the answer."""
+        budget = GasBudget(self.limits.batch_gas)
+        return answering(body, lambda method, params: self.call(method, params, budget), self.limits)
+
     async def serve(self, body: bytes) -> bytes | None:
         """``handle`` on an event loop: between the calls of a batch, once ``TURN_AFTER`` seconds of work
         have passed, the loop gets ``TURN`` to serve other connections (the calls still run on its thread)."""
-        budget = GasBudget(self.limits.batch_gas)
-        steps = answering(body, lambda method, params: self.call(method, params, budget), self.limits)
-        turn_due = time.monotonic() + TURN_AFTER
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                response: bytes | None = done.value
-                return response
-            if time.monotonic() >= turn_due:
-                await asyncio.sleep(TURN)
-                turn_due = time.monotonic() + TURN_AFTER
+        return await finish(self.steps(body))
+
+
+def advance(steps: Answering, due: float) -> tuple[bool, bytes | None]:
+    """Run ``steps`` until they end (``True`` and the answer) or ``time.monotonic()`` passes ``due`` between two
+    calls (``False``: the rest is ``finish``'s).  A single call is never cut: it ends here."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return True, done.value
+        if time.monotonic() >= due:
+            return False, None
+
+
+async def finish(steps: Answering) -> bytes | None:
+    """The rest of ``steps``, giving the loop ``TURN`` after every ``TURN_AFTER`` seconds of work."""
+    while True:
+        done, response = advance(steps, time.monotonic() + TURN_AFTER)
+        if done:
+            return response
+        await asyncio.sleep(TURN)
 
 
 _ANSWERS: tuple[tuple[type[ChainError], int, str], ...] = (

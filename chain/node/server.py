@@ -36,6 +36,7 @@ import json
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any
 from wasmchain.node import websocket
 from wasmchain.node.jsonrpc import INVALID_REQUEST, JSONRPC, RPCError
 from wasmchain.node.node import Node
-from wasmchain.node.rpc import Dispatcher
+from wasmchain.node.rpc import TURN_AFTER, Dispatcher, advance, finish
 from wasmchain.protocol.errors import ChainError
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -210,6 +211,14 @@ class Server:
         self._origins = frozenset(access.cors_origins)
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        """The tasks of connections that are not plain HTTP any more (a WebSocket) or wait on an answer (a batch
+        giving the loop turns, a network node's forwarding)."""
+        self._open: set[_Connection] = set()
+        self.idle_timeout = IDLE_TIMEOUT
+        """Seconds a kept-alive connection may sit idle, or take to send a request, before it is closed."""
+        self._answers_at_once = type(self.dispatcher).serve is Dispatcher.serve
+        """Whether a ``POST`` may be answered in the callback that read it (``Dispatcher.steps``); a dispatcher
+        with its own ``serve`` (a network node's, which awaits CometBFT) is awaited in a task."""
         self.listening_port: int | None = None
         """The port it listens on, once it does (``port`` may be 0: any free one)."""
 
@@ -231,7 +240,7 @@ class Server:
             loop.add_signal_handler(signum, self._stop.set)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
-            server = await asyncio.start_server(self._connection, self.host, self.port, limit=MAX_HEADER_BYTES)
+            server = await loop.create_server(lambda: _Connection(self, loop), self.host, self.port)
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
                 raise
@@ -254,6 +263,8 @@ class Server:
             if companion is not None:
                 companion.cancel()
                 await asyncio.gather(companion, return_exceptions=True)
+            for connection in list(self._open):
+                connection.close()
             for task in list(self._connections):
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
@@ -281,52 +292,11 @@ class Server:
 
     # -- one connection ------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(IDLE_TIMEOUT):  # (wait_for would make a task per request)
-                        request, body = await self._read(reader)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                    return  # the client went away, or sat idle
-                except _HTTPError as error:
-                    body = _error_body(error.code, error.message, error.reason)
-                    self._write(writer, error.status, body, keep_alive=False, cors=error.headers)
-                    await writer.drain()
-                    return
-                if request.method == "GET" and _path(request.target) == websocket.PATH:
-                    await self._websocket(request, reader, writer)
-                    return
-                status, payload, headers = await self._respond(request, body)
-                self._write(writer, status, payload, keep_alive=request.keep_alive, cors=(*request.cors, *headers))
-                await writer.drain()
-                if not request.keep_alive:
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            # (Cancelled: the server is stopping.  Ending normally keeps
-            # asyncio's stream callback from logging the cancellation as an
-            # error, as Python 3.11 does.)
-            return
-        finally:
-            self._connections.discard(task)
-            writer.close()
-
-    async def _read(self, reader: asyncio.StreamReader) -> tuple[_Request, bytes]:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError:
-            raise _HTTPError(431, f"the request's headers are over {MAX_HEADER_BYTES} bytes") from None
-        except asyncio.IncompleteReadError as error:
-            if error.partial.strip():
-                raise _HTTPError(400, "the request ended before its headers did") from None
-            raise
-        request = _parse_head(head)
+    @staticmethod
+    def _body_length(request: _Request) -> int:
+        """A ``POST``'s body length from its head (0 for another method), or its refusal (411, 400, 413)."""
         if request.method != "POST":
-            self._admit(request)
-            return request, b""
+            return 0
         if "transfer-encoding" in request.headers:
             raise _HTTPError(411, "chunked bodies are not accepted: send a Content-Length")
         length_text = request.headers.get("content-length")
@@ -340,9 +310,7 @@ class Server:
         if len(digits) > 18 or int(digits) > MAX_BODY_BYTES:
             shown = digits if len(digits) <= 20 else digits[:20] + "..."
             raise _HTTPError(413, f"the body is {shown} bytes, over the limit of {MAX_BODY_BYTES}")
-        body = await reader.readexactly(int(digits))  # (read before a refusal, so the client sees the refusal)
-        self._admit(request)
-        return request, body
+        return int(digits)
 
     def _admit(self, request: _Request) -> None:
         """Refuse (403, 415) a request from anything but the developer's own tools, before it runs; set its CORS.
@@ -388,10 +356,9 @@ class Server:
         port = host.rpartition(":")[2] if not host.endswith("]") and ":" in host else "80"
         return port == str(self.listening_port)
 
-    async def _respond(self, request: _Request, body: bytes) -> tuple[int, bytes | None, tuple[str, ...]]:
-        """The status, body and extra header lines of a request's answer (a JSON body unless they name a type)."""
-        if request.method == "POST":
-            return 200, await self.dispatcher.serve(body), ()  # (a batch lets the loop serve others between calls)
+    def _respond(self, request: _Request) -> tuple[int, bytes | None, tuple[str, ...]]:
+        """The status, body and extra header lines of the answer to a request other than a ``POST`` (a JSON body
+        unless they name a type)."""
         if request.method == "GET":
             path = _path(request.target)
             if path == "/health" or (path == "/" and not _wants_html(request.headers.get("accept", ""))):
@@ -463,21 +430,33 @@ class Server:
 
     async def _websocket(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """``GET /ws``: the handshake (refused over HTTP, as any request), then the connection is a ``Session``'s."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
-            accept = websocket.check_handshake(request.headers)
-        except websocket.HandshakeError as error:
-            body = _error_body(INVALID_REQUEST, error.message)
-            self._write(writer, error.status, body, keep_alive=False, cors=error.headers)
-            await writer.drain()
+            try:
+                accept = websocket.check_handshake(request.headers)
+            except websocket.HandshakeError as error:
+                body = _error_body(INVALID_REQUEST, error.message)
+                self._write(writer, error.status, body, keep_alive=False, cors=error.headers)
+                await writer.drain()
+                return
+            writer.write(websocket.handshake_response(accept))
+            hub: websocket.SubscriptionHub | None = getattr(self.node, "hub", None)
+            session = websocket.Session(reader, writer, self.dispatcher.call, self.dispatcher.limits, hub)
+            await session.run()
+        except (ConnectionError, asyncio.CancelledError):
+            # (Cancelled: the server is stopping.  Ending normally keeps
+            # asyncio's stream callback from logging the cancellation as an
+            # error, as Python 3.11 does.)
             return
-        writer.write(websocket.handshake_response(accept))
-        hub: websocket.SubscriptionHub | None = getattr(self.node, "hub", None)
-        session = websocket.Session(reader, writer, self.dispatcher.call, self.dispatcher.limits, hub)
-        await session.run()
+        finally:
+            self._connections.discard(task)
+            writer.close()
 
     @staticmethod
     def _write(
-        writer: asyncio.StreamWriter,
+        writer: asyncio.StreamWriter | asyncio.WriteTransport,
         status: int,
         payload: bytes | None,
         *,
@@ -498,6 +477,233 @@ class Server:
         elif status != 204:
             lines.append("Content-Length: 0")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (payload or b""))
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP connection, parsed and answered in the loop's callbacks: no task, future or timer per request.
+
+    A request is answered in the ``data_received`` call that completes it (``Dispatcher.steps``), requests
+    pipelined behind it next, in order.  Only what must wait runs in a task (then the connection reads no
+    further request until it ends): a batch that takes more than ``TURN_AFTER`` (the loop gets turns between
+    its calls), a dispatcher's own ``serve``, and a WebSocket, to which the connection is handed over with
+    what it has read.  While the client does not read its answers (the transport's buffer over its high-water
+    mark, ``pause_writing``), no further request is answered.  The idle timeout is one timer per connection:
+    it fires ``idle_timeout`` after the connection began to wait for a request and, if it still waits since
+    then, closes it; else it is set again for the time the current wait ends.
+    """
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.scanned = 0
+        """Bytes of ``buffer`` known to hold no end of headers."""
+        self.head: tuple[_Request, int, int] | None = None
+        """A request whose headers are read: it, where its body starts and ends in ``buffer``."""
+        self.busy = False
+        """A task has the connection: a request being answered, or a WebSocket."""
+        self.paused = False
+        """The client does not read its answers (``pause_writing``)."""
+        self.reading_paused = False
+        self.eof = False
+        self.closed = False
+        self.waiting_since: float | None = None
+        """When the connection began to wait for a request (``None``: it answers one)."""
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio's callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._open.add(self)
+        self._wait()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.busy or self.paused:
+            if len(self.buffer) > 2 * MAX_HEADER_BYTES and not self.reading_paused:
+                self.reading_paused = True  # (as a StreamReader does, with this limit)
+                assert self.transport is not None
+                self.transport.pause_reading()
+            return
+        self._serve()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if not (self.busy or self.paused):
+            self._serve()
+        return True  # (the answers are still written; ``_serve`` closes)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if not self.busy:
+            self._serve()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server._open.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    # -- requests --------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Answer the complete requests in the buffer, in order, until one must wait or the connection ends."""
+        if self.reading_paused:
+            self.reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        while not (self.busy or self.paused or self.closed):
+            try:
+                read = self._read()
+            except _HTTPError as error:
+                self._answer(error.status, _error_body(error.code, error.message, error.reason), False, error.headers)
+                self.close()
+                return
+            if read is None:
+                if self.eof:
+                    self.close()
+                return
+            request, body = read
+            self.waiting_since = None
+            server = self.server
+            if request.method == "POST":
+                steps = server.dispatcher.steps(body) if server._answers_at_once else None
+                if steps is not None:
+                    done, payload = advance(steps, time.monotonic() + TURN_AFTER)
+                    if not done:
+                        self._later(request, finish(steps))
+                        return
+                else:
+                    self._later(request, server.dispatcher.serve(body))
+                    return
+                self._answer(200, payload, request.keep_alive, request.cors)
+            elif request.method == "GET" and _path(request.target) == websocket.PATH:
+                self._upgrade(request)
+                return
+            else:
+                status, payload, headers = server._respond(request)
+                self._answer(status, payload, request.keep_alive, (*request.cors, *headers))
+            if not request.keep_alive:
+                self.close()
+                return
+            self._wait()
+
+    def _read(self) -> tuple[_Request, bytes] | None:
+        """The next complete request in the buffer, taken out of it; ``None`` until one is (400 for one that ends
+        before its headers do, at the end of the input)."""
+        buffer = self.buffer
+        if self.head is None:
+            end = buffer.find(b"\r\n\r\n", self.scanned)
+            if end < 0 or end > MAX_HEADER_BYTES:  # (the bounds of ``StreamReader.readuntil`` with this limit)
+                if end > MAX_HEADER_BYTES or len(buffer) - 3 > MAX_HEADER_BYTES:
+                    raise _HTTPError(431, f"the request's headers are over {MAX_HEADER_BYTES} bytes")
+                self.scanned = max(0, len(buffer) - 3)
+                if self.eof and buffer.strip():
+                    raise _HTTPError(400, "the request ended before its headers did")
+                return None
+            request = _parse_head(bytes(buffer[: end + 4]))
+            start = end + 4
+            self.head = request, start, start + self.server._body_length(request)
+        request, start, stop = self.head
+        if len(buffer) < stop:
+            return None  # (at the end of the input: closed without an answer)
+        body = bytes(buffer[start:stop])
+        del buffer[:stop]
+        self.head = None
+        self.scanned = 0
+        self.server._admit(request)  # (after the body is read, so that the client sees the refusal)
+        return request, body
+
+    def _answer(self, status: int, payload: bytes | None, keep_alive: bool, cors: tuple[str, ...]) -> None:
+        if not self.closed:
+            assert self.transport is not None
+            Server._write(self.transport, status, payload, keep_alive=keep_alive, cors=cors)
+
+    def _later(self, request: _Request, answer: Coroutine[Any, Any, bytes | None]) -> None:
+        """Answer ``request`` with what ``answer`` returns, in a task; meanwhile no further request is read."""
+        self.busy = True
+        task = self.loop.create_task(self._answer_later(request, answer))
+        self.server._connections.add(task)
+        task.add_done_callback(self.server._connections.discard)
+
+    async def _answer_later(self, request: _Request, answer: Coroutine[Any, Any, bytes | None]) -> None:
+        try:
+            payload = await answer
+        except asyncio.CancelledError:  # the server is stopping
+            self.close()
+            return
+        except BaseException:
+            self.close()
+            raise
+        self.busy = False
+        if self.closed:
+            return
+        self._answer(200, payload, request.keep_alive, request.cors)
+        if not request.keep_alive:
+            self.close()
+            return
+        self._wait()
+        self._serve()
+
+    def _upgrade(self, request: _Request) -> None:
+        """Hand the connection, and what it has read after the request, to a stream reader and writer: the
+        WebSocket's handshake and session (``Server._websocket``)."""
+        self.busy = True
+        server, transport = self.server, self.transport
+        assert transport is not None
+        server._open.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES, loop=self.loop)
+        protocol = asyncio.StreamReaderProtocol(
+            reader, lambda reader, writer: server._websocket(request, reader, writer), loop=self.loop
+        )
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self.buffer:
+            reader.feed_data(bytes(self.buffer))
+            self.buffer.clear()
+        if self.eof:
+            reader.feed_eof()
+        if self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+
+    # -- the idle timeout ------------------------------------------------------------
+
+    def _wait(self) -> None:
+        """The connection waits for a request from now: closed if none has come in ``idle_timeout``."""
+        self.waiting_since = self.loop.time()
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.waiting_since + self.server.idle_timeout, self._idle)
+
+    def _idle(self) -> None:
+        self.timer = None
+        if self.closed or self.waiting_since is None:
+            return  # (set again when it waits again)
+        due = self.waiting_since + self.server.idle_timeout
+        if self.loop.time() >= due:
+            self.close()  # (sat idle, or took too long to send a request: no answer, as a timed-out read)
+        else:
+            self.timer = self.loop.call_at(due, self._idle)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.server._open.discard(self)
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if self.transport is not None:
+                self.transport.close()
 
 
 def _parse_head(head: bytes) -> _Request:
