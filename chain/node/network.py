@@ -46,6 +46,7 @@ import dataclasses
 import json
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -78,6 +79,9 @@ one idle for its ``read_timeout``, 10 s by default)."""
 MAX_IDLE_CONNECTIONS = 8
 CHECK_TX_NEW = 0
 """``CheckTxType.NEW``: a transaction's first ``CheckTx`` (``RECHECK``, 1, is CometBFT's after each block)."""
+BROADCAST_BATCH = 10
+"""``broadcast_tx_async`` calls per JSON-RPC batch request to CometBFT: its default ``rpc.max_request_batch_size``
+(a request per transaction cost CometBFT and this node an HTTP exchange each)."""
 MAX_BROADCAST_ANSWER = 1 << 20
 """Bytes of CometBFT's answer read at most."""
 FORWARDED_TTL = 600.0
@@ -235,14 +239,26 @@ class NetworkDispatcher(Dispatcher):
     async def serve(self, body: bytes) -> bytes | None:
         """Forward the request's transactions to CometBFT (awaited on the loop), then answer it as usual.
 
-        Each is handed over once CometBFT has queued the one before it (``broadcast_tx_async``), so their
-        ``CheckTx`` calls come in the request's order; then every verdict is awaited."""
+        They are handed over in JSON-RPC batches of ``BROADCAST_BATCH`` ``broadcast_tx_async`` calls, one batch
+        once CometBFT has queued the one before (CometBFT runs a batch's calls in order), so their ``CheckTx``
+        calls come in the request's order; then every verdict is awaited."""
         handed: dict[bytes, _Forwarded | tuple[SignedTransaction, asyncio.Future[tuple[int, str]]]] = {}
         outcomes: dict[bytes, _Forwarded] = {}
         try:
             for tx in _submitted(body):
                 if tx not in handed:
-                    handed[tx] = await self._hand_over(tx)
+                    handed[tx] = self._prepare(tx)
+            waiting = [tx for tx, outcome in handed.items() if not isinstance(outcome, _Forwarded)]
+            for start in range(0, len(waiting), BROADCAST_BATCH):
+                chunk = waiting[start : start + BROADCAST_BATCH]
+                try:
+                    refusals = await broadcast_txs_async(self.node.rpc, chunk)
+                except ChainError as error:  # (CometBFT unreachable: none of these was taken)
+                    refusals = [error] * len(chunk)
+                for tx, refusal in zip(chunk, refusals):
+                    if refusal is not None:
+                        self.node.forget_check_tx(tx)
+                        handed[tx] = _Forwarded(error=refusal)
             for tx, outcome in handed.items():
                 outcomes[tx] = outcome if isinstance(outcome, _Forwarded) else await self._verdict(*outcome)
             # (Other requests are served while this one awaits: each keeps its own outcomes until here.)
@@ -255,8 +271,9 @@ class NetworkDispatcher(Dispatcher):
             for tx in outcomes:
                 self._outcomes.pop(tx, None)
 
-    async def _hand_over(self, tx: bytes) -> _Forwarded | tuple[SignedTransaction, asyncio.Future[tuple[int, str]]]:
-        """Hand one transaction to CometBFT: a refusal, or the transaction and its pending ``CheckTx`` verdict."""
+    def _prepare(self, tx: bytes) -> _Forwarded | tuple[SignedTransaction, asyncio.Future[tuple[int, str]]]:
+        """This node's checks of one transaction: a refusal, or the transaction and its pending ``CheckTx``
+        verdict (to be handed to CometBFT)."""
         node = self.node
         try:
             try:
@@ -264,15 +281,9 @@ class NetworkDispatcher(Dispatcher):
             except MalformedTransaction as error:
                 raise MalformedTransaction(f"the transaction does not decode: {error}") from None
             node.admit(signed)
-            verdict = node.expect_check_tx(tx)
-            try:
-                await broadcast_tx_async(node.rpc, tx)
-            except BaseException:
-                node.forget_check_tx(tx)
-                raise
         except ChainError as error:
             return _Forwarded(error=error)
-        return signed, verdict
+        return signed, node.expect_check_tx(tx)
 
     async def _verdict(self, signed: SignedTransaction, verdict: asyncio.Future[tuple[int, str]]) -> _Forwarded:
         try:
@@ -338,6 +349,8 @@ async def broadcast_tx_async(rpc: CometRPC, tx: bytes, timeout: float = BROADCAS
     """
     body = {"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_async", "params": {"tx": base64.b64encode(tx).decode()}}
     answer = await rpc.post(body, timeout)
+    if not isinstance(answer, dict):
+        raise CometBFTUnreachable(f"CometBFT at {rpc.url} answered {str(answer)[:200]}, not a JSON-RPC object")
     _raise_refusal(answer)
     result = answer.get("result")
     if not isinstance(result, dict):
@@ -345,6 +358,47 @@ async def broadcast_tx_async(rpc: CometRPC, tx: bytes, timeout: float = BROADCAS
             f"CometBFT at {rpc.url} answered broadcast_tx_async without a result: {str(answer)[:200]}"
         )
     return result
+
+
+async def broadcast_txs_async(
+    rpc: CometRPC, txs: Sequence[bytes], timeout: float = BROADCAST_TIMEOUT
+) -> list[ChainError | None]:
+    """Hand ``txs`` to CometBFT in one request, a JSON-RPC batch of ``broadcast_tx_async`` calls (CometBFT runs
+    them one after the other, in order); each one's refusal (as ``broadcast_tx_async`` raises it) or ``None``.
+
+    A CometBFT that does not answer raises ``CometBFTUnreachable``; one that refuses the batch as a whole
+    (its ``max_request_batch_size`` below ``len(txs)``) is sent the transactions one at a time."""
+    if len(txs) == 1:
+        try:
+            await broadcast_tx_async(rpc, txs[0], timeout)
+        except CometBFTUnreachable:
+            raise
+        except ChainError as error:
+            return [error]
+        return [None]
+    body = [
+        {"jsonrpc": "2.0", "id": index, "method": "broadcast_tx_async", "params": {"tx": base64.b64encode(tx).decode()}}
+        for index, tx in enumerate(txs)
+    ]
+    answers = await rpc.post(body, timeout)
+    if not isinstance(answers, list) or len(answers) != len(txs):
+        refusals: list[ChainError | None] = []
+        for tx in txs:
+            refusals.extend(await broadcast_txs_async(rpc, [tx], timeout))
+        return refusals
+    by_id = {answer.get("id"): answer for answer in answers if isinstance(answer, dict)}
+    refusals = []
+    for index in range(len(txs)):
+        answer = by_id.get(index)
+        if answer is None or ("result" not in answer and "error" not in answer):
+            raise CometBFTUnreachable(f"CometBFT at {rpc.url} answered a batch without call {index}'s answer")
+        try:
+            _raise_refusal(answer)
+        except ChainError as error:
+            refusals.append(error)
+        else:
+            refusals.append(None)
+    return refusals
 
 
 def _raise_refusal(answer: dict[str, Any]) -> None:
@@ -376,8 +430,8 @@ class CometRPC:
         self.url = url
         self._idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def post(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """POST a JSON body and read the JSON answer, all within ``timeout``."""
+    async def post(self, body: Any, timeout: float) -> Any:
+        """POST a JSON body and read the JSON answer (an object, or a list for a batch), all within ``timeout``."""
         parsed = urllib.parse.urlsplit(self.url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise CometBFTUnreachable(f"CometBFT's RPC is an http://HOST:PORT URL, found {self.url!r}")
@@ -422,8 +476,8 @@ class CometRPC:
         except ValueError:
             status = head.split(b"\r\n", 1)[0].decode("latin-1")
             raise CometBFTUnreachable(f"CometBFT at {self.url} answered {status!r}, not JSON-RPC") from None
-        if not isinstance(answer, dict):
-            raise CometBFTUnreachable(f"CometBFT at {self.url} answered {str(answer)[:200]}, not a JSON-RPC object")
+        if not isinstance(answer, dict | list):
+            raise CometBFTUnreachable(f"CometBFT at {self.url} answered {str(answer)[:200]}, not JSON-RPC")
         return answer
 
     async def _connection(self, host: str, port: int) -> tuple[bool, asyncio.StreamReader, asyncio.StreamWriter]:

@@ -20,7 +20,7 @@ import pytest
 from tests.helpers import GENESIS
 from wasmchain.node.abci.app import CODES
 from wasmchain.node.jsonrpc import FOLLOWER_REFUSED, TX_REJECTED
-from wasmchain.node.network import NetworkDispatcher, NetworkNode
+from wasmchain.node.network import BROADCAST_BATCH, NetworkDispatcher, NetworkNode
 from wasmchain.protocol.keys import dev_key, format_address
 from wasmchain.protocol.transactions import Transaction, TxKind
 from wasmchain.store.chain import Chain
@@ -55,11 +55,18 @@ def _transfer(chain: Chain, nonce: int = 0, sender: int = 0) -> bytes:
 
 
 async def _cometbft(
-    answer: Answer, seen: list[dict[str, Any]], node: NetworkNode | None = None, verdict: Verdict = _admit
+    answer: Answer,
+    seen: list[dict[str, Any]],
+    node: NetworkNode | None = None,
+    verdict: Verdict = _admit,
+    posts: list[int] | None = None,
+    batch_limit: int | None = None,
 ) -> tuple[asyncio.Server, str]:
-    """A stand-in for CometBFT's RPC: each request's JSON body to ``answer``, its result sent back; a transaction
-    it takes gets ``verdict``'s ``CheckTx`` answer, given to ``node`` as its application would.  It closes each
-    connection after one answer (the node's kept-alive connection then fails and it opens another)."""
+    """A stand-in for CometBFT's RPC: each call's JSON body to ``answer`` (a batch's one by one, in order), its
+    result sent back; a transaction it takes gets ``verdict``'s ``CheckTx`` answer, given to ``node`` as its
+    application would.  ``posts`` gets each request's number of calls; a batch of more than ``batch_limit``
+    calls is refused whole, as CometBFT's ``max_request_batch_size`` does.  It closes each connection after one
+    answer (the node's kept-alive connection then fails and it opens another)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -67,16 +74,29 @@ async def _cometbft(
             int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
         )
         request = json.loads(await reader.readexactly(length))
-        seen.append(request)
-        reply = answer(request)
-        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **reply}).encode()
+        calls = request if isinstance(request, list) else [request]
+        if posts is not None:
+            posts.append(len(calls))
+        taken: list[bytes] = []
+        if batch_limit is not None and len(calls) > batch_limit:
+            error = {"code": -32600, "message": "Invalid Request", "data": f"max batch size is {batch_limit}"}
+            reply: Any = {"jsonrpc": "2.0", "id": -1, "error": error}
+        else:
+            replies = []
+            for call in calls:
+                seen.append(call)
+                result = answer(call)
+                replies.append({"jsonrpc": "2.0", "id": call["id"], **result})
+                if "result" in result:
+                    taken.append(base64.b64decode(call["params"]["tx"]))
+            reply = replies if isinstance(request, list) else replies[0]
+        body = json.dumps(reply).encode()
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
         )
         await writer.drain()
         writer.close()
-        if node is not None and "result" in reply:
-            tx = base64.b64decode(request["params"]["tx"])
+        for tx in taken if node is not None else []:
             given = verdict(tx)
             if given is not None:
                 asyncio.get_running_loop().call_soon(node.checked, tx, *given)
@@ -98,15 +118,19 @@ def _call(dispatcher: NetworkDispatcher, method: str, **params: Any) -> dict[str
 
 
 def _with_cometbft(
-    answer: Answer, calls: Callable[[NetworkDispatcher], Any], verdict: Verdict = _admit
+    answer: Answer,
+    calls: Callable[[NetworkDispatcher], Any],
+    verdict: Verdict = _admit,
+    posts: list[int] | None = None,
+    batch_limit: int | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Run ``calls(dispatcher)`` on a loop with the stand-in listening; its value and the requests CometBFT got."""
+    """Run ``calls(dispatcher)`` on a loop with the stand-in listening; its value and the calls CometBFT got."""
     seen: list[dict[str, Any]] = []
     chain = _chain()
 
     async def run() -> Any:
         node = NetworkNode(chain, "http://127.0.0.1:9")
-        server, url = await _cometbft(answer, seen, node, verdict)
+        server, url = await _cometbft(answer, seen, node, verdict, posts, batch_limit)
         node.cometbft_rpc, node.rpc.url = url, url
         dispatcher = NetworkDispatcher(node)
         try:
@@ -263,6 +287,54 @@ def test_a_batch_is_handed_over_in_order_and_each_gets_its_own_verdict() -> None
     assert [base64.b64decode(request["params"]["tx"]) for request in seen] == txs
     assert [answer.get("result", {}).get("status") for answer in answers] == ["pending", "pending", None, "pending"]
     assert answers[2]["error"]["data"]["reason"] == "bad_signature"
+
+
+def _submit_all(txs: list[bytes]) -> Callable[[NetworkDispatcher], Any]:
+    async def calls(dispatcher: NetworkDispatcher) -> list[dict[str, Any]]:
+        body = [
+            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": "0x" + tx.hex()}}
+            for index, tx in enumerate(txs)
+        ]
+        answer = await dispatcher.serve(json.dumps(body).encode())
+        assert answer is not None
+        decoded: list[dict[str, Any]] = json.loads(answer)
+        return sorted(decoded, key=lambda item: item["id"])
+
+    return calls
+
+
+def test_a_request_s_transactions_go_to_cometbft_in_batches_of_broadcast_batch() -> None:
+    """Twelve transactions: two HTTP requests to CometBFT (a JSON-RPC batch of ``BROADCAST_BATCH``, 10, then
+    2), in the request's order; CometBFT's refusal of one call in a batch (in its cache) refuses that one only."""
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(12)]
+    cached = base64.b64encode(txs[4]).decode()
+
+    def answer(call: dict[str, Any]) -> dict[str, Any]:
+        if call["params"]["tx"] == cached:
+            return {"error": {"code": -32603, "message": "Internal error", "data": "tx already exists in cache"}}
+        return {"result": {"code": 0, "hash": "AB"}}
+
+    posts: list[int] = []
+    answers, seen = _with_cometbft(answer, _submit_all(txs), posts=posts)
+    assert posts == [BROADCAST_BATCH, 12 - BROADCAST_BATCH] and BROADCAST_BATCH == 10
+    assert [base64.b64decode(call["params"]["tx"]) for call in seen] == txs
+    assert [answer.get("result", {}).get("status") for answer in answers] == ["pending"] * 4 + [None] + ["pending"] * 7
+    assert answers[4]["error"]["data"]["reason"] == "duplicate_transaction"
+
+
+def test_a_cometbft_that_refuses_batches_gets_one_transaction_at_a_time() -> None:
+    """A CometBFT whose ``max_request_batch_size`` is below the batch refuses it whole: the node sends the
+    transactions again one per request, in order, and each is admitted."""
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(3)]
+    posts: list[int] = []
+    answers, seen = _with_cometbft(
+        lambda call: {"result": {"code": 0, "hash": "AB"}}, _submit_all(txs), posts=posts, batch_limit=1
+    )
+    assert posts == [3, 1, 1, 1]
+    assert [base64.b64decode(call["params"]["tx"]) for call in seen] == txs
+    assert [answer["result"]["status"] for answer in answers] == ["pending"] * 3
 
 
 def test_a_check_tx_that_never_comes_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
