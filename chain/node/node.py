@@ -77,6 +77,8 @@ class Submitted:
     tx_hash: Hash32
     included: bool
     """Whether the transaction is in a block already (instant mining with no nonce gap)."""
+    inclusion: tuple[Block, int, Receipt] | None = None
+    """When this call mined it: its block, its index there and its receipt (what ``transaction_status`` reads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,23 +138,29 @@ class Node:
     def submit(self, signed: SignedTransaction) -> Submitted:
         """Admit a transaction to the mempool; with instant mining, mine what became ready."""
         chain = self.chain
-        if chain.has_transaction(signed.hash):
+        account = chain.account(signed.tx.sender)
+        # A block holds a transaction only if it took its nonce (this node mines no invalid one): a nonce not
+        # taken yet needs no look-up in the index.
+        if signed.tx.nonce < account.nonce and chain.has_transaction(signed.hash):
             raise DuplicateTransaction(f"transaction 0x{signed.hash.hex()} is already in a block")
         context = chain.context(chain.head.height + 1, self._peek_timestamp())
         check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
         check_payload(signed, context)
         if self.check_args:
             self._check_typed_args(signed)
-        account = chain.account(signed.tx.sender)
         if signed.tx.nonce == account.nonce:
             chain.check_tx(signed)  # the ready one is checked in full: its call target too
         self.mempool.add(signed, account.nonce, account.balance)
         self.dropped.pop(signed.hash, None)
         self.hub.transaction_pending(signed)
+        inclusion = None
         if self.instant:
             while self.mempool.ready(self._next_nonce, limit=1):
-                self.produce_block(limit=1)
-        return Submitted(signed.hash, not self.mempool.get(signed.hash) and signed.hash not in self.dropped)
+                block, receipts = self.produce_block(limit=1)
+                for index, included in enumerate(block.transactions):
+                    if included.hash == signed.hash:
+                        inclusion = block, index, receipts[index]
+        return Submitted(signed.hash, not self.mempool.get(signed.hash) and signed.hash not in self.dropped, inclusion)
 
     def _check_typed_args(self, signed: SignedTransaction) -> None:
         """Refuse a call (or a deploy's init) of a declared method whose msgpack arguments do not fit its types."""

@@ -457,7 +457,7 @@ def submit_transaction(rpc: Dispatcher, tx: bytes) -> Report:
         raise MalformedTransaction(f"the transaction does not decode: {error}") from None
     submitted = node.submit(signed)
     report: Report = {"tx_hash": "0x" + signed.hash.hex(), "status": "pending", "receipt": None}
-    status = node.transaction_status(signed.hash)
+    status = submitted.inclusion or node.transaction_status(signed.hash)
     if isinstance(status, tuple):
         block, index, receipt = status
         report.update(status="included", receipt=receipt_report(block, index, receipt, node.interface_or_none))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -23,6 +24,7 @@ from wasmchain.protocol.errors import ChainError, InvalidBlock, InvalidTransacti
 from wasmchain.protocol.genesis import Genesis, genesis_from_document
 from wasmchain.protocol.keys import KeyPair, contract_address, dev_key
 from wasmchain.protocol.transactions import SignedTransaction, Transaction, TxKind
+from wasmchain.store import schema
 from wasmchain.store.chain import Chain
 from wasmchain.store.kv import MemoryKV
 from wasmchain.store.schema import NODE_PREFIX
@@ -197,6 +199,29 @@ def test_a_balance_drained_after_admission_drops_the_transaction() -> None:
     assert node.transaction_status(spend.hash).startswith("dropped: balance 0 is below value plus maximum fee")
 
 
+def test_submit_hands_back_the_inclusion_it_mined_and_reads_no_index_for_a_nonce_not_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node = new_node()
+    looked_up: list[bytes] = []
+    has_transaction = node.chain.has_transaction
+    monkeypatch.setattr(
+        node.chain, "has_transaction", lambda tx_hash: looked_up.append(tx_hash) or has_transaction(tx_hash)
+    )
+    later = tx(DEV[0], 1)
+    waiting = node.submit(later)  # a nonce gap: pending
+    assert not waiting.included and waiting.inclusion is None
+    first = tx(DEV[0], 0)
+    submitted = node.submit(first)  # mines it, then the one that waited (a block each)
+    assert submitted.included and submitted.inclusion == node.transaction_status(first.hash)
+    block, index, receipt = submitted.inclusion
+    assert (block.height, index, receipt.status) == (1, 0, "ok") and node.chain.head.height == 2
+    assert looked_up == []  # neither nonce was taken: no block can hold them
+    with pytest.raises(InvalidTransaction, match="is already in a block"):
+        node.submit(later)
+    assert looked_up == [later.hash]
+
+
 def test_submit_refuses_what_cannot_run() -> None:
     node = new_node()
     done = tx(DEV[0], 0)
@@ -363,6 +388,29 @@ def test_revert_then_new_blocks_match_a_chain_that_never_had_the_reverted_ones()
     replayed = replay(all_blocks(node.chain))
     assert [h.hash for h in (replayed.header(i) for i in range(3))] == [node.chain.header(i).hash for i in range(3)]
     assert replayed.account(OUTSIDER).balance == 8
+
+
+def test_the_undo_record_takes_the_values_execution_read_and_reads_only_the_others() -> None:
+    plain, counted = new_chain(), new_chain()
+    token = contract_address(DEV[0].address, 0)
+    for chain in (plain, counted):
+        chain.produce([deploy_token(DEV[0], 0, supply=10**6)], chain.head.timestamp + 1)
+    block = [token_transfer(DEV[0], 1, token, OUTSIDER, 5), tx(DEV[1], 0, to=NOWHERE), tx(DEV[2], 0)]
+    pending = counted.finalize(block, counted.head.timestamp + 1)
+    changed = {schema.state_db_key(key) for key in pending.changes}
+    assert changed and set(pending.before) & set(pending.changes)  # (the senders' accounts, the balances ...)
+    gets: list[bytes] = []
+    kv_get = counted.kv.get
+    counted.kv.get = lambda key: gets.append(key) or kv_get(key)  # type: ignore[method-assign]
+    counted.commit(pending)
+    read_again = {schema.state_db_key(key) for key in pending.changes if key not in pending.before}
+    assert {key for key in gets if key in changed} == read_again
+    again = plain.finalize(block, plain.head.timestamp + 1)
+    plain.commit(dataclasses.replace(again, before={}))  # every value read at commit, as before
+    assert kv_get(schema.undo_key(2)) == plain.kv.get(schema.undo_key(2))
+    counted.rollback(1)
+    plain.rollback(1)
+    assert list(counted.kv.iterate()) == list(plain.kv.iterate())  # the same database after it
 
 
 # -- rollback: undo records against a chain that never went further ---------------------------
