@@ -90,6 +90,9 @@ class PendingBlock:
     """New Merkle tree nodes, by hash."""
     logs: tuple[tuple[LogLine, ...], ...] = ()
     """Per transaction, its ``debug_log`` messages (``finalize(logs=True)`` only; never written)."""
+    before: Mapping[bytes, bytes | None] = dataclasses.field(default_factory=dict)
+    """Stored values of state keys as the block's execution read them from its parent's state, by state key:
+    what the undo record of a changed key holds without reading it again (any other is read at commit)."""
 
 
 class ChainRuntime(Runtime):
@@ -486,9 +489,10 @@ class Chain:
         runtime = self.runtime
         sink: list[tuple[LogLine, ...]] | None = [] if logs else None
         runtime.log_sink = sink
+        state = self.state()
         try:
             block, output = build_block(
-                self.state(),
+                state,
                 parent,
                 transactions,
                 overrides,
@@ -500,7 +504,9 @@ class Chain:
             runtime.log_sink = None
         block.hash  # noqa: B018 (computed here, so that its time counts as the root's)
         clock.done()
-        pending = PendingBlock(block, output.receipts, output.changes, output.nodes)
+        journal = state.journal
+        before = journal.read if isinstance(journal, Journal) else {}
+        pending = PendingBlock(block, output.receipts, output.changes, output.nodes, before=before)
         if sink is not None:
             pending = dataclasses.replace(pending, logs=_logs_by_transaction(transactions, output.receipts, sink))
         return pending
@@ -539,9 +545,14 @@ class Chain:
                 writes.pop(schema.tx_index_key(signed.hash), None)
         # The index of a transaction that was invalid in an earlier block and
         # executes in this one moves here: a rollback must move it back.
-        undone = [schema.state_db_key(key) for key in pending.changes]
-        undone += [key for key in writes if schema.is_tx_index_key(key)]
-        writes[schema.undo_key(pending.block.height)] = schema.encode_undo({key: self.kv.get(key) for key in undone})
+        # (The parent is the head: what the block's execution read of its state is still what is stored.)
+        before, get = pending.before, self.kv.get
+        undo = {
+            schema.state_db_key(key): before[key] if key in before else get(schema.state_db_key(key))
+            for key in pending.changes
+        }
+        undo.update((key, get(key)) for key in writes if schema.is_tx_index_key(key))
+        writes[schema.undo_key(pending.block.height)] = schema.encode_undo(undo)
         self.kv.write(writes)
         self.head = pending.block.header
         recent = self._recent

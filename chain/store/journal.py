@@ -13,6 +13,10 @@ It keeps two things:
 - ``_scopes``: per open checkpoint, the overlay entry each key had before
   the scope first touched it (``_ABSENT`` if the overlay had none).
 
+It also remembers what the base answered to each read that reached it
+(``read``): a block's undo record needs the values its changes replace, and
+most of them were read before they were written.
+
 So ``get`` and ``set`` are a dict lookup or two, and ``checkpoint``,
 ``commit`` and ``revert`` cost O(keys touched in the scope), never
 O(everything pending).
@@ -61,6 +65,9 @@ class Journal:
         self.base = base
         self._overlay: dict[bytes, bytes | None] = {}
         self._scopes: list[dict[bytes, bytes | None | _Absent]] = []
+        self.read: dict[bytes, bytes | None] = {}
+        """What the base answered to the reads that reached it, by key: the values before the journal's changes
+        (a block's undo record takes them from here rather than read them again)."""
 
     # -- reads and writes: the hot path -----------------------------------------
 
@@ -69,7 +76,8 @@ class Journal:
         overlay = self._overlay
         if key in overlay:
             return overlay[key]
-        return self.base.get(key)
+        value = self.read[key] = self.base.get(key)
+        return value
 
     def set(self, key: bytes, value: bytes) -> None:
         """Set ``key`` to ``value`` (pending)."""
@@ -145,9 +153,10 @@ class Journal:
         return changes
 
     def discard(self) -> None:
-        """Drop every pending change and every checkpoint."""
+        """Drop every pending change and every checkpoint (and what the base answered)."""
         self._overlay = {}
         self._scopes = []
+        self.read = {}
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """The journal's view of the keys starting with ``prefix``, sorted; deletions hidden.

@@ -224,3 +224,16 @@ def test_discard_drops_pending_changes_and_checkpoints() -> None:
     journal.checkpoint()
     journal.discard()
     assert (journal.get(b"k"), journal.pending(), journal.depth) == (b"0", {}, 0)
+
+
+def test_read_holds_what_the_base_answered_and_not_the_journals_own_values() -> None:
+    base = MemoryKV()
+    base.write({b"a": b"1", b"b": b"2"})
+    journal = Journal(base)
+    assert journal.get(b"a") == b"1" and journal.get(b"missing") is None
+    journal.set(b"a", b"changed")
+    journal.set(b"c", b"new")
+    assert journal.get(b"a") == b"changed" and journal.get(b"c") == b"new"  # (from the overlay: not recorded)
+    assert journal.read == {b"a": b"1", b"missing": None}
+    journal.discard()
+    assert journal.read == {}
