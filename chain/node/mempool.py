@@ -71,7 +71,8 @@ class Mempool:
         tx = signed.tx
         if signed.hash in self._by_hash:
             raise DuplicateTransaction(f"transaction 0x{signed.hash.hex()} is already in the mempool")
-        queue = self._by_sender.get(tx.sender, {})
+        sender = tx.sender  # (a hash of the public key each time)
+        queue = self._by_sender.get(sender, {})
         if tx.nonce < next_nonce:
             raise NonceTooLow(f"nonce {tx.nonce} was already used: the account's next nonce is {next_nonce}")
         if tx.nonce in queue:
@@ -93,7 +94,7 @@ class Mempool:
         if len(self._by_hash) >= self.capacity:
             raise MempoolFull(f"the mempool is full ({self.capacity} transactions); try again after the next block")
         self._arrivals += 1
-        self._by_sender.setdefault(tx.sender, {})[tx.nonce] = _Entry(self._arrivals, signed)
+        self._by_sender.setdefault(sender, {})[tx.nonce] = _Entry(self._arrivals, signed)
         self._by_hash[signed.hash] = signed
 
     def next_nonce(self, sender: Address, next_in_state: int) -> int:
@@ -122,13 +123,14 @@ class Mempool:
         return chosen
 
     def remove(self, signed: SignedTransaction) -> None:
-        tx = signed.tx
-        queue = self._by_sender.get(tx.sender)
-        if queue is None or self._by_hash.pop(signed.hash, None) is None:
+        if self._by_hash.pop(signed.hash, None) is None:
             return
+        tx = signed.tx
+        sender = tx.sender
+        queue = self._by_sender[sender]
         del queue[tx.nonce]
         if not queue:
-            del self._by_sender[tx.sender]
+            del self._by_sender[sender]
 
     def prune(self, next_nonce: Callable[[Address], int]) -> None:
         """Drop transactions whose nonce a block has used."""

@@ -43,10 +43,11 @@ from wasmchain.node.jsonrpc import MAX_EVENT_BLOCK_RANGE, MAX_EVENTS
 from wasmchain.node.mempool import Mempool
 from wasmchain.node.reports import code_interface, declared
 from wasmchain.node.subscriptions import Hub
-from wasmchain.protocol.blocks import Block, Receipt
+from wasmchain.protocol.blocks import Block, Header, Receipt
 from wasmchain.protocol.errors import ChainError, NotFound
 from wasmchain.protocol.genesis import MAX_AMOUNT
 from wasmchain.protocol.keys import format_address
+from wasmchain.protocol.state import Account
 from wasmchain.protocol.tracing import TransactionTrace
 from wasmchain.protocol.transactions import SignedTransaction, TxKind
 from wasmchain.protocol.transition import check_envelope, check_payload, intrinsic_gas
@@ -65,6 +66,8 @@ MAX_TIMESTAMP = (1 << 63) - 1
 """The latest timestamp the devnet controls may ask for: later blocks still fit the header's 64 bits."""
 INTERFACE_CACHE = 256
 """Parsed interfaces (or the reason one cannot be parsed) kept by code hash."""
+ACCOUNT_CACHE = 4096
+"""Accounts of the head kept by ``Node.account`` (all dropped at a new head, or when this many are kept)."""
 
 
 def _printable(message: str) -> str:
@@ -128,6 +131,9 @@ class Node:
         """The live subscriptions (``subscriptions.py``): told of each committed block and admitted transaction."""
         self._published = chain.head.height
         """The height of the newest block the hub was told of."""
+        self._accounts: dict[Address, Account] = {}
+        self._accounts_head: Header | None = None
+        """The head whose accounts ``_accounts`` holds (a header is a new object for every head)."""
 
     @property
     def instant(self) -> bool:
@@ -138,7 +144,7 @@ class Node:
     def submit(self, signed: SignedTransaction) -> Submitted:
         """Admit a transaction to the mempool; with instant mining, mine what became ready."""
         chain = self.chain
-        account = chain.account(signed.tx.sender)
+        account = self.account(signed.tx.sender)
         # A block holds a transaction only if it took its nonce (this node mines no invalid one): a nonce not
         # taken yet needs no look-up in the index.
         if signed.tx.nonce < account.nonce and chain.has_transaction(signed.hash):
@@ -162,6 +168,18 @@ class Node:
                         inclusion = block, index, receipts[index]
         return Submitted(signed.hash, not self.mempool.get(signed.hash) and signed.hash not in self.dropped, inclusion)
 
+    def account(self, address: Address) -> Account:
+        """``Chain.account`` at the head, kept until the head changes (a block, a rollback): a submission, its
+        block and its answer read the same few accounts several times, each a database read and a decoding."""
+        head = self.chain.head
+        if head is not self._accounts_head or len(self._accounts) >= ACCOUNT_CACHE:
+            self._accounts = {}
+            self._accounts_head = head
+        account = self._accounts.get(address)
+        if account is None:
+            account = self._accounts[address] = self.chain.account(address)
+        return account
+
     def _check_typed_args(self, signed: SignedTransaction) -> None:
         """Refuse a call (or a deploy's init) of a declared method whose msgpack arguments do not fit its types."""
         tx = signed.tx
@@ -180,7 +198,7 @@ class Node:
             raise InvalidArgs(f"the arguments do not fit {signature(method)}: {error}") from None
 
     def _next_nonce(self, sender: Address) -> int:
-        return self.chain.account(sender).nonce
+        return self.account(sender).nonce
 
     def next_nonce(self, sender: Address) -> int:
         """The sender's next nonce counting its pending transactions with no gap before them."""
@@ -372,7 +390,7 @@ class Node:
 
         Raises ``NotFound`` when there is no contract there, ``InvalidInterface`` when its section cannot be read.
         """
-        account = self.chain.account(address)
+        account = self.account(address)
         if not account.is_contract:
             raise NotFound(f"no contract at {format_address(address)}")
         found = self._interface_of(account.code_hash)
@@ -385,7 +403,7 @@ class Node:
     def interface_or_none(self, address: Address) -> Interface | None:
         """The interface of the contract at ``address``, or ``None`` when there is no contract, no interface or an
         unreadable one: what the reports decode with (falling back to the generic decoding)."""
-        account = self.chain.account(address)
+        account = self.account(address)
         if not account.is_contract:
             return None
         found = self._interface_of(account.code_hash)

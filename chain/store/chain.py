@@ -551,7 +551,10 @@ class Chain:
             schema.state_db_key(key): before[key] if key in before else get(schema.state_db_key(key))
             for key in pending.changes
         }
-        undo.update((key, get(key)) for key in writes if schema.is_tx_index_key(key))
+        for signed in pending.block.transactions:
+            key = schema.tx_index_key(signed.hash)
+            if key in writes and key not in undo:
+                undo[key] = get(key)
         writes[schema.undo_key(pending.block.height)] = schema.encode_undo(undo)
         self.kv.write(writes)
         self.head = pending.block.header

@@ -222,6 +222,24 @@ def test_submit_hands_back_the_inclusion_it_mined_and_reads_no_index_for_a_nonce
     assert looked_up == [later.hash]
 
 
+def test_the_heads_accounts_are_read_once_and_read_again_at_every_new_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    node = new_node(block_time=1.0)
+    reads: list[bytes] = []
+    chain_account = node.chain.account
+    monkeypatch.setattr(node.chain, "account", lambda address: reads.append(address) or chain_account(address))
+    sender = DEV[0].address
+    snapshot = node.snapshot()
+    node.submit(tx(DEV[0], 0))
+    assert node.next_nonce(sender) == 1 and node.account(sender).nonce == 0 and reads == [sender]
+    node.produce_block()
+    assert node.account(sender).nonce == 1 and node.next_nonce(sender) == 1 and reads == [sender] * 2
+    node.set_balance(sender, 5)
+    assert node.account(sender).balance == 5
+    node.revert(snapshot)
+    assert node.account(sender).nonce == 0 and node.account(sender).balance == dict(G.accounts)[sender]
+    assert reads == [sender] * 4
+
+
 def test_submit_refuses_what_cannot_run() -> None:
     node = new_node()
     done = tx(DEV[0], 0)
