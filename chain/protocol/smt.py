@@ -32,7 +32,9 @@ The empty subtree is never stored.  ``update`` writes nothing: it returns
 the new nodes, which the caller stores in the block's atomic batch.  Old
 nodes are never changed, so every earlier root stays readable (pruning
 them is a separate concern).  The tree stores value hashes only; the
-values themselves live in the state store.
+values themselves live in the state store.  A reader may also be told
+where each node sits (``PositionalReader``), for a cache keyed by position
+(the store's ``treecache.py``); where a node sits is never stored.
 
 Proofs.  A ``Proof`` for a key lists the sibling hashes along the key's
 path, top-down, down to the terminal position: the key's own leaf
