@@ -11,7 +11,7 @@ stopped with SIGINT at the end), then:
    its request encoded before the clock starts. Sender ``i`` submits to
    validator ``i mod N`` (a sender's transactions reach CometBFT's mempool in
    nonce order through one node; the validators gossip them), one thread per
-   sender, at most ``WINDOW`` transactions ahead of its last committed one.
+   sender, at most ``--window`` transactions ahead of its last committed one.
    The figure is transactions committed per second, from the first submit
    to the last receipt seen on the validator it was sent to;
 3. latency: ``--latency-count`` transfers from dev9, one at a time, each
@@ -57,7 +57,8 @@ from wasmchain.protocol.keys import dev_key, format_address  # noqa: E402
 from wasmchain.protocol.transactions import Transaction, TxKind  # noqa: E402
 
 WINDOW = 48
-"""Transactions a sender has in flight at most (CometBFT's mempool takes a sender's next nonces in order)."""
+"""Transactions a sender has in flight at most, by default (CometBFT's mempool takes a sender's next nonces in
+order)."""
 TRANSFER_GAS = 400_000
 """A token transfer's gas limit (one uses about 341,000)."""
 START_TIMEOUT = 120.0
@@ -258,6 +259,8 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
     last_receipt = [0.0]
     lock = threading.Lock()
 
+    window = args.window
+
     def send(sender: int) -> None:
         poster = Poster(net.urls[sender % validators])
         hashes: list[str] = []
@@ -284,12 +287,12 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
 
         try:
             while len(hashes) < len(plan):
-                if len(hashes) - committed >= WINDOW:
-                    settle(WINDOW)
-                room = min(args.batch, WINDOW - (len(hashes) - committed), len(plan) - len(hashes))
+                if len(hashes) - committed >= window:
+                    settle(window)
+                room = min(args.batch, window - (len(hashes) - committed), len(plan) - len(hashes))
                 hashes.extend(poster.submit(plan[len(hashes) : len(hashes) + room]))
             while committed < len(hashes):
-                settle(WINDOW)
+                settle(window)
             with lock:
                 last_receipt[0] = max(last_receipt[0], time.perf_counter())
         except Exception as error:  # reported below: the run is wrong
@@ -342,6 +345,7 @@ def _measure(net: Localnet, validators: int, args: argparse.Namespace) -> dict[s
         "latency_ms_mean": round(statistics.mean(latencies) * 1000, 1),
         "cpu_ms_per_tx": cpu_ms,
         "batch": args.batch,
+        "window": args.window,
         "height": height,
         "state_root": roots.pop(),
     }
@@ -354,6 +358,9 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=8, help="sending accounts, dev1.. (at most 8; default 8)")
     parser.add_argument(
         "--batch", type=int, default=16, help="a sender's transactions per submit request, at most (default 16)"
+    )
+    parser.add_argument(
+        "--window", type=int, default=WINDOW, help=f"a sender's transactions in flight, at most (default {WINDOW})"
     )
     parser.add_argument("--latency-count", type=int, default=50, help="transfers timed one at a time (default 50)")
     parser.add_argument("--cometbft", type=Path, help="the cometbft binary (default: as wasmchain localnet finds it)")

@@ -77,6 +77,12 @@ CONSENSUS = {
 after the last (CometBFT's defaults are 3 s to propose and 1 s between blocks, for networks across the world)."""
 
 
+MEMPOOL = {"recheck": "false"}
+"""Mempool settings: no recheck of every transaction left in the mempool after each block (our ``CheckTx`` keeps
+a sender's pending nonces across blocks, ``abci/app.py``; a transaction a block made invalid stays until a block
+takes it, with an ``invalid`` receipt and no effect)."""
+
+
 class LocalnetError(ChainError):
     """A localnet that cannot start: no ``cometbft``, another version, a directory that is not one."""
 
@@ -243,6 +249,7 @@ def node_config(layout: Layout, index: int) -> dict[tuple[str, str], str]:
         ("p2p", "addr_book_strict"): "false",
         ("instrumentation", "prometheus"): "false",
         **{("consensus", key): value for key, value in CONSENSUS.items()},
+        **{("mempool", key): value for key, value in MEMPOOL.items()},
     }
 
 

@@ -46,7 +46,7 @@ import dataclasses
 import json
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from wasmchain.node.datadir import DataDir, open_chain, refuse_other_genesis
 from wasmchain.node.errors import DuplicateTransaction, FollowerRefused, MempoolFull
 from wasmchain.node.jsonrpc import DEFAULT_LIMITS, INTERNAL_ERROR, MAX_BATCH, Limits, RPCError, bind
+from wasmchain.node.mempool import Mempool
 from wasmchain.node.node import Node, Submitted
 from wasmchain.node.rpc import METHODS, Dispatcher, GasBudget
 from wasmchain.node.server import HTTPAccess, Server
@@ -84,6 +85,11 @@ BROADCAST_BATCH = 10
 (a request per transaction cost CometBFT and this node an HTTP exchange each)."""
 MAX_BROADCAST_ANSWER = 1 << 20
 """Bytes of CometBFT's answer read at most."""
+VERIFY_AHEAD = 4
+"""A request's transactions to hand over from which their signatures go to the signature workers while the
+request waits for CometBFT (fewer are verified by ``CheckTx`` on the loop's thread)."""
+MIRROR_CAPACITY = 20_000
+"""Forwarded transactions the node remembers as pending, at most (CometBFT's mempool holds 5,000 by default)."""
 FORWARDED_TTL = 600.0
 """Seconds a forwarded transaction is remembered as pending if no block takes its nonce (CometBFT may evict it)."""
 
@@ -124,13 +130,17 @@ class NetworkNode(Node):
     """
 
     def __init__(self, chain: Chain, cometbft_rpc: str) -> None:
-        super().__init__(chain)
+        # (The mirror takes any nonce gap CometBFT's mempool does: our CheckTx admits a sender's next nonces
+        # without a bound, and a transaction the mirror could not place would be "not found" while pending.)
+        super().__init__(chain, mempool=Mempool(capacity=MIRROR_CAPACITY, max_nonce_gap=MIRROR_CAPACITY))
         self.cometbft_rpc = cometbft_rpc
         self._forwarded_at: dict[Hash32, float] = {}
         self._pruned_at = -1
         self._verdicts: dict[bytes, asyncio.Future[tuple[int, str]]] = {}
         """Transactions handed to CometBFT whose ``CheckTx`` has not answered yet, by their bytes."""
         self.rpc = CometRPC(cometbft_rpc)
+        self.share: Callable[[SignedTransaction], None] | None = None
+        """Given each transaction this node hands to CometBFT, decoded (``AbciApp.remember``)."""
 
     def expect_check_tx(self, tx: bytes) -> asyncio.Future[tuple[int, str]]:
         """A future that ``checked`` resolves with the code and log of the next new ``CheckTx`` of ``tx``."""
@@ -143,6 +153,17 @@ class NetworkNode(Node):
         future = self._verdicts.pop(tx, None)
         if future is not None and not future.done():
             future.cancel()
+
+    def prepared(self, signed: list[SignedTransaction]) -> None:
+        """Transactions about to be handed to CometBFT: their signatures sent to the chain's signature workers
+        (``VERIFY_AHEAD`` or more), and each given to ``share`` (the application's ``remember``), so that
+        their ``CheckTx`` neither decodes them again nor verifies their signatures on this thread."""
+        workers = self.chain.signatures
+        if workers is not None:
+            workers.check_ahead(signed, minimum=VERIFY_AHEAD)
+        if self.share is not None:
+            for one in signed:
+                self.share(one)
 
     def checked(self, tx: bytes, code: int, log: str) -> None:
         """This node's application answered a new ``CheckTx`` of ``tx`` (called by ``Publishing``)."""
@@ -249,6 +270,7 @@ class NetworkDispatcher(Dispatcher):
                 if tx not in handed:
                     handed[tx] = self._prepare(tx)
             waiting = [tx for tx, outcome in handed.items() if not isinstance(outcome, _Forwarded)]
+            self.node.prepared([outcome[0] for outcome in handed.values() if not isinstance(outcome, _Forwarded)])
             for start in range(0, len(waiting), BROADCAST_BATCH):
                 chunk = waiting[start : start + BROADCAST_BATCH]
                 try:
@@ -566,6 +588,7 @@ def run_node(options: NetworkOptions, out: TextIO) -> int:
     try:
         node = NetworkNode(chain, options.cometbft_rpc)
         app = AbciApp(chain)
+        node.share = app.remember
         server = Server(
             node,
             options.host,

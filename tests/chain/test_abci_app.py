@@ -251,6 +251,69 @@ def test_check_tx_admits_a_senders_next_nonces_while_the_first_waits(app: AbciAp
     assert check(app, tx(3)).code == 0
 
 
+def test_check_tx_needs_no_recheck_after_a_block(app: AbciApp) -> None:
+    """With CometBFT's ``recheck = false`` nothing is checked again after a block: what a block took leaves the
+    pending nonces, the rest stays, and a sender's next nonce after them is admitted (before, Commit forgot every
+    admitted one and only a recheck brought them back)."""
+    assert [check(app, tx(nonce)).code for nonce in range(3)] == [0, 0, 0]
+    block(app, [tx(0)])
+    assert check(app, tx(3)).code == 0
+    assert code_name(check(app, tx(2, value=9)).code) == "nonce_taken"
+    gap = check(app, tx(5))
+    assert code_name(gap.code) == "nonce_too_high" and "holds its transactions up to 3" in gap.log
+    # A recheck after the block still admits the ones left, in their place, and refuses the one taken.
+    assert code_name(check(app, tx(0), recheck=True).code) == "nonce_too_low"
+    assert [check(app, tx(nonce), recheck=True).code for nonce in (1, 2, 3)] == [0, 0, 0]
+
+
+def test_check_tx_between_finalize_block_and_commit_still_counts_the_block_s_transactions(app: AbciApp) -> None:
+    """CometBFT may send a CheckTx between FinalizeBlock and Commit: it reads the state before the block, so the
+    block's transactions must still count as pending until Commit."""
+    assert check(app, tx(0)).code == check(app, tx(1)).code == 0
+    finalize(app, 1, [tx(0)])
+    assert check(app, tx(2)).code == 0
+    app.commit(types_pb2.RequestCommit())
+    assert check(app, tx(3)).code == 0
+
+
+def test_a_transaction_a_block_took_without_its_nonce_is_forgotten(app: AbciApp) -> None:
+    """Nonce 1 in a block before nonce 0 runs invalid and takes no nonce: it left CometBFT's mempool all the same,
+    so its nonce is free again for the sender's next transaction."""
+    assert check(app, tx(0)).code == 0
+    assert check(app, tx(1)).code == 0
+    response = block(app, [tx(1)])
+    assert response.tx_results[0].code == CODES["invalid_transaction"]
+    assert check(app, tx(1, value=9)).code == 0  # (nonce 0 still pending, nonce 1 free)
+
+
+def test_a_transaction_refused_on_a_recheck_is_forgotten(genesis: Genesis) -> None:
+    """Another transaction of the sender's drains its balance in a block; the recheck of its pending nonce 1
+    refuses it (CometBFT drops it), and a new nonce 1 is then checked on its own (not ``nonce_taken``)."""
+    document = json.loads(GENESIS.read_text())
+    rich = KeyPair(bytes(range(32)))
+    document["accounts"].append({"address": "0x" + rich.address.hex(), "balance": 3 * GAS})
+    app = AbciApp(Chain.create(MemoryKV(), genesis_from_document(document)))
+    first, second = signed(0, key=rich, value=0).encoded, signed(1, key=rich, value=0).encoded
+    assert check(app, first).code == check(app, second).code == 0
+    block(app, [signed(0, key=rich, value=2 * GAS - 1).encoded])
+    assert code_name(check(app, second, recheck=True).code) == "insufficient_funds"
+    assert code_name(check(app, signed(1, key=rich, value=1).encoded).code) == "insufficient_funds"
+
+
+def test_an_admitted_transaction_no_block_takes_is_forgotten_after_pending_blocks(
+    app: AbciApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wasmchain.node.abci.app as abci_app
+
+    monkeypatch.setattr(abci_app, "PENDING_BLOCKS", 2)
+    assert check(app, tx(0)).code == 0
+    block(app, [])
+    assert code_name(check(app, tx(0, value=9)).code) == "nonce_taken"
+    block(app, [])
+    block(app, [])
+    assert check(app, tx(0, value=9)).code == 0  # (CometBFT may have dropped the first: it is no longer held)
+
+
 def test_check_tx_counts_the_admitted_transactions_against_the_balance(genesis: Genesis) -> None:
     document = json.loads(GENESIS.read_text())
     rich = KeyPair(bytes(range(32)))
@@ -488,7 +551,7 @@ def test_a_transaction_is_verified_once_from_check_tx_to_its_block(
     raws = [tx(nonce) for nonce in range(3)]
     assert [check(app, raw).code for raw in raws] == [0, 0, 0]
     assert len(verified) == 3
-    assert check(app, raws[2], recheck=True).code == CODES["nonce_taken"]  # (the maps hold it: a second check)
+    assert check(app, raws[2], recheck=True).code == 0  # (the same bytes again: admitted in their place)
     proposal = app.prepare_proposal(types_pb2.RequestPrepareProposal(txs=raws, max_tx_bytes=1 << 20))
     assert list(proposal.txs) == raws
     response = block(app, raws)

@@ -120,6 +120,7 @@ def test_set_up_makes_the_validators_and_resumes(tmp_path: Path) -> None:
         'laddr = "tcp://127.0.9.3:26656"',
         "allow_duplicate_ip = true",
         *(f"{key} = {value}" for key, value in CONSENSUS.items()),
+        "recheck = false",
     ):
         assert f"\n{line}\n" in config, line
     peers = next(line for line in config.splitlines() if line.startswith("persistent_peers ="))

@@ -396,3 +396,68 @@ def test_kept_alive_connections_are_reused() -> None:
     answers = asyncio.run(run())
     assert [answer["result"]["status"] for answer in answers] == ["pending", "pending"]
     assert len(opened) == 1
+
+
+def test_handed_over_transactions_reach_check_tx_decoded_and_verified_by_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request's transactions are given to the application decoded (``NetworkNode.share``) with their
+    signatures sent to the signature workers: their ``CheckTx`` neither decodes them again nor verifies a
+    signature on the loop's thread."""
+    from wasmchain.node.abci.app import AbciApp
+    from wasmchain.node.abci.proto.tendermint.abci import types_pb2
+    from wasmchain.protocol import transactions
+
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(6)]
+    app = AbciApp(chain)
+    verified: list[bytes] = []
+    real = transactions.verify_signature
+
+    def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        verified.append(signature)
+        return real(public_key, signature, message)
+
+    monkeypatch.setattr(transactions, "verify_signature", counting)
+    seen: list[dict[str, Any]] = []
+    checked: list[int] = []
+
+    async def run() -> list[dict[str, Any]]:
+        node = NetworkNode(chain, "http://127.0.0.1:9")
+        node.share = app.remember
+
+        def verdict(tx: bytes) -> tuple[int, str]:
+            response = app.check_tx(types_pb2.RequestCheckTx(tx=tx))
+            checked.append(response.code)
+            return response.code, response.log
+
+        server, url = await _cometbft(lambda call: {"result": {"code": 0, "hash": "AB"}}, seen, node, verdict)
+        node.cometbft_rpc, node.rpc.url = url, url
+        try:
+            answers: list[dict[str, Any]] = await _submit_all(txs)(NetworkDispatcher(node))
+            return answers
+        finally:
+            await node.rpc.close()
+            server.close()
+
+    answers = asyncio.run(run())
+    assert [answer["result"]["status"] for answer in answers] == ["pending"] * 6
+    assert checked == [0] * 6
+    assert all(app.decode(tx).signature_known() for tx in txs)
+    assert verified == [] and chain.signatures is not None  # (all six verified by a worker process)
+
+
+def test_a_sender_s_transactions_far_ahead_of_its_nonce_are_remembered_as_pending() -> None:
+    """CheckTx admits a sender's next nonces without a bound: the node's mirror places 100 of them (the devnet's
+    mempool takes 64 beyond the account's nonce), so the last one's receipt is pending, not "not found"."""
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(100)]
+
+    async def calls(dispatcher: NetworkDispatcher) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        answers = await _submit_all(txs[:50])(dispatcher) + await _submit_all(txs[50:])(dispatcher)
+        last = answers[-1]["result"]["tx_hash"]
+        return answers, await _serve(dispatcher, "get_receipt", hash=last)
+
+    (answers, receipt), _ = _with_cometbft(lambda call: {"result": {"code": 0, "hash": "AB"}}, calls)
+    assert [answer["result"]["status"] for answer in answers] == ["pending"] * 100
+    assert "error" not in receipt and receipt["result"] is None

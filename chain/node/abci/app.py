@@ -24,14 +24,16 @@ Method by method
 ``CheckTx`` (``NEW`` and ``RECHECK`` alike)
     Decode, then our admission against the committed state: a transaction whose nonce is the
     account's next is checked in full (``Chain.check_tx``: envelope, nonce, balance, payload, the
-    call's target).  CometBFT's mempool holds a sender's later transactions too, so this connection
-    keeps, per sender, the next nonce and the maximum cost of the transactions it admitted since the
-    last ``Commit``: a transaction with exactly that next nonce is admitted after the envelope, the
-    payload and the balance less the admitted ones' maximum cost (its call target is checked when it
-    runs); a nonce already admitted is ``nonce_taken``, a gap ``nonce_too_high``.  ``Commit`` forgets
-    both maps, and CometBFT then rechecks what is left in its mempool, in its order, which admits each
-    sender's remaining transactions again from the new state.  (With CometBFT's ``recheck = false``,
-    a sender's later transactions would be refused until the mempool empties.)  A refusal's ``code``
+    call's target).  CometBFT's mempool holds a sender's later transactions too, so the app keeps, per
+    sender, the transactions it admitted that no block has taken (their bytes and maximum cost, by
+    nonce): a transaction with the first nonce not held is admitted after the envelope, the payload
+    and the balance less the held ones' maximum cost (its call target is checked when it runs); a
+    nonce held by other bytes is ``nonce_taken``, a gap ``nonce_too_high``; the same bytes again
+    (CometBFT's recheck after a block) are checked afresh in their place, and forgotten if refused.
+    ``Commit`` forgets the block's transactions (valid or not: they left the mempool) and nonces below
+    the account's; one held ``PENDING_BLOCKS`` blocks is forgotten too (CometBFT may have dropped it).
+    So CometBFT's ``recheck`` is not needed (the localnet turns it off), and with it on the rechecks
+    admit each sender's remaining transactions again from the new state.  A refusal's ``code``
     is ``CODES[reason]`` (``reason``: the error's stable name, ``protocol/errors.py``,
     ``node/errors.py``), ``log`` the message, ``codespace`` ``CODESPACE``; ``gas_wanted`` is the gas
     limit (CometBFT's ``block.max_gas`` counts it).  The decoded transaction is kept by its bytes
@@ -126,6 +128,9 @@ CODESPACE = "wasmchain"
 APP_VERSION = 1
 """The application's protocol version (CometBFT's ``Header.Version.App``)."""
 PROOF_TYPE = "wasmchain:smt"
+PENDING_BLOCKS = 100
+"""Blocks after which CheckTx forgets a transaction it admitted that no block took (CometBFT may have dropped it:
+a mempool that filled between its CheckTx and its callback); a recheck admits it afresh."""
 DECODED_CACHE = 20_000
 """Transactions kept decoded (with their signature verdicts) by their bytes, the least recently used dropped:
 about as many as CometBFT's mempool holds (``size`` 5,000) several times over."""
@@ -201,10 +206,11 @@ class AbciApp:
         self.chain = chain
         self.application = Application(chain)
         """Finalize and commit go through the ABCI-shaped surface (it holds the one pending block)."""
-        self._next_nonce: dict[Address, int] = {}
-        """CheckTx's state: per sender, the nonce after the transactions admitted since the last commit."""
-        self._admitted_cost: dict[Address, int] = {}
-        """Per sender, the maximum cost (value + gas limit x price) of those transactions."""
+        self._pending: dict[Address, dict[int, tuple[bytes, int, int]]] = {}
+        """CheckTx's state: per sender, the transactions it admitted that no block has taken yet, by nonce: their
+        bytes, maximum cost (value + gas limit x price) and the height at which they were admitted."""
+        self._finalized: list[bytes] = []
+        """The transactions of the block finalized and not yet committed."""
         self._decoded: OrderedDict[bytes, SignedTransaction] = OrderedDict()
         """Bytes -> their transaction, as ``CheckTx`` decoded it: a recheck, the proposal and ``FinalizeBlock``
         take it from here, so a transaction is decoded and its signature verified once, not at every step
@@ -291,9 +297,10 @@ class AbciApp:
     def check_tx(self, request: types_pb2.RequestCheckTx) -> types_pb2.ResponseCheckTx:
         gas_wanted = 0
         try:
-            signed = self.decode(request.tx)
+            raw = bytes(request.tx)
+            signed = self.decode(raw)
             gas_wanted = signed.tx.gas_limit
-            self._admit(signed)
+            self._admit(signed, raw)
         except InvalidTransaction as error:
             return types_pb2.ResponseCheckTx(
                 code=code_for(error.reason), log=str(error), codespace=CODESPACE, gas_wanted=gas_wanted
@@ -315,44 +322,88 @@ class AbciApp:
             cache.popitem(last=False)
         return signed
 
-    def _admit(self, signed: SignedTransaction) -> None:
+    def remember(self, signed: SignedTransaction) -> None:
+        """Keep ``signed`` as the decoded form of its bytes unless some already is (the node's JSON-RPC decoded it,
+        and may have sent its signature to a worker: its ``CheckTx`` then takes that verdict)."""
+        raw = signed.encoded
+        if raw not in self._decoded:
+            self._decoded[raw] = signed
+            if len(self._decoded) > DECODED_CACHE:
+                self._decoded.popitem(last=False)
+
+    def _admit(self, signed: SignedTransaction, raw: bytes) -> None:
+        """Admit ``signed`` (its bytes ``raw``) into the sender's pending nonces, or raise why not."""
         chain = self.chain
         tx = signed.tx
         sender = tx.sender
         account = chain.account(sender)
-        expected = max(self._next_nonce.get(sender, account.nonce), account.nonce)
-        admitted_cost = self._admitted_cost.get(sender, 0) if expected > account.nonce else 0
-        if tx.nonce == account.nonce == expected:
-            chain.check_tx(signed)  # the next one is checked in full: its call target too
+        height = chain.head.height
+        pending = self._pending.get(sender)
+        if pending is None:
+            pending = self._pending[sender] = {}
         else:
-            head = chain.head
-            context = chain.context(head.height + 1, head.timestamp)
-            check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
-            if tx.nonce < account.nonce:
-                raise NonceTooLow(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
-            if tx.nonce < expected:
-                raise NonceTaken(
-                    f"nonce {tx.nonce} is taken by a transaction already in the mempool: "
-                    f"the sender's next nonce is {expected}"
-                )
-            if tx.nonce > expected:
-                raise NonceTooHigh(
-                    f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}"
-                    + (
-                        f", and the mempool holds its transactions up to {expected - 1}"
-                        if expected > account.nonce
-                        else ""
+            stale = height - PENDING_BLOCKS
+            for nonce in [n for n, (_, _, at) in pending.items() if n < account.nonce or at < stale]:
+                del pending[nonce]
+        held = pending.get(tx.nonce)
+        again = held is not None and held[0] == raw
+        """The same transaction checked again (CometBFT's recheck after a block): checked afresh in its place."""
+        try:
+            expected = account.nonce
+            while expected in pending and (expected < tx.nonce or not again):
+                expected += 1
+            before = sum(pending[nonce][1] for nonce in range(account.nonce, min(expected, tx.nonce)))
+            if tx.nonce == account.nonce == expected:
+                chain.check_tx(signed)  # the next one is checked in full: its call target too
+            else:
+                head = chain.head
+                context = chain.context(head.height + 1, head.timestamp)
+                check_envelope(signed, context, chain.genesis.chain.block_gas_limit)
+                if tx.nonce < account.nonce:
+                    raise NonceTooLow(f"nonce {tx.nonce} was already used: the account's next nonce is {account.nonce}")
+                if tx.nonce < expected:
+                    raise NonceTaken(
+                        f"nonce {tx.nonce} is taken by a transaction already in the mempool: "
+                        f"the sender's next nonce is {expected}"
                     )
-                )
-            cost = max_cost(tx)
-            if account.balance < admitted_cost + cost:
-                raise InsufficientFunds(
-                    f"balance {account.balance} is below the maximum cost of this transaction ({cost}) "
-                    f"plus the sender's transactions already in the mempool ({admitted_cost})"
-                )
-            check_payload(signed, context)
-        self._next_nonce[sender] = tx.nonce + 1
-        self._admitted_cost[sender] = admitted_cost + max_cost(tx)
+                if tx.nonce > expected:
+                    raise NonceTooHigh(
+                        f"nonce {tx.nonce} is ahead: the account's next nonce is {account.nonce}"
+                        + (
+                            f", and the mempool holds its transactions up to {expected - 1}"
+                            if expected > account.nonce
+                            else ""
+                        )
+                    )
+                cost = max_cost(tx)
+                if account.balance < before + cost:
+                    raise InsufficientFunds(
+                        f"balance {account.balance} is below the maximum cost of this transaction ({cost}) "
+                        f"plus the sender's transactions already in the mempool ({before})"
+                    )
+                check_payload(signed, context)
+        except InvalidTransaction:
+            if again:
+                del pending[tx.nonce]  # (refused on a recheck: CometBFT drops it from its mempool)
+            if not pending:
+                del self._pending[sender]
+            raise
+        pending[tx.nonce] = (raw, max_cost(tx), height)
+
+    def _forget_included(self, raws: Sequence[bytes]) -> None:
+        """A block's transactions leave CometBFT's mempool: forget them as pending (a transaction that ran invalid
+        took no nonce, and its sender may send that nonce again)."""
+        for raw in raws:
+            signed = self._decoded.get(bytes(raw))
+            if signed is None:
+                continue
+            pending = self._pending.get(signed.tx.sender)
+            if pending is not None:
+                held = pending.get(signed.tx.nonce)
+                if held is not None and held[0] == raw:
+                    del pending[signed.tx.nonce]
+                if not pending:
+                    del self._pending[signed.tx.sender]
 
     # -- proposals --------------------------------------------------------------------------------
 
@@ -397,6 +448,7 @@ class AbciApp:
     def finalize_block(self, request: types_pb2.RequestFinalizeBlock) -> types_pb2.ResponseFinalizeBlock:
         timestamp = max(request.time.seconds, 0)
         response = self.application.finalize_block(request.height, timestamp, list(request.txs), self.decode)
+        self._finalized = list(request.txs)
         results = []
         for raw, result in zip(request.txs, response.tx_results):
             gas_wanted = 0 if result.receipt is None else self.decode(raw).tx.gas_limit
@@ -405,8 +457,9 @@ class AbciApp:
 
     def commit(self, request: types_pb2.RequestCommit) -> types_pb2.ResponseCommit:
         self.application.commit()
-        self._next_nonce.clear()
-        self._admitted_cost.clear()
+        # (At Commit, not FinalizeBlock: a CheckTx between the two still reads the state before the block.)
+        self._forget_included(self._finalized)
+        self._finalized = []
         return types_pb2.ResponseCommit(retain_height=0)
 
     # -- queries ----------------------------------------------------------------------------------
