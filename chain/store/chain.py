@@ -204,12 +204,19 @@ class Chain:
     """One chain's blocks and state in a key-value store."""
 
     def __init__(
-        self, kv: KVStore, genesis: Genesis, *, cache_dir: Path | None = None, tuning: Tuning = OPTIMIZED
+        self,
+        kv: KVStore,
+        genesis: Genesis,
+        *,
+        cache_dir: Path | None = None,
+        tuning: Tuning = OPTIMIZED,
+        runtime: ChainRuntime | None = None,
     ) -> None:
         self.kv = kv
         self.genesis = genesis
         self.tuning = tuning
-        self.runtime = ChainRuntime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
+        self.runtime = runtime or ChainRuntime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
+        """Runs the chain's contracts (``create`` hands over the one that compiled the genesis contracts)."""
         self.signatures: SignatureWorkers | None = shared_workers() if tuning.signature_workers else None
         self.timings: BlockTimings | None = None
         """Set to a ``BlockTimings`` to have ``finalize`` and ``commit`` add their time to it."""
@@ -236,7 +243,7 @@ class Chain:
         """Write the genesis state and block 0 to an empty store."""
         if kv.get(schema.head_key()) is not None:
             raise GenesisError("the database already holds a chain")
-        runtime = Runtime(genesis.vm, cache_dir=cache_dir)
+        runtime = ChainRuntime(genesis.vm, cache_dir=cache_dir, fast_paths=tuning.vm_fast_paths)
         block, output = genesis_block(
             State(Journal(schema.StateTable(kv))),
             genesis,
@@ -245,7 +252,7 @@ class Chain:
         )
         pending = PendingBlock(block, (), output.changes, output.nodes)
         kv.write({**_block_writes(pending), schema.genesis_key(): genesis.document})
-        return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning)
+        return cls(kv, genesis, cache_dir=cache_dir, tuning=tuning, runtime=runtime)  # its contracts compiled once
 
     @classmethod
     def from_state(
