@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/transfer_tps.py $(BENCH_QUICK) $(TPS_ARGS)
 	$(BIN)/python bench/state_scale.py $(BENCH_QUICK) $(SCALE_ARGS)
 	$(BIN)/python bench/cold_start.py $(BENCH_QUICK) $(COLD_ARGS)
+	$(BIN)/python bench/abi.py $(BENCH_QUICK) $(ABI_ARGS)
 	$(BIN)/python bench/replay.py $(BENCH_QUICK) $(REPLAY_ARGS)
 	$(BIN)/python bench/rpc.py $(BENCH_QUICK) $(RPC_ARGS)
 

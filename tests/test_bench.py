@@ -112,3 +112,14 @@ def test_rpc_reports_the_node_loops_cpu_and_its_kernel_share() -> None:
         assert 0 <= figures["node_main_thread_sys_ms_per_tx"] <= figures["node_main_thread_ms_per_tx"]
         assert figures["node_main_thread_ms_per_tx"] <= figures["node_cpu_ms_per_tx"]
     assert result["latency"]["count"] == 3
+
+
+def test_abi_compares_the_examples_and_prices_the_host_functions() -> None:
+    result = bench("abi.py", "--rounds", "1", "--calls", "3", "--k", "5")
+    transfer = result["examples"]["token transfer"]
+    # The crossings are counted from verbose traces: ABI 2's io area and apply_effects halve the transfer's.
+    assert (transfer["crossings_abi1"], transfer["crossings_abi2"]) == (8, 4)
+    assert transfer["gas_abi2"] < transfer["gas_abi1"]
+    rows = result["host_functions"]
+    assert {"ABI 2 write record (8-byte key and value)", "ABI 2 io area (empty input)"} <= set(rows)
+    assert all(row["gas"] > 0 for row in rows.values())
