@@ -85,9 +85,8 @@ BROADCAST_BATCH = 10
 (a request per transaction cost CometBFT and this node an HTTP exchange each)."""
 MAX_BROADCAST_ANSWER = 1 << 20
 """Bytes of CometBFT's answer read at most."""
-VERIFY_AHEAD = 4
-"""A request's transactions to hand over from which their signatures go to the signature workers while the
-request waits for CometBFT (fewer are verified by ``CheckTx`` on the loop's thread)."""
+PRUNE_INTERVAL = 1.0
+"""Seconds between two scans of the forwarded transactions for the expired ones."""
 MIRROR_CAPACITY = 20_000
 """Forwarded transactions the node remembers as pending, at most (CometBFT's mempool holds 5,000 by default)."""
 FORWARDED_TTL = 600.0
@@ -136,6 +135,7 @@ class NetworkNode(Node):
         self.cometbft_rpc = cometbft_rpc
         self._forwarded_at: dict[Hash32, float] = {}
         self._pruned_at = -1
+        self._scan_after = 0.0
         self._verdicts: dict[bytes, asyncio.Future[tuple[int, str]]] = {}
         """Transactions handed to CometBFT whose ``CheckTx`` has not answered yet, by their bytes."""
         self.rpc = CometRPC(cometbft_rpc)
@@ -155,12 +155,10 @@ class NetworkNode(Node):
             future.cancel()
 
     def prepared(self, signed: list[SignedTransaction]) -> None:
-        """Transactions about to be handed to CometBFT: their signatures sent to the chain's signature workers
-        (``VERIFY_AHEAD`` or more), and each given to ``share`` (the application's ``remember``), so that
-        their ``CheckTx`` neither decodes them again nor verifies their signatures on this thread."""
-        workers = self.chain.signatures
-        if workers is not None:
-            workers.check_ahead(signed, minimum=VERIFY_AHEAD)
+        """Transactions about to be handed to CometBFT, each given to ``share`` (the application's ``remember``):
+        their ``CheckTx`` does not decode them again.  (Their signatures are verified there, on this thread:
+        sending them to the signature workers while CometBFT queued them cost more CPU in pipes than it moved,
+        on two cores: docs/network.md.)"""
         if self.share is not None:
             for one in signed:
                 self.share(one)
@@ -193,12 +191,18 @@ class NetworkNode(Node):
         self._forwarded_at[signed.hash] = time.monotonic()
 
     def prune(self) -> None:
-        """Forget what blocks have taken (by nonce), and what waited longer than ``FORWARDED_TTL``."""
+        """Forget what blocks have taken (by nonce; at most once a block), and what waited longer than
+        ``FORWARDED_TTL`` (a scan of everything forwarded: at most every ``PRUNE_INTERVAL`` seconds, not at
+        every call, which cost a fifth of the node's time with 400 transactions pending)."""
         height = self.chain.head.height
         if height != self._pruned_at:
             self._pruned_at = height
             self.mempool.prune(self._next_nonce)
-        expired = time.monotonic() - FORWARDED_TTL
+        now = time.monotonic()
+        if now < self._scan_after:
+            return
+        self._scan_after = now + PRUNE_INTERVAL
+        expired = now - FORWARDED_TTL
         for tx_hash, at in list(self._forwarded_at.items()):
             signed = self.mempool.get(tx_hash)
             if signed is None:

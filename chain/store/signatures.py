@@ -222,14 +222,14 @@ class SignatureWorkers:
         self._next = 0
         self._lock = threading.Lock()
 
-    def check_ahead(self, transactions: Sequence[SignedTransaction], minimum: int = MIN_TRANSACTIONS) -> int:
+    def check_ahead(self, transactions: Sequence[SignedTransaction]) -> int:
         """Start verifying the signatures of ``transactions`` not yet known; return how many were sent.
 
-        Nothing is sent without workers, or for fewer than ``minimum`` transactions still unverified:
-        ``signature_valid`` then verifies inline.
+        Nothing is sent without workers, or for fewer than ``MIN_TRANSACTIONS``
+        transactions still unverified: ``signature_valid`` then verifies inline.
         """
         todo = [signed for signed in transactions if not signed.signature_known()]
-        if self.workers <= 0 or len(todo) < max(minimum, 1):
+        if self.workers <= 0 or len(todo) < MIN_TRANSACTIONS:
             return 0
         with self._lock:
             if not self._start_workers():

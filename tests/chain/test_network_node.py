@@ -398,12 +398,9 @@ def test_kept_alive_connections_are_reused() -> None:
     assert len(opened) == 1
 
 
-def test_handed_over_transactions_reach_check_tx_decoded_and_verified_by_the_workers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A request's transactions are given to the application decoded (``NetworkNode.share``) with their
-    signatures sent to the signature workers: their ``CheckTx`` neither decodes them again nor verifies a
-    signature on the loop's thread."""
+def test_handed_over_transactions_reach_check_tx_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's transactions are given to the application decoded (``NetworkNode.share``): their ``CheckTx``
+    does not decode them again, and verifies each signature once."""
     from wasmchain.node.abci.app import AbciApp
     from wasmchain.node.abci.proto.tendermint.abci import types_pb2
     from wasmchain.protocol import transactions
@@ -412,13 +409,19 @@ def test_handed_over_transactions_reach_check_tx_decoded_and_verified_by_the_wor
     txs = [_transfer(chain, nonce) for nonce in range(6)]
     app = AbciApp(chain)
     verified: list[bytes] = []
-    real = transactions.verify_signature
+    decoded: list[bytes] = []
+    real_verify, real_decode = transactions.verify_signature, transactions.SignedTransaction.decode.__func__
 
     def counting(public_key: bytes, signature: bytes, message: bytes) -> bool:
         verified.append(signature)
-        return real(public_key, signature, message)
+        return real_verify(public_key, signature, message)
+
+    def decode(cls: type[transactions.SignedTransaction], data: bytes) -> transactions.SignedTransaction:
+        decoded.append(bytes(data))
+        return real_decode(cls, data)
 
     monkeypatch.setattr(transactions, "verify_signature", counting)
+    monkeypatch.setattr(transactions.SignedTransaction, "decode", classmethod(decode))
     seen: list[dict[str, Any]] = []
     checked: list[int] = []
 
@@ -443,8 +446,8 @@ def test_handed_over_transactions_reach_check_tx_decoded_and_verified_by_the_wor
     answers = asyncio.run(run())
     assert [answer["result"]["status"] for answer in answers] == ["pending"] * 6
     assert checked == [0] * 6
-    assert all(app.decode(tx).signature_known() for tx in txs)
-    assert verified == [] and chain.signatures is not None  # (all six verified by a worker process)
+    assert decoded == txs  # (once each, by the node's JSON-RPC)
+    assert len(verified) == 6
 
 
 def test_a_sender_s_transactions_far_ahead_of_its_nonce_are_remembered_as_pending() -> None:
@@ -461,3 +464,37 @@ def test_a_sender_s_transactions_far_ahead_of_its_nonce_are_remembered_as_pendin
     (answers, receipt), _ = _with_cometbft(lambda call: {"result": {"code": 0, "hash": "AB"}}, calls)
     assert [answer["result"]["status"] for answer in answers] == ["pending"] * 100
     assert "error" not in receipt and receipt["result"] is None
+
+
+def test_forwarded_transactions_are_scanned_for_expiry_once_an_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON-RPC call prunes, but the scan of what was forwarded (for the ones past ``FORWARDED_TTL``) runs
+    at most every ``PRUNE_INTERVAL`` seconds: at every call it cost a fifth of the node's time under load."""
+    import wasmchain.node.network as network
+
+    chain = _chain()
+    txs = [_transfer(chain, nonce) for nonce in range(3)]
+
+    async def calls(dispatcher: NetworkDispatcher) -> tuple[int, int, int]:
+        await _submit_all(txs)(dispatcher)
+        node = dispatcher.node
+        looked: list[bytes] = []
+        real_get = node.mempool.get
+
+        def get(tx_hash: Any) -> Any:
+            looked.append(tx_hash)
+            return real_get(tx_hash)
+
+        monkeypatch.setattr(node.mempool, "get", get)
+        node._scan_after = 0.0
+        for _ in range(50):
+            await _serve(dispatcher, "chain_info")
+        scanned = len(looked)
+        pending = len(node.mempool)
+        monkeypatch.setattr(network, "FORWARDED_TTL", 0.0)
+        node._scan_after = 0.0
+        await _serve(dispatcher, "chain_info")
+        return scanned, pending, len(node.mempool)
+
+    (scanned, pending, after), _ = _with_cometbft(lambda call: {"result": {"code": 0, "hash": "AB"}}, calls)
+    assert (scanned, pending) == (3, 3)  # one scan in 50 calls
+    assert after == 0  # expired: forgotten at the next scan
