@@ -523,12 +523,18 @@ def check_args(method: Method, data: bytes) -> None:
 
     Keys must be the param keys (the SDK reads those); empty data is an empty map.
     """
-    signature = f"{method.name} takes {_signature_params(method)}"
+
+    def signature() -> str:  # formatted only for an error message
+        return f"{method.name} takes {_signature_params(method)}"
+
     try:
         value = _unpack(data, "", None) if data else _Map()
         if not isinstance(value, _Map):
             raise _Mismatch(
-                "", None, "", f"must be a msgpack map of the parameters ({signature}); found {_describe_msgpack(value)}"
+                "",
+                None,
+                "",
+                f"must be a msgpack map of the parameters ({signature()}); found {_describe_msgpack(value)}",
             )
         given = _map_keys(value, [p.key for p in method.params], "", f"parameter of {method.name}")
         for param in method.params:
@@ -539,10 +545,10 @@ def check_args(method: Method, data: bytes) -> None:
     except _Mismatch as mismatch:
         if not mismatch.path:
             problem = (
-                mismatch.problem or f"must be a msgpack map of the parameters ({signature}); found {mismatch.found}"
+                mismatch.problem or f"must be a msgpack map of the parameters ({signature()}); found {mismatch.found}"
             )
             raise ArgumentError("", "", None, f"arguments {problem}") from None
         error = _argument_error(mismatch, root_is_argument=True)
         if mismatch.problem:
-            error.args = (f"{error} ({signature})",)
+            error.args = (f"{error} ({signature()})",)
         raise error from None
