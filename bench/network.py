@@ -20,7 +20,7 @@ stopped with SIGINT at the end), then:
 
 Every receipt must be ``ok``, and at the end every validator must report
 the same state root at the same height. The block-time settings are the
-localnet's (``wasmchain.node.localnet.CONSENSUS``): they are printed, since
+localnet's (``wasmchain.node.localnet.consensus_settings``): they are printed, since
 latency is mostly CometBFT's timeouts.
 
 Prints human-readable lines, then as the last line one JSON object with the
@@ -52,11 +52,17 @@ from common import ROOT, SUPPLY, TOKEN, say, set_quiet
 
 from wasmchain import Client  # noqa: E402
 from wasmchain.client.client import encode_call_args  # noqa: E402
-from wasmchain.node.localnet import COMETBFT_VERSION, CONSENSUS, cometbft_version, find_cometbft  # noqa: E402
+from wasmchain.node.localnet import (  # noqa: E402
+    COMETBFT_VERSION,
+    CONSENSUS,
+    cometbft_version,
+    consensus_settings,
+    find_cometbft,
+)
 from wasmchain.protocol.keys import dev_key, format_address  # noqa: E402
 from wasmchain.protocol.transactions import Transaction, TxKind  # noqa: E402
 
-WINDOW = 48
+WINDOW = 128
 """Transactions a sender has in flight at most, by default (CometBFT's mempool takes a sender's next nonces in
 order)."""
 TRANSFER_GAS = 400_000
@@ -385,6 +391,12 @@ def main() -> int:
         for count in counts:
             say(f"\n{count} validator(s): starting the localnet ...")
             result = run_network(count, args, cometbft, Path(scratch))
+            changed = {
+                key: value.strip('"') for key, value in consensus_settings(count).items() if CONSENSUS[key] != value
+            }
+            result["consensus"] = {**settings, **changed}
+            if changed:
+                say(f"  (with {changed} for {count} validator(s))")
             results.append(result)
             say(
                 f"  committed {result['committed_tx_per_s']:,.1f} tx/s ({result['transactions']} transfers in "

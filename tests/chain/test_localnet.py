@@ -18,8 +18,10 @@ from wasmchain.node.localnet import (
     LocalnetError,
     check_cometbft,
     check_layout,
+    consensus_settings,
     edit_config,
     find_cometbft,
+    node_config,
     set_up,
 )
 from wasmchain.store.genesis_file import load_genesis
@@ -119,7 +121,7 @@ def test_set_up_makes_the_validators_and_resumes(tmp_path: Path) -> None:
         'laddr = "tcp://127.0.9.3:26657"',
         'laddr = "tcp://127.0.9.3:26656"',
         "allow_duplicate_ip = true",
-        *(f"{key} = {value}" for key, value in CONSENSUS.items()),
+        *(f"{key} = {value}" for key, value in CONSENSUS.items()),  # (3 validators: timeout_commit 200 ms)
         "recheck = false",
     ):
         assert f"\n{line}\n" in config, line
@@ -134,3 +136,13 @@ def test_set_up_makes_the_validators_and_resumes(tmp_path: Path) -> None:
     (tmp_path / "other/file").write_text("mine")
     with pytest.raises(LocalnetError, match="is not a localnet"):
         set_up(check_layout(tmp_path / "other", 1, "127.0.9.1"), cometbft, GENESIS, sys.stdout)
+
+
+def test_one_validator_commits_every_100_ms_and_more_every_200_ms() -> None:
+    """One validator has no gossip to wait for: ``timeout_commit`` 100 ms; several keep 200 ms (a transaction
+    sent to one validator must reach the next proposer first).  Neither rechecks its mempool."""
+    one = node_config(check_layout(Path("net"), 1, "127.0.9.1"), 0)
+    four = node_config(check_layout(Path("net"), 4, "127.0.9.1"), 0)
+    assert one[("consensus", "timeout_commit")] == '"100ms"' and consensus_settings(1)["timeout_commit"] == '"100ms"'
+    assert four[("consensus", "timeout_commit")] == CONSENSUS["timeout_commit"] == '"200ms"'
+    assert one[("mempool", "recheck")] == four[("mempool", "recheck")] == "false"
