@@ -177,33 +177,25 @@ class Poster:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
 
-    def receipts(self, hashes: list[str]) -> list[Any]:
-        """The receipts of ``hashes`` (``None``: not in a block yet), in one batch request."""
-        calls = [
-            {"jsonrpc": "2.0", "id": index, "method": "get_receipt", "params": {"hash": tx_hash}}
-            for index, tx_hash in enumerate(hashes)
-        ]
+    def batch(self, method: str, params: list[dict[str, Any]]) -> list[Any]:
+        """``method`` called with each of ``params`` in one JSON-RPC batch request; the results, in order."""
+        calls = [{"jsonrpc": "2.0", "id": index, "method": method, "params": each} for index, each in enumerate(params)]
         self.connection.request("POST", "/", json.dumps(calls), {"Content-Type": "application/json"})
         answers = sorted(json.loads(self.connection.getresponse().read()), key=lambda answer: answer["id"])
         for answer in answers:
             if "error" in answer:
-                raise RuntimeError(f"get_receipt: {answer['error']}")
+                raise RuntimeError(f"{method}: {answer['error']}")
         return [answer["result"] for answer in answers]
+
+    def receipts(self, hashes: list[str]) -> list[Any]:
+        """The receipts of ``hashes`` (``None``: not in a block yet), in one batch request."""
+        return self.batch("get_receipt", [{"hash": tx_hash} for tx_hash in hashes])
 
     def submit(self, raws: list[str]) -> list[str]:
         """Submit transactions in one request (a JSON-RPC batch when more than one); their hashes, in order."""
         if len(raws) == 1:
             return [self.call("submit_transaction", {"tx": raws[0]})["tx_hash"]]
-        calls = [
-            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": raw}}
-            for index, raw in enumerate(raws)
-        ]
-        self.connection.request("POST", "/", json.dumps(calls), {"Content-Type": "application/json"})
-        answers = sorted(json.loads(self.connection.getresponse().read()), key=lambda answer: answer["id"])
-        for answer in answers:
-            if "error" in answer:
-                raise RuntimeError(f"submit_transaction: {answer['error']}")
-        return [answer["result"]["tx_hash"] for answer in answers]
+        return [result["tx_hash"] for result in self.batch("submit_transaction", [{"tx": raw} for raw in raws])]
 
 
 def signed_transfer(sender: int, nonce: int, token: str, to: str, amount: int, chain_id: str, price: int) -> str:

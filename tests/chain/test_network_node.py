@@ -273,17 +273,7 @@ def test_a_batch_is_handed_over_in_order_and_each_gets_its_own_verdict() -> None
     def verdict(tx: bytes) -> tuple[int, str]:
         return (CODES["bad_signature"], "bad signature: not signed by the key") if tx == bad else (0, "")
 
-    async def calls(dispatcher: NetworkDispatcher) -> list[dict[str, Any]]:
-        body = [
-            {"jsonrpc": "2.0", "id": index, "method": "submit_transaction", "params": {"tx": "0x" + tx.hex()}}
-            for index, tx in enumerate(txs)
-        ]
-        answer = await dispatcher.serve(json.dumps(body).encode())
-        assert answer is not None
-        decoded: list[dict[str, Any]] = json.loads(answer)
-        return sorted(decoded, key=lambda item: item["id"])
-
-    answers, seen = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB"}}, calls, verdict)
+    answers, seen = _with_cometbft(lambda request: {"result": {"code": 0, "hash": "AB"}}, _submit_all(txs), verdict)
     assert [base64.b64decode(request["params"]["tx"]) for request in seen] == txs
     assert [answer.get("result", {}).get("status") for answer in answers] == ["pending", "pending", None, "pending"]
     assert answers[2]["error"]["data"]["reason"] == "bad_signature"
