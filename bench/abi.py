@@ -149,15 +149,15 @@ def v1_module(body: str) -> bytes:
     )
 
 
-def v2_module(records: bytes, count: int) -> bytes:
-    """An ABI 2 module whose method ``run`` applies ``records`` (or nothing, with ``count`` 0) in one call."""
+def v2_module(records: bytes) -> bytes:
+    """An ABI 2 module whose method ``run`` applies ``records`` in one call."""
     return wasmtime.wat2wasm(
         f"""(module
           (import "wasmchain_v2" "apply_effects" (func $apply (param i32 i32)))
           (memory (export "memory") 2)
           (global (export "wasmchain_io") i32 (i32.const 1024))
           (data (i32.const 8192) "{_data(records)}")
-          (func (export "run") (call $apply (i32.const 8192) (i32.const {len(records) if count else 0}))))"""
+          (func (export "run") (call $apply (i32.const 8192) (i32.const {len(records)}))))"""
     )
 
 
@@ -210,26 +210,24 @@ def host_functions(params: VMParams, rounds: int, calls: int, k: int) -> dict[st
     key, value, name, data = b"key-0001", b"valu-001", b"Transfer", b"x" * 60
     write_call = "(call $write (i32.const 64) (i32.const 8) (i32.const 72) (i32.const 8))"
     emit_call = "(call $emit (i32.const 80) (i32.const 8) (i32.const 64) (i32.const 16))"
-    cases: dict[str, tuple[Callable[[int], tuple[bytes, int]], int]] = {
-        "ABI 1 crossing (input_read, no copy)": (
-            lambda n: (v1_module("(drop (call $input_read (i32.const 0) (i32.const 0)))"), n),
-            k,
+    # Each case: the module and the input byte (K, read by ABI 1's loop) for n calls or records.
+    cases: dict[str, Callable[[int], tuple[bytes, int]]] = {
+        "ABI 1 crossing (input_read, no copy)": lambda n: (
+            v1_module("(drop (call $input_read (i32.const 0) (i32.const 0)))"),
+            n,
         ),
-        "ABI 1 storage_write (8-byte key and value)": (lambda n: (v1_module(write_call), n), k),
-        "ABI 1 event_emit (8-byte name, 16-byte data)": (lambda n: (v1_module(emit_call), n), k),
-        "ABI 2 write record (8-byte key and value)": (
-            lambda n: (v2_module(record(EFFECT_WRITE, key, value) * max(n, 1), n), 0),
-            k,
-        ),
-        "ABI 2 event record (8-byte name, 60-byte data)": (
-            lambda n: (v2_module(record(EFFECT_EVENT, name, data) * max(n, 1), n), 0),
-            k,
+        "ABI 1 storage_write (8-byte key and value)": lambda n: (v1_module(write_call), n),
+        "ABI 1 event_emit (8-byte name, 16-byte data)": lambda n: (v1_module(emit_call), n),
+        "ABI 2 write record (8-byte key and value)": lambda n: (v2_module(record(EFFECT_WRITE, key, value) * n), 0),
+        "ABI 2 event record (8-byte name, 60-byte data)": lambda n: (
+            v2_module(record(EFFECT_EVENT, name, data) * n),
+            0,
         ),
     }
     figures: dict[str, Any] = {}
-    for label, (make, count) in cases.items():
-        us, gas = difference(params, make(count), make(0), rounds, calls)
-        figures[label] = _priced(us / count, gas / count)
+    for label, make in cases.items():
+        us, gas = difference(params, make(k), make(0), rounds, calls)
+        figures[label] = _priced(us / k, gas / k)
     us, gas = difference(params, (v2_bare(True), 0), (v2_bare(False), 0), rounds, calls)
     figures["ABI 2 io area (empty input)"] = _priced(us, gas)
     return figures

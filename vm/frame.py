@@ -279,21 +279,18 @@ class Frame:
         data_len = self._check_size("event data", data_len, "max_event_data_size")
         gas = self.gas
         self.charge(gas.host_call + gas.event_base + gas.event_byte * (name_len + data_len))
-        self._emit(
-            lambda: self._read("event name", name_ptr, name_len), lambda: self._read("event data", data_ptr, data_len)
-        )
+        self._check_event_room()
+        name = _event_name(self._read("event name", name_ptr, name_len))
+        self._add_event(name, self._read("event data", data_ptr, data_len))
 
-    def _emit(self, raw_name: Callable[[], bytes], data: Callable[[], bytes]) -> None:
-        """Append an event, charged already: the ``max_events`` check, then the name (UTF-8), then the data."""
+    def _check_event_room(self) -> None:
+        """Refuse an event past ``max_events`` (checked before the event's bytes are read)."""
         if self.execution.events_emitted >= self.limits.max_events:
             raise HostError(f"more than max_events ({self.limits.max_events}) events in one call")
-        raw = raw_name()
-        try:
-            name = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HostError(f"event name is not UTF-8: {raw.hex()}") from None
+
+    def _add_event(self, name: str, data: bytes) -> None:
         self.execution.events_emitted += 1
-        self.events.append(Event(self.contract, name, data()))
+        self.events.append(Event(self.contract, name, data))
 
     def host_debug_log(self, msg_ptr: int, msg_len: int) -> None:
         # Charged like an event of the message's size, and bounded like one.
@@ -398,7 +395,8 @@ class Frame:
 
     def _effect_event(self, raw_name: bytes, data: bytes) -> None:
         """One event of ``apply_effects``, charged already."""
-        self._emit(lambda: raw_name, lambda: data)
+        self._check_event_room()
+        self._add_event(_event_name(raw_name), data)
 
     def host_sha256(self, ptr: int, length: int, out_ptr: int) -> None:
         length &= U32
@@ -480,6 +478,14 @@ class Frame:
         recipient = self._read("transfer address", to_ptr, abi.ADDRESS_SIZE)
         amount = int.from_bytes(self._read("transfer amount", amount_ptr, abi.AMOUNT_SIZE), "little")
         return 0 if self.host.transfer(self.contract, recipient, amount) else 1
+
+
+def _event_name(raw: bytes) -> str:
+    """An event's name: UTF-8, or the call ends naming the bytes."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HostError(f"event name is not UTF-8: {raw.hex()}") from None
 
 
 _TWO_LENGTHS: Final = struct.Struct("<II")

@@ -707,15 +707,15 @@ def _check_io_export(prepared: PreparedModule) -> None:
         return
     name = abi.IO_EXPORT
     exported = prepared.exported_globals.get(name)
-    kind = None if exported is None else exported[0]
-    if kind is None and (name in prepared.exports or name in prepared.exported_others):
-        kind = "a function" if name in prepared.exports else "a memory or table"
+    if exported is not None:
+        found = None if exported[0] == "i32" else exported[0]
+    elif name in prepared.exports:
+        found = "a function"
+    else:
+        found = "a memory or table" if name in prepared.exported_others else None
+    if found is not None:
         raise InvalidModule(
-            "export", f"export {quote(name)} must be an i32 global (the io area's address), found {kind}"
-        )
-    if kind is not None and kind != "i32":
-        raise InvalidModule(
-            "export", f"export {quote(name)} must be an i32 global (the io area's address), found {kind}"
+            "export", f"export {quote(name)} must be an i32 global (the io area's address), found {found}"
         )
 
 
